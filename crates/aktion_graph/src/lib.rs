@@ -1,0 +1,20 @@
+//! The Aktion Studio document model: stable node ids, the node catalog as data, typed ports and
+//! connection rules, whole-board validation, the project file format with migrations, cache-key
+//! signatures and cost estimates.
+//!
+//! It must never depend on egui, tokio, reqwest, sqlx or axum: the app, the engine and the server
+//! all share it.
+
+pub mod catalog;
+pub mod cost;
+pub mod document;
+pub mod error;
+pub mod project;
+pub mod signature;
+pub mod sketch;
+pub mod validate;
+
+pub use catalog::{Catalog, KindSchema, ParamKind, ParamSchema, PortType};
+pub use document::{Document, Frame, Node, NodeId, Route, Take, TakeId, TakeOutput, Wire};
+pub use error::{ConnectError, Issue, ProjectError};
+pub use signature::{Blocked, Resolved, ResolvedNode, Routing};

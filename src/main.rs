@@ -1,0 +1,2 @@
+//! Aktion Studio: the desktop app and its command line.
+fn main() {}
