@@ -1,0 +1,488 @@
+//! Configuration as data: where each provider lives, its key, and how each node kind maps onto a
+//! provider model, deployment or workflow. Defaults follow PRODUCT.md §3; every value can be
+//! overridden (environment, config file, Settings) without touching code.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::http::HttpSettings;
+use crate::secret::ApiKey;
+use crate::{MediaKind, ProviderKind};
+
+/// One provider's address, key and polling cadence.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Without a trailing slash. Replicate's includes `/v1`.
+    pub base_url: String,
+    pub key: Option<ApiKey>,
+    pub poll_interval: Duration,
+}
+
+impl Endpoint {
+    fn new(base_url: &str, key: Option<ApiKey>, poll_interval: Duration) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            key,
+            poll_interval,
+        }
+    }
+}
+
+/// How a provider accepts file inputs and where we draw the line for inline data URIs.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// Replicate's OpenAPI text: data URLs for files up to 256 KB; larger go through its Files API.
+    pub replicate_inline_max: usize,
+    /// RunComfy takes data URIs (it has no file API); large ones slow requests down, so beyond
+    /// this size the caller must pass a public URL instead.
+    pub runcomfy_inline_max: usize,
+    /// Refuse to upload anything bigger than this anywhere.
+    pub upload_max: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            replicate_inline_max: 256 * 1024,
+            runcomfy_inline_max: 20 * 1024 * 1024,
+            upload_max: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where a node kind runs. The provider follows from the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum Target {
+    /// `version` → `POST /predictions`; otherwise `model` (`owner/name`) →
+    /// `POST /models/{owner}/{name}/predictions` (official models have no version).
+    Replicate {
+        version: Option<String>,
+        model: Option<String>,
+    },
+    RunComfy {
+        deployment_id: String,
+    },
+    /// `feature` is the path segment of `/api/v1/<feature>/start`, e.g. `talkingPhoto`.
+    A2e {
+        feature: String,
+    },
+    /// Full model id including any sub-path, e.g. `fal-ai/flux/dev`.
+    Fal {
+        model_id: String,
+    },
+    /// An API-format workflow; the input mapping writes into it by node id.
+    #[serde(rename = "comfyui")]
+    ComfyUi {
+        workflow: Value,
+    },
+}
+
+impl Target {
+    pub fn provider(&self) -> ProviderKind {
+        match self {
+            Self::Replicate { .. } => ProviderKind::Replicate,
+            Self::RunComfy { .. } => ProviderKind::RunComfy,
+            Self::A2e { .. } => ProviderKind::A2e,
+            Self::Fal { .. } => ProviderKind::Fal,
+            Self::ComfyUi { .. } => ProviderKind::ComfyUi,
+        }
+    }
+}
+
+/// How a value is written into the provider's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encode {
+    #[default]
+    Json,
+    /// Numbers become strings: ControlNet Scribble's `num_samples` and `image_resolution` are
+    /// string enums and reject integers with a 422.
+    String,
+}
+
+/// Copies the node input `from` to the slash-separated path `to` inside the provider's input
+/// object (Replicate `input`, RunComfy `overrides`, A2E/fal body, ComfyUI workflow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldMap {
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub encode: Encode,
+    #[serde(default)]
+    pub required: bool,
+}
+
+impl FieldMap {
+    fn new(from: &str, to: &str) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            encode: Encode::Json,
+            required: false,
+        }
+    }
+    fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    fn string_enum(mut self) -> Self {
+        self.encode = Encode::String;
+        self
+    }
+}
+
+/// Everything the clients need to run one node kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindConfig {
+    pub target: Target,
+    pub inputs: Vec<FieldMap>,
+    /// Constant fields merged into the provider's input object before the mapped inputs.
+    #[serde(default)]
+    pub fixed: Value,
+    pub output: MediaKind,
+    /// Overall budget from submit to outputs, across restarts.
+    pub timeout_secs: u64,
+}
+
+impl KindConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// The pinned ControlNet Scribble version used by nearly all public callers (PROVIDERS.md 1.14).
+pub const SCRIBBLE_VERSION: &str =
+    "435061a1b5a4c1e26740464bf786efdfa9cb3a3ac488595a2de23e143fdb0117";
+/// The seed's `CREATE_COHERENT` deployment.
+pub const COHERENT_DEPLOYMENT: &str = "437a16af-d5ad-4eff-a6d9-3e094c5c0e6c";
+/// The six `LoadImage` node ids of the `CREATE_COHERENT` workflow (PRODUCT.md §3), in slot order.
+pub const COHERENT_IMAGE_NODES: [&str; 6] = ["270", "276", "283", "290", "297", "304"];
+
+/// All provider configuration.
+#[derive(Debug, Clone)]
+pub struct ProvidersConfig {
+    pub http: HttpSettings,
+    pub replicate: Endpoint,
+    pub runcomfy: Endpoint,
+    /// `RUNCOMFY_USER_ID`: not needed by the serverless API itself, kept for the account server.
+    pub runcomfy_user_id: Option<String>,
+    pub a2e: Endpoint,
+    pub fal: Endpoint,
+    /// fal's storage REST API (`rest.fal.ai`), separate from the queue host.
+    pub fal_storage_url: String,
+    pub comfyui: Endpoint,
+    pub uploads: UploadLimits,
+    /// Node kind id → how to run it.
+    pub kinds: BTreeMap<String, KindConfig>,
+}
+
+impl ProvidersConfig {
+    /// Reads the process environment. See [`Self::from_lookup`].
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Builds the configuration from variables looked up by `var`: base URLs from
+    /// `AKTION_*_BASE_URL` / `AKTION_COMFYUI_URL`, keys and deployment ids under the seed's names.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let key = |names: &[&str]| names.iter().find_map(|n| var(n)).map(ApiKey::new);
+        let url = |name: &str, default: &str| var(name).unwrap_or_else(|| default.to_owned());
+        let fal_base = var("AKTION_FAL_BASE_URL");
+        // With a custom fal base (a fake or a proxy) and no explicit storage URL, uploads go to
+        // the same host, so one variable is enough to point everything at a fake.
+        let fal_storage_url = var("AKTION_FAL_STORAGE_URL")
+            .or_else(|| fal_base.clone())
+            .unwrap_or_else(|| "https://rest.fal.ai".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let secs = Duration::from_secs;
+
+        let mut kinds = default_kinds();
+        let coherent = var("CREATE_COHERENT_DEPLOYMENT_ID");
+        let sequence = var("WAN_FUN_INP_DEPLOYMENT_ID").or_else(|| var("RUNCOMFY_DEPLOYMENT_ID"));
+        for (kind, id) in [("coherent_scene", coherent), ("sequence", sequence)] {
+            if let (Some(id), Some(cfg)) = (id, kinds.get_mut(kind)) {
+                cfg.target = Target::RunComfy { deployment_id: id };
+            }
+        }
+
+        Self {
+            http: HttpSettings::default(),
+            replicate: Endpoint::new(
+                &url("AKTION_REPLICATE_BASE_URL", "https://api.replicate.com/v1"),
+                key(&["REPLICATE_API_TOKEN"]),
+                secs(1),
+            ),
+            runcomfy: Endpoint::new(
+                &url("AKTION_RUNCOMFY_BASE_URL", "https://api.runcomfy.net"),
+                key(&["RUNCOMFY_API_TOKEN"]),
+                secs(3),
+            ),
+            runcomfy_user_id: var("RUNCOMFY_USER_ID"),
+            a2e: Endpoint::new(
+                &var("AKTION_A2E_BASE_URL")
+                    .or_else(|| var("A2E_API_URL"))
+                    .unwrap_or_else(|| "https://video.a2e.ai".to_owned()),
+                key(&["A2E_API_KEY"]),
+                secs(5),
+            ),
+            fal: Endpoint::new(
+                &fal_base.unwrap_or_else(|| "https://queue.fal.run".to_owned()),
+                key(&["FAL_KEY", "FAL_API_KEY"]),
+                secs(1),
+            ),
+            fal_storage_url,
+            comfyui: Endpoint::new(
+                &url("AKTION_COMFYUI_URL", "http://127.0.0.1:8188"),
+                None,
+                secs(1),
+            ),
+            uploads: UploadLimits::default(),
+            kinds,
+        }
+    }
+
+    pub fn endpoint(&self, provider: ProviderKind) -> &Endpoint {
+        match provider {
+            ProviderKind::Replicate => &self.replicate,
+            ProviderKind::RunComfy => &self.runcomfy,
+            ProviderKind::A2e => &self.a2e,
+            ProviderKind::Fal => &self.fal,
+            ProviderKind::ComfyUi => &self.comfyui,
+        }
+    }
+
+    pub fn endpoint_mut(&mut self, provider: ProviderKind) -> &mut Endpoint {
+        match provider {
+            ProviderKind::Replicate => &mut self.replicate,
+            ProviderKind::RunComfy => &mut self.runcomfy,
+            ProviderKind::A2e => &mut self.a2e,
+            ProviderKind::Fal => &mut self.fal,
+            ProviderKind::ComfyUi => &mut self.comfyui,
+        }
+    }
+}
+
+/// PRODUCT.md §3 defaults for the direct route.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of data; splitting it would scatter the defaults"
+)]
+pub fn default_kinds() -> BTreeMap<String, KindConfig> {
+    let mins = |m: u64| m * 60;
+    let a2e = |feature: &str, inputs: Vec<FieldMap>, output, timeout| KindConfig {
+        target: Target::A2e {
+            feature: feature.into(),
+        },
+        inputs,
+        fixed: json!({ "name": "aktion" }),
+        output,
+        timeout_secs: timeout,
+    };
+    let t2i_inputs = || {
+        vec![
+            FieldMap::new("prompt", "prompt").required(),
+            FieldMap::new("references", "input_images"),
+            FieldMap::new("aspect_ratio", "aspect_ratio"),
+        ]
+    };
+    let scribble = |image_input: &str| KindConfig {
+        target: Target::Replicate {
+            version: Some(SCRIBBLE_VERSION.into()),
+            model: None,
+        },
+        inputs: vec![
+            FieldMap::new(image_input, "image").required(),
+            FieldMap::new("prompt", "prompt").required(),
+            FieldMap::new("guidance", "scale"),
+            FieldMap::new("resolution", "image_resolution").string_enum(),
+            FieldMap::new("negative_prompt", "n_prompt"),
+            FieldMap::new("seed", "seed"),
+        ],
+        fixed: json!({ "num_samples": "1", "image_resolution": "512" }),
+        output: MediaKind::Image,
+        timeout_secs: mins(10),
+    };
+
+    let coherent_inputs: Vec<FieldMap> = COHERENT_IMAGE_NODES
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            FieldMap::new(&format!("image_{}", i + 1), &format!("{node}/inputs/image")).required()
+        })
+        .collect();
+
+    let mut kinds = BTreeMap::new();
+    kinds.insert(
+        "character".into(),
+        a2e("userText2Image", t2i_inputs(), MediaKind::Image, mins(10)),
+    );
+    kinds.insert(
+        "t2i".into(),
+        a2e("userText2Image", t2i_inputs(), MediaKind::Image, mins(10)),
+    );
+    kinds.insert("sketch_to_image".into(), scribble("sketch"));
+    kinds.insert("i2i".into(), scribble("image"));
+    kinds.insert(
+        "action_pose".into(),
+        KindConfig {
+            // [I] PROVIDERS.md names no pose model; this default is configuration, not fact.
+            target: Target::Replicate {
+                version: None,
+                model: Some("jagilley/controlnet-pose".into()),
+            },
+            inputs: vec![
+                FieldMap::new("pose", "image").required(),
+                FieldMap::new("prompt", "prompt").required(),
+                FieldMap::new("seed", "seed"),
+            ],
+            fixed: json!({ "num_samples": "1", "image_resolution": "512" }),
+            output: MediaKind::Image,
+            timeout_secs: mins(10),
+        },
+    );
+    kinds.insert(
+        "t2v".into(),
+        a2e(
+            "talkingPhoto",
+            vec![
+                FieldMap::new("portrait", "image_url").required(),
+                FieldMap::new("audio", "audio_url").required(),
+                FieldMap::new("duration", "duration"),
+                FieldMap::new("prompt", "prompt"),
+            ],
+            MediaKind::Video,
+            mins(20),
+        ),
+    );
+    kinds.insert(
+        "i2v".into(),
+        a2e(
+            "userImage2Video",
+            vec![
+                FieldMap::new("image", "image_url").required(),
+                FieldMap::new("prompt", "prompt"),
+                FieldMap::new("negative_prompt", "negative_prompt"),
+            ],
+            MediaKind::Video,
+            mins(20),
+        ),
+    );
+    kinds.insert(
+        "lip_sync".into(),
+        a2e(
+            "talkingVideo",
+            vec![
+                FieldMap::new("video", "video_url").required(),
+                FieldMap::new("audio", "audio_url").required(),
+                FieldMap::new("duration", "duration"),
+            ],
+            MediaKind::Video,
+            mins(20),
+        ),
+    );
+    kinds.insert(
+        "sequence".into(),
+        KindConfig {
+            target: Target::RunComfy {
+                deployment_id: String::new(),
+            },
+            // [I] Placeholder node ids: the real ones are whatever the deployed API export has
+            // (PROVIDERS.md 2.9); set them per deployment.
+            inputs: vec![
+                FieldMap::new("first_frame", "52/inputs/image").required(),
+                FieldMap::new("last_frame", "68/inputs/image").required(),
+                FieldMap::new("prompt", "6/inputs/text"),
+                FieldMap::new("seed", "57/inputs/noise_seed"),
+                FieldMap::new("length", "55/inputs/length"),
+            ],
+            fixed: json!({}),
+            output: MediaKind::Video,
+            timeout_secs: mins(20),
+        },
+    );
+    kinds.insert(
+        "coherent_scene".into(),
+        KindConfig {
+            target: Target::RunComfy {
+                deployment_id: COHERENT_DEPLOYMENT.into(),
+            },
+            inputs: coherent_inputs,
+            fixed: json!({}),
+            output: MediaKind::Image,
+            timeout_secs: mins(30),
+        },
+    );
+    kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_urls_keys_and_deployments() {
+        let vars: BTreeMap<&str, &str> = [
+            ("AKTION_FAL_BASE_URL", "http://127.0.0.1:9/"),
+            ("FAL_API_KEY", "fal-secret"),
+            ("CREATE_COHERENT_DEPLOYMENT_ID", "dep-7"),
+            ("RUNCOMFY_DEPLOYMENT_ID", "dep-seq"),
+        ]
+        .into();
+        let cfg = ProvidersConfig::from_lookup(|n| vars.get(n).map(|v| (*v).to_owned()));
+        assert_eq!(cfg.fal.base_url, "http://127.0.0.1:9");
+        assert_eq!(cfg.fal_storage_url, "http://127.0.0.1:9");
+        assert!(cfg.fal.key.is_some());
+        assert_eq!(cfg.replicate.base_url, "https://api.replicate.com/v1");
+        assert_eq!(
+            cfg.kinds["coherent_scene"].target,
+            Target::RunComfy {
+                deployment_id: "dep-7".into()
+            }
+        );
+        assert_eq!(
+            cfg.kinds["sequence"].target,
+            Target::RunComfy {
+                deployment_id: "dep-seq".into()
+            }
+        );
+        assert_eq!(
+            cfg.kinds["coherent_scene"].timeout(),
+            Duration::from_secs(1800)
+        );
+        assert!(!format!("{cfg:?}").contains("fal-secret"));
+    }
+
+    #[test]
+    fn coherent_scene_defaults_to_the_six_load_image_nodes() {
+        let kinds = default_kinds();
+        let targets: Vec<&str> = kinds["coherent_scene"]
+            .inputs
+            .iter()
+            .map(|m| m.to.as_str())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "270/inputs/image",
+                "276/inputs/image",
+                "283/inputs/image",
+                "290/inputs/image",
+                "297/inputs/image",
+                "304/inputs/image"
+            ]
+        );
+    }
+
+    #[test]
+    fn kind_config_is_data() {
+        let kinds = default_kinds();
+        let json = serde_json::to_string(&kinds["sketch_to_image"]).unwrap();
+        let back: KindConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, kinds["sketch_to_image"]);
+    }
+}

@@ -1,0 +1,34 @@
+//! HTTP clients for the hosted AI providers Aktion Studio runs nodes on (Replicate, RunComfy,
+//! A2E, fal) and for a user's own ComfyUI server, behind one job model.
+//!
+//! The engine calls [`Providers::submit`], journals the returned [`JobHandle`], then
+//! [`Providers::wait`] / [`Providers::poll`] and streams each [`Output`] into its cache with
+//! [`Providers::download`]. After a restart it polls the journaled handle again; nothing is
+//! submitted twice. Retries honour `Retry-After`, and a submit is only repeated when the provider
+//! provably did not receive it.
+//!
+//! This crate is shared by the desktop app and the account server, so it must never depend on
+//! egui, sqlx, axum or `aktion_graph`. TLS is rustls with the `ring` provider (no OpenSSL).
+
+mod a2e;
+mod client;
+mod comfyui;
+pub mod config;
+mod download;
+mod error;
+mod fal;
+mod http;
+mod job;
+mod replicate;
+mod request;
+mod runcomfy;
+mod secret;
+
+pub use client::Providers;
+pub use config::{Encode, Endpoint, FieldMap, KindConfig, ProvidersConfig, Target, UploadLimits};
+pub use download::{DownloadLimits, Downloaded};
+pub use error::{ProviderError, Result};
+pub use http::{HttpSettings, RetryPolicy, build_client, parse_retry_after};
+pub use job::{JobHandle, JobState, MediaKind, Output, ProviderKind};
+pub use request::{InputFile, InputValue, JobRequest};
+pub use secret::ApiKey;
