@@ -1,2 +1,1028 @@
 //! Local content-addressed cache: BLAKE3-addressed blobs plus a result index keyed by node
 //! signature. Must never depend on egui, tokio or any other aktion crate.
+//!
+//! Layout under the root folder:
+//!
+//! ```text
+//! blobs/ab/<64 hex>        blob bytes, named by their BLAKE3 hash
+//! index/cd/<64 hex>.json   one result entry, named by a hash of its signature
+//! tmp/                     files being written; never counted as blobs or entries
+//! lock                     shared by writers and readers, exclusive for eviction and clearing
+//! ```
+//!
+//! Every file appears by `rename` of a fully written and fsynced file from `tmp/`, so a crash or
+//! kill leaves either the old state or the new one, never a partial blob or entry. Everything read
+//! back is verified against its hash: a damaged cache turns into misses, never into wrong
+//! results. Several processes may use one root at once.
+
+mod hash;
+mod writer;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use hash::BlobHash;
+pub use writer::BlobWriter;
+
+/// Default size limit: 10 GiB of blobs.
+pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+/// How long a blob no entry references is kept, by default. Between `put_bytes` and the `put` that
+/// references the blob no lock is held, so a younger unreferenced blob may be about to be used.
+pub const DEFAULT_UNREFERENCED_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// Temp files older than this are left over from a crash: no live writer is that idle.
+const TMP_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// An index entry is a few hundred bytes; anything this big is not one of ours.
+const MAX_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Bumped when the entry layout changes; other values read as a miss.
+const ENTRY_FORMAT: u32 = 1;
+
+/// The environment variable that overrides [`Cache::default_dir`].
+pub const CACHE_DIR_ENV: &str = "AKTION_CACHE_DIR";
+
+/// The crate's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache I/O failed: could not {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid cache signature {0:?}: expected 1 to 128 characters of 0-9, a-z, A-Z, _ or -")]
+    InvalidSignature(String),
+    #[error("invalid blob hash {0:?}: expected 64 lowercase hex characters")]
+    InvalidHash(String),
+    #[error("the result references blob {0}, which is not in the cache")]
+    MissingBlob(BlobHash),
+    #[error("the result says blob {hash} has {expected} bytes, but the cache holds {actual}")]
+    BlobSizeMismatch {
+        hash: BlobHash,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("the blob is larger than its limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("a write to this blob failed earlier, so it is incomplete")]
+    IncompleteBlob,
+    #[error("this system has no known cache folder; set {CACHE_DIR_ENV}")]
+    NoCacheDir,
+    #[error("could not encode the cache entry")]
+    Encode(#[source] serde_json::Error),
+}
+
+pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CacheError {
+    let path = path.to_path_buf();
+    move |source| CacheError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Keeps hostile input from making error messages huge.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    if text.chars().count() <= MAX_CHARS {
+        text.to_owned()
+    } else {
+        let mut short: String = text.chars().take(MAX_CHARS).collect();
+        short.push('…');
+        short
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CacheOptions {
+    /// Total blob bytes above which least-recently-used entries are evicted.
+    pub max_bytes: u64,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self {
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// One stored output of a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedOutput {
+    pub hash: BlobHash,
+    pub mime: String,
+    pub name: String,
+    /// Size of the blob; `put` checks it, so readers may trust it.
+    pub bytes: u64,
+}
+
+/// What a node run produced, stored under its signature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedResult {
+    pub outputs: Vec<CachedOutput>,
+    /// Opaque to the cache (provider, model, seed, draft flag, credits...).
+    pub meta: serde_json::Value,
+    pub created_unix_ms: u64,
+}
+
+/// What `aktion cache stats` shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CacheStats {
+    pub entries: u64,
+    pub blobs: u64,
+    /// Total blob bytes (entries and temp files are not counted).
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub root: PathBuf,
+}
+
+/// Handle to a cache folder. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    blobs: PathBuf,
+    index: PathBuf,
+    tmp: PathBuf,
+    lock: PathBuf,
+    max_bytes: u64,
+    grace_ms: AtomicU64,
+    /// Blob bytes as last measured plus what this process has added since. Other processes'
+    /// writes are missing from it, so it only decides when to run the exact scan in `evict`.
+    approx_bytes: AtomicU64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("root", &self.inner.root)
+            .field("max_bytes", &self.inner.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The entry file as written.
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    format: u32,
+    signature: &'a str,
+    result: &'a CachedResult,
+}
+
+/// The entry file as read back.
+#[derive(Deserialize)]
+struct EntryIn {
+    format: u32,
+    signature: String,
+    result: CachedResult,
+}
+
+struct BlobInfo {
+    size: u64,
+    modified: SystemTime,
+}
+
+/// Holds `root/lock` for as long as it lives; dropping closes the file, which releases it.
+struct LockGuard {
+    _file: Option<File>,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache at `root` and removes temp files left by crashes.
+    pub fn open(root: impl Into<PathBuf>, options: CacheOptions) -> Result<Cache, CacheError> {
+        let root = root.into();
+        let inner = Inner {
+            blobs: root.join("blobs"),
+            index: root.join("index"),
+            tmp: root.join("tmp"),
+            lock: root.join("lock"),
+            root,
+            max_bytes: options.max_bytes,
+            grace_ms: AtomicU64::new(duration_ms(DEFAULT_UNREFERENCED_GRACE)),
+            approx_bytes: AtomicU64::new(0),
+        };
+        for dir in [&inner.root, &inner.blobs, &inner.index, &inner.tmp] {
+            fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
+        }
+        // Backup tools and `tar --exclude-caches` skip folders marked like this.
+        let tag = inner.root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            let _ = fs::write(
+                &tag,
+                "Signature: 8a477f597d28d172789f06886806bc55\n\
+                 # This file marks the Aktion Studio result cache; see https://bford.info/cachedir/\n",
+            );
+        }
+        let cache = Cache {
+            inner: Arc::new(inner),
+        };
+        drop(cache.lock(false)?);
+        cache.remove_stale_temps();
+        let total = cache
+            .scan_blobs()?
+            .values()
+            .fold(0u64, |sum, blob| sum.saturating_add(blob.size));
+        cache.inner.approx_bytes.store(total, Ordering::Relaxed);
+        Ok(cache)
+    }
+
+    /// `AKTION_CACHE_DIR` if set and non-empty, else the platform cache folder.
+    pub fn default_dir() -> Result<PathBuf, CacheError> {
+        if let Some(dir) = std::env::var_os(CACHE_DIR_ENV)
+            && !dir.is_empty()
+        {
+            return Ok(PathBuf::from(dir));
+        }
+        directories::ProjectDirs::from("studio", "Aktion", "Aktion Studio")
+            .map(|dirs| dirs.cache_dir().to_path_buf())
+            .ok_or(CacheError::NoCacheDir)
+    }
+
+    pub fn open_default(options: CacheOptions) -> Result<Cache, CacheError> {
+        Self::open(Self::default_dir()?, options)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.inner.max_bytes
+    }
+
+    /// How long blobs that no entry references are protected from eviction (all clones of this
+    /// handle). Lower it only when no other writer shares the folder, e.g. in tests: a blob
+    /// collected between `put_bytes` and `put` makes that `put` fail with
+    /// [`CacheError::MissingBlob`].
+    pub fn set_unreferenced_grace(&self, grace: Duration) {
+        self.inner
+            .grace_ms
+            .store(duration_ms(grace), Ordering::Relaxed);
+    }
+
+    fn grace(&self) -> Duration {
+        Duration::from_millis(self.inner.grace_ms.load(Ordering::Relaxed))
+    }
+
+    // ---------------------------------------------------------------- blobs
+
+    /// Stores `bytes` (once: identical bytes share one blob) and returns their hash.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<BlobHash, CacheError> {
+        let hash = BlobHash::of(bytes);
+        let len = bytes.len() as u64;
+        {
+            let _lock = self.lock(false)?;
+            if self.adopt_existing(&hash, len)? {
+                return Ok(hash);
+            }
+        }
+        let (mut file, tmp) = self.create_temp()?;
+        let written = file.write_all(bytes).and_then(|()| file.sync_all());
+        drop(file);
+        if let Err(err) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write blob", &tmp)(err));
+        }
+        self.commit_blob(&tmp, hash, len)?;
+        Ok(hash)
+    }
+
+    /// Copies the file at `path` into the cache, hashing while copying.
+    pub fn put_file(&self, path: &Path) -> Result<BlobHash, CacheError> {
+        let mut source = File::open(path).map_err(io_err("open", path))?;
+        let mut writer = self.writer(None)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(io_err("read", path)(err)),
+            };
+            let chunk = buf.get(..n).unwrap_or_default();
+            writer
+                .write_all(chunk)
+                .map_err(io_err("write blob from", path))?;
+        }
+        writer.finish()
+    }
+
+    /// A writer for a blob that arrives in pieces (a download). Writing more than `max_bytes`
+    /// fails with an I/O error of kind `FileTooLarge`, and `finish` then fails too.
+    pub fn writer(&self, max_bytes: Option<u64>) -> Result<BlobWriter, CacheError> {
+        BlobWriter::new(self.clone(), max_bytes)
+    }
+
+    /// The blob's bytes, verified. A blob that fails its hash is deleted and reported as a miss.
+    pub fn read_blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>, CacheError> {
+        let path = self.blob_path(hash);
+        let Some(mut file) = open_regular(&path)? else {
+            return Ok(None);
+        };
+        let size = file.metadata().map_or(0, |m| m.len());
+        // The size is only a hint; a hostile sparse file must not reserve memory up front.
+        let mut bytes = Vec::with_capacity(size.min(64 * 1024 * 1024) as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(io_err("read blob", &path))?;
+        drop(file);
+        if BlobHash::of(&bytes) == *hash {
+            Ok(Some(bytes))
+        } else {
+            remove_path(&path);
+            Ok(None)
+        }
+    }
+
+    /// Whether the blob is present and intact, hashing it as a stream. A corrupt blob is deleted.
+    pub fn verify_blob(&self, hash: &BlobHash) -> Result<bool, CacheError> {
+        self.verify_sized(hash, None)
+    }
+
+    /// Whether a blob file exists (not verified).
+    pub fn has_blob(&self, hash: &BlobHash) -> bool {
+        fs::symlink_metadata(self.blob_path(hash)).is_ok_and(|m| m.is_file())
+    }
+
+    /// Where the blob lives (it may not exist).
+    pub fn blob_path(&self, hash: &BlobHash) -> PathBuf {
+        self.inner
+            .blobs
+            .join(hash.shard())
+            .join(hash.to_hex())
+    }
+
+    /// Verifies the blob; with `expected_len`, also that it has that size. Only a blob failing its
+    /// hash is deleted: a size mismatch with an intact blob means the entry is wrong, not the blob.
+    fn verify_sized(&self, hash: &BlobHash, expected_len: Option<u64>) -> Result<bool, CacheError> {
+        let path = self.blob_path(hash);
+        let Some(mut file) = open_regular(&path)? else {
+            return Ok(false);
+        };
+        let len = file.metadata().map_err(io_err("inspect blob", &path))?.len();
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(&mut file)
+            .map_err(io_err("read blob", &path))?;
+        drop(file);
+        if BlobHash::from(hasher.finalize()) != *hash {
+            remove_path(&path);
+            return Ok(false);
+        }
+        Ok(expected_len.is_none_or(|expected| expected == len))
+    }
+
+    /// If an intact-looking copy of the blob is already stored, refreshes its age (so eviction's
+    /// grace period protects it until the caller's `put`) and returns true. Must run under the
+    /// shared lock, or eviction could judge the blob by its old age and delete it afterwards.
+    fn adopt_existing(&self, hash: &BlobHash, len: u64) -> Result<bool, CacheError> {
+        let path = self.blob_path(hash);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && meta.len() == len => {
+                touch(&path, SystemTime::now());
+                Ok(true)
+            }
+            // A truncated copy is replaced by the rename that follows.
+            Ok(meta) if meta.is_file() => Ok(false),
+            Ok(_) => {
+                remove_path(&path);
+                Ok(false)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(io_err("inspect blob", &path)(err)),
+        }
+    }
+
+    /// Publishes a fully written and fsynced temp file as the blob `hash`. The temp file is gone
+    /// afterwards whatever the outcome.
+    pub(crate) fn commit_blob(
+        &self,
+        tmp: &Path,
+        hash: BlobHash,
+        len: u64,
+    ) -> Result<(), CacheError> {
+        let _lock = match self.lock(false) {
+            Ok(lock) => lock,
+            Err(err) => {
+                let _ = fs::remove_file(tmp);
+                return Err(err);
+            }
+        };
+        match self.adopt_existing(&hash, len) {
+            Ok(true) => {
+                let _ = fs::remove_file(tmp);
+                Ok(())
+            }
+            Ok(false) => {
+                self.publish(tmp, &self.blob_path(&hash))?;
+                self.inner.approx_bytes.fetch_add(len, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err) => {
+                let _ = fs::remove_file(tmp);
+                Err(err)
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- entries
+
+    /// The cached result for `signature`, with every output blob verified. A missing or corrupt
+    /// blob, or a damaged entry, removes the entry and reads as a miss. A hit counts as a use for
+    /// eviction.
+    pub fn get(&self, signature: &str) -> Result<Option<CachedResult>, CacheError> {
+        validate_signature(signature)?;
+        let path = self.entry_path(signature);
+        let _lock = self.lock(false)?;
+        let Some(entry) = read_entry(&path)? else {
+            return Ok(None);
+        };
+        if entry.signature != signature {
+            remove_path(&path);
+            return Ok(None);
+        }
+        for output in &entry.result.outputs {
+            if !self.verify_sized(&output.hash, Some(output.bytes))? {
+                remove_path(&path);
+                return Ok(None);
+            }
+        }
+        touch(&path, fresh_stamp());
+        Ok(Some(entry.result))
+    }
+
+    /// Stores `result` under `signature`, replacing any earlier one. Every output blob must already
+    /// be in the cache with the size the output states. Evicts afterwards if over the size limit.
+    pub fn put(&self, signature: &str, result: &CachedResult) -> Result<(), CacheError> {
+        validate_signature(signature)?;
+        let json = serde_json::to_vec(&EntryOut {
+            format: ENTRY_FORMAT,
+            signature,
+            result,
+        })
+        .map_err(CacheError::Encode)?;
+        {
+            let _lock = self.lock(false)?;
+            for output in &result.outputs {
+                let path = self.blob_path(&output.hash);
+                let meta = match fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_file() => meta,
+                    Ok(_) => return Err(CacheError::MissingBlob(output.hash)),
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                        return Err(CacheError::MissingBlob(output.hash));
+                    }
+                    Err(err) => return Err(io_err("inspect blob", &path)(err)),
+                };
+                if meta.len() != output.bytes {
+                    return Err(CacheError::BlobSizeMismatch {
+                        hash: output.hash,
+                        expected: output.bytes,
+                        actual: meta.len(),
+                    });
+                }
+            }
+            self.write_atomic(&self.entry_path(signature), &json, Some(fresh_stamp()))?;
+        }
+        if self.inner.approx_bytes.load(Ordering::Relaxed) > self.inner.max_bytes {
+            self.evict()?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the entry (its blobs go at the next eviction, once nothing references them).
+    pub fn remove(&self, signature: &str) -> Result<(), CacheError> {
+        validate_signature(signature)?;
+        let path = self.entry_path(signature);
+        let _lock = self.lock(false)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(io_err("remove entry", &path)(err)),
+        }
+    }
+
+    // ---------------------------------------------------------------- maintenance
+
+    pub fn stats(&self) -> Result<CacheStats, CacheError> {
+        let _lock = self.lock(false)?;
+        let entries = self.scan_entries()?.len() as u64;
+        let blobs = self.scan_blobs()?;
+        Ok(CacheStats {
+            entries,
+            blobs: blobs.len() as u64,
+            bytes: blobs
+                .values()
+                .fold(0u64, |sum, blob| sum.saturating_add(blob.size)),
+            max_bytes: self.inner.max_bytes,
+            root: self.inner.root.clone(),
+        })
+    }
+
+    /// Removes every entry and blob. Temp files of writers still running are left to them; a
+    /// `put` racing with `clear` may fail with [`CacheError::MissingBlob`].
+    pub fn clear(&self) -> Result<(), CacheError> {
+        let _lock = self.lock(true)?;
+        for dir in [&self.inner.index, &self.inner.blobs] {
+            match fs::remove_dir_all(dir) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(io_err("remove folder", dir)(err)),
+            }
+            fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
+        }
+        self.inner.approx_bytes.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes least-recently-used entries while blob bytes exceed the limit, and deletes blobs
+    /// that no entry references. Blobs younger than the grace period are kept even then (a writer
+    /// may be about to reference them), so the limit can be exceeded by recently written bytes.
+    /// Returns the bytes freed.
+    pub fn evict(&self) -> Result<u64, CacheError> {
+        let _lock = self.lock(true)?;
+        let grace = self.grace();
+        let now = SystemTime::now();
+        let is_young = |blob: &BlobInfo| age_between(now, blob.modified) < grace;
+
+        let mut entries = Vec::new();
+        for path in self.scan_entries()? {
+            let Ok(modified) = fs::metadata(&path).and_then(|m| m.modified()) else {
+                continue;
+            };
+            let Some(entry) = read_entry(&path)? else {
+                continue;
+            };
+            // A valid entry in the wrong file would never be found by `get`.
+            if self.entry_path(&entry.signature) != path {
+                remove_path(&path);
+                continue;
+            }
+            let hashes: BTreeSet<BlobHash> = entry.result.outputs.iter().map(|o| o.hash).collect();
+            entries.push((modified, path, hashes));
+        }
+        let blobs = self.scan_blobs()?;
+        let mut refs: BTreeMap<BlobHash, usize> = BTreeMap::new();
+        for (_, _, hashes) in &entries {
+            for hash in hashes {
+                *refs.entry(*hash).or_default() += 1;
+            }
+        }
+
+        let mut total = blobs
+            .values()
+            .fold(0u64, |sum, blob| sum.saturating_add(blob.size));
+        let mut freed = 0u64;
+        let mut delete = |hash: &BlobHash, blob: &BlobInfo, total: &mut u64| {
+            if self.delete_blob(hash) {
+                *total = total.saturating_sub(blob.size);
+                freed = freed.saturating_add(blob.size);
+            }
+        };
+        for (hash, blob) in &blobs {
+            if !refs.contains_key(hash) && !is_young(blob) {
+                delete(hash, blob, &mut total);
+            }
+        }
+
+        // Evicting an entry frees only its old blobs; once no referenced old bytes remain,
+        // evicting more would empty the index without getting under the limit.
+        let mut freeable = blobs
+            .iter()
+            .filter(|(hash, blob)| refs.contains_key(hash) && !is_young(blob))
+            .fold(0u64, |sum, (_, blob)| sum.saturating_add(blob.size));
+        entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, path, hashes) in entries {
+            if total <= self.inner.max_bytes || freeable == 0 {
+                break;
+            }
+            remove_path(&path);
+            for hash in hashes {
+                let Some(count) = refs.get_mut(&hash) else {
+                    continue;
+                };
+                *count = count.saturating_sub(1);
+                if *count > 0 {
+                    continue;
+                }
+                if let Some(blob) = blobs.get(&hash)
+                    && !is_young(blob)
+                {
+                    freeable = freeable.saturating_sub(blob.size);
+                    delete(&hash, blob, &mut total);
+                }
+            }
+        }
+
+        // Young bytes are left out of the estimate while over the limit: they cannot be freed
+        // yet, and counting them would rerun this full scan after every `put`.
+        let young = blobs
+            .values()
+            .filter(|blob| is_young(blob))
+            .fold(0u64, |sum, blob| sum.saturating_add(blob.size));
+        let estimate = if total > self.inner.max_bytes {
+            total.saturating_sub(young)
+        } else {
+            total
+        };
+        self.inner.approx_bytes.store(estimate, Ordering::Relaxed);
+        Ok(freed)
+    }
+
+    fn delete_blob(&self, hash: &BlobHash) -> bool {
+        fs::remove_file(self.blob_path(hash)).is_ok()
+    }
+
+    // ---------------------------------------------------------------- files
+
+    fn entry_path(&self, signature: &str) -> PathBuf {
+        // Named by a hash, not the signature itself: on case-insensitive file systems (macOS,
+        // Windows) two signatures differing only in case would otherwise share one file.
+        let mut hasher = blake3::Hasher::new_derive_key("aktion_cache 2025 index entry name");
+        hasher.update(signature.as_bytes());
+        let name = BlobHash::from(hasher.finalize());
+        self.inner
+            .index
+            .join(name.shard())
+            .join(format!("{}.json", name.to_hex()))
+    }
+
+    /// Takes `root/lock`, shared or exclusive. A fresh open per call: `flock`-style locks belong
+    /// to an open file description, so threads sharing one handle would not exclude each other.
+    fn lock(&self, exclusive: bool) -> Result<LockGuard, CacheError> {
+        let path = &self.inner.lock;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+        };
+        let file = match open() {
+            Ok(file) => file,
+            // Someone removed the whole folder while we run; start it again.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.inner.root)
+                    .map_err(io_err("create folder", &self.inner.root))?;
+                open().map_err(io_err("open lock file", path))?
+            }
+            Err(err) => return Err(io_err("open lock file", path)(err)),
+        };
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        match locked {
+            Ok(()) => Ok(LockGuard { _file: Some(file) }),
+            // Some network file systems have no locks; the grace period still protects writers.
+            Err(err) if err.kind() == io::ErrorKind::Unsupported => Ok(LockGuard { _file: None }),
+            Err(err) => Err(io_err("lock", path)(err)),
+        }
+    }
+
+    /// A new, empty, uniquely named file in `tmp/`.
+    pub(crate) fn create_temp(&self) -> Result<(File, PathBuf), CacheError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp_dir = &self.inner.tmp;
+        fs::create_dir_all(tmp_dir).map_err(io_err("create folder", tmp_dir))?;
+        let mut last_err = None;
+        // The pid alone is not unique: a killed process's pid is reused, and its files linger.
+        for _ in 0..16 {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let path = tmp_dir.join(format!("{}-{n}-{nanos:08x}.tmp", std::process::id()));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((file, path)),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => last_err = Some(err),
+                Err(err) => return Err(io_err("create temp file in", tmp_dir)(err)),
+            }
+        }
+        Err(io_err("create temp file in", tmp_dir)(
+            last_err.unwrap_or_else(|| io::Error::other("no free name")),
+        ))
+    }
+
+    /// Writes `bytes` to `dest` atomically: temp file, fsync, rename, fsync of the folder.
+    fn write_atomic(
+        &self,
+        dest: &Path,
+        bytes: &[u8],
+        modified: Option<SystemTime>,
+    ) -> Result<(), CacheError> {
+        let (mut file, tmp) = self.create_temp()?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| modified.map_or(Ok(()), |time| file.set_modified(time)))
+            .and_then(|()| file.sync_all());
+        drop(file);
+        if let Err(err) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write", &tmp)(err));
+        }
+        self.publish(&tmp, dest)
+    }
+
+    /// Renames a finished temp file to `dest`; removes the temp file if that fails.
+    fn publish(&self, tmp: &Path, dest: &Path) -> Result<(), CacheError> {
+        let result = (|| {
+            if let Some(dir) = dest.parent() {
+                fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
+            }
+            fs::rename(tmp, dest).map_err(io_err("move into place", dest))?;
+            if let Some(dir) = dest.parent() {
+                sync_dir(dir);
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(tmp);
+        }
+        result
+    }
+
+    /// Deletes temp files old enough to be crash leftovers; younger ones may belong to a writer
+    /// in another process.
+    fn remove_stale_temps(&self) {
+        let Ok(dir) = fs::read_dir(&self.inner.tmp) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for item in dir.flatten() {
+            let Ok(meta) = item.metadata() else {
+                continue;
+            };
+            let old = meta
+                .modified()
+                .is_ok_and(|modified| age_between(now, modified) >= TMP_MAX_AGE);
+            if meta.is_file() && old {
+                let _ = fs::remove_file(item.path());
+            }
+        }
+    }
+
+    /// Every well-formed blob file: `blobs/<shard>/<hex>` with the shard matching the hash.
+    /// Anything else in there is not ours and is neither counted nor deleted.
+    fn scan_blobs(&self) -> Result<BTreeMap<BlobHash, BlobInfo>, CacheError> {
+        let mut found = BTreeMap::new();
+        for (shard, file_name, meta) in scan_two_levels(&self.inner.blobs)? {
+            let Ok(hash) = file_name.parse::<BlobHash>() else {
+                continue;
+            };
+            if hash.shard() != shard {
+                continue;
+            }
+            found.insert(
+                hash,
+                BlobInfo {
+                    size: meta.len(),
+                    modified: meta.modified().unwrap_or(UNIX_EPOCH),
+                },
+            );
+        }
+        Ok(found)
+    }
+
+    /// Every well-formed entry file name: `index/<shard>/<hex>.json`.
+    fn scan_entries(&self) -> Result<Vec<PathBuf>, CacheError> {
+        let mut found = Vec::new();
+        for (shard, file_name, _) in scan_two_levels(&self.inner.index)? {
+            let Some(hex) = file_name.strip_suffix(".json") else {
+                continue;
+            };
+            let Ok(name) = hex.parse::<BlobHash>() else {
+                continue;
+            };
+            if name.shard() == shard {
+                found.push(self.inner.index.join(shard).join(file_name));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Regular files one folder below `dir`, as (folder name, file name, metadata). Entries that
+/// vanish during the scan (another process evicting) are skipped.
+fn scan_two_levels(dir: &Path) -> Result<Vec<(String, String, fs::Metadata)>, CacheError> {
+    let top = match fs::read_dir(dir) {
+        Ok(top) => top,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(io_err("list folder", dir)(err)),
+    };
+    let mut found = Vec::new();
+    for shard in top.flatten() {
+        let Ok(shard_name) = shard.file_name().into_string() else {
+            continue;
+        };
+        if !shard.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(files) = fs::read_dir(shard.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let Ok(file_name) = file.file_name().into_string() else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            if meta.is_file() {
+                found.push((shard_name.clone(), file_name, meta));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Reads and parses an entry. `None` if absent; a damaged entry (not a file, unreadable, garbled,
+/// an unknown format) is removed and also `None`.
+fn read_entry(path: &Path) -> Result<Option<EntryIn>, CacheError> {
+    let Some(file) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut text = Vec::new();
+    let read = file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut text);
+    let entry = match read {
+        Ok(n) if (n as u64) <= MAX_ENTRY_BYTES => serde_json::from_slice::<EntryIn>(&text).ok(),
+        _ => None,
+    };
+    match entry {
+        Some(entry) if entry.format == ENTRY_FORMAT => Ok(Some(entry)),
+        _ => {
+            remove_path(path);
+            Ok(None)
+        }
+    }
+}
+
+/// Opens `path` if it is a regular file. Absent is `None`; something else in its place (a folder,
+/// a link) is removed so the real file can be written again, and also `None`.
+fn open_regular(path: &Path) -> Result<Option<File>, CacheError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            remove_path(path);
+            return Ok(None);
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(io_err("inspect", path)(err)),
+    }
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(io_err("open", path)(err)),
+    }
+}
+
+/// Best-effort removal of whatever is at `path`, without following links. A failure leaves a
+/// damaged file that reads as a miss again next time, which is safe.
+fn remove_path(path: &Path) {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let _ = fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
+}
+
+/// Sets the modification time, the cache's record of last use. Best effort: a failure only makes
+/// eviction's order slightly less accurate.
+fn touch(path: &Path, time: SystemTime) {
+    if let Ok(file) = OpenOptions::new().write(true).open(path) {
+        let _ = file.set_modified(time);
+    }
+}
+
+/// Makes a rename durable. Folders cannot be opened as files on Windows, where rename is durable
+/// by itself; some Unix file systems refuse to fsync folders, which is not worth failing over.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// A "now" for use stamps that never repeats within this process, so two uses in the same clock
+/// tick still have an order for LRU.
+fn fresh_stamp() -> SystemTime {
+    static LAST_NANOS: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let mut last = LAST_NANOS.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last.saturating_add(1));
+        match LAST_NANOS.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return UNIX_EPOCH + Duration::from_nanos(next),
+            Err(actual) => last = actual,
+        }
+    }
+}
+
+/// How far apart two times are, in either direction: a file stamped in the future (clock changes,
+/// copied folders) counts as that far away, so it cannot stay "young" forever.
+fn age_between(now: SystemTime, then: SystemTime) -> Duration {
+    now.duration_since(then)
+        .or_else(|_| then.duration_since(now))
+        .unwrap_or(Duration::ZERO)
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Signatures become part of no path (entries are named by a hash of them), but they are still
+/// kept to a plain alphabet so a hostile key is refused loudly rather than stored.
+fn validate_signature(signature: &str) -> Result<(), CacheError> {
+    let valid = (1..=128).contains(&signature.len())
+        && signature
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(CacheError::InvalidSignature(shorten(signature)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_and_writer_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<Cache>();
+        assert_send::<BlobWriter>();
+    }
+
+    #[test]
+    fn signatures_are_validated() {
+        for good in ["a", "A-b_9", &"f".repeat(128), &BlobHash::of(b"s").to_hex()] {
+            assert!(validate_signature(good).is_ok(), "{good:?} refused");
+        }
+        for bad in [
+            "",
+            "../escape",
+            "a/b",
+            "a\\b",
+            "a.json",
+            "a b",
+            "a\0b",
+            "é",
+            &"f".repeat(129),
+        ] {
+            assert!(
+                matches!(validate_signature(bad), Err(CacheError::InvalidSignature(_))),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn stamps_strictly_increase() {
+        let mut last = fresh_stamp();
+        for _ in 0..1000 {
+            let next = fresh_stamp();
+            assert!(next > last);
+            last = next;
+        }
+    }
+
+    #[test]
+    fn age_is_symmetric_for_future_stamps() {
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(age_between(now, now - hour), hour);
+        assert_eq!(age_between(now, now + hour), hour);
+    }
+
+    #[test]
+    fn long_hostile_text_is_shortened() {
+        let long = "x".repeat(10_000);
+        assert!(shorten(&long).chars().count() <= 81);
+        assert_eq!(shorten("short"), "short");
+    }
+}
