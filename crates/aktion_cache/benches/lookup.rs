@@ -13,7 +13,9 @@ const ENTRIES: usize = 1_000;
 
 fn signature(i: usize) -> String {
     // Shaped like aktion_graph's signatures: 64 hex characters.
-    blake3::hash(format!("node {i}").as_bytes()).to_hex().to_string()
+    blake3::hash(format!("node {i}").as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 fn filled_cache(root: &std::path::Path) -> Cache {

@@ -203,6 +203,10 @@ struct LockGuard {
 
 impl Cache {
     /// Opens (creating if needed) the cache at `root` and removes temp files left by crashes.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the signature the engine and CLI are written against; options may grow owned fields"
+    )]
     pub fn open(root: impl Into<PathBuf>, options: CacheOptions) -> Result<Cache, CacheError> {
         let root = root.into();
         let inner = Inner {
@@ -359,10 +363,7 @@ impl Cache {
 
     /// Where the blob lives (it may not exist).
     pub fn blob_path(&self, hash: &BlobHash) -> PathBuf {
-        self.inner
-            .blobs
-            .join(hash.shard())
-            .join(hash.to_hex())
+        self.inner.blobs.join(hash.shard()).join(hash.to_hex())
     }
 
     /// Verifies the blob; with `expected_len`, also that it has that size. Only a blob failing its
@@ -372,7 +373,10 @@ impl Cache {
         let Some(mut file) = open_regular(&path)? else {
             return Ok(false);
         };
-        let len = file.metadata().map_err(io_err("inspect blob", &path))?.len();
+        let len = file
+            .metadata()
+            .map_err(io_err("inspect blob", &path))?
+            .len();
         let mut hasher = blake3::Hasher::new();
         hasher
             .update_reader(&mut file)
@@ -427,7 +431,7 @@ impl Cache {
                 Ok(())
             }
             Ok(false) => {
-                self.publish(tmp, &self.blob_path(&hash))?;
+                Self::publish(tmp, &self.blob_path(&hash))?;
                 self.inner.approx_bytes.fetch_add(len, Ordering::Relaxed);
                 Ok(())
             }
@@ -735,11 +739,11 @@ impl Cache {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("write", &tmp)(err));
         }
-        self.publish(&tmp, dest)
+        Self::publish(&tmp, dest)
     }
 
     /// Renames a finished temp file to `dest`; removes the temp file if that fails.
-    fn publish(&self, tmp: &Path, dest: &Path) -> Result<(), CacheError> {
+    fn publish(tmp: &Path, dest: &Path) -> Result<(), CacheError> {
         let result = (|| {
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
@@ -995,7 +999,10 @@ mod tests {
             &"f".repeat(129),
         ] {
             assert!(
-                matches!(validate_signature(bad), Err(CacheError::InvalidSignature(_))),
+                matches!(
+                    validate_signature(bad),
+                    Err(CacheError::InvalidSignature(_))
+                ),
                 "{bad:?} accepted"
             );
         }

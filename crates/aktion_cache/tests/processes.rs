@@ -59,7 +59,13 @@ impl Rng {
 fn worker_command(mode: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("test binary path"));
     command
-        .args(["worker", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "worker",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WORKER_ENV, mode)
         .stdin(Stdio::null());
     command
@@ -99,7 +105,10 @@ const HAMMER_MAX_BYTES: u64 = 48 * 1024;
 /// What key `k` always computes to, so any hit can be checked for being the right result.
 fn content_for(key: u32) -> Vec<u8> {
     let len = 600 + (key as usize * 211) % 3000;
-    format!("result of key {key}; ").into_bytes().repeat(len / 16 + 1)[..len].to_vec()
+    format!("result of key {key}; ")
+        .into_bytes()
+        .repeat(len / 16 + 1)[..len]
+        .to_vec()
 }
 
 fn open_hammer_cache(root: &Path) -> Cache {
@@ -189,7 +198,10 @@ fn hammer_thread(cache: &Cache) -> HammerReport {
 /// Every file in `blobs/` must hash to its own name. Returns how many there are.
 fn assert_all_blobs_intact(root: &Path) -> usize {
     let mut count = 0;
-    for shard in fs::read_dir(root.join("blobs")).expect("list blobs").flatten() {
+    for shard in fs::read_dir(root.join("blobs"))
+        .expect("list blobs")
+        .flatten()
+    {
         for file in fs::read_dir(shard.path()).expect("list shard").flatten() {
             let name = file.file_name().into_string().expect("utf-8 name");
             let hash: BlobHash = name.parse().expect("blob named by its hash");
@@ -205,7 +217,10 @@ fn assert_all_blobs_intact(root: &Path) -> usize {
 /// Signatures of all entry files, read straight from disk.
 fn entry_signatures(root: &Path) -> Vec<String> {
     let mut signatures = Vec::new();
-    for shard in fs::read_dir(root.join("index")).expect("list index").flatten() {
+    for shard in fs::read_dir(root.join("index"))
+        .expect("list index")
+        .flatten()
+    {
         for file in fs::read_dir(shard.path()).expect("list shard").flatten() {
             let text = fs::read(file.path()).expect("read entry");
             let entry: serde_json::Value = serde_json::from_slice(&text).expect("entry is whole");
@@ -235,8 +250,14 @@ fn two_processes_share_one_cache() {
         .split(' ')
         .map(|n| n.parse().expect("number"))
         .collect();
-    assert!(mine.puts > 0 && mine.hits > 0, "this process did no real work");
-    assert!(theirs[0] > 0 && theirs[1] > 0, "the worker did no real work");
+    assert!(
+        mine.puts > 0 && mine.hits > 0,
+        "this process did no real work"
+    );
+    assert!(
+        theirs[0] > 0 && theirs[1] > 0,
+        "the worker did no real work"
+    );
 
     // Afterwards: every blob intact, every entry a verified hit with the right bytes.
     assert_all_blobs_intact(&root);
@@ -342,7 +363,10 @@ fn kills_during_writes_leave_no_partial_blobs() {
     assert!(interrupted > 0, "no kill landed during a write");
 
     let blobs = assert_all_blobs_intact(&root);
-    assert!(blobs > ROUNDS, "workers wrote too little to test anything: {blobs}");
+    assert!(
+        blobs > ROUNDS,
+        "workers wrote too little to test anything: {blobs}"
+    );
     let cache = Cache::open(&root, CacheOptions::default()).expect("reopen");
     let stats = cache.stats().expect("stats");
     assert_eq!(stats.blobs, blobs as u64, "temp files counted as blobs");
