@@ -219,8 +219,9 @@ impl Cache {
             grace_ms: AtomicU64::new(duration_ms(DEFAULT_UNREFERENCED_GRACE)),
             approx_bytes: AtomicU64::new(0),
         };
-        for dir in [&inner.root, &inner.blobs, &inner.index, &inner.tmp] {
-            fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
+        fs::create_dir_all(&inner.root).map_err(io_err("create folder", &inner.root))?;
+        for dir in [&inner.blobs, &inner.index, &inner.tmp] {
+            create_cache_dir(dir, &inner.root)?;
         }
         // Backup tools and `tar --exclude-caches` skip folders marked like this.
         let tag = inner.root.join("CACHEDIR.TAG");
@@ -405,7 +406,7 @@ impl Cache {
                 remove_path(&path);
                 Ok(false)
             }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) if is_absent(&err) => Ok(false),
             Err(err) => Err(io_err("inspect blob", &path)(err)),
         }
     }
@@ -431,7 +432,7 @@ impl Cache {
                 Ok(())
             }
             Ok(false) => {
-                Self::publish(tmp, &self.blob_path(&hash))?;
+                self.publish(tmp, &self.blob_path(&hash))?;
                 self.inner.approx_bytes.fetch_add(len, Ordering::Relaxed);
                 Ok(())
             }
@@ -485,7 +486,7 @@ impl Cache {
                 let meta = match fs::symlink_metadata(&path) {
                     Ok(meta) if meta.is_file() => meta,
                     Ok(_) => return Err(CacheError::MissingBlob(output.hash)),
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    Err(err) if is_absent(&err) => {
                         return Err(CacheError::MissingBlob(output.hash));
                     }
                     Err(err) => return Err(io_err("inspect blob", &path)(err)),
@@ -513,7 +514,7 @@ impl Cache {
         let _lock = self.lock(false)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) if is_absent(&err) => Ok(()),
             Err(err) => Err(io_err("remove entry", &path)(err)),
         }
     }
@@ -540,12 +541,17 @@ impl Cache {
     pub fn clear(&self) -> Result<(), CacheError> {
         let _lock = self.lock(true)?;
         for dir in [&self.inner.index, &self.inner.blobs] {
-            match fs::remove_dir_all(dir) {
+            let removed = match fs::symlink_metadata(dir) {
+                Ok(meta) if meta.is_dir() => fs::remove_dir_all(dir),
+                Ok(_) => fs::remove_file(dir),
+                Err(err) => Err(err),
+            };
+            match removed {
                 Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) if is_absent(&err) => {}
                 Err(err) => return Err(io_err("remove folder", dir)(err)),
             }
-            fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
+            create_cache_dir(dir, &self.inner.root)?;
         }
         self.inner.approx_bytes.store(0, Ordering::Relaxed);
         Ok(())
@@ -702,7 +708,7 @@ impl Cache {
     pub(crate) fn create_temp(&self) -> Result<(File, PathBuf), CacheError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let tmp_dir = &self.inner.tmp;
-        fs::create_dir_all(tmp_dir).map_err(io_err("create folder", tmp_dir))?;
+        create_cache_dir(tmp_dir, &self.inner.root)?;
         let mut last_err = None;
         // The pid alone is not unique: a killed process's pid is reused, and its files linger.
         for _ in 0..16 {
@@ -739,14 +745,14 @@ impl Cache {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("write", &tmp)(err));
         }
-        Self::publish(&tmp, dest)
+        self.publish(&tmp, dest)
     }
 
     /// Renames a finished temp file to `dest`; removes the temp file if that fails.
-    fn publish(tmp: &Path, dest: &Path) -> Result<(), CacheError> {
+    fn publish(&self, tmp: &Path, dest: &Path) -> Result<(), CacheError> {
         let result = (|| {
             if let Some(dir) = dest.parent() {
-                fs::create_dir_all(dir).map_err(io_err("create folder", dir))?;
+                create_cache_dir(dir, &self.inner.root)?;
             }
             fs::rename(tmp, dest).map_err(io_err("move into place", dest))?;
             if let Some(dir) = dest.parent() {
@@ -825,7 +831,7 @@ impl Cache {
 fn scan_two_levels(dir: &Path) -> Result<Vec<(String, String, fs::Metadata)>, CacheError> {
     let top = match fs::read_dir(dir) {
         Ok(top) => top,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if is_absent(&err) => return Ok(Vec::new()),
         Err(err) => return Err(io_err("list folder", dir)(err)),
     };
     let mut found = Vec::new();
@@ -884,14 +890,44 @@ fn open_regular(path: &Path) -> Result<Option<File>, CacheError> {
             remove_path(path);
             return Ok(None);
         }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) if is_absent(&err) => return Ok(None),
         Err(err) => return Err(io_err("inspect", path)(err)),
     }
     match File::open(path) {
         Ok(file) => Ok(Some(file)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) if is_absent(&err) => Ok(None),
         Err(err) => Err(io_err("open", path)(err)),
     }
+}
+
+/// Whether an error says the path does not exist, including "a file stands where a folder on
+/// the way should be", which also means nothing of ours is there.
+fn is_absent(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// `create_dir_all` that first clears a regular file standing where one of the cache's own
+/// folders belongs (left by some other tool or a user), instead of failing forever. Only paths
+/// strictly inside `root` are touched, and never links: a linked folder may be deliberate.
+fn create_cache_dir(dir: &Path, root: &Path) -> Result<(), CacheError> {
+    if fs::create_dir_all(dir).is_ok() {
+        return Ok(());
+    }
+    let mut candidate = Some(dir);
+    while let Some(path) = candidate {
+        if path == root || !path.starts_with(root) {
+            break;
+        }
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+            let _ = fs::remove_file(path);
+            break;
+        }
+        candidate = path.parent();
+    }
+    fs::create_dir_all(dir).map_err(io_err("create folder", dir))
 }
 
 /// Best-effort removal of whatever is at `path`, without following links. A failure leaves a
