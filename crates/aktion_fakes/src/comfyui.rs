@@ -1,0 +1,176 @@
+//! Fake ComfyUI server: `/prompt`, `/history/{id}`, `/queue`, `/interrupt`, `/view`,
+//! `/upload/image`, every route also under `/api`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{FakeState, Route, Step, file_response, json};
+
+const OUTPUT_NODES: [&str; 5] = ["SaveImage", "SaveVideo", "PreviewImage", "VHS_VideoCombine", "SaveAnimatedWEBP"];
+
+pub(crate) fn route(method: &Method, path: &str) -> Route {
+    let path = path.strip_prefix("/api").unwrap_or(path);
+    match (method.as_str(), path) {
+        ("POST", "/prompt") => Route::Submit,
+        ("GET", p) if p.starts_with("/history/") => Route::Status,
+        ("GET", "/queue") => Route::Result,
+        ("POST", "/queue" | "/interrupt") => Route::Cancel,
+        ("POST", "/upload/image") => Route::Upload,
+        _ => Route::Other,
+    }
+}
+
+pub(crate) fn router() -> Router<Arc<FakeState>> {
+    let api = Router::new()
+        .route("/prompt", post(prompt))
+        .route("/history/{id}", get(history))
+        .route("/queue", get(queue).post(delete_from_queue))
+        .route("/interrupt", post(interrupt))
+        .route("/view", get(view))
+        .route("/upload/image", post(upload));
+    // ComfyUI registers every route bare and under /api.
+    Router::new().merge(api.clone()).nest("/api", api)
+}
+
+async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
+    let Some(prompt) = body.get("prompt").and_then(Value::as_object) else {
+        return json(StatusCode::BAD_REQUEST, &json!({ "error": { "type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {} }, "node_errors": {} }));
+    };
+    let has_output = prompt
+        .values()
+        .any(|n| n.get("class_type").and_then(Value::as_str).is_some_and(|c| OUTPUT_NODES.contains(&c)));
+    if !has_output {
+        return json(StatusCode::BAD_REQUEST, &json!({ "error": { "type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {} }, "node_errors": {} }));
+    }
+    let id = body
+        .get("prompt_id")
+        .and_then(Value::as_str)
+        .map_or_else(|| s.new_id("c"), str::to_owned);
+    s.create_job(&id, Value::Object(prompt.clone()), "");
+    let number = s.submission_count();
+    json(StatusCode::OK, &json!({ "prompt_id": id, "number": number, "node_errors": {} }))
+}
+
+impl FakeState {
+    fn submission_count(&self) -> usize {
+        self.lock().submissions
+    }
+}
+
+fn entry(s: &FakeState, id: &str, step: &Step, cancelled: bool) -> Value {
+    let start = json!(["execution_start", { "prompt_id": id, "timestamp": 1 }]);
+    if cancelled {
+        return json!({ "prompt": [], "outputs": {}, "status": { "status_str": "error", "completed": false, "messages": [start, ["execution_interrupted", { "prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": [], "timestamp": 2 }]] }, "meta": {} });
+    }
+    match step {
+        Step::Fail(msg) | Step::ErrorEnvelope(msg) => json!({
+            "prompt": [], "outputs": {},
+            "status": { "status_str": "error", "completed": false, "messages": [start, ["execution_error", {
+                "prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": [], "exception_message": msg,
+                "exception_type": "RuntimeError", "traceback": [], "current_inputs": {}, "current_outputs": {}, "timestamp": 2 }]] },
+            "meta": {}
+        }),
+        _ => {
+            let out = s.output();
+            let item = json!({ "filename": format!("{id}_00001_.{}", out.extension), "subfolder": "", "type": "output" });
+            let preview = json!({ "filename": format!("{id}_temp_00001_.{}", out.extension), "subfolder": "", "type": "temp" });
+            let node = if out.content_type.starts_with("video/") {
+                // Core SaveVideo: the video is listed under `images`, flagged as animated.
+                json!({ "images": [item], "animated": [true] })
+            } else {
+                json!({ "images": [item] })
+            };
+            json!({
+                "prompt": [], "outputs": { "9": node, "12": { "images": [preview] } },
+                "status": { "status_str": "success", "completed": true, "messages": [start, ["execution_success", { "prompt_id": id, "timestamp": 3 }]] },
+                "meta": {}
+            })
+        }
+    }
+}
+
+async fn history(State(s): State<Arc<FakeState>>, Path(id): Path<String>) -> Response {
+    match s.step(&id, true) {
+        Some((step, cancelled, ..)) if step.is_terminal() || cancelled => {
+            json(StatusCode::OK, &json!({ id.clone(): entry(&s, &id, &step, cancelled) }))
+        }
+        // `{}` until the prompt finishes (and for unknown ids).
+        _ => json(StatusCode::OK, &json!({})),
+    }
+}
+
+async fn queue(State(s): State<Arc<FakeState>>) -> Response {
+    let ids: Vec<String> = s.lock().jobs.keys().cloned().collect();
+    let mut running = Vec::new();
+    let mut pending = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        match s.step(id, false) {
+            Some((Step::Queued(pos), false, ..)) => pending.push(json!([n + usize::try_from(pos).unwrap_or(0) * 1000, id, {}, {}, []])),
+            Some((Step::Running(_), false, ..)) => running.push(json!([n, id, {}, {}, []])),
+            _ => {}
+        }
+    }
+    json(StatusCode::OK, &json!({ "queue_running": running, "queue_pending": pending }))
+}
+
+async fn delete_from_queue(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
+    for id in body.get("delete").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        s.lock().jobs.remove(id);
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn interrupt(State(s): State<Arc<FakeState>>, body: Option<axum::Json<Value>>) -> Response {
+    if let Some(id) = body.as_ref().and_then(|b| b.get("prompt_id")).and_then(Value::as_str) {
+        s.cancel_job(id);
+    }
+    StatusCode::OK.into_response()
+}
+
+#[derive(Deserialize)]
+struct ViewQuery {
+    filename: String,
+    #[serde(default)]
+    subfolder: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+}
+
+async fn view(State(s): State<Arc<FakeState>>, Query(q): Query<ViewQuery>) -> Response {
+    if q.filename.starts_with('/') || q.filename.contains("..") || q.subfolder.contains("..") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    if q.kind == "input"
+        && let Some((ct, bytes)) = s.lock().uploads.get(&q.filename).cloned()
+    {
+        return file_response(&ct, bytes);
+    }
+    let id = q.filename.split('_').next().unwrap_or_default();
+    match s.step(id, false) {
+        Some((step, false, ..)) if step.is_terminal() => {
+            let out = s.output();
+            file_response(&out.content_type, out.bytes.to_vec())
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn upload(State(s): State<Arc<FakeState>>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+    let multipart = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let name = format!("{}.png", s.new_id("upload"));
+    s.store_upload(&name, "image/png", body.to_vec());
+    json(StatusCode::OK, &json!({ "name": name, "subfolder": "", "type": "input" }))
+}

@@ -1,0 +1,112 @@
+//! Fake RunComfy serverless (`/prod/v1/deployments/{id}/...`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::{FakeState, Route, Step, json, output_names};
+
+pub(crate) fn route(method: &Method, path: &str) -> Route {
+    match (method.as_str(), path.rsplit('/').next().unwrap_or_default()) {
+        ("POST", "inference") => Route::Submit,
+        ("POST", "cancel") => Route::Cancel,
+        ("GET", "status") => Route::Status,
+        ("GET", "result") => Route::Result,
+        _ => Route::Other,
+    }
+}
+
+pub(crate) fn router() -> Router<Arc<FakeState>> {
+    Router::new()
+        .route("/prod/v1/deployments/{dep}/inference", post(submit))
+        .route("/prod/v1/deployments/{dep}/requests/{rid}/status", get(status))
+        .route("/prod/v1/deployments/{dep}/requests/{rid}/result", get(result))
+        .route("/prod/v1/deployments/{dep}/requests/{rid}/cancel", post(cancel))
+}
+
+fn urls(s: &FakeState, dep: &str, rid: &str) -> Value {
+    let req = format!("{}/prod/v1/deployments/{dep}/requests/{rid}", s.base_url);
+    json!({ "request_id": rid, "status_url": format!("{req}/status"), "result_url": format!("{req}/result"), "cancel_url": format!("{req}/cancel") })
+}
+
+fn not_found() -> Response {
+    // RunComfy reports errors in its envelope; here with a 404 status line.
+    json(StatusCode::NOT_FOUND, &json!({ "error_code": 404, "error_message": "request not found" }))
+}
+
+async fn submit(State(s): State<Arc<FakeState>>, Path(dep): Path<String>, axum::Json(body): axum::Json<Value>) -> Response {
+    let Some(overrides) = body.get("overrides").filter(|o| o.is_object()) else {
+        // Errors inside HTTP 200, as some RunComfy endpoints do.
+        return json(StatusCode::OK, &json!({ "error_code": 400, "error_message": "overrides must be an object" }));
+    };
+    let rid = s.new_id("r");
+    s.create_job(&rid, overrides.clone(), &dep);
+    json(StatusCode::OK, &urls(&s, &dep, &rid))
+}
+
+async fn status(State(s): State<Arc<FakeState>>, Path((dep, rid)): Path<(String, String)>) -> Response {
+    let Some((step, cancelled, ..)) = s.step(&rid, true) else { return not_found() };
+    let mut body = urls(&s, &dep, &rid);
+    let status = if cancelled {
+        s.lock().cancel_spelling
+    } else {
+        match step {
+            Step::Queued(pos) => {
+                body["queue_position"] = json!(pos);
+                "in_queue"
+            }
+            Step::Running(_) => "in_progress",
+            // The live API only says `completed`; the verdict is in /result.
+            _ => "completed",
+        }
+    };
+    body["status"] = json!(status);
+    json(StatusCode::OK, &body)
+}
+
+async fn result(State(s): State<Arc<FakeState>>, Path((_dep, rid)): Path<(String, String)>) -> Response {
+    let Some((step, cancelled, ..)) = s.step(&rid, false) else { return not_found() };
+    let base = json!({ "request_id": rid, "created_at": "2025-01-01T00:00:00.000000+00:00", "finished_at": "2025-01-01T00:05:00.000000+00:00" });
+    let mut body = base;
+    if cancelled {
+        body["status"] = json!(s.lock().cancel_spelling);
+        return json(StatusCode::OK, &body);
+    }
+    match step {
+        Step::Queued(_) => body["status"] = json!("in_queue"),
+        Step::Running(_) => body["status"] = json!("in_progress"),
+        Step::Succeed | Step::Aborted | Step::DataRemoved => {
+            let out = s.output();
+            let name = output_names(&s, &rid, 1).remove(0);
+            let mut item = json!({ "filename": format!("ComfyUI_00001_.{}", out.extension), "subfolder": "", "type": "output", "url": s.output_url(&name) });
+            let mut node = json!({ "images": [item.take()] });
+            if out.content_type.starts_with("video/") {
+                // Core SaveVideo: the video sits under `images`, flagged as animated.
+                node["animated"] = json!([true]);
+            }
+            body["status"] = json!("succeeded");
+            body["outputs"] = json!({ "58": node, "38:42": { "text": [["a caption"]] } });
+        }
+        Step::Fail(msg) => {
+            body["status"] = json!("failed");
+            body["error"] = json!([{ "errorCode": 500, "error": msg, "debugInfo": "Traceback ..." }]);
+        }
+        Step::ErrorEnvelope(msg) => {
+            return json(StatusCode::OK, &json!({ "error_code": 500, "error_message": msg }));
+        }
+    }
+    json(StatusCode::OK, &body)
+}
+
+async fn cancel(State(s): State<Arc<FakeState>>, Path((_dep, rid)): Path<(String, String)>) -> Response {
+    match s.cancel_job(&rid) {
+        None => not_found(),
+        Some(step) if step.is_terminal() => json(StatusCode::OK, &json!({ "request_id": rid, "status": "not_cancellable" })),
+        Some(_) => json(StatusCode::OK, &json!({ "request_id": rid, "status": "cancellation_requested" })),
+    }
+}
