@@ -1,2 +1,52 @@
-//! Aktion Studio: the desktop app and its command line.
-fn main() {}
+//! Aktion Studio: the desktop app and its command line. `main` only parses arguments, sets up
+//! logging and hands over.
+
+mod app;
+mod cli;
+mod examples;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AKTION_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors are unusable input (exit 2); --help and --version are successes.
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        None => app::run(None),
+        Some(cli::Command::Open { project }) => app::run(Some(project)),
+        Some(cli::Command::Run {
+            project,
+            nodes,
+            route,
+            json,
+        }) => cli::run(&project, &nodes, route.as_deref(), json),
+        Some(cli::Command::Validate { project, json }) => cli::validate(&project, json),
+        Some(cli::Command::Cost {
+            project,
+            nodes,
+            route,
+            json,
+        }) => cli::cost(&project, &nodes, route.as_deref(), json),
+        Some(cli::Command::Cache { action }) => cli::cache(&action),
+        Some(cli::Command::MakeExample { which, dir }) => examples::make(&which, &dir),
+    };
+    cli::exit(result)
+}

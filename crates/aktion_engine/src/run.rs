@@ -1,0 +1,811 @@
+//! Planning and running: what the requested outputs need, what is cached, what runs, in which
+//! order, how many at once; progress events; cancellation; failure isolation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aktion_cache::{Cache, CachedOutput, CachedResult};
+use aktion_graph::cost::CostEstimate;
+use aktion_graph::signature::{Resolved, Routing, resolve};
+use aktion_graph::{Blocked, Catalog, Document, KindSchema, NodeId, Route};
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::{ExecError, Executor, Job, JobContext, JobInput, JobOutput};
+use crate::journal::{Journal, JournalSlot};
+
+/// What a run is asked to do.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// A snapshot of the board.
+    pub doc: Document,
+    /// The project folder (assets are read from it).
+    pub project_root: PathBuf,
+    /// Nodes whose outputs are wanted; empty means the whole board.
+    pub targets: Vec<NodeId>,
+    /// Overrides every node's route (`--route`).
+    pub force_route: Option<Route>,
+    /// The route of nodes that set none.
+    pub default_route: Route,
+    /// Credits per kind from the account backend, when known.
+    pub prices: BTreeMap<String, u32>,
+}
+
+impl RunRequest {
+    pub fn new(doc: Document, project_root: impl Into<PathBuf>) -> Self {
+        Self {
+            doc,
+            project_root: project_root.into(),
+            targets: Vec::new(),
+            force_route: None,
+            default_route: Route::Draft,
+            prices: BTreeMap::new(),
+        }
+    }
+}
+
+/// Errors that stop a run before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the board has a cycle")]
+    Cycle,
+    #[error("no node {0} on the board")]
+    UnknownNode(NodeId),
+    #[error("no executor for the {0} route is configured")]
+    NoExecutor(Route),
+    #[error("cache: {0}")]
+    Cache(#[from] aktion_cache::CacheError),
+}
+
+/// What a run will do, worked out before anything runs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub resolved: Resolved,
+    /// Needed nodes whose result is already in the cache.
+    pub cached: BTreeMap<NodeId, CachedResult>,
+    /// Nodes that will run, in dependency order.
+    pub to_run: Vec<NodeId>,
+    /// Needed nodes that cannot run, and why.
+    pub blocked: BTreeMap<NodeId, Blocked>,
+    pub cost: CostEstimate,
+}
+
+/// Progress of a run, in the order it happens.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Planned {
+        to_run: usize,
+        cached: usize,
+        blocked: usize,
+        credits: u32,
+    },
+    Queued {
+        node: NodeId,
+    },
+    Started {
+        node: NodeId,
+    },
+    Progress {
+        node: NodeId,
+        fraction: Option<f32>,
+        message: String,
+    },
+    Done {
+        node: NodeId,
+        cached: bool,
+        outputs: Vec<CachedOutput>,
+    },
+    Failed {
+        node: NodeId,
+        error: String,
+    },
+    Blocked {
+        node: NodeId,
+        reason: String,
+    },
+    Cancelled {
+        node: NodeId,
+    },
+}
+
+/// How a node ended in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Done,
+    Cached,
+    Failed,
+    Blocked,
+    Cancelled,
+    Bypassed,
+    /// Not needed: a node downstream of it was already cached.
+    Skipped,
+}
+
+/// One node's part of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    pub node: NodeId,
+    pub kind: String,
+    pub title: String,
+    pub status: NodeStatus,
+    pub signature: Option<String>,
+    pub outputs: Vec<CachedOutput>,
+    /// Where each output file is in the cache.
+    pub output_paths: Vec<PathBuf>,
+    pub error: Option<String>,
+    pub credits: u32,
+    pub meta: Option<serde_json::Value>,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub nodes: Vec<NodeReport>,
+    pub ran: usize,
+    pub cached: usize,
+    pub failed: usize,
+    pub blocked: usize,
+    pub cancelled: usize,
+    pub credits: u32,
+    pub elapsed_ms: u64,
+}
+
+impl RunSummary {
+    pub fn report(&self, node: NodeId) -> Option<&NodeReport> {
+        self.nodes.iter().find(|r| r.node == node)
+    }
+
+    /// True when nothing failed, was blocked or was cancelled.
+    pub fn success(&self) -> bool {
+        self.failed == 0 && self.blocked == 0 && self.cancelled == 0
+    }
+}
+
+/// The evaluation engine. Cheap to share (`Arc`); many runs may use it at once and share its
+/// concurrency limits.
+pub struct Engine {
+    catalog: Arc<Catalog>,
+    cache: Cache,
+    journal: Arc<Journal>,
+    local: Arc<dyn Executor>,
+    routes: BTreeMap<Route, Arc<dyn Executor>>,
+    groups: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    paused: watch::Sender<bool>,
+}
+
+impl Engine {
+    /// An engine with the local executor and the draft route. Other routes are added with
+    /// [`Engine::with_route`].
+    pub fn new(catalog: Arc<Catalog>, cache: Cache) -> std::io::Result<Self> {
+        let journal = Journal::open(cache.root().join("journal"))?;
+        let mut routes: BTreeMap<Route, Arc<dyn Executor>> = BTreeMap::new();
+        routes.insert(
+            Route::Draft,
+            Arc::new(crate::draft::DraftExecutor::default()),
+        );
+        Ok(Self {
+            catalog,
+            cache,
+            journal,
+            local: Arc::new(crate::local::LocalExecutor),
+            routes,
+            groups: Mutex::new(BTreeMap::new()),
+            paused: watch::Sender::new(false),
+        })
+    }
+
+    /// Sets the executor of a route (replacing any).
+    #[must_use]
+    pub fn with_route(mut self, route: Route, executor: Arc<dyn Executor>) -> Self {
+        self.routes.insert(route, executor);
+        self
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Pauses or resumes the queue: running jobs go on, queued ones wait.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    fn executor_for(&self, route: Option<Route>) -> Result<&Arc<dyn Executor>, EngineError> {
+        match route {
+            None => Ok(&self.local),
+            Some(r) => self.routes.get(&r).ok_or(EngineError::NoExecutor(r)),
+        }
+    }
+
+    fn version(&self, kind: &KindSchema, route: Route) -> String {
+        self.routes
+            .get(&route)
+            .map_or_else(|| format!("{route}-unconfigured"), |e| e.version(kind))
+    }
+
+    /// Works out what a run would do: signatures, cache hits, what must run, what is blocked,
+    /// and the credits it would cost. Reads the cache; changes nothing.
+    pub fn plan(&self, req: &RunRequest) -> Result<Plan, EngineError> {
+        for t in &req.targets {
+            if !req.doc.nodes.contains_key(t) {
+                return Err(EngineError::UnknownNode(*t));
+            }
+        }
+        let routing = Routing {
+            force: req.force_route,
+            default: req.default_route,
+            settings: &req.doc.settings,
+        };
+        let version = |k: &KindSchema, r: Route| self.version(k, r);
+        let resolved = resolve(&req.doc, &self.catalog, &req.targets, &routing, &version)
+            .ok_or(EngineError::Cycle)?;
+
+        // Walk down from the wanted nodes; stop at cache hits, whose inputs are not needed.
+        let wanted: Vec<NodeId> = if req.targets.is_empty() {
+            resolved.order.clone()
+        } else {
+            req.targets.clone()
+        };
+        let mut cached = BTreeMap::new();
+        let mut needed = BTreeSet::new();
+        let mut blocked = BTreeMap::new();
+        let mut stack = wanted;
+        while let Some(id) = stack.pop() {
+            if !needed.insert(id) {
+                continue;
+            }
+            let Some(r) = resolved.nodes.get(&id) else {
+                continue;
+            };
+            if let Some(src) = r.passthrough {
+                stack.push(src);
+                continue;
+            }
+            match &r.signature {
+                Err(b) => {
+                    blocked.insert(id, b.clone());
+                }
+                Ok(sig) => {
+                    if let Some(hit) = self.cache.get(sig)? {
+                        cached.insert(id, hit);
+                    } else {
+                        stack.extend(r.inputs.iter().map(|i| i.from));
+                    }
+                }
+            }
+        }
+        let to_run: Vec<NodeId> = resolved
+            .order
+            .iter()
+            .copied()
+            .filter(|id| {
+                needed.contains(id)
+                    && !cached.contains_key(id)
+                    && !blocked.contains_key(id)
+                    && resolved
+                        .nodes
+                        .get(id)
+                        .is_some_and(|r| r.passthrough.is_none())
+            })
+            .collect();
+        let run_sigs: BTreeSet<&str> = to_run
+            .iter()
+            .filter_map(|id| resolved.nodes.get(id)?.signature.as_deref().ok())
+            .collect();
+        let prices = |k: &str| req.prices.get(k).copied();
+        let cost =
+            aktion_graph::cost::estimate(&req.doc, &self.catalog, &resolved, &prices, &|s| {
+                !run_sigs.contains(s)
+            });
+        Ok(Plan {
+            resolved,
+            cached,
+            to_run,
+            blocked,
+            cost,
+        })
+    }
+
+    /// Starts a run on the current tokio runtime.
+    pub fn start(self: &Arc<Self>, req: RunRequest) -> Result<RunHandle, EngineError> {
+        let plan = self.plan(&req)?;
+        for id in &plan.to_run {
+            let route = plan.resolved.nodes.get(id).and_then(|r| r.route);
+            self.executor_for(route)?;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let node_tokens: BTreeMap<NodeId, CancellationToken> = plan
+            .to_run
+            .iter()
+            .map(|&id| (id, cancel.child_token()))
+            .collect();
+        let node_tokens = Arc::new(node_tokens);
+        let engine = Arc::clone(self);
+        let tokens = Arc::clone(&node_tokens);
+        let task = tokio::spawn(async move { engine.drive(req, plan, tx, tokens).await });
+        Ok(RunHandle {
+            events: rx,
+            cancel,
+            node_tokens,
+            task,
+        })
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one scheduling loop reads best in one place"
+    )]
+    async fn drive(
+        self: Arc<Self>,
+        req: RunRequest,
+        plan: Plan,
+        tx: mpsc::UnboundedSender<Event>,
+        tokens: Arc<BTreeMap<NodeId, CancellationToken>>,
+    ) -> RunSummary {
+        let started = Instant::now();
+        let _ = tx.send(Event::Planned {
+            to_run: plan.to_run.len(),
+            cached: plan.cached.len(),
+            blocked: plan.blocked.len(),
+            credits: plan.cost.total,
+        });
+        let mut reports: BTreeMap<NodeId, NodeReport> = BTreeMap::new();
+        let mut outputs: BTreeMap<NodeId, CachedResult> = plan.cached.clone();
+        for (id, hit) in &plan.cached {
+            let _ = tx.send(Event::Done {
+                node: *id,
+                cached: true,
+                outputs: hit.outputs.clone(),
+            });
+            reports.insert(
+                *id,
+                self.report(&req, &plan, *id, NodeStatus::Cached, Some(hit), None),
+            );
+        }
+        for (id, b) in &plan.blocked {
+            let _ = tx.send(Event::Blocked {
+                node: *id,
+                reason: b.to_string(),
+            });
+            reports.insert(
+                *id,
+                self.report(
+                    &req,
+                    &plan,
+                    *id,
+                    NodeStatus::Blocked,
+                    None,
+                    Some(b.to_string()),
+                ),
+            );
+        }
+
+        // Dependencies among the nodes that run.
+        let running: BTreeSet<NodeId> = plan.to_run.iter().copied().collect();
+        let mut pending: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut dependents: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+        for id in &plan.to_run {
+            let deps: BTreeSet<NodeId> = plan.resolved.nodes[id]
+                .inputs
+                .iter()
+                .map(|i| i.from)
+                .filter(|f| running.contains(f))
+                .collect();
+            pending.insert(*id, deps.len());
+            for d in deps {
+                dependents.entry(d).or_default().push(*id);
+            }
+        }
+        for id in &plan.to_run {
+            let _ = tx.send(Event::Queued { node: *id });
+        }
+
+        let mut set: JoinSet<(NodeId, Result<CachedResult, ExecError>)> = JoinSet::new();
+        let mut ready: Vec<NodeId> = plan
+            .to_run
+            .iter()
+            .rev()
+            .copied()
+            .filter(|id| pending.get(id) == Some(&0))
+            .collect();
+        loop {
+            while let Some(id) = ready.pop() {
+                match self.job_for(&req, &plan, id, &outputs) {
+                    Ok(job) => {
+                        let token = tokens.get(&id).cloned().unwrap_or_default();
+                        self.spawn_job(&mut set, job, token, tx.clone());
+                    }
+                    Err(message) => {
+                        let _ = tx.send(Event::Failed {
+                            node: id,
+                            error: message.clone(),
+                        });
+                        reports.insert(
+                            id,
+                            self.report(&req, &plan, id, NodeStatus::Failed, None, Some(message)),
+                        );
+                        self.block_dependents(&req, &plan, id, &dependents, &mut reports, &tx);
+                    }
+                }
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let (id, result) = match joined {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("a job task ended abnormally: {e}");
+                    continue;
+                }
+            };
+            match result {
+                Ok(result) => {
+                    let _ = tx.send(Event::Done {
+                        node: id,
+                        cached: false,
+                        outputs: result.outputs.clone(),
+                    });
+                    reports.insert(
+                        id,
+                        self.report(&req, &plan, id, NodeStatus::Done, Some(&result), None),
+                    );
+                    outputs.insert(id, result);
+                    for d in dependents.get(&id).into_iter().flatten() {
+                        if let Some(p) = pending.get_mut(d) {
+                            *p -= 1;
+                            if *p == 0 && !reports.contains_key(d) {
+                                ready.push(*d);
+                            }
+                        }
+                    }
+                }
+                Err(ExecError::Cancelled) => {
+                    let _ = tx.send(Event::Cancelled { node: id });
+                    reports.insert(
+                        id,
+                        self.report(&req, &plan, id, NodeStatus::Cancelled, None, None),
+                    );
+                    self.block_dependents(&req, &plan, id, &dependents, &mut reports, &tx);
+                }
+                Err(e) => {
+                    let _ = tx.send(Event::Failed {
+                        node: id,
+                        error: e.to_string(),
+                    });
+                    reports.insert(
+                        id,
+                        self.report(
+                            &req,
+                            &plan,
+                            id,
+                            NodeStatus::Failed,
+                            None,
+                            Some(e.to_string()),
+                        ),
+                    );
+                    self.block_dependents(&req, &plan, id, &dependents, &mut reports, &tx);
+                }
+            }
+        }
+
+        // Bypassed and unneeded nodes, for a complete report.
+        for id in &plan.resolved.order {
+            if reports.contains_key(id) {
+                continue;
+            }
+            let Some(r) = plan.resolved.nodes.get(id) else {
+                continue;
+            };
+            let status = if r.passthrough.is_some() {
+                NodeStatus::Bypassed
+            } else {
+                NodeStatus::Skipped
+            };
+            let src = r.passthrough.and_then(|s| outputs.get(&s)).cloned();
+            reports.insert(
+                *id,
+                self.report(&req, &plan, *id, status, src.as_ref(), None),
+            );
+        }
+
+        let mut summary = RunSummary {
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..RunSummary::default()
+        };
+        for id in &plan.resolved.order {
+            let Some(r) = reports.remove(id) else {
+                continue;
+            };
+            match r.status {
+                NodeStatus::Done => summary.ran += 1,
+                NodeStatus::Cached => summary.cached += 1,
+                NodeStatus::Failed => summary.failed += 1,
+                NodeStatus::Blocked => summary.blocked += 1,
+                NodeStatus::Cancelled => summary.cancelled += 1,
+                NodeStatus::Bypassed | NodeStatus::Skipped => {}
+            }
+            summary.credits += r.credits;
+            summary.nodes.push(r);
+        }
+        summary
+    }
+
+    fn block_dependents(
+        &self,
+        req: &RunRequest,
+        plan: &Plan,
+        failed: NodeId,
+        dependents: &BTreeMap<NodeId, Vec<NodeId>>,
+        reports: &mut BTreeMap<NodeId, NodeReport>,
+        tx: &mpsc::UnboundedSender<Event>,
+    ) {
+        let mut stack: Vec<NodeId> = dependents.get(&failed).cloned().unwrap_or_default();
+        while let Some(d) = stack.pop() {
+            if reports.contains_key(&d) {
+                continue;
+            }
+            let reason = Blocked::Upstream(failed).to_string();
+            let _ = tx.send(Event::Blocked {
+                node: d,
+                reason: reason.clone(),
+            });
+            reports.insert(
+                d,
+                self.report(req, plan, d, NodeStatus::Blocked, None, Some(reason)),
+            );
+            stack.extend(dependents.get(&d).into_iter().flatten().copied());
+        }
+    }
+
+    fn job_for(
+        &self,
+        req: &RunRequest,
+        plan: &Plan,
+        id: NodeId,
+        outputs: &BTreeMap<NodeId, CachedResult>,
+    ) -> Result<Job, String> {
+        let node = req.doc.nodes.get(&id).ok_or("the node disappeared")?;
+        let kind = self
+            .catalog
+            .get(&node.kind)
+            .ok_or_else(|| format!("unknown node kind `{}`", node.kind))?;
+        let r = plan
+            .resolved
+            .nodes
+            .get(&id)
+            .ok_or("the node was not planned")?;
+        let signature = r.signature.clone().map_err(|b| b.to_string())?;
+        let mut inputs = Vec::new();
+        for i in &r.inputs {
+            let out = outputs
+                .get(&i.from)
+                .and_then(|res| res.outputs.first())
+                .ok_or_else(|| format!("input `{}` has no result", i.input))?;
+            inputs.push(JobInput {
+                input: i.input.clone(),
+                slot: i.slot,
+                output: out.clone(),
+            });
+        }
+        Ok(Job {
+            node: id,
+            kind: kind.clone(),
+            title: node.display_title(&self.catalog).to_owned(),
+            params: node.params.clone(),
+            signature,
+            route: r.route,
+            inputs,
+            project_root: req.project_root.clone(),
+        })
+    }
+
+    fn group(&self, name: &str, limit: usize) -> Arc<Semaphore> {
+        let mut groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            groups
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1)))),
+        )
+    }
+
+    fn spawn_job(
+        self: &Arc<Self>,
+        set: &mut JoinSet<(NodeId, Result<CachedResult, ExecError>)>,
+        job: Job,
+        cancel: CancellationToken,
+        tx: mpsc::UnboundedSender<Event>,
+    ) {
+        let engine = Arc::clone(self);
+        set.spawn(async move {
+            let id = job.node;
+            let result = engine.run_job(job, cancel, tx).await;
+            (id, result)
+        });
+    }
+
+    async fn run_job(
+        self: Arc<Self>,
+        job: Job,
+        cancel: CancellationToken,
+        tx: mpsc::UnboundedSender<Event>,
+    ) -> Result<CachedResult, ExecError> {
+        let executor = Arc::clone(
+            self.executor_for(job.route)
+                .map_err(|e| ExecError::failed(e.to_string()))?,
+        );
+        let (group, limit) = executor.limit(&job.kind);
+        let sem = self.group(&group, limit);
+
+        // Wait for a free place in the group and for the queue to be running.
+        let mut paused = self.paused.subscribe();
+        let permit = tokio::select! {
+            () = cancel.cancelled() => return Err(ExecError::Cancelled),
+            permit = async {
+                loop {
+                    if !*paused.borrow_and_update() {
+                        if let Ok(p) = Arc::clone(&sem).acquire_owned().await {
+                            if !*paused.borrow() {
+                                return Some(p);
+                            }
+                        } else {
+                            return None;
+                        }
+                    }
+                    if paused.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            } => permit,
+        };
+        let Some(_permit) = permit else {
+            return Err(ExecError::failed("the engine is shutting down"));
+        };
+
+        let _ = tx.send(Event::Started { node: job.node });
+        let started = Instant::now();
+        let timeout = Duration::from_secs(u64::from(job.kind.timeout_seconds.max(1)));
+        let ctx = JobContext {
+            cache: self.cache.clone(),
+            cancel: cancel.clone(),
+            journal: JournalSlot::new(Arc::clone(&self.journal), job.signature.clone(), job.node),
+            node: job.node,
+            events: tx,
+        };
+        let signature = job.signature.clone();
+        let route = job.route;
+        let params = job.params.clone();
+        let fut = executor.execute(job, ctx);
+        let out: JobOutput = tokio::select! {
+            () = cancel.cancelled() => return Err(ExecError::Cancelled),
+            r = tokio::time::timeout(timeout, fut) => match r {
+                Ok(r) => r?,
+                Err(_) => return Err(ExecError::Timeout(timeout.as_secs())),
+            },
+        };
+        if out.outputs.is_empty() {
+            return Err(ExecError::failed("the job finished without any output"));
+        }
+        let mut meta = out.meta;
+        meta.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        meta.route = route;
+        if meta.params.is_empty() {
+            meta.params = params;
+        }
+        let result = CachedResult {
+            outputs: out.outputs,
+            meta: serde_json::to_value(&meta).unwrap_or_default(),
+            created_unix_ms: crate::now_ms(),
+        };
+        self.cache.put(&signature, &result).map_err(|e| {
+            ExecError::failed(format!("cannot record the result in the cache: {e:#}"))
+        })?;
+        Ok(result)
+    }
+
+    fn report(
+        &self,
+        req: &RunRequest,
+        plan: &Plan,
+        id: NodeId,
+        status: NodeStatus,
+        result: Option<&CachedResult>,
+        error: Option<String>,
+    ) -> NodeReport {
+        let node = req.doc.nodes.get(&id);
+        let credits = if status == NodeStatus::Done {
+            plan.cost
+                .lines
+                .iter()
+                .find(|l| l.node == id)
+                .map_or(0, |l| l.credits)
+        } else {
+            0
+        };
+        let outputs = result.map(|r| r.outputs.clone()).unwrap_or_default();
+        NodeReport {
+            node: id,
+            kind: node.map(|n| n.kind.clone()).unwrap_or_default(),
+            title: node
+                .map(|n| n.display_title(&self.catalog).to_owned())
+                .unwrap_or_default(),
+            status,
+            signature: plan
+                .resolved
+                .nodes
+                .get(&id)
+                .and_then(|r| r.signature.clone().ok()),
+            output_paths: outputs
+                .iter()
+                .map(|o| self.cache.blob_path(&o.hash))
+                .collect(),
+            outputs,
+            error,
+            credits,
+            meta: result.map(|r| r.meta.clone()),
+        }
+    }
+}
+
+/// A run in progress.
+pub struct RunHandle {
+    /// Progress events; the run goes on whether or not they are read.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    cancel: CancellationToken,
+    node_tokens: Arc<BTreeMap<NodeId, CancellationToken>>,
+    task: tokio::task::JoinHandle<RunSummary>,
+}
+
+impl RunHandle {
+    /// Cancels every job of the run.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Cancels one job (its dependents are blocked; everything else goes on).
+    pub fn cancel_node(&self, node: NodeId) -> bool {
+        self.node_tokens
+            .get(&node)
+            .map(CancellationToken::cancel)
+            .is_some()
+    }
+
+    /// Waits for the run to end.
+    pub async fn finish(self) -> RunSummary {
+        self.task.await.unwrap_or_default()
+    }
+
+    /// Waits for the end while handing each event to `on_event`.
+    pub async fn finish_with(mut self, mut on_event: impl FnMut(&Event)) -> RunSummary {
+        while let Some(e) = self.events.recv().await {
+            on_event(&e);
+        }
+        self.task.await.unwrap_or_default()
+    }
+
+    /// Stops the run at once without any clean-up, as a crash would (for tests of resuming).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}

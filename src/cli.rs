@@ -1,0 +1,440 @@
+//! The command line (PRODUCT.md §4.7): `run`, `validate`, `cost`, `cache`. Exit codes: 0 success,
+//! 1 a node failed, 2 unusable input.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aktion_cache::{Cache, CacheOptions};
+use aktion_engine::{Engine, Event, NodeStatus, RunRequest, RunSummary};
+use aktion_graph::{Catalog, Document, NodeId, Route};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aktion",
+    version,
+    about = "Aktion Studio: a node-graph editor for AI film pre-production"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open a project in the app.
+    Open { project: PathBuf },
+    /// Evaluate a project without a window.
+    Run {
+        project: PathBuf,
+        /// Only these nodes (and what they need). Repeatable.
+        #[arg(long = "node", value_name = "ID")]
+        nodes: Vec<String>,
+        /// Run every generating node on this route.
+        #[arg(long, value_name = "draft|account|direct|comfyui")]
+        route: Option<String>,
+        /// Print a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a project and report every problem.
+    Validate {
+        project: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The credits a run would cost now (cached nodes cost nothing).
+    Cost {
+        project: PathBuf,
+        #[arg(long = "node", value_name = "ID")]
+        nodes: Vec<String>,
+        #[arg(long, value_name = "draft|account|direct|comfyui")]
+        route: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect or clear the local result cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// Write an example project made entirely from media this program draws itself.
+    #[command(hide = true)]
+    MakeExample {
+        /// `storyboard` (every node kind) or `small`.
+        which: String,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Entries, blobs, size and limit.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every cached result.
+    Clear,
+}
+
+/// A failure with its exit code; the message is printed once, by `main`.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+pub fn exit(result: Result<u8, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("aktion: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load(project: &Path) -> Result<(PathBuf, Document), Failure> {
+    aktion_graph::project::load(project, Catalog::builtin())
+        .map_err(|e| Failure::input(format!("{e:#} ({})", project.display())))
+}
+
+fn parse_route(route: Option<&str>) -> Result<Option<Route>, Failure> {
+    route
+        .map(|r| r.parse::<Route>().map_err(Failure::input))
+        .transpose()
+}
+
+fn parse_nodes(doc: &Document, ids: &[String]) -> Result<Vec<NodeId>, Failure> {
+    ids.iter()
+        .map(|s| {
+            let id: NodeId = s
+                .parse()
+                .map_err(|_| Failure::input(format!("`{s}` is not a node id")))?;
+            if doc.nodes.contains_key(&id) {
+                Ok(id)
+            } else {
+                Err(Failure::input(format!("no node {id} in the project")))
+            }
+        })
+        .collect()
+}
+
+fn open_cache() -> Result<Cache, Failure> {
+    Cache::open_default(CacheOptions::default()).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot open the cache: {e:#}"),
+    })
+}
+
+/// The engine with every route this build can run.
+pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
+    let engine = Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
+        code: 1,
+        message: format!("cannot open the job journal: {e:#}"),
+    })?;
+    Ok(Arc::new(engine))
+}
+
+pub fn validate(project: &Path, json_out: bool) -> Result<u8, Failure> {
+    let (_, doc) = load(project)?;
+    if json_out {
+        println!(
+            "{}",
+            json!({ "valid": true, "nodes": doc.nodes.len(), "wires": doc.wires.len() })
+        );
+    } else {
+        println!(
+            "valid: {} nodes, {} wires",
+            doc.nodes.len(),
+            doc.wires.len()
+        );
+    }
+    Ok(0)
+}
+
+pub fn cost(
+    project: &Path,
+    nodes: &[String],
+    route: Option<&str>,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let (root, doc) = load(project)?;
+    let targets = parse_nodes(&doc, nodes)?;
+    let force = parse_route(route)?;
+    let engine = engine(open_cache()?)?;
+    let mut req = RunRequest::new(doc, root);
+    req.targets = targets;
+    req.force_route = force;
+    let plan = engine
+        .plan(&req)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "credits": plan.cost.total,
+                "to_run": plan.cost.to_run,
+                "cached": plan.cost.cached,
+                "nodes": plan.cost.lines,
+            })
+        );
+    } else {
+        println!(
+            "{} credits: {} node(s) to run, {} cached",
+            plan.cost.total, plan.cost.to_run, plan.cost.cached
+        );
+    }
+    Ok(0)
+}
+
+pub fn cache(action: &CacheAction) -> Result<u8, Failure> {
+    let cache = open_cache()?;
+    match action {
+        CacheAction::Stats { json: json_out } => {
+            let s = cache.stats().map_err(|e| Failure {
+                code: 1,
+                message: format!("{e:#}"),
+            })?;
+            if *json_out {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            } else {
+                println!(
+                    "{} entries, {} blobs, {} of {} bytes, in {}",
+                    s.entries,
+                    s.blobs,
+                    s.bytes,
+                    s.max_bytes,
+                    s.root.display()
+                );
+            }
+        }
+        CacheAction::Clear => {
+            cache.clear().map_err(|e| Failure {
+                code: 1,
+                message: format!("{e:#}"),
+            })?;
+            println!("cache cleared");
+        }
+    }
+    Ok(0)
+}
+
+pub fn run(
+    project: &Path,
+    nodes: &[String],
+    route: Option<&str>,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let (root, doc) = load(project)?;
+    let targets = parse_nodes(&doc, nodes)?;
+    let force = parse_route(route)?;
+    let engine = engine(open_cache()?)?;
+    let titles: std::collections::BTreeMap<NodeId, String> = doc
+        .nodes
+        .values()
+        .map(|n| (n.id, n.display_title(Catalog::builtin()).to_owned()))
+        .collect();
+    let mut req = RunRequest::new(doc, root);
+    req.targets = targets;
+    req.force_route = force;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot start the runtime: {e}"),
+        })?;
+    let summary = runtime.block_on(async {
+        let handle = engine.start(req).map_err(|e| Failure::input(e.to_string()))?;
+        let mut handle = handle;
+        let mut printer = Progress::new(titles);
+        let mut interrupted = false;
+        loop {
+            tokio::select! {
+                ev = handle.events.recv() => match ev {
+                    Some(ev) => printer.event(&ev),
+                    None => break,
+                },
+                _ = tokio::signal::ctrl_c(), if !interrupted => {
+                    interrupted = true;
+                    eprintln!("interrupted: cancelling (jobs with a provider id stay journaled and resume next time)");
+                    handle.cancel();
+                }
+            }
+        }
+        Ok::<RunSummary, Failure>(handle.finish().await)
+    })?;
+
+    if json_out {
+        println!("{}", json_report(&summary));
+    } else {
+        println!(
+            "{} ran, {} cached, {} failed, {} blocked, {} cancelled; {} credits; {} ms",
+            summary.ran,
+            summary.cached,
+            summary.failed,
+            summary.blocked,
+            summary.cancelled,
+            summary.credits,
+            summary.elapsed_ms
+        );
+    }
+    Ok(u8::from(!summary.success()))
+}
+
+fn json_report(summary: &RunSummary) -> serde_json::Value {
+    let nodes: Vec<serde_json::Value> = summary
+        .nodes
+        .iter()
+        .map(|r| {
+            let outputs: Vec<serde_json::Value> = r
+                .outputs
+                .iter()
+                .zip(&r.output_paths)
+                .map(|(o, p)| json!({ "path": p, "mime": o.mime, "hash": o.hash.to_hex(), "bytes": o.bytes, "name": o.name }))
+                .collect();
+            json!({
+                "id": r.node,
+                "kind": r.kind,
+                "title": r.title,
+                "status": r.status,
+                "cached": r.status == NodeStatus::Cached,
+                "evaluated": r.status == NodeStatus::Done,
+                "signature": r.signature,
+                "outputs": outputs,
+                "error": r.error,
+                "credits": r.credits,
+                "draft": r.meta.as_ref().and_then(|m| m.get("draft")).and_then(serde_json::Value::as_bool).unwrap_or(false),
+            })
+        })
+        .collect();
+    json!({
+        "nodes": nodes,
+        "totals": {
+            "nodes": summary.nodes.len(),
+            "ran": summary.ran,
+            "cached": summary.cached,
+            "failed": summary.failed,
+            "blocked": summary.blocked,
+            "cancelled": summary.cancelled,
+        },
+        "credits": summary.credits,
+        "elapsed_ms": summary.elapsed_ms,
+        "success": summary.success(),
+    })
+}
+
+/// Progress lines on stderr.
+struct Progress {
+    titles: std::collections::BTreeMap<NodeId, String>,
+    total: usize,
+    finished: usize,
+}
+
+impl Progress {
+    fn new(titles: std::collections::BTreeMap<NodeId, String>) -> Self {
+        Self {
+            titles,
+            total: 0,
+            finished: 0,
+        }
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        let short = id.to_string();
+        let short = short.get(..8).unwrap_or(&short).to_owned();
+        match self.titles.get(&id) {
+            Some(t) => format!("{t} ({short})"),
+            None => short,
+        }
+    }
+
+    fn event(&mut self, ev: &Event) {
+        let mut err = std::io::stderr().lock();
+        let _ = match ev {
+            Event::Planned {
+                to_run,
+                cached,
+                blocked,
+                credits,
+            } => {
+                self.total = to_run + cached + blocked;
+                writeln!(
+                    err,
+                    "plan: {to_run} to run, {cached} cached, {blocked} blocked, {credits} credits"
+                )
+            }
+            Event::Queued { .. } => Ok(()),
+            Event::Started { node } => writeln!(err, "  running  {}", self.name(*node)),
+            Event::Progress {
+                node,
+                fraction,
+                message,
+            } => match fraction {
+                Some(f) => writeln!(
+                    err,
+                    "  {:>3.0}%     {} {message}",
+                    f * 100.0,
+                    self.name(*node)
+                ),
+                None => writeln!(err, "           {} {message}", self.name(*node)),
+            },
+            Event::Done { node, cached, .. } => {
+                self.finished += 1;
+                let what = if *cached { "cached " } else { "done   " };
+                writeln!(
+                    err,
+                    "[{:>3}/{}] {what} {}",
+                    self.finished,
+                    self.total,
+                    self.name(*node)
+                )
+            }
+            Event::Failed { node, error } => {
+                self.finished += 1;
+                writeln!(
+                    err,
+                    "[{:>3}/{}] FAILED  {}: {error}",
+                    self.finished,
+                    self.total,
+                    self.name(*node)
+                )
+            }
+            Event::Blocked { node, reason } => {
+                self.finished += 1;
+                writeln!(
+                    err,
+                    "[{:>3}/{}] blocked {}: {reason}",
+                    self.finished,
+                    self.total,
+                    self.name(*node)
+                )
+            }
+            Event::Cancelled { node } => {
+                self.finished += 1;
+                writeln!(
+                    err,
+                    "[{:>3}/{}] cancelled {}",
+                    self.finished,
+                    self.total,
+                    self.name(*node)
+                )
+            }
+        };
+    }
+}
