@@ -122,7 +122,7 @@ fn looks_truncated(message: &str) -> bool {
         "end of",
         "truncat",
         "no more data",
-        "not enough data",
+        "not enough",
         "unexpected end",
     ]
     .iter()

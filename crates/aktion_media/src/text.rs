@@ -155,10 +155,10 @@ mod tests {
             "a lone rider crosses the salt flats at dawn while the camera cranes up",
             20.0,
             200.0,
-            3,
+            2,
         )
         .unwrap();
-        assert!(lines.len() <= 3 && lines.len() > 1, "{lines:?}");
+        assert_eq!(lines.len(), 2, "{lines:?}");
         for line in &lines {
             assert!(text_width(line, 20.0).unwrap() <= 200.0, "{line}");
         }
