@@ -470,7 +470,9 @@ impl Cache {
     }
 
     /// Stores `result` under `signature`, replacing any earlier one. Every output blob must already
-    /// be in the cache with the size the output states. Evicts afterwards if over the size limit.
+    /// be in the cache with the size the output states. Evicts afterwards if over the size limit,
+    /// judged by this process's running count (exact at `open` and after each eviction; other
+    /// processes' writes are counted by their own `put`s).
     pub fn put(&self, signature: &str, result: &CachedResult) -> Result<(), CacheError> {
         validate_signature(signature)?;
         let json = serde_json::to_vec(&EntryOut {
