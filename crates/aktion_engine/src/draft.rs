@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn fit_keeps_aspect_and_even_sizes() {
         assert_eq!(fit(1920, 1080, 640), (640, 360));
-        assert_eq!(fit(480, 832, 640), (370, 640));
+        assert_eq!(fit(480, 832, 640), (368, 640));
         assert_eq!(fit(0, 0, 640), (640, 640));
         assert_eq!(parse_size("640x640"), (640, 640));
         assert_eq!(parse_size("junk"), (832, 480));
