@@ -101,7 +101,7 @@ impl Executor for Handle {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     cache_root: std::path::PathBuf,
     doc: Document,
 }
@@ -111,7 +111,7 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tmp");
         let cache_root = dir.path().join("cache");
         Self {
-            _dir: dir,
+            dir,
             cache_root,
             doc: Document::default(),
         }
@@ -147,7 +147,7 @@ impl Fixture {
     }
 
     fn request(&self) -> RunRequest {
-        RunRequest::new(self.doc.clone(), self._dir.path())
+        RunRequest::new(self.doc.clone(), self.dir.path())
     }
 }
 
