@@ -31,12 +31,18 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
 }
 
 fn ok(data: &Value) -> Response {
-    json(StatusCode::OK, &json!({ "code": 0, "data": data, "trace_id": "fake-trace" }))
+    json(
+        StatusCode::OK,
+        &json!({ "code": 0, "data": data, "trace_id": "fake-trace" }),
+    )
 }
 
 fn envelope_error(code: i64, msg: &str) -> Response {
     // A2E reports errors with HTTP 200 and a non-zero code.
-    json(StatusCode::OK, &json!({ "code": code, "msg": msg, "trace_id": "fake-trace" }))
+    json(
+        StatusCode::OK,
+        &json!({ "code": code, "msg": msg, "trace_id": "fake-trace" }),
+    )
 }
 
 fn record(s: &FakeState, id: &str, advance: bool) -> Option<Value> {
@@ -75,7 +81,11 @@ fn record(s: &FakeState, id: &str, advance: bool) -> Option<Value> {
     Some(r)
 }
 
-async fn start(State(s): State<Arc<FakeState>>, Path(feature): Path<String>, axum::Json(body): axum::Json<Value>) -> Response {
+async fn start(
+    State(s): State<Arc<FakeState>>,
+    Path(feature): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     // A2E takes URLs only.
     if let Some(Value::Object(map)) = Some(&body) {
         for (k, v) in map {
@@ -84,14 +94,20 @@ async fn start(State(s): State<Arc<FakeState>>, Path(feature): Path<String>, axu
             }
         }
     }
-    let id = format!("{:024x}", u128::from(fastrand::u64(..)) << 32 | u128::from(fastrand::u32(..)));
+    let id = format!(
+        "{:024x}",
+        u128::from(fastrand::u64(..)) << 32 | u128::from(fastrand::u32(..))
+    );
     s.create_job(&id, body, &feature);
     let mut r = record(&s, &id, false).unwrap_or(Value::Null);
     r["current_status"] = json!("initialized");
     ok(&r)
 }
 
-async fn task(State(s): State<Arc<FakeState>>, Path((_feature, id)): Path<(String, String)>) -> Response {
+async fn task(
+    State(s): State<Arc<FakeState>>,
+    Path((_feature, id)): Path<(String, String)>,
+) -> Response {
     // Scripted envelope errors surface on the status call, where a client is least prepared.
     match s.step(&id, false) {
         Some((Step::ErrorEnvelope(msg), ..)) => return envelope_error(1001, &msg),
@@ -101,7 +117,10 @@ async fn task(State(s): State<Arc<FakeState>>, Path((_feature, id)): Path<(Strin
     record(&s, &id, true).map_or_else(|| envelope_error(404, "task not found"), |r| ok(&r))
 }
 
-async fn delete(State(s): State<Arc<FakeState>>, Path((_feature, id)): Path<(String, String)>) -> Response {
+async fn delete(
+    State(s): State<Arc<FakeState>>,
+    Path((_feature, id)): Path<(String, String)>,
+) -> Response {
     match s.cancel_job(&id) {
         Some(_) => ok(&json!({})),
         None => envelope_error(404, "task not found"),
@@ -109,8 +128,21 @@ async fn delete(State(s): State<Arc<FakeState>>, Path((_feature, id)): Path<(Str
 }
 
 async fn presign(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
-    let Some(key) = body.get("key").and_then(Value::as_str) else { return envelope_error(400, "key is required") };
-    let name: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    let Some(key) = body.get("key").and_then(Value::as_str) else {
+        return envelope_error(400, "key is required");
+    };
+    let name: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let origin = s.origin();
-    ok(&json!({ "uploadUrl": format!("{origin}/upload/{name}"), "publicUrl": format!("{origin}/files/{name}") }))
+    ok(
+        &json!({ "uploadUrl": format!("{origin}/upload/{name}"), "publicUrl": format!("{origin}/files/{name}") }),
+    )
 }

@@ -13,7 +13,13 @@ use serde_json::{Value, json};
 
 use crate::{FakeState, Route, Step, file_response, json};
 
-const OUTPUT_NODES: [&str; 5] = ["SaveImage", "SaveVideo", "PreviewImage", "VHS_VideoCombine", "SaveAnimatedWEBP"];
+const OUTPUT_NODES: [&str; 5] = [
+    "SaveImage",
+    "SaveVideo",
+    "PreviewImage",
+    "VHS_VideoCombine",
+    "SaveAnimatedWEBP",
+];
 
 pub(crate) fn route(method: &Method, path: &str) -> Route {
     let path = path.strip_prefix("/api").unwrap_or(path);
@@ -41,13 +47,21 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
 
 async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
     let Some(prompt) = body.get("prompt").and_then(Value::as_object) else {
-        return json(StatusCode::BAD_REQUEST, &json!({ "error": { "type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {} }, "node_errors": {} }));
+        return json(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": { "type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {} }, "node_errors": {} }),
+        );
     };
-    let has_output = prompt
-        .values()
-        .any(|n| n.get("class_type").and_then(Value::as_str).is_some_and(|c| OUTPUT_NODES.contains(&c)));
+    let has_output = prompt.values().any(|n| {
+        n.get("class_type")
+            .and_then(Value::as_str)
+            .is_some_and(|c| OUTPUT_NODES.contains(&c))
+    });
     if !has_output {
-        return json(StatusCode::BAD_REQUEST, &json!({ "error": { "type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {} }, "node_errors": {} }));
+        return json(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": { "type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {} }, "node_errors": {} }),
+        );
     }
     let id = body
         .get("prompt_id")
@@ -55,7 +69,10 @@ async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Va
         .map_or_else(|| s.new_id("c"), str::to_owned);
     s.create_job(&id, Value::Object(prompt.clone()), "");
     let number = s.submission_count();
-    json(StatusCode::OK, &json!({ "prompt_id": id, "number": number, "node_errors": {} }))
+    json(
+        StatusCode::OK,
+        &json!({ "prompt_id": id, "number": number, "node_errors": {} }),
+    )
 }
 
 impl FakeState {
@@ -97,10 +114,12 @@ fn entry(s: &FakeState, id: &str, step: &Step, cancelled: bool) -> Value {
 }
 
 async fn history(State(s): State<Arc<FakeState>>, Path(id): Path<String>) -> Response {
-    match s.step(&id, true) {
-        Some((step, cancelled, ..)) if step.is_terminal() || cancelled => {
-            json(StatusCode::OK, &json!({ id.clone(): entry(&s, &id, &step, cancelled) }))
-        }
+    // Jobs advance on `/queue` polls, which is where a ComfyUI client sees progress over HTTP.
+    match s.step(&id, false) {
+        Some((step, cancelled, ..)) if step.is_terminal() || cancelled => json(
+            StatusCode::OK,
+            &json!({ id.clone(): entry(&s, &id, &step, cancelled) }),
+        ),
         // `{}` until the prompt finishes (and for unknown ids).
         _ => json(StatusCode::OK, &json!({})),
     }
@@ -110,25 +129,49 @@ async fn queue(State(s): State<Arc<FakeState>>) -> Response {
     let ids: Vec<String> = s.lock().jobs.keys().cloned().collect();
     let mut running = Vec::new();
     let mut pending = Vec::new();
+    let mut ahead = 0;
     for (n, id) in ids.iter().enumerate() {
-        match s.step(id, false) {
-            Some((Step::Queued(pos), false, ..)) => pending.push(json!([n + usize::try_from(pos).unwrap_or(0) * 1000, id, {}, {}, []])),
+        match s.step(id, true) {
+            Some((Step::Queued(pos), false, ..)) => {
+                ahead = ahead.max(pos);
+                pending.push(json!([1000 + n, id, {}, {}, []]));
+            }
             Some((Step::Running(_), false, ..)) => running.push(json!([n, id, {}, {}, []])),
             _ => {}
         }
     }
-    json(StatusCode::OK, &json!({ "queue_running": running, "queue_pending": pending }))
+    // Someone else's prompts ahead of ours, so scripted queue positions show up as positions.
+    for i in 0..ahead {
+        pending.push(json!([i, format!("other-{i}"), {}, {}, []]));
+    }
+    json(
+        StatusCode::OK,
+        &json!({ "queue_running": running, "queue_pending": pending }),
+    )
 }
 
-async fn delete_from_queue(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
-    for id in body.get("delete").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+async fn delete_from_queue(
+    State(s): State<Arc<FakeState>>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    for id in body
+        .get("delete")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         s.lock().jobs.remove(id);
     }
     StatusCode::OK.into_response()
 }
 
 async fn interrupt(State(s): State<Arc<FakeState>>, body: Option<axum::Json<Value>>) -> Response {
-    if let Some(id) = body.as_ref().and_then(|b| b.get("prompt_id")).and_then(Value::as_str) {
+    if let Some(id) = body
+        .as_ref()
+        .and_then(|b| b.get("prompt_id"))
+        .and_then(Value::as_str)
+    {
         s.cancel_job(id);
     }
     StatusCode::OK.into_response()
@@ -162,7 +205,11 @@ async fn view(State(s): State<Arc<FakeState>>, Query(q): Query<ViewQuery>) -> Re
     }
 }
 
-async fn upload(State(s): State<Arc<FakeState>>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+async fn upload(
+    State(s): State<Arc<FakeState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let multipart = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -172,5 +219,8 @@ async fn upload(State(s): State<Arc<FakeState>>, headers: axum::http::HeaderMap,
     }
     let name = format!("{}.png", s.new_id("upload"));
     s.store_upload(&name, "image/png", body.to_vec());
-    json(StatusCode::OK, &json!({ "name": name, "subfolder": "", "type": "input" }))
+    json(
+        StatusCode::OK,
+        &json!({ "name": name, "subfolder": "", "type": "input" }),
+    )
 }

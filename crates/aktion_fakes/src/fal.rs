@@ -37,12 +37,20 @@ fn detail(status: StatusCode, msg: &str) -> Response {
 async fn dispatch(State(s): State<Arc<FakeState>>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let parts: Vec<String> = path.trim_matches('/').split('/').map(str::to_owned).collect();
+    let parts: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024).await.unwrap_or_default();
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
     match (method.as_str(), parts.as_slice()) {
         ("POST", ["storage", "upload", "initiate"]) => initiate(&s, &body),
-        ("GET", [owner, app, "requests", rid, "status"]) => status(&s, &format!("{owner}/{app}"), rid),
+        ("GET", [owner, app, "requests", rid, "status"]) => {
+            status(&s, &format!("{owner}/{app}"), rid)
+        }
         ("GET", [_, _, "requests", rid]) => result(&s, rid),
         ("PUT", [_, _, "requests", rid, "cancel"]) => cancel(&s, rid),
         // Anything else under `requests` (e.g. a status path with the model's sub-path) is
@@ -60,7 +68,10 @@ fn urls(s: &FakeState, app: &str, rid: &str) -> Value {
 
 fn submit(s: &FakeState, owner: &str, app: &str, body: &[u8]) -> Response {
     let Ok(input) = serde_json::from_slice::<Value>(body) else {
-        return json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": [{ "loc": ["body"], "msg": "Input should be a valid JSON object", "type": "json_invalid" }] }));
+        return json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({ "detail": [{ "loc": ["body"], "msg": "Input should be a valid JSON object", "type": "json_invalid" }] }),
+        );
     };
     let rid = s.new_id("f");
     let app = format!("{owner}/{app}");
@@ -72,7 +83,9 @@ fn submit(s: &FakeState, owner: &str, app: &str, body: &[u8]) -> Response {
 }
 
 fn status(s: &FakeState, app: &str, rid: &str) -> Response {
-    let Some((step, cancelled, _, tag)) = s.step(rid, true) else { return detail(StatusCode::NOT_FOUND, "Request not found") };
+    let Some((step, cancelled, _, tag)) = s.step(rid, true) else {
+        return detail(StatusCode::NOT_FOUND, "Request not found");
+    };
     if tag != app {
         return detail(StatusCode::NOT_FOUND, "Request not found");
     }
@@ -107,10 +120,17 @@ fn status(s: &FakeState, app: &str, rid: &str) -> Response {
 }
 
 fn result(s: &FakeState, rid: &str) -> Response {
-    let Some((step, ..)) = s.step(rid, false) else { return detail(StatusCode::NOT_FOUND, "Request not found") };
+    let Some((step, ..)) = s.step(rid, false) else {
+        return detail(StatusCode::NOT_FOUND, "Request not found");
+    };
     match step {
-        Step::Queued(_) | Step::Running(_) => detail(StatusCode::BAD_REQUEST, "Request is still in progress"),
-        Step::Fail(msg) | Step::ErrorEnvelope(msg) => json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": [{ "loc": ["body"], "msg": msg, "type": "value_error" }] })),
+        Step::Queued(_) | Step::Running(_) => {
+            detail(StatusCode::BAD_REQUEST, "Request is still in progress")
+        }
+        Step::Fail(msg) | Step::ErrorEnvelope(msg) => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({ "detail": [{ "loc": ["body"], "msg": msg, "type": "value_error" }] }),
+        ),
         _ => {
             let out = s.output();
             let name = output_names(s, rid, 1).remove(0);
@@ -118,7 +138,10 @@ fn result(s: &FakeState, rid: &str) -> Response {
             if out.content_type.starts_with("video/") {
                 json(StatusCode::OK, &json!({ "video": file, "seed": 42 }))
             } else {
-                json(StatusCode::OK, &json!({ "images": [file], "seed": 42, "has_nsfw_concepts": [false] }))
+                json(
+                    StatusCode::OK,
+                    &json!({ "images": [file], "seed": 42, "has_nsfw_concepts": [false] }),
+                )
             }
         }
     }
@@ -127,8 +150,13 @@ fn result(s: &FakeState, rid: &str) -> Response {
 fn cancel(s: &FakeState, rid: &str) -> Response {
     match s.cancel_job(rid) {
         None => detail(StatusCode::NOT_FOUND, "Request not found"),
-        Some(step) if step.is_terminal() => json(StatusCode::OK, &json!({ "status": "ALREADY_COMPLETED" })),
-        Some(_) => json(StatusCode::ACCEPTED, &json!({ "status": "CANCELLATION_REQUESTED" })),
+        Some(step) if step.is_terminal() => {
+            json(StatusCode::OK, &json!({ "status": "ALREADY_COMPLETED" }))
+        }
+        Some(_) => json(
+            StatusCode::ACCEPTED,
+            &json!({ "status": "CANCELLATION_REQUESTED" }),
+        ),
     }
 }
 
@@ -139,5 +167,8 @@ fn initiate(s: &FakeState, body: &[u8]) -> Response {
     };
     let name = format!("{}_{}", s.new_id("u"), file_name.replace(['/', '-'], "_"));
     let origin = s.origin();
-    json(StatusCode::OK, &json!({ "upload_url": format!("{origin}/upload/{name}"), "file_url": format!("{origin}/files/{name}") }))
+    json(
+        StatusCode::OK,
+        &json!({ "upload_url": format!("{origin}/upload/{name}"), "file_url": format!("{origin}/files/{name}") }),
+    )
 }

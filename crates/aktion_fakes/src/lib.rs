@@ -39,7 +39,13 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    pub const ALL: [Flavor; 5] = [Self::Replicate, Self::RunComfy, Self::A2e, Self::Fal, Self::ComfyUi];
+    pub const ALL: [Flavor; 5] = [
+        Self::Replicate,
+        Self::RunComfy,
+        Self::A2e,
+        Self::Fal,
+        Self::ComfyUi,
+    ];
 
     /// The variable the app reads this fake's base URL from.
     pub fn env_var(self) -> &'static str {
@@ -102,7 +108,10 @@ pub enum Route {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// Answer with this status before doing anything, with an optional `Retry-After` value.
-    Status { status: u16, retry_after: Option<String> },
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
     /// Do the work, then answer 500 anyway (the client cannot know the submit landed).
     FailAfterWork,
     /// Never answer.
@@ -124,14 +133,22 @@ impl OutputSpec {
     pub fn png() -> Self {
         let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
         bytes.resize(2048, 7);
-        Self { content_type: "image/png".into(), extension: "png".into(), bytes: bytes.into() }
+        Self {
+            content_type: "image/png".into(),
+            extension: "png".into(),
+            bytes: bytes.into(),
+        }
     }
 
     /// A small MP4-looking file (`ftyp` box).
     pub fn mp4() -> Self {
         let mut bytes = b"\0\0\0\x18ftypmp42".to_vec();
         bytes.resize(4096, 3);
-        Self { content_type: "video/mp4".into(), extension: "mp4".into(), bytes: bytes.into() }
+        Self {
+            content_type: "video/mp4".into(),
+            extension: "mp4".into(),
+            bytes: bytes.into(),
+        }
     }
 }
 
@@ -199,7 +216,13 @@ impl FakeState {
         inner.submissions += 1;
         inner.jobs.insert(
             id.to_owned(),
-            Job { id: id.to_owned(), cursor: 0, cancelled: false, input, tag: tag.to_owned() },
+            Job {
+                id: id.to_owned(),
+                cursor: 0,
+                cancelled: false,
+                input,
+                tag: tag.to_owned(),
+            },
         );
     }
 
@@ -209,7 +232,10 @@ impl FakeState {
         let last = inner.script.len().saturating_sub(1);
         let script = inner.script.clone();
         let job = inner.jobs.get_mut(id)?;
-        let step = script.get(job.cursor.min(last)).cloned().unwrap_or(Step::Succeed);
+        let step = script
+            .get(job.cursor.min(last))
+            .cloned()
+            .unwrap_or(Step::Succeed);
         if advance && !step.is_terminal() && job.cursor < last {
             job.cursor += 1;
         }
@@ -221,7 +247,10 @@ impl FakeState {
         let last = inner.script.len().saturating_sub(1);
         let script = inner.script.clone();
         let job = inner.jobs.get_mut(id)?;
-        let step = script.get(job.cursor.min(last)).cloned().unwrap_or(Step::Succeed);
+        let step = script
+            .get(job.cursor.min(last))
+            .cloned()
+            .unwrap_or(Step::Succeed);
         if !step.is_terminal() {
             job.cancelled = true;
         }
@@ -238,11 +267,15 @@ impl FakeState {
 
     /// Scheme, host and port without the API prefix.
     fn origin(&self) -> String {
-        self.base_url.trim_end_matches(self.flavor.prefix()).to_owned()
+        self.base_url
+            .trim_end_matches(self.flavor.prefix())
+            .to_owned()
     }
 
     fn store_upload(&self, name: &str, content_type: &str, bytes: Vec<u8>) {
-        self.lock().uploads.insert(name.to_owned(), (content_type.to_owned(), bytes));
+        self.lock()
+            .uploads
+            .insert(name.to_owned(), (content_type.to_owned(), bytes));
     }
 }
 
@@ -274,7 +307,13 @@ impl Fake {
             flavor,
             base_url,
             inner: Mutex::new(Inner {
-                script: vec![Step::Queued(1), Step::Queued(0), Step::Running(0.3), Step::Running(0.8), Step::Succeed],
+                script: vec![
+                    Step::Queued(1),
+                    Step::Queued(0),
+                    Step::Running(0.3),
+                    Step::Running(0.8),
+                    Step::Succeed,
+                ],
                 faults: VecDeque::new(),
                 random_5xx: None,
                 jobs: BTreeMap::new(),
@@ -304,7 +343,12 @@ impl Fake {
                 tracing::error!("fake server stopped: {e}");
             }
         });
-        Ok(Self { flavor, addr, state, task })
+        Ok(Self {
+            flavor,
+            addr,
+            state,
+            task,
+        })
     }
 
     /// The value for this provider's `AKTION_*` base-URL variable.
@@ -357,12 +401,21 @@ impl Fake {
     /// The submitted input of the most recent job.
     pub fn last_input(&self) -> Option<Value> {
         let inner = self.state.lock();
-        inner.jobs.values().max_by_key(|j| j.id.clone()).map(|j| j.input.clone())
+        inner
+            .jobs
+            .values()
+            .max_by_key(|j| j.id.clone())
+            .map(|j| j.input.clone())
     }
 
     /// The submitted input of every job, keyed by job id.
     pub fn inputs(&self) -> BTreeMap<String, Value> {
-        self.state.lock().jobs.iter().map(|(k, j)| (k.clone(), j.input.clone())).collect()
+        self.state
+            .lock()
+            .jobs
+            .iter()
+            .map(|(k, j)| (k.clone(), j.input.clone()))
+            .collect()
     }
 }
 
@@ -411,8 +464,15 @@ async fn faults(State(state): State<Arc<FakeState>>, request: Request, next: Nex
             && let Some((ratio, rng)) = inner.random_5xx.as_mut()
             && rng.f64() < *ratio
         {
-            let status = if route == Route::Submit { 503 } else { [500, 502, 503, 504][rng.usize(..4)] };
-            fault = Some(Fault::Status { status, retry_after: None });
+            let status = if route == Route::Submit {
+                503
+            } else {
+                [500, 502, 503, 504][rng.usize(..4)]
+            };
+            fault = Some(Fault::Status {
+                status,
+                retry_after: None,
+            });
         }
         (fault, inner.key.clone())
     };
@@ -432,9 +492,16 @@ async fn faults(State(state): State<Arc<FakeState>>, request: Request, next: Nex
     }
 
     let response = match fault {
-        Some(Fault::Status { status, retry_after }) => {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut resp = (status, axum::Json(serde_json::json!({ "detail": "injected fault" }))).into_response();
+            let mut resp = (
+                status,
+                axum::Json(serde_json::json!({ "detail": "injected fault" })),
+            )
+                .into_response();
             if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -447,7 +514,10 @@ async fn faults(State(state): State<Arc<FakeState>>, request: Request, next: Nex
         }
         Some(Fault::MalformedJson) => {
             let mut resp = Response::new(Body::from("{\"status\": \"IN_PROG"));
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             resp
         }
         Some(Fault::FailAfterWork) => {
@@ -462,8 +532,12 @@ async fn faults(State(state): State<Arc<FakeState>>, request: Request, next: Nex
 
 fn unauthorized(flavor: Flavor) -> Response {
     let body = match flavor {
-        Flavor::Replicate => serde_json::json!({"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401}),
-        Flavor::RunComfy => serde_json::json!({"error_code": 401, "error_message": "Invalid API token"}),
+        Flavor::Replicate => {
+            serde_json::json!({"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401})
+        }
+        Flavor::RunComfy => {
+            serde_json::json!({"error_code": 401, "error_message": "Invalid API token"})
+        }
         Flavor::A2e => serde_json::json!({"code": 401, "msg": "invalid token"}),
         Flavor::Fal | Flavor::ComfyUi => serde_json::json!({"detail": "Unauthorized"}),
     };
@@ -471,13 +545,18 @@ fn unauthorized(flavor: Flavor) -> Response {
 }
 
 /// Output files: `/files/{job}-{n}.{ext}` serves the configured output; uploaded files by name.
-async fn serve_file(State(state): State<Arc<FakeState>>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+async fn serve_file(
+    State(state): State<Arc<FakeState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
     if let Some((ct, bytes)) = state.lock().uploads.get(&name).cloned() {
         return file_response(&ct, bytes);
     }
     let job_id = name.split('-').next().unwrap_or_default().to_owned();
     match state.step(&job_id, false) {
-        Some((Step::DataRemoved, ..)) | None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        Some((Step::DataRemoved, ..)) | None => {
+            (StatusCode::NOT_FOUND, "not found").into_response()
+        }
         Some(_) => {
             let out = state.output();
             file_response(&out.content_type, out.bytes.to_vec())

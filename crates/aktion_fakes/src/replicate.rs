@@ -29,30 +29,51 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
 pub(crate) fn router() -> Router<Arc<FakeState>> {
     Router::new()
         .route("/v1/predictions", post(create))
-        .route("/v1/models/{owner}/{name}/predictions", post(create_official))
+        .route(
+            "/v1/models/{owner}/{name}/predictions",
+            post(create_official),
+        )
         .route("/v1/predictions/{id}", get(get_prediction))
         .route("/v1/predictions/{id}/cancel", post(cancel))
         .route("/v1/files", post(upload))
 }
 
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    json(status, &json!({ "title": title, "detail": detail, "status": status.as_u16() }))
+    json(
+        status,
+        &json!({ "title": title, "detail": detail, "status": status.as_u16() }),
+    )
 }
 
 async fn create(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
-    if body.get("version").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return problem(StatusCode::UNPROCESSABLE_ENTITY, "Invalid version or not permitted", "The specified version does not exist (or perhaps you don't have permission to use it?)");
+    if body
+        .get("version")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid version or not permitted",
+            "The specified version does not exist (or perhaps you don't have permission to use it?)",
+        );
     }
     create_with(&s, &body)
 }
 
-async fn create_official(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
+async fn create_official(
+    State(s): State<Arc<FakeState>>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     create_with(&s, &body)
 }
 
 fn create_with(s: &FakeState, body: &Value) -> Response {
     let Some(input) = body.get("input").filter(|i| i.is_object()) else {
-        return problem(StatusCode::UNPROCESSABLE_ENTITY, "Input validation failed", "- input: input is required\n");
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Input validation failed",
+            "- input: input is required\n",
+        );
     };
     // ControlNet Scribble's enums are strings; integers fail validation like the real model.
     for field in ["num_samples", "image_resolution"] {
@@ -73,7 +94,9 @@ fn create_with(s: &FakeState, body: &Value) -> Response {
 
 fn prediction(s: &FakeState, id: &str, advance: bool) -> Value {
     let base = &s.base_url;
-    let Some((step, cancelled, input, _)) = s.step(id, advance) else { return Value::Null };
+    let Some((step, cancelled, input, _)) = s.step(id, advance) else {
+        return Value::Null;
+    };
     let mut p = json!({
         "id": id, "model": "jagilley/controlnet-scribble", "version": "v", "input": input,
         "logs": "", "output": null, "error": null, "status": "starting", "data_removed": false,
@@ -89,7 +112,9 @@ fn prediction(s: &FakeState, id: &str, advance: bool) -> Value {
         Step::Running(f) => {
             let pct = (f * 100.0).round() as u32;
             p["status"] = json!("processing");
-            p["logs"] = json!(format!("Loading model\n{pct:3}%|#####     | {pct}/100 [00:10<00:10, 1.00it/s]\n"));
+            p["logs"] = json!(format!(
+                "Loading model\n{pct:3}%|#####     | {pct}/100 [00:10<00:10, 1.00it/s]\n"
+            ));
         }
         Step::Succeed => {
             // ControlNet returns the detected map first, then `num_samples` generated images.
@@ -98,7 +123,10 @@ fn prediction(s: &FakeState, id: &str, advance: bool) -> Value {
                 .and_then(Value::as_str)
                 .and_then(|n| n.parse::<usize>().ok())
                 .unwrap_or(1);
-            let urls: Vec<String> = output_names(s, id, samples + 1).iter().map(|n| s.output_url(n)).collect();
+            let urls: Vec<String> = output_names(s, id, samples + 1)
+                .iter()
+                .map(|n| s.output_url(n))
+                .collect();
             p["status"] = json!("succeeded");
             p["output"] = json!(urls);
         }
@@ -118,25 +146,41 @@ fn prediction(s: &FakeState, id: &str, advance: bool) -> Value {
 async fn get_prediction(State(s): State<Arc<FakeState>>, Path(id): Path<String>) -> Response {
     let p = prediction(&s, &id, true);
     if p.is_null() {
-        return problem(StatusCode::NOT_FOUND, "Not found", "The requested resource could not be found.");
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "The requested resource could not be found.",
+        );
     }
     json(StatusCode::OK, &p)
 }
 
 async fn cancel(State(s): State<Arc<FakeState>>, Path(id): Path<String>) -> Response {
     if s.cancel_job(&id).is_none() {
-        return problem(StatusCode::NOT_FOUND, "Not found", "The requested resource could not be found.");
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "The requested resource could not be found.",
+        );
     }
     json(StatusCode::OK, &prediction(&s, &id, false))
 }
 
-async fn upload(State(s): State<Arc<FakeState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn upload(
+    State(s): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let multipart = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
-        return problem(StatusCode::BAD_REQUEST, "Bad request", "expected multipart/form-data");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "expected multipart/form-data",
+        );
     }
     let name = s.new_id("upload");
     s.store_upload(&name, "application/octet-stream", body.to_vec());

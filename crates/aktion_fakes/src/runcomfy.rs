@@ -24,9 +24,18 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
 pub(crate) fn router() -> Router<Arc<FakeState>> {
     Router::new()
         .route("/prod/v1/deployments/{dep}/inference", post(submit))
-        .route("/prod/v1/deployments/{dep}/requests/{rid}/status", get(status))
-        .route("/prod/v1/deployments/{dep}/requests/{rid}/result", get(result))
-        .route("/prod/v1/deployments/{dep}/requests/{rid}/cancel", post(cancel))
+        .route(
+            "/prod/v1/deployments/{dep}/requests/{rid}/status",
+            get(status),
+        )
+        .route(
+            "/prod/v1/deployments/{dep}/requests/{rid}/result",
+            get(result),
+        )
+        .route(
+            "/prod/v1/deployments/{dep}/requests/{rid}/cancel",
+            post(cancel),
+        )
 }
 
 fn urls(s: &FakeState, dep: &str, rid: &str) -> Value {
@@ -36,21 +45,36 @@ fn urls(s: &FakeState, dep: &str, rid: &str) -> Value {
 
 fn not_found() -> Response {
     // RunComfy reports errors in its envelope; here with a 404 status line.
-    json(StatusCode::NOT_FOUND, &json!({ "error_code": 404, "error_message": "request not found" }))
+    json(
+        StatusCode::NOT_FOUND,
+        &json!({ "error_code": 404, "error_message": "request not found" }),
+    )
 }
 
-async fn submit(State(s): State<Arc<FakeState>>, Path(dep): Path<String>, axum::Json(body): axum::Json<Value>) -> Response {
+async fn submit(
+    State(s): State<Arc<FakeState>>,
+    Path(dep): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     let Some(overrides) = body.get("overrides").filter(|o| o.is_object()) else {
         // Errors inside HTTP 200, as some RunComfy endpoints do.
-        return json(StatusCode::OK, &json!({ "error_code": 400, "error_message": "overrides must be an object" }));
+        return json(
+            StatusCode::OK,
+            &json!({ "error_code": 400, "error_message": "overrides must be an object" }),
+        );
     };
     let rid = s.new_id("r");
     s.create_job(&rid, overrides.clone(), &dep);
     json(StatusCode::OK, &urls(&s, &dep, &rid))
 }
 
-async fn status(State(s): State<Arc<FakeState>>, Path((dep, rid)): Path<(String, String)>) -> Response {
-    let Some((step, cancelled, ..)) = s.step(&rid, true) else { return not_found() };
+async fn status(
+    State(s): State<Arc<FakeState>>,
+    Path((dep, rid)): Path<(String, String)>,
+) -> Response {
+    let Some((step, cancelled, ..)) = s.step(&rid, true) else {
+        return not_found();
+    };
     let mut body = urls(&s, &dep, &rid);
     let status = if cancelled {
         s.lock().cancel_spelling
@@ -69,8 +93,13 @@ async fn status(State(s): State<Arc<FakeState>>, Path((dep, rid)): Path<(String,
     json(StatusCode::OK, &body)
 }
 
-async fn result(State(s): State<Arc<FakeState>>, Path((_dep, rid)): Path<(String, String)>) -> Response {
-    let Some((step, cancelled, ..)) = s.step(&rid, false) else { return not_found() };
+async fn result(
+    State(s): State<Arc<FakeState>>,
+    Path((_dep, rid)): Path<(String, String)>,
+) -> Response {
+    let Some((step, cancelled, ..)) = s.step(&rid, false) else {
+        return not_found();
+    };
     let base = json!({ "request_id": rid, "created_at": "2025-01-01T00:00:00.000000+00:00", "finished_at": "2025-01-01T00:05:00.000000+00:00" });
     let mut body = base;
     if cancelled {
@@ -94,19 +123,32 @@ async fn result(State(s): State<Arc<FakeState>>, Path((_dep, rid)): Path<(String
         }
         Step::Fail(msg) => {
             body["status"] = json!("failed");
-            body["error"] = json!([{ "errorCode": 500, "error": msg, "debugInfo": "Traceback ..." }]);
+            body["error"] =
+                json!([{ "errorCode": 500, "error": msg, "debugInfo": "Traceback ..." }]);
         }
         Step::ErrorEnvelope(msg) => {
-            return json(StatusCode::OK, &json!({ "error_code": 500, "error_message": msg }));
+            return json(
+                StatusCode::OK,
+                &json!({ "error_code": 500, "error_message": msg }),
+            );
         }
     }
     json(StatusCode::OK, &body)
 }
 
-async fn cancel(State(s): State<Arc<FakeState>>, Path((_dep, rid)): Path<(String, String)>) -> Response {
+async fn cancel(
+    State(s): State<Arc<FakeState>>,
+    Path((_dep, rid)): Path<(String, String)>,
+) -> Response {
     match s.cancel_job(&rid) {
         None => not_found(),
-        Some(step) if step.is_terminal() => json(StatusCode::OK, &json!({ "request_id": rid, "status": "not_cancellable" })),
-        Some(_) => json(StatusCode::OK, &json!({ "request_id": rid, "status": "cancellation_requested" })),
+        Some(step) if step.is_terminal() => json(
+            StatusCode::OK,
+            &json!({ "request_id": rid, "status": "not_cancellable" }),
+        ),
+        Some(_) => json(
+            StatusCode::OK,
+            &json!({ "request_id": rid, "status": "cancellation_requested" }),
+        ),
     }
 }

@@ -117,7 +117,7 @@ pub struct FieldMap {
 }
 
 impl FieldMap {
-    fn new(from: &str, to: &str) -> Self {
+    pub fn new(from: &str, to: &str) -> Self {
         Self {
             from: from.into(),
             to: to.into(),
@@ -125,11 +125,13 @@ impl FieldMap {
             required: false,
         }
     }
-    fn required(mut self) -> Self {
+    #[must_use]
+    pub fn required(mut self) -> Self {
         self.required = true;
         self
     }
-    fn string_enum(mut self) -> Self {
+    #[must_use]
+    pub fn string_enum(mut self) -> Self {
         self.encode = Encode::String;
         self
     }
