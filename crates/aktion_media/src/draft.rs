@@ -471,12 +471,13 @@ pub fn pose_composite(
         rgb = mix(rgb, line_rgb, mask[i] * strength);
         *pixel = Rgba([rgb[0], rgb[1], rgb[2], 255]);
     }
-    // The pose as given, inset bottom-right, so the user sees what drove the guide.
+    // The pose as given, inset top-right (the badge is top-left, the caption at the bottom),
+    // so the user sees what drove the guide.
     let inset_side = (width.min(height) / 4).max(16);
     let inset = contain(&pose_small, inset_side, inset_side, [255, 255, 255, 255])?;
     let margin = (inset_side / 12).max(2);
     let ix = width.saturating_sub(inset_side + margin);
-    let iy = height.saturating_sub(inset_side + margin * 4);
+    let iy = margin + 2;
     fill_rect(
         &mut img,
         ix.saturating_sub(2),
