@@ -4,6 +4,10 @@
 use std::sync::Arc;
 
 use axum::Router;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +44,8 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
         .route("/queue", get(queue).post(delete_from_queue))
         .route("/interrupt", post(interrupt))
         .route("/view", get(view))
-        .route("/upload/image", post(upload));
+        .route("/upload/image", post(upload))
+        .route("/ws", get(websocket));
     // ComfyUI registers every route bare and under /api.
     Router::new().merge(api.clone()).nest("/api", api)
 }
@@ -67,7 +72,11 @@ async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Va
         .get("prompt_id")
         .and_then(Value::as_str)
         .map_or_else(|| s.new_id("c"), str::to_owned);
-    s.create_job(&id, Value::Object(prompt.clone()), "");
+    let client_id = body
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    s.create_job(&id, Value::Object(prompt.clone()), client_id);
     let number = s.submission_count();
     json(
         StatusCode::OK,
@@ -223,4 +232,92 @@ async fn upload(
         StatusCode::OK,
         &json!({ "name": name, "subfolder": "", "type": "input" }),
     )
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    #[serde(rename = "clientId", default)]
+    client_id: String,
+}
+
+async fn websocket(
+    State(s): State<Arc<FakeState>>,
+    Query(q): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !s.lock().websocket {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    upgrade.on_upgrade(move |socket| events(s, q.client_id, socket))
+}
+
+fn text(v: &Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+/// Every second, advances this client's prompts by one step and sends what ComfyUI would:
+/// `execution_start`, `executing`, `progress`, `executed`, then `executing` with `node: null`.
+async fn events(s: Arc<FakeState>, client_id: String, mut socket: WebSocket) {
+    let hello = json!({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": client_id}});
+    if socket.send(text(&hello)).await.is_err() {
+        return;
+    }
+    let mut started = BTreeSet::new();
+    let mut finished = BTreeSet::new();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(_)) => continue,
+                _ => return,
+            },
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let ids: Vec<String> = s
+            .lock()
+            .jobs
+            .values()
+            .filter(|j| j.tag == client_id && !finished.contains(&j.id))
+            .map(|j| j.id.clone())
+            .collect();
+        for id in ids {
+            let Some((step, cancelled, ..)) = s.step(&id, true) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            let done = json!({"type": "executing", "data": {"node": null, "display_node": null, "prompt_id": id}});
+            if cancelled {
+                out.push(json!({"type": "execution_interrupted", "data": {"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": [], "timestamp": 2}}));
+                out.push(done);
+                finished.insert(id.clone());
+            } else {
+                match &step {
+                    Step::Queued(n) => out.push(json!({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": n + 1}}}})),
+                    Step::Running(f) => {
+                        if started.insert(id.clone()) {
+                            out.push(json!({"type": "execution_start", "data": {"prompt_id": id, "timestamp": 1}}));
+                            out.push(json!({"type": "executing", "data": {"node": "3", "display_node": "3", "prompt_id": id}}));
+                        }
+                        out.push(json!({"type": "progress", "data": {"value": (f * 20.0).round(), "max": 20, "prompt_id": id, "node": "3"}}));
+                    }
+                    Step::Fail(msg) | Step::ErrorEnvelope(msg) => {
+                        out.push(json!({"type": "execution_error", "data": {"prompt_id": id, "node_id": "3", "node_type": "KSampler", "exception_message": msg, "exception_type": "RuntimeError", "executed": [], "traceback": [], "current_inputs": {}, "current_outputs": {}, "timestamp": 2}}));
+                        out.push(done);
+                        finished.insert(id.clone());
+                    }
+                    _ => {
+                        let outputs = entry(&s, &id, &step, false)["outputs"]["9"].clone();
+                        out.push(json!({"type": "executed", "data": {"node": "9", "display_node": "9", "output": outputs, "prompt_id": id}}));
+                        out.push(json!({"type": "execution_success", "data": {"prompt_id": id, "timestamp": 3}}));
+                        out.push(done);
+                        finished.insert(id.clone());
+                    }
+                }
+            }
+            for message in &out {
+                if socket.send(text(message)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }

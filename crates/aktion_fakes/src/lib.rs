@@ -189,6 +189,7 @@ struct Inner {
     next_id: u64,
     uploads: BTreeMap<String, (String, Vec<u8>)>,
     cancel_spelling: &'static str,
+    websocket: bool,
 }
 
 /// Shared state of one fake; cloned into every handler.
@@ -324,6 +325,7 @@ impl Fake {
                 next_id: 0,
                 uploads: BTreeMap::new(),
                 cancel_spelling: "cancelled",
+                websocket: true,
             }),
         });
         let api = match flavor {
@@ -391,6 +393,11 @@ impl Fake {
     /// RunComfy spells it both ways; choose which the fake uses.
     pub fn set_cancel_spelling(&self, spelling: &'static str) {
         self.state.lock().cancel_spelling = spelling;
+    }
+
+    /// ComfyUI: refuse websocket connections, as a proxy without upgrade support would.
+    pub fn disable_websocket(&self) {
+        self.state.lock().websocket = false;
     }
 
     /// Every request seen so far.

@@ -144,49 +144,66 @@ impl Providers {
         let budget = self.kind(&handle.kind)?.timeout();
         let elapsed = Duration::from_secs(unix_now().saturating_sub(handle.submitted_at_unix));
         let deadline = tokio::time::Instant::now() + budget.saturating_sub(elapsed);
-        let interval = self.endpoint(handle.provider).poll_interval;
         let provider = handle.provider;
-        let mut last: Option<JobState> = None;
+        let mut reporter = Reporter {
+            last: None,
+            on_state,
+        };
+        let end = match provider {
+            // ComfyUI pushes progress over its websocket; HTTP polling is the fallback.
+            ProviderKind::ComfyUi => comfyui::watch(self, handle, deadline, &mut reporter).await?,
+            _ => self.poll_until(handle, deadline, &mut reporter).await?,
+        };
+        match end {
+            Some(JobState::Succeeded { outputs }) => Ok(outputs),
+            Some(JobState::Failed { reason, retryable }) => Err(ProviderError::JobFailed {
+                provider,
+                reason,
+                retryable,
+            }),
+            Some(JobState::Cancelled) => Err(ProviderError::Cancelled { provider }),
+            _ => {
+                if let Err(e) = self.cancel(handle).await {
+                    tracing::warn!(%provider, error = %e, "cancel after timeout failed");
+                }
+                Err(ProviderError::JobTimeout {
+                    provider,
+                    after: budget,
+                })
+            }
+        }
+    }
+
+    /// Polls every `poll_interval` until the job ends (`Some(terminal state)`) or `deadline`
+    /// passes (`None`).
+    pub(crate) async fn poll_until(
+        &self,
+        handle: &JobHandle,
+        deadline: tokio::time::Instant,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<Option<JobState>> {
+        let interval = self.endpoint(handle.provider).poll_interval;
         loop {
-            let polled = tokio::time::timeout_at(deadline, self.poll(handle)).await;
-            match polled {
-                Err(_elapsed) => break,
+            match tokio::time::timeout_at(deadline, self.poll(handle)).await {
+                Err(_elapsed) => return Ok(None),
                 Ok(Ok(state)) => {
-                    if last.as_ref() != Some(&state) {
-                        on_state(&state);
-                    }
-                    match state {
-                        JobState::Succeeded { outputs } => return Ok(outputs),
-                        JobState::Failed { reason, retryable } => {
-                            return Err(ProviderError::JobFailed {
-                                provider,
-                                reason,
-                                retryable,
-                            });
-                        }
-                        JobState::Cancelled => return Err(ProviderError::Cancelled { provider }),
-                        other => last = Some(other),
+                    reporter.report(&state);
+                    if state.is_terminal() {
+                        return Ok(Some(state));
                     }
                 }
                 // The retry loop already waited; keep polling until the deadline rather than
                 // fail a 15-minute job over a flaky minute.
                 Ok(Err(e)) if e.is_retryable() => {
-                    tracing::warn!(%provider, error = %e, "poll failed, will poll again");
+                    tracing::warn!(provider = %handle.provider, error = %e, "poll failed, will poll again");
                 }
                 Ok(Err(e)) => return Err(e),
             }
             if tokio::time::Instant::now() + interval >= deadline {
-                break;
+                return Ok(None);
             }
             tokio::time::sleep(interval).await;
         }
-        if let Err(e) = self.cancel(handle).await {
-            tracing::warn!(%provider, error = %e, "cancel after timeout failed");
-        }
-        Err(ProviderError::JobTimeout {
-            provider,
-            after: budget,
-        })
     }
 
     /// Streams one output into `sink` (the engine's cache writer), checking size and type.
@@ -263,6 +280,21 @@ pub(crate) fn new_handle(
         result_url,
         cancel_url,
         submitted_at_unix: unix_now(),
+    }
+}
+
+/// Forwards state changes (not repeats) to the caller's callback.
+pub(crate) struct Reporter<'a> {
+    last: Option<JobState>,
+    on_state: &'a mut (dyn FnMut(&JobState) + Send),
+}
+
+impl Reporter<'_> {
+    pub(crate) fn report(&mut self, state: &JobState) {
+        if self.last.as_ref() != Some(state) {
+            (self.on_state)(state);
+            self.last = Some(state.clone());
+        }
     }
 }
 

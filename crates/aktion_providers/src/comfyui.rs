@@ -1,10 +1,14 @@
 //! A user's own ComfyUI server (PROVIDERS.md §5): `POST /prompt`, `GET /history/{id}`,
 //! `GET /queue`, `/view`, `/upload/image`.
 
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{Providers, content_type_for, seg};
+use crate::client::{Providers, Reporter, content_type_for, seg};
 use crate::config::{KindConfig, Target};
 use crate::error::{ProviderError, Result};
 use crate::http::{Repeat, json_message};
@@ -40,7 +44,8 @@ pub(crate) async fn submit(
     // We choose the prompt id, so after an ambiguous failure we can ask the server whether the
     // prompt landed instead of guessing: that makes retrying the submit safe.
     let prompt_id = new_prompt_id();
-    let body = json!({ "prompt": prompt, "prompt_id": prompt_id, "client_id": format!("aktion-{prompt_id}") });
+    let body =
+        json!({ "prompt": prompt, "prompt_id": prompt_id, "client_id": client_id(&prompt_id) });
     let url = format!("{base}/prompt");
     let mut tries = 0;
     loop {
@@ -94,6 +99,118 @@ pub(crate) async fn submit(
         None,
         None,
     ))
+}
+
+/// ComfyUI sends a prompt's events only to the socket of its `client_id`. Deriving it from the
+/// prompt id lets a resumed job reconnect to its events without journaling anything more.
+fn client_id(prompt_id: &str) -> String {
+    format!("aktion-{prompt_id}")
+}
+
+/// Even with the websocket up, poll `/history` this often: events sent while we were not
+/// connected (before a restart, or during a reconnect) are never repeated.
+const SAFETY_POLL: Duration = Duration::from_secs(15);
+
+/// Follows the job over the websocket (`progress` for fractions, `executing` with `node: null`
+/// for the end), confirming every verdict with `/history`. Falls back to HTTP polling when the
+/// socket cannot be opened or drops.
+pub(crate) async fn watch(
+    p: &Providers,
+    handle: &JobHandle,
+    deadline: tokio::time::Instant,
+    reporter: &mut Reporter<'_>,
+) -> Result<Option<JobState>> {
+    let base = &p.endpoint(P).base_url;
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", base.trim_start_matches("http://"))
+    };
+    let url = format!("{ws_base}/ws?clientId={}", client_id(&handle.job_id));
+    let connected =
+        tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(url.as_str())).await;
+    let Ok(Ok((mut socket, _))) = connected else {
+        tracing::debug!("ComfyUI websocket unavailable, polling /history instead");
+        return p.poll_until(handle, deadline, reporter).await;
+    };
+    // Connected: anything that happened before is only visible over HTTP.
+    let state = poll(p, handle).await?;
+    reporter.report(&state);
+    if state.is_terminal() {
+        return Ok(Some(state));
+    }
+    let mut safety = tokio::time::Instant::now() + SAFETY_POLL;
+    loop {
+        tokio::select! {
+            message = socket.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    let Ok(event) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                    match interpret(&event, &handle.job_id) {
+                        Some(Event::Progress(state)) => reporter.report(&state),
+                        Some(Event::Finished) => {
+                            let state = poll(p, handle).await?;
+                            reporter.report(&state);
+                            if state.is_terminal() {
+                                return Ok(Some(state));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                // Binary frames are previews; pings are answered by tungstenite.
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    tracing::debug!("ComfyUI websocket closed, polling /history instead");
+                    return p.poll_until(handle, deadline, reporter).await;
+                }
+            },
+            () = tokio::time::sleep_until(safety) => {
+                safety = tokio::time::Instant::now() + SAFETY_POLL;
+                match poll(p, handle).await {
+                    Ok(state) => {
+                        reporter.report(&state);
+                        if state.is_terminal() {
+                            return Ok(Some(state));
+                        }
+                    }
+                    Err(e) if e.is_retryable() => tracing::warn!(error = %e, "ComfyUI poll failed"),
+                    Err(e) => return Err(e),
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(None),
+        }
+    }
+}
+
+enum Event {
+    Progress(JobState),
+    Finished,
+}
+
+/// What a websocket message means for our prompt. Messages of other prompts (other clients
+/// share the broadcast ones) are ignored.
+fn interpret(event: &Value, prompt_id: &str) -> Option<Event> {
+    let data = event.get("data")?;
+    let ours = data.get("prompt_id").and_then(Value::as_str) == Some(prompt_id);
+    match event.get("type")?.as_str()? {
+        "execution_start" | "execution_cached" if ours => {
+            Some(Event::Progress(JobState::Running { fraction: None }))
+        }
+        "progress" if ours => {
+            let value = data.get("value")?.as_f64()?;
+            let max = data.get("max")?.as_f64()?;
+            let fraction = (max > 0.0).then(|| (value / max).clamp(0.0, 1.0) as f32);
+            Some(Event::Progress(JobState::Running { fraction }))
+        }
+        // `executing` with `node: null` is sent once the prompt is over, success or not.
+        "executing" if ours && data.get("node").is_some_and(Value::is_null) => {
+            Some(Event::Finished)
+        }
+        "execution_success" | "execution_error" | "execution_interrupted" if ours => {
+            Some(Event::Finished)
+        }
+        _ => None,
+    }
 }
 
 /// Where the prompt sits in `/queue`: `Some(None)` running, `Some(Some(n))` n-th pending.
@@ -321,6 +438,20 @@ async fn upload(p: &Providers, file: InputFile) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_events_for_our_prompt_only() {
+        let progress = json!({"type": "progress", "data": {"value": 5, "max": 20, "prompt_id": "a", "node": "3"}});
+        assert!(
+            matches!(interpret(&progress, "a"), Some(Event::Progress(JobState::Running { fraction: Some(f) })) if (f - 0.25).abs() < 1e-6)
+        );
+        assert!(interpret(&progress, "b").is_none());
+        let done = json!({"type": "executing", "data": {"node": null, "prompt_id": "a"}});
+        assert!(matches!(interpret(&done, "a"), Some(Event::Finished)));
+        let node = json!({"type": "executing", "data": {"node": "3", "prompt_id": "a"}});
+        assert!(interpret(&node, "a").is_none());
+        assert!(interpret(&json!({"type": "status", "data": {"status": {}}}), "a").is_none());
+    }
 
     #[test]
     fn prompt_ids_are_canonical_uuids() {

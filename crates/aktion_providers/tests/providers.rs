@@ -870,3 +870,48 @@ async fn missing_keys_and_unknown_kinds_are_config_errors() {
     assert_eq!(fake.submissions(), 0);
     let _: Value = json!(null);
 }
+
+#[tokio::test(start_paused = true)]
+async fn comfyui_progress_arrives_over_the_websocket() {
+    let (fake, providers) = setup(Flavor::ComfyUi).await;
+    fake.set_output(OutputSpec::mp4());
+    let (request, expected) = request_for(Flavor::ComfyUi);
+    let (states, files) = run(&providers, &request, expected).await.unwrap();
+    assert!(
+        states.contains(&JobState::Running {
+            fraction: Some(0.3)
+        }),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&JobState::Running {
+            fraction: Some(0.8)
+        }),
+        "{states:?}"
+    );
+    assert_eq!(files.len(), 1);
+    assert!(
+        fake.seen()
+            .iter()
+            .any(|s| s.uri.starts_with("/ws?clientId=aktion-") && s.status == 101)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn comfyui_falls_back_to_history_polling_without_a_websocket() {
+    let (fake, providers) = setup(Flavor::ComfyUi).await;
+    fake.disable_websocket();
+    fake.set_output(OutputSpec::mp4());
+    let (request, expected) = request_for(Flavor::ComfyUi);
+    let (states, files) = run(&providers, &request, expected).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(
+        states.contains(&JobState::Running { fraction: None }),
+        "{states:?}"
+    );
+    assert!(
+        fake.seen()
+            .iter()
+            .any(|s| s.uri.starts_with("/ws") && s.status == 404)
+    );
+}
