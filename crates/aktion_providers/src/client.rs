@@ -82,6 +82,7 @@ impl Providers {
         self.http
             .send(provider, self.key(provider), repeat, || {
                 self.auth(provider, build(&self.http.client))
+                    .timeout(self.http.settings.request_timeout)
             })
             .await
     }

@@ -111,7 +111,9 @@ impl Http {
     }
 
     /// Sends the request built by `build` (called once per attempt), retrying per `repeat`.
-    /// Returns the first 2xx response; everything else becomes a classified error.
+    /// Returns the first 2xx response; everything else becomes a classified error. No overall
+    /// timeout is set here: API calls add `request_timeout` (see `Providers::send`), while
+    /// downloads and uploads of large files are bounded only by `read_timeout` (silence).
     pub(crate) async fn send(
         &self,
         provider: ProviderKind,
@@ -122,7 +124,7 @@ impl Http {
         let policy = self.settings.retry;
         let mut attempt = 0;
         loop {
-            let outcome = build().timeout(self.settings.request_timeout).send().await;
+            let outcome = build().send().await;
             let (err, not_received) = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {

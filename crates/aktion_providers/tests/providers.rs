@@ -915,3 +915,84 @@ async fn comfyui_falls_back_to_history_polling_without_a_websocket() {
             .any(|s| s.uri.starts_with("/ws") && s.status == 404)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn replicate_uploads_large_inputs_through_the_files_api() {
+    let (fake, providers) = setup(Flavor::Replicate).await;
+    let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+    big.resize(300 * 1024, 9);
+    let request = JobRequest::new("sketch_to_image")
+        .with("sketch", InputFile::new(big, "image/png", "big.png"))
+        .with("prompt", "a tower");
+    providers.submit(&request).await.unwrap();
+    let image = fake.last_input().unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        image.starts_with(&format!("http://{}/files/upload", fake.addr)),
+        "{image}"
+    );
+    let upload = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.route == Route::Upload)
+        .expect("files API used");
+    assert_eq!(
+        (upload.method.as_str(), upload.uri.as_str(), upload.status),
+        ("POST", "/v1/files", 201)
+    );
+}
+
+/// STYLE.md's layering rule, checked by machine: the provider crate is shared with the account
+/// server, so it must not pull in UI, database or server crates, nor OpenSSL or aws-lc.
+#[test]
+fn provider_crate_keeps_its_dependency_rules() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "aktion_providers",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "-f",
+            "{p}",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        names.contains(&"reqwest") && names.contains(&"ring"),
+        "{names:?}"
+    );
+    for forbidden in [
+        "egui",
+        "eframe",
+        "sqlx",
+        "axum",
+        "aktion_graph",
+        "openssl-sys",
+        "openssl",
+        "native-tls",
+        "aws-lc-sys",
+        "aws-lc-rs",
+    ] {
+        assert!(
+            !names.contains(&forbidden),
+            "aktion_providers depends on {forbidden}"
+        );
+    }
+}
