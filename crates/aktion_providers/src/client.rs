@@ -94,7 +94,17 @@ impl Providers {
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<T> {
         let resp = self.send(provider, repeat, build).await?;
-        crate::http::read_json(provider, resp).await
+        match crate::http::read_json(provider, resp).await {
+            // The provider accepted the submit but we lost its answer (and so the job id): a
+            // retry by the caller would start a second job.
+            Err(e) if matches!(repeat, Repeat::Submit { .. }) && e.is_retryable() => {
+                Err(ProviderError::SubmitOutcomeUnknown {
+                    provider,
+                    message: e.to_string(),
+                })
+            }
+            other => other,
+        }
     }
 
     /// Submits a job for `request.kind`. The submit itself is retried only when the provider

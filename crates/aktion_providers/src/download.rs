@@ -79,19 +79,7 @@ pub(crate) async fn stream_to(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let transport = |e: reqwest::Error| {
-        if e.is_timeout() {
-            ProviderError::Timeout {
-                provider,
-                after: std::time::Duration::ZERO,
-            }
-        } else {
-            ProviderError::Transport {
-                provider,
-                message: e.to_string(),
-            }
-        }
-    };
+    let transport = |e: reqwest::Error| crate::http::body_error(provider, &e);
 
     let mut content_type: Option<String> = None;
     let mut total: u64 = 0;

@@ -224,20 +224,20 @@ async fn read_body(provider: ProviderKind, mut resp: Response) -> Result<Vec<u8>
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(e) if e.is_timeout() => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    after: Duration::ZERO,
-                });
-            }
-            Err(e) => {
-                return Err(ProviderError::Transport {
-                    provider,
-                    message: e.to_string(),
-                });
-            }
+            Err(e) => return Err(body_error(provider, &e)),
         }
     }
+}
+
+/// A failure while reading a body that had started: the connection stalled or dropped. Both
+/// are transport errors (retryable); the headers, and so the request, had already arrived.
+pub(crate) fn body_error(provider: ProviderKind, e: &reqwest::Error) -> ProviderError {
+    let message = if e.is_timeout() {
+        "the response stalled (read timeout)".to_owned()
+    } else {
+        format!("the response broke off: {e}")
+    };
+    ProviderError::Transport { provider, message }
 }
 
 pub(crate) async fn read_json<T: DeserializeOwned>(

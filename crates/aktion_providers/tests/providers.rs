@@ -411,6 +411,59 @@ async fn a_submit_that_may_have_landed_is_never_resent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_submit_that_hangs_is_not_resent() {
+    let (fake, providers) = setup(Flavor::RunComfy).await;
+    fake.push_fault(Route::Submit, Fault::Hang);
+    let started = tokio::time::Instant::now();
+    let err = providers
+        .submit(&request_for(Flavor::RunComfy).0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::SubmitOutcomeUnknown { .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(60),
+        "gave up only after the request timeout"
+    );
+    assert_eq!(
+        fake.seen()
+            .iter()
+            .filter(|s| s.route == Route::Submit)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let (fake, providers) = setup(Flavor::A2e).await;
+    let handle = providers.submit(&request_for(Flavor::A2e).0).await.unwrap();
+    let when = std::time::SystemTime::now() + Duration::from_secs(6);
+    fake.push_fault(
+        Route::Status,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(httpdate::fmt_http_date(when)),
+        },
+    );
+    providers.poll(&handle).await.unwrap();
+    let polls: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.route == Route::Status)
+        .collect();
+    assert_eq!(polls.len(), 2);
+    // HTTP dates have one-second resolution, so the wait is at least 5 s of the 6 asked for.
+    assert!(
+        polls[1].at - polls[0].at >= Duration::from_secs(5),
+        "{:?}",
+        polls[1].at - polls[0].at
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn comfyui_checks_whether_an_ambiguous_submit_landed() {
     let (fake, providers) = setup(Flavor::ComfyUi).await;
     fake.push_fault(Route::Submit, Fault::FailAfterWork);
