@@ -1,0 +1,363 @@
+//! The `aktion` binary on the example projects: draft runs, caching, edits, kills, corruption,
+//! refusals and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aktion");
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples")
+}
+
+/// A copy of an example project in a temp folder, with its own cache.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new(example: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        copy_dir(&examples().join(example), &dir.path().join("project"));
+        Self { dir }
+    }
+
+    fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("AKTION_CACHE_DIR", self.dir.path().join("cache"));
+        c.env_remove("AKTION_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("aktion runs")
+    }
+
+    fn run_json(&self, extra: &[&str]) -> (i32, Value) {
+        let project = self.project();
+        let mut args = vec!["run", project.to_str().expect("utf8"), "--route", "draft", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().expect("exit code"), json)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("ls") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy");
+        }
+    }
+}
+
+fn count(report: &Value, status: &str) -> usize {
+    report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["status"] == status)
+        .count()
+}
+
+#[test]
+fn the_storyboard_runs_on_the_draft_route_then_is_all_cached_then_reruns_only_an_edit() {
+    let sb = Sandbox::new("storyboard.aktion");
+    let (code, first) = sb.run_json(&[]);
+    assert_eq!(code, 0, "{first:#}");
+    let nodes = first["nodes"].as_array().expect("nodes");
+    // Every node kind of the catalog is on the board, and every node has an output file.
+    let kinds: std::collections::BTreeSet<&str> = nodes.iter().filter_map(|n| n["kind"].as_str()).collect();
+    for k in aktion_graph::Catalog::builtin().iter() {
+        assert!(kinds.contains(k.id.as_str()), "the storyboard lacks a {} node", k.id);
+    }
+    for n in nodes {
+        assert_eq!(n["status"], "done", "{n:#}");
+        let outputs = n["outputs"].as_array().expect("outputs");
+        assert!(!outputs.is_empty(), "{n:#}");
+        for o in outputs {
+            let path = o["path"].as_str().expect("path");
+            let bytes = std::fs::read(path).expect("output file exists");
+            assert_eq!(bytes.len() as u64, o["bytes"].as_u64().expect("bytes"));
+            assert_eq!(blake3::hash(&bytes).to_hex().as_str(), o["hash"].as_str().expect("hash"));
+        }
+        let generating = aktion_graph::Catalog::builtin()
+            .get(n["kind"].as_str().expect("kind"))
+            .expect("kind")
+            .is_generating();
+        assert_eq!(n["draft"], generating, "draft outputs are marked as drafts: {n:#}");
+    }
+    assert_eq!(first["credits"], 0);
+
+    let (code, second) = sb.run_json(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(second["totals"]["ran"], 0, "{second:#}");
+    assert_eq!(count(&second, "cached"), nodes.len());
+
+    // Edit one prompt: that node and its dependents run, nothing else.
+    let file = sb.project().join("project.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let edited = doc["nodes"]
+        .as_array_mut()
+        .expect("nodes")
+        .iter_mut()
+        .find(|n| n["kind"] == "sketch_to_image")
+        .expect("sketch_to_image");
+    edited["params"]["prompt"] = Value::from("Mara blocks a kick instead");
+    let edited_id = edited["id"].as_str().expect("id").to_owned();
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+    let (code, third) = sb.run_json(&[]);
+    assert_eq!(code, 0);
+    let ran: std::collections::BTreeSet<&str> = third["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["status"] == "done")
+        .filter_map(|n| n["kind"].as_str())
+        .collect();
+    // sketch_to_image feeds the sequence and the epic scene.
+    assert_eq!(
+        ran,
+        ["coherent_scene", "sequence", "sketch_to_image"].into_iter().collect(),
+        "{third:#}"
+    );
+    assert!(third["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .any(|n| n["id"] == edited_id.as_str() && n["status"] == "done"));
+}
+
+#[test]
+fn a_killed_run_continues_from_the_cache_and_corrupt_blobs_are_recomputed() {
+    let sb = Sandbox::new("storyboard.aktion");
+    let project = sb.project();
+    let mut child = sb
+        .cmd()
+        .args(["run", project.to_str().expect("utf8"), "--route", "draft"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill it once a few nodes are done.
+    let stderr = child.stderr.take().expect("stderr");
+    let mut done = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        if line.expect("line").contains("] done") {
+            done += 1;
+            if done == 4 {
+                break;
+            }
+        }
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+
+    let (code, report) = sb.run_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(count(&report, "cached") >= 4, "finished nodes are not run again: {report:#}");
+    assert_eq!(
+        count(&report, "cached") + count(&report, "done"),
+        report["nodes"].as_array().expect("nodes").len()
+    );
+
+    // Corrupt one cached output: the next run detects it and recomputes that node.
+    let victim = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == "t2i")
+        .expect("t2i");
+    let path = victim["outputs"][0]["path"].as_str().expect("path").to_owned();
+    let mut bytes = std::fs::read(&path).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("corrupt");
+    let (code, again) = sb.run_json(&[]);
+    assert_eq!(code, 0);
+    let v = again["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["id"] == victim["id"])
+        .expect("victim");
+    assert_eq!(v["status"], "done", "a corrupt blob is a miss, recomputed: {again:#}");
+    let fixed = std::fs::read(v["outputs"][0]["path"].as_str().expect("path")).expect("read");
+    assert_eq!(blake3::hash(&fixed).to_hex().as_str(), v["outputs"][0]["hash"].as_str().expect("hash"));
+}
+
+#[test]
+fn running_one_node_runs_only_what_it_needs() {
+    let sb = Sandbox::new("small.aktion");
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(sb.project().join("project.json")).expect("read")).expect("json");
+    let t2i = doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == "t2i")
+        .expect("t2i")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (code, report) = sb.run_json(&["--node", &t2i]);
+    assert_eq!(code, 0);
+    let kinds: Vec<&str> = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.len(), 2, "the prompt and the t2i, not the i2v: {report:#}");
+    assert!(!kinds.contains(&"i2v"));
+}
+
+#[test]
+fn bad_projects_exit_2_with_the_problem_named_and_stay_untouched() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("newer", r#"{"format":"aktion-studio-project","version":7,"nodes":[]}"#, "newer"),
+        ("truncated", r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"#, "not valid JSON"),
+        (
+            "unknown",
+            r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"00000000-0000-4000-8000-000000000001","kind":"teleporter","pos":[0,0]}]}"#,
+            "unknown node kind `teleporter`",
+        ),
+        (
+            "dangling",
+            r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"00000000-0000-4000-8000-000000000001","kind":"t2i","pos":[0,0]}],"wires":[{"from":"00000000-0000-4000-8000-000000000009","to":"00000000-0000-4000-8000-000000000001","input":"prompt"}]}"#,
+            "dangling wire",
+        ),
+        (
+            "wrong_type",
+            r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"00000000-0000-4000-8000-000000000001","kind":"audio","pos":[0,0]},{"id":"00000000-0000-4000-8000-000000000002","kind":"i2v","pos":[0,0]}],"wires":[{"from":"00000000-0000-4000-8000-000000000001","to":"00000000-0000-4000-8000-000000000002","input":"image"}]}"#,
+            "takes image, not audio",
+        ),
+        (
+            "cycle",
+            r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"00000000-0000-4000-8000-000000000001","kind":"i2i","pos":[0,0]},{"id":"00000000-0000-4000-8000-000000000002","kind":"i2i","pos":[0,0]}],"wires":[{"from":"00000000-0000-4000-8000-000000000001","to":"00000000-0000-4000-8000-000000000002","input":"image"},{"from":"00000000-0000-4000-8000-000000000002","to":"00000000-0000-4000-8000-000000000001","input":"image"}]}"#,
+            "cycle",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, text, needle) in cases {
+        let root = dir.path().join(name);
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let file = root.join("project.json");
+        std::fs::write(&file, text).expect("write");
+        for verb in ["run", "validate", "cost"] {
+            let out = Command::new(BIN)
+                .env("AKTION_CACHE_DIR", dir.path().join("cache"))
+                .args([verb, root.to_str().expect("utf8")])
+                .output()
+                .expect("runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{verb} {name}: {stderr}");
+            assert!(stderr.contains(needle), "{verb} {name}: {stderr}");
+            assert_eq!(std::fs::read_to_string(&file).expect("read"), *text, "{name} untouched");
+        }
+    }
+    let out = Command::new(BIN).args(["run", "/nonexistent/project"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let sb = Sandbox::new("small.aktion");
+    let p = sb.project();
+    let out = sb.run(&["run", p.to_str().expect("utf8"), "--node", "not-an-id"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = sb.run(&["run", p.to_str().expect("utf8"), "--node", "00000000-0000-4000-8000-00000000dead"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node"));
+    let out = sb.run(&["run", p.to_str().expect("utf8"), "--route", "carrier-pigeon"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_failing_node_exits_1_and_reports_its_error() {
+    let sb = Sandbox::new("small.aktion");
+    // Point the i2v's source at a file that is not an image: its import fails, dependents block.
+    let file = sb.project().join("project.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let broken = aktion_graph::project::import_asset_bytes(&sb.project(), "broken.png", b"\x89PNG\r\n\x1a\nnot really")
+        .expect("import");
+    doc["nodes"].as_array_mut().expect("nodes").push(serde_json::json!({
+        "id": "00000000-0000-4000-8000-0000000000aa", "kind": "image", "pos": [0, 400],
+        "params": { "file": broken.to_value() }
+    }));
+    // The new wire replaces the t2i's into the i2v.
+    let i2v = nodes_id(&doc, "i2v");
+    let wires = doc["wires"].as_array_mut().expect("wires");
+    wires.retain(|w| w["to"] != i2v.as_str());
+    wires.push(serde_json::json!({
+        "from": "00000000-0000-4000-8000-0000000000aa", "to": i2v, "input": "image"
+    }));
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+    let (code, report) = sb.run_json(&[]);
+    assert_eq!(code, 1, "{report:#}");
+    let bad = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["id"] == "00000000-0000-4000-8000-0000000000aa")
+        .expect("bad node");
+    assert_eq!(bad["status"], "failed");
+    assert!(bad["error"].as_str().expect("error").contains("broken.png"), "{bad:#}");
+    assert_eq!(count(&report, "blocked"), 1, "the i2v waits on it: {report:#}");
+    assert_eq!(count(&report, "done"), 2, "the prompt and t2i still run");
+}
+
+fn nodes_id(doc: &Value, kind: &str) -> String {
+    doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == kind)
+        .expect("kind")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+#[test]
+fn validate_cost_and_cache_commands() {
+    let sb = Sandbox::new("small.aktion");
+    let p = sb.project();
+    let p = p.to_str().expect("utf8");
+    let out = sb.run(&["validate", p, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["nodes"], 3);
+
+    let out = sb.run(&["cost", p, "--route", "account", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["credits"], 2 + 8, "t2i + i2v at the seed's prices");
+    let out = sb.run(&["cost", p, "--route", "draft", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["credits"], 0);
+
+    let (code, _) = sb.run_json(&[]);
+    assert_eq!(code, 0);
+    let out = sb.run(&["cache", "stats", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["entries"], 3);
+    let out = sb.run(&["cache", "clear"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = sb.run(&["cache", "stats", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["entries"], 0);
+}
