@@ -63,22 +63,15 @@ pub enum Target {
         version: Option<String>,
         model: Option<String>,
     },
-    RunComfy {
-        deployment_id: String,
-    },
+    #[serde(rename = "runcomfy")]
+    RunComfy { deployment_id: String },
     /// `feature` is the path segment of `/api/v1/<feature>/start`, e.g. `talkingPhoto`.
-    A2e {
-        feature: String,
-    },
+    A2e { feature: String },
     /// Full model id including any sub-path, e.g. `fal-ai/flux/dev`.
-    Fal {
-        model_id: String,
-    },
+    Fal { model_id: String },
     /// An API-format workflow; the input mapping writes into it by node id.
     #[serde(rename = "comfyui")]
-    ComfyUi {
-        workflow: Value,
-    },
+    ComfyUi { workflow: Value },
 }
 
 impl Target {
@@ -164,6 +157,29 @@ pub const COHERENT_DEPLOYMENT: &str = "437a16af-d5ad-4eff-a6d9-3e094c5c0e6c";
 /// The six `LoadImage` node ids of the `CREATE_COHERENT` workflow (PRODUCT.md §3), in slot order.
 pub const COHERENT_IMAGE_NODES: [&str; 6] = ["270", "276", "283", "290", "297", "304"];
 
+/// The variable holding a provider's base URL.
+pub fn base_url_var(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Replicate => "AKTION_REPLICATE_BASE_URL",
+        ProviderKind::RunComfy => "AKTION_RUNCOMFY_BASE_URL",
+        ProviderKind::A2e => "AKTION_A2E_BASE_URL",
+        ProviderKind::Fal => "AKTION_FAL_BASE_URL",
+        ProviderKind::ComfyUi => "AKTION_COMFYUI_URL",
+    }
+}
+
+/// The provider part of the app's config file (Settings → Providers). Everything is optional;
+/// a kind listed here replaces its default entirely (e.g. to change the RunComfy node ids of a
+/// redeployed workflow). No keys: those live in the keychain or the environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    pub base_urls: BTreeMap<ProviderKind, String>,
+    pub fal_storage_url: Option<String>,
+    pub poll_interval_secs: BTreeMap<ProviderKind, u64>,
+    pub kinds: BTreeMap<String, KindConfig>,
+}
+
 /// All provider configuration.
 #[derive(Debug, Clone)]
 pub struct ProvidersConfig {
@@ -193,7 +209,7 @@ impl ProvidersConfig {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
         let key = |names: &[&str]| names.iter().find_map(|n| var(n)).map(ApiKey::new);
         let url = |name: &str, default: &str| var(name).unwrap_or_else(|| default.to_owned());
-        let fal_base = var("AKTION_FAL_BASE_URL");
+        let fal_base = var(base_url_var(ProviderKind::Fal));
         // With a custom fal base (a fake or a proxy) and no explicit storage URL, uploads go to
         // the same host, so one variable is enough to point everything at a fake.
         let fal_storage_url = var("AKTION_FAL_STORAGE_URL")
@@ -203,30 +219,27 @@ impl ProvidersConfig {
             .to_owned();
         let secs = Duration::from_secs;
 
-        let mut kinds = default_kinds();
-        let coherent = var("CREATE_COHERENT_DEPLOYMENT_ID");
-        let sequence = var("WAN_FUN_INP_DEPLOYMENT_ID").or_else(|| var("RUNCOMFY_DEPLOYMENT_ID"));
-        for (kind, id) in [("coherent_scene", coherent), ("sequence", sequence)] {
-            if let (Some(id), Some(cfg)) = (id, kinds.get_mut(kind)) {
-                cfg.target = Target::RunComfy { deployment_id: id };
-            }
-        }
-
-        Self {
+        let mut config = Self {
             http: HttpSettings::default(),
             replicate: Endpoint::new(
-                &url("AKTION_REPLICATE_BASE_URL", "https://api.replicate.com/v1"),
+                &url(
+                    base_url_var(ProviderKind::Replicate),
+                    "https://api.replicate.com/v1",
+                ),
                 key(&["REPLICATE_API_TOKEN"]),
                 secs(1),
             ),
             runcomfy: Endpoint::new(
-                &url("AKTION_RUNCOMFY_BASE_URL", "https://api.runcomfy.net"),
+                &url(
+                    base_url_var(ProviderKind::RunComfy),
+                    "https://api.runcomfy.net",
+                ),
                 key(&["RUNCOMFY_API_TOKEN"]),
                 secs(3),
             ),
             runcomfy_user_id: var("RUNCOMFY_USER_ID"),
             a2e: Endpoint::new(
-                &var("AKTION_A2E_BASE_URL")
+                &var(base_url_var(ProviderKind::A2e))
                     .or_else(|| var("A2E_API_URL"))
                     .unwrap_or_else(|| "https://video.a2e.ai".to_owned()),
                 key(&["A2E_API_KEY"]),
@@ -239,13 +252,60 @@ impl ProvidersConfig {
             ),
             fal_storage_url,
             comfyui: Endpoint::new(
-                &url("AKTION_COMFYUI_URL", "http://127.0.0.1:8188"),
+                &url(base_url_var(ProviderKind::ComfyUi), "http://127.0.0.1:8188"),
                 None,
                 secs(1),
             ),
             uploads: UploadLimits::default(),
-            kinds,
+            kinds: default_kinds(),
+        };
+        config.apply_deployment_env(&var);
+        config
+    }
+
+    /// Deployment ids from the seed's variables replace the targets of the RunComfy kinds.
+    fn apply_deployment_env(&mut self, var: &impl Fn(&str) -> Option<String>) {
+        let coherent = var("CREATE_COHERENT_DEPLOYMENT_ID");
+        let sequence = var("WAN_FUN_INP_DEPLOYMENT_ID").or_else(|| var("RUNCOMFY_DEPLOYMENT_ID"));
+        for (kind, id) in [("coherent_scene", coherent), ("sequence", sequence)] {
+            if let (Some(id), Some(cfg)) = (id, self.kinds.get_mut(kind)) {
+                cfg.target = Target::RunComfy { deployment_id: id };
+            }
         }
+    }
+
+    /// Defaults, then the config file, then the environment (which wins, so a shell can point
+    /// the app at fakes without editing files). Keys never come from the file.
+    pub fn from_sources(file: &ConfigFile, var: impl Fn(&str) -> Option<String>) -> Self {
+        let mut config = Self::from_lookup(&var);
+        for (provider, url) in &file.base_urls {
+            let from_env = match provider {
+                ProviderKind::A2e => var(base_url_var(*provider)).or_else(|| var("A2E_API_URL")),
+                p => var(base_url_var(*p)),
+            };
+            if from_env.is_none() {
+                url.trim_end_matches('/')
+                    .clone_into(&mut config.endpoint_mut(*provider).base_url);
+                if *provider == ProviderKind::Fal && var("AKTION_FAL_STORAGE_URL").is_none() {
+                    url.trim_end_matches('/')
+                        .clone_into(&mut config.fal_storage_url);
+                }
+            }
+        }
+        if let Some(url) = &file.fal_storage_url
+            && var("AKTION_FAL_STORAGE_URL").is_none()
+        {
+            url.trim_end_matches('/')
+                .clone_into(&mut config.fal_storage_url);
+        }
+        for (provider, secs) in &file.poll_interval_secs {
+            config.endpoint_mut(*provider).poll_interval = Duration::from_secs(*secs);
+        }
+        for (kind, cfg) in &file.kinds {
+            config.kinds.insert(kind.clone(), cfg.clone());
+        }
+        config.apply_deployment_env(&var);
+        config
     }
 
     pub fn endpoint(&self, provider: ProviderKind) -> &Endpoint {
@@ -457,6 +517,36 @@ mod tests {
             Duration::from_secs(1800)
         );
         assert!(!format!("{cfg:?}").contains("fal-secret"));
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_the_file() {
+        let file: ConfigFile = serde_json::from_value(json!({
+            "base_urls": {"comfyui": "http://gpu-box:8188/", "fal": "http://proxy/fal", "replicate": "http://file/v1"},
+            "kinds": {"coherent_scene": {
+                "target": {"provider": "runcomfy", "deployment_id": "dep-file"},
+                "inputs": [{"from": "image_1", "to": "11/inputs/image", "required": true}],
+                "output": "image", "timeout_secs": 60
+            }}
+        }))
+        .unwrap();
+        let env: BTreeMap<&str, &str> = [("AKTION_REPLICATE_BASE_URL", "http://env/v1")].into();
+        let cfg = ProvidersConfig::from_sources(&file, |n| env.get(n).map(|v| (*v).to_owned()));
+        assert_eq!(cfg.comfyui.base_url, "http://gpu-box:8188");
+        assert_eq!(cfg.fal_storage_url, "http://proxy/fal");
+        assert_eq!(cfg.replicate.base_url, "http://env/v1");
+        let coherent = &cfg.kinds["coherent_scene"];
+        assert_eq!(
+            coherent.target,
+            Target::RunComfy {
+                deployment_id: "dep-file".into()
+            }
+        );
+        assert_eq!(coherent.inputs[0].to, "11/inputs/image");
+        assert!(
+            serde_json::from_value::<ConfigFile>(json!({"api_key": "x"})).is_err(),
+            "keys do not belong in the file"
+        );
     }
 
     #[test]

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Replicate,
+    #[serde(rename = "runcomfy")]
     RunComfy,
     A2e,
     Fal,
+    #[serde(rename = "comfyui")]
     ComfyUi,
 }
 

@@ -25,7 +25,10 @@ mod runcomfy;
 mod secret;
 
 pub use client::Providers;
-pub use config::{Encode, Endpoint, FieldMap, KindConfig, ProvidersConfig, Target, UploadLimits};
+pub use config::{
+    ConfigFile, Encode, Endpoint, FieldMap, KindConfig, ProvidersConfig, Target, UploadLimits,
+    base_url_var,
+};
 pub use download::{DownloadLimits, Downloaded};
 pub use error::{ProviderError, Result};
 pub use http::{HttpSettings, RetryPolicy, build_client, parse_retry_after};
