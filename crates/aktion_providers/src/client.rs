@@ -56,7 +56,16 @@ impl Providers {
     pub(crate) fn auth(&self, provider: ProviderKind, rb: RequestBuilder) -> RequestBuilder {
         match (provider, self.key(provider)) {
             (ProviderKind::Fal, Some(k)) => {
-                rb.header("Authorization", format!("Key {}", k.expose()))
+                match reqwest::header::HeaderValue::from_str(&format!("Key {}", k.expose())) {
+                    // Sensitive values are left out of reqwest's and hyper's debug output, as
+                    // `bearer_auth` does for the other providers.
+                    Ok(mut value) => {
+                        value.set_sensitive(true);
+                        rb.header(reqwest::header::AUTHORIZATION, value)
+                    }
+                    // A key with control characters cannot be sent; the provider answers 401.
+                    Err(_) => rb,
+                }
             }
             (_, Some(k)) => rb.bearer_auth(k.expose()),
             (_, None) => rb,
