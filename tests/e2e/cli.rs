@@ -41,7 +41,13 @@ impl Sandbox {
 
     fn run_json(&self, extra: &[&str]) -> (i32, Value) {
         let project = self.project();
-        let mut args = vec!["run", project.to_str().expect("utf8"), "--route", "draft", "--json"];
+        let mut args = vec![
+            "run",
+            project.to_str().expect("utf8"),
+            "--route",
+            "draft",
+            "--json",
+        ];
         args.extend_from_slice(extra);
         let out = self.run(&args);
         let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -84,9 +90,14 @@ fn the_storyboard_runs_on_the_draft_route_then_is_all_cached_then_reruns_only_an
     assert_eq!(code, 0, "{first:#}");
     let nodes = first["nodes"].as_array().expect("nodes");
     // Every node kind of the catalog is on the board, and every node has an output file.
-    let kinds: std::collections::BTreeSet<&str> = nodes.iter().filter_map(|n| n["kind"].as_str()).collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        nodes.iter().filter_map(|n| n["kind"].as_str()).collect();
     for k in aktion_graph::Catalog::builtin().iter() {
-        assert!(kinds.contains(k.id.as_str()), "the storyboard lacks a {} node", k.id);
+        assert!(
+            kinds.contains(k.id.as_str()),
+            "the storyboard lacks a {} node",
+            k.id
+        );
     }
     for n in nodes {
         assert_eq!(n["status"], "done", "{n:#}");
@@ -96,13 +107,19 @@ fn the_storyboard_runs_on_the_draft_route_then_is_all_cached_then_reruns_only_an
             let path = o["path"].as_str().expect("path");
             let bytes = std::fs::read(path).expect("output file exists");
             assert_eq!(bytes.len() as u64, o["bytes"].as_u64().expect("bytes"));
-            assert_eq!(blake3::hash(&bytes).to_hex().as_str(), o["hash"].as_str().expect("hash"));
+            assert_eq!(
+                blake3::hash(&bytes).to_hex().as_str(),
+                o["hash"].as_str().expect("hash")
+            );
         }
         let generating = aktion_graph::Catalog::builtin()
             .get(n["kind"].as_str().expect("kind"))
             .expect("kind")
             .is_generating();
-        assert_eq!(n["draft"], generating, "draft outputs are marked as drafts: {n:#}");
+        assert_eq!(
+            n["draft"], generating,
+            "draft outputs are marked as drafts: {n:#}"
+        );
     }
     assert_eq!(first["credits"], 0);
 
@@ -113,7 +130,8 @@ fn the_storyboard_runs_on_the_draft_route_then_is_all_cached_then_reruns_only_an
 
     // Edit one prompt: that node and its dependents run, nothing else.
     let file = sb.project().join("project.json");
-    let mut doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
     let edited = doc["nodes"]
         .as_array_mut()
         .expect("nodes")
@@ -135,14 +153,18 @@ fn the_storyboard_runs_on_the_draft_route_then_is_all_cached_then_reruns_only_an
     // sketch_to_image feeds the sequence and the epic scene.
     assert_eq!(
         ran,
-        ["coherent_scene", "sequence", "sketch_to_image"].into_iter().collect(),
+        ["coherent_scene", "sequence", "sketch_to_image"]
+            .into_iter()
+            .collect(),
         "{third:#}"
     );
-    assert!(third["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .any(|n| n["id"] == edited_id.as_str() && n["status"] == "done"));
+    assert!(
+        third["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|n| n["id"] == edited_id.as_str() && n["status"] == "done")
+    );
 }
 
 #[test]
@@ -172,7 +194,10 @@ fn a_killed_run_continues_from_the_cache_and_corrupt_blobs_are_recomputed() {
 
     let (code, report) = sb.run_json(&[]);
     assert_eq!(code, 0, "{report:#}");
-    assert!(count(&report, "cached") >= 4, "finished nodes are not run again: {report:#}");
+    assert!(
+        count(&report, "cached") >= 4,
+        "finished nodes are not run again: {report:#}"
+    );
     assert_eq!(
         count(&report, "cached") + count(&report, "done"),
         report["nodes"].as_array().expect("nodes").len()
@@ -185,7 +210,10 @@ fn a_killed_run_continues_from_the_cache_and_corrupt_blobs_are_recomputed() {
         .iter()
         .find(|n| n["kind"] == "t2i")
         .expect("t2i");
-    let path = victim["outputs"][0]["path"].as_str().expect("path").to_owned();
+    let path = victim["outputs"][0]["path"]
+        .as_str()
+        .expect("path")
+        .to_owned();
     let mut bytes = std::fs::read(&path).expect("read");
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
@@ -198,16 +226,23 @@ fn a_killed_run_continues_from_the_cache_and_corrupt_blobs_are_recomputed() {
         .iter()
         .find(|n| n["id"] == victim["id"])
         .expect("victim");
-    assert_eq!(v["status"], "done", "a corrupt blob is a miss, recomputed: {again:#}");
+    assert_eq!(
+        v["status"], "done",
+        "a corrupt blob is a miss, recomputed: {again:#}"
+    );
     let fixed = std::fs::read(v["outputs"][0]["path"].as_str().expect("path")).expect("read");
-    assert_eq!(blake3::hash(&fixed).to_hex().as_str(), v["outputs"][0]["hash"].as_str().expect("hash"));
+    assert_eq!(
+        blake3::hash(&fixed).to_hex().as_str(),
+        v["outputs"][0]["hash"].as_str().expect("hash")
+    );
 }
 
 #[test]
 fn running_one_node_runs_only_what_it_needs() {
     let sb = Sandbox::new("small.aktion");
     let doc: Value =
-        serde_json::from_slice(&std::fs::read(sb.project().join("project.json")).expect("read")).expect("json");
+        serde_json::from_slice(&std::fs::read(sb.project().join("project.json")).expect("read"))
+            .expect("json");
     let t2i = doc["nodes"]
         .as_array()
         .expect("nodes")
@@ -225,15 +260,27 @@ fn running_one_node_runs_only_what_it_needs() {
         .iter()
         .filter_map(|n| n["kind"].as_str())
         .collect();
-    assert_eq!(kinds.len(), 2, "the prompt and the t2i, not the i2v: {report:#}");
+    assert_eq!(
+        kinds.len(),
+        2,
+        "the prompt and the t2i, not the i2v: {report:#}"
+    );
     assert!(!kinds.contains(&"i2v"));
 }
 
 #[test]
 fn bad_projects_exit_2_with_the_problem_named_and_stay_untouched() {
     let cases: &[(&str, &str, &str)] = &[
-        ("newer", r#"{"format":"aktion-studio-project","version":7,"nodes":[]}"#, "newer"),
-        ("truncated", r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"#, "not valid JSON"),
+        (
+            "newer",
+            r#"{"format":"aktion-studio-project","version":7,"nodes":[]}"#,
+            "newer",
+        ),
+        (
+            "truncated",
+            r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"#,
+            "not valid JSON",
+        ),
         (
             "unknown",
             r#"{"format":"aktion-studio-project","version":1,"nodes":[{"id":"00000000-0000-4000-8000-000000000001","kind":"teleporter","pos":[0,0]}]}"#,
@@ -270,19 +317,36 @@ fn bad_projects_exit_2_with_the_problem_named_and_stay_untouched() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{verb} {name}: {stderr}");
             assert!(stderr.contains(needle), "{verb} {name}: {stderr}");
-            assert_eq!(std::fs::read_to_string(&file).expect("read"), *text, "{name} untouched");
+            assert_eq!(
+                std::fs::read_to_string(&file).expect("read"),
+                *text,
+                "{name} untouched"
+            );
         }
     }
-    let out = Command::new(BIN).args(["run", "/nonexistent/project"]).output().expect("runs");
+    let out = Command::new(BIN)
+        .args(["run", "/nonexistent/project"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let sb = Sandbox::new("small.aktion");
     let p = sb.project();
     let out = sb.run(&["run", p.to_str().expect("utf8"), "--node", "not-an-id"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = sb.run(&["run", p.to_str().expect("utf8"), "--node", "00000000-0000-4000-8000-00000000dead"]);
+    let out = sb.run(&[
+        "run",
+        p.to_str().expect("utf8"),
+        "--node",
+        "00000000-0000-4000-8000-00000000dead",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no node"));
-    let out = sb.run(&["run", p.to_str().expect("utf8"), "--route", "carrier-pigeon"]);
+    let out = sb.run(&[
+        "run",
+        p.to_str().expect("utf8"),
+        "--route",
+        "carrier-pigeon",
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -291,13 +355,21 @@ fn a_failing_node_exits_1_and_reports_its_error() {
     let sb = Sandbox::new("small.aktion");
     // Point the i2v's source at a file that is not an image: its import fails, dependents block.
     let file = sb.project().join("project.json");
-    let mut doc: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
-    let broken = aktion_graph::project::import_asset_bytes(&sb.project(), "broken.png", b"\x89PNG\r\n\x1a\nnot really")
-        .expect("import");
-    doc["nodes"].as_array_mut().expect("nodes").push(serde_json::json!({
-        "id": "00000000-0000-4000-8000-0000000000aa", "kind": "image", "pos": [0, 400],
-        "params": { "file": broken.to_value() }
-    }));
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let broken = aktion_graph::project::import_asset_bytes(
+        &sb.project(),
+        "broken.png",
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .expect("import");
+    doc["nodes"]
+        .as_array_mut()
+        .expect("nodes")
+        .push(serde_json::json!({
+            "id": "00000000-0000-4000-8000-0000000000aa", "kind": "image", "pos": [0, 400],
+            "params": { "file": broken.to_value() }
+        }));
     // The new wire replaces the t2i's into the i2v.
     let i2v = nodes_id(&doc, "i2v");
     let wires = doc["wires"].as_array_mut().expect("wires");
@@ -315,8 +387,15 @@ fn a_failing_node_exits_1_and_reports_its_error() {
         .find(|n| n["id"] == "00000000-0000-4000-8000-0000000000aa")
         .expect("bad node");
     assert_eq!(bad["status"], "failed");
-    assert!(bad["error"].as_str().expect("error").contains("broken.png"), "{bad:#}");
-    assert_eq!(count(&report, "blocked"), 1, "the i2v waits on it: {report:#}");
+    assert!(
+        bad["error"].as_str().expect("error").contains("broken.png"),
+        "{bad:#}"
+    );
+    assert_eq!(
+        count(&report, "blocked"),
+        1,
+        "the i2v waits on it: {report:#}"
+    );
     assert_eq!(count(&report, "done"), 2, "the prompt and t2i still run");
 }
 
@@ -343,7 +422,12 @@ fn validate_cost_and_cache_commands() {
     assert_eq!(v["nodes"], 3);
 
     let out = sb.run(&["cost", p, "--route", "account", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["credits"], 2 + 8, "t2i + i2v at the seed's prices");
     let out = sb.run(&["cost", p, "--route", "draft", "--json"]);

@@ -4,12 +4,44 @@ use std::process::Command;
 
 /// (crate, crates it must never depend on)
 const RULES: &[(&str, &[&str])] = &[
-    ("aktion_graph", &["egui", "eframe", "tokio", "reqwest", "sqlx", "axum", "aktion_engine", "aktion_cache", "aktion_media"]),
-    ("aktion_api", &["egui", "eframe", "tokio", "reqwest", "sqlx", "axum"]),
-    ("aktion_canvas", &["aktion_graph", "aktion_engine", "aktion_cache", "aktion_media", "aktion_providers", "tokio"]),
-    ("aktion_cache", &["egui", "eframe", "tokio", "aktion_graph", "aktion_engine"]),
+    (
+        "aktion_graph",
+        &[
+            "egui",
+            "eframe",
+            "tokio",
+            "reqwest",
+            "sqlx",
+            "axum",
+            "aktion_engine",
+            "aktion_cache",
+            "aktion_media",
+        ],
+    ),
+    (
+        "aktion_api",
+        &["egui", "eframe", "tokio", "reqwest", "sqlx", "axum"],
+    ),
+    (
+        "aktion_canvas",
+        &[
+            "aktion_graph",
+            "aktion_engine",
+            "aktion_cache",
+            "aktion_media",
+            "aktion_providers",
+            "tokio",
+        ],
+    ),
+    (
+        "aktion_cache",
+        &["egui", "eframe", "tokio", "aktion_graph", "aktion_engine"],
+    ),
     ("aktion_media", &["egui", "eframe", "tokio", "reqwest"]),
-    ("aktion_providers", &["egui", "eframe", "sqlx", "axum", "aktion_graph"]),
+    (
+        "aktion_providers",
+        &["egui", "eframe", "sqlx", "axum", "aktion_graph"],
+    ),
     ("aktion_engine", &["egui", "eframe", "sqlx", "axum"]),
     ("aktion_server", &["egui", "eframe", "aktion_engine"]),
     ("aktion", &["sqlx", "axum", "aktion_server"]),
@@ -18,11 +50,21 @@ const RULES: &[(&str, &[&str])] = &[
 #[test]
 fn crates_depend_only_in_the_allowed_directions() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let packages = meta["packages"].as_array().expect("packages");
     let mut checked = 0;
@@ -44,14 +86,22 @@ fn crates_depend_only_in_the_allowed_directions() {
             }
         }
     }
-    assert!(checked >= 4, "the rules must match real crates ({checked} matched)");
+    assert!(
+        checked >= 4,
+        "the rules must match real crates ({checked} matched)"
+    );
     assert!(violations.is_empty(), "forbidden edges: {violations:?}");
 }
 
 #[test]
 fn no_openssl_anywhere() {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).expect("Cargo.lock");
-    for banned in ["name = \"openssl-sys\"", "name = \"openssl\"", "name = \"native-tls\""] {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .expect("Cargo.lock");
+    for banned in [
+        "name = \"openssl-sys\"",
+        "name = \"openssl\"",
+        "name = \"native-tls\"",
+    ] {
         assert!(!lock.contains(banned), "Cargo.lock contains {banned}");
     }
 }

@@ -16,10 +16,16 @@ const CLIP_FPS: u32 = 12;
 const MAX_CLIP_SECONDS: f32 = 6.0;
 
 /// Renders draft previews on the machine's cores.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DraftExecutor {
-    /// Also write an MP4 next to each draft clip when ffmpeg is found (off in tests).
+    /// Also write an MP4 next to each draft clip when ffmpeg is found.
     pub mp4: bool,
+}
+
+impl Default for DraftExecutor {
+    fn default() -> Self {
+        Self { mp4: true }
+    }
 }
 
 impl Executor for DraftExecutor {

@@ -11,13 +11,11 @@ use std::time::Instant;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test") => test(),
-        _ => {
-            eprintln!("usage: cargo xtask test");
-            return ExitCode::from(2);
-        }
-    };
+    if args.first().map(String::as_str) != Some("test") {
+        eprintln!("usage: cargo xtask test");
+        return ExitCode::from(2);
+    }
+    let result = test();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -58,17 +56,41 @@ fn test() -> Result<(), String> {
     step(
         "clippy",
         &cargo,
-        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     if has(&cargo, &["nextest", "--version"]) {
         step(
             "tests",
             &cargo,
-            &["nextest", "run", "--workspace", "--locked", "--no-fail-fast", "--failure-output", "final"],
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+                "--failure-output",
+                "final",
+            ],
         )?;
-        step("doc tests", &cargo, &["test", "--workspace", "--locked", "--doc"])?;
+        step(
+            "doc tests",
+            &cargo,
+            &["test", "--workspace", "--locked", "--doc"],
+        )?;
     } else {
-        step("tests", &cargo, &["test", "--workspace", "--locked", "--no-fail-fast"])?;
+        step(
+            "tests",
+            &cargo,
+            &["test", "--workspace", "--locked", "--no-fail-fast"],
+        )?;
     }
     Ok(())
 }
