@@ -6,8 +6,10 @@
 //! all share it.
 
 pub mod catalog;
+pub mod clipboard;
 pub mod cost;
 pub mod document;
+pub mod edit;
 pub mod error;
 pub mod project;
 pub mod signature;
