@@ -445,3 +445,37 @@ pub fn read_asset(root: &Path, asset: &AssetRef) -> Result<Vec<u8>, ProjectError
     }
     Ok(bytes)
 }
+
+/// The autosave copy inside a project folder, written every couple of seconds while there are
+/// unsaved changes. It sits beside `project.json`, never over it.
+pub const AUTOSAVE_FILE: &str = ".autosave.json";
+
+/// Writes the autosave copy of `doc` atomically.
+pub fn autosave(root: &Path, doc: &Document) -> Result<(), ProjectError> {
+    let text = to_json(doc)?;
+    std::fs::create_dir_all(root).map_err(|source| ProjectError::Write {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let path = root.join(AUTOSAVE_FILE);
+    atomic_write(&path, text.as_bytes()).map_err(|source| ProjectError::Write { path, source })
+}
+
+/// After a crash: the autosaved board, when there is one that differs from the saved project
+/// (or the saved project is unreadable). `None` when there is nothing to recover.
+pub fn recoverable(root: &Path, catalog: &Catalog) -> Option<Document> {
+    let bytes = std::fs::read(root.join(AUTOSAVE_FILE)).ok()?;
+    let auto = parse_unvalidated(&bytes, catalog).ok()?;
+    match std::fs::read(root.join(PROJECT_FILE))
+        .ok()
+        .and_then(|b| parse_unvalidated(&b, catalog).ok())
+    {
+        Some(saved) if saved == auto => None,
+        _ => Some(auto),
+    }
+}
+
+/// Removes the autosave copy (after a save, or when the user declines recovery).
+pub fn discard_autosave(root: &Path) {
+    let _ = std::fs::remove_file(root.join(AUTOSAVE_FILE));
+}

@@ -555,3 +555,39 @@ fn cost_counts_only_uncached_account_nodes() {
         0
     );
 }
+
+#[test]
+fn autosave_offers_recovery_after_a_crash_and_nothing_after_a_save() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("film.aktion");
+    let mut doc = Document::default();
+    add(&mut doc, "t2i");
+    project::save(&root, &doc).expect("save");
+    assert!(
+        project::recoverable(&root, catalog()).is_none(),
+        "nothing autosaved yet"
+    );
+
+    // Unsaved work is autosaved, then the app dies.
+    add(&mut doc, "i2v");
+    project::autosave(&root, &doc).expect("autosave");
+    let saved = std::fs::read(root.join("project.json")).expect("read");
+    let recovered = project::recoverable(&root, catalog()).expect("recoverable");
+    assert_eq!(recovered, doc);
+    assert_eq!(
+        std::fs::read(root.join("project.json")).expect("read"),
+        saved,
+        "project.json untouched"
+    );
+
+    // Saving makes the copy redundant.
+    project::save(&root, &recovered).expect("save");
+    assert!(project::recoverable(&root, catalog()).is_none());
+    project::discard_autosave(&root);
+    assert!(!root.join(project::AUTOSAVE_FILE).exists());
+
+    // A corrupt project.json still has its autosave copy.
+    project::autosave(&root, &doc).expect("autosave");
+    std::fs::write(root.join("project.json"), b"{ truncated").expect("corrupt");
+    assert_eq!(project::recoverable(&root, catalog()), Some(doc));
+}
