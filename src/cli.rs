@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aktion_cache::{Cache, CacheOptions};
-use aktion_engine::{Engine, Event, NodeStatus, RunRequest, RunSummary};
+use aktion_engine::{Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary};
 use aktion_graph::{Catalog, Document, NodeId, Route};
+use aktion_providers::{ConfigFile, ProvidersConfig};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -140,13 +141,50 @@ fn open_cache() -> Result<Cache, Failure> {
     })
 }
 
-/// The engine with every route this build can run.
+/// The engine with every route this build can run: draft always; direct and comfyui when their
+/// clients can be built. A missing key is not an error here: it fails only the nodes that need
+/// that provider, with the variable to set.
 pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
-    let engine = Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
-        code: 1,
-        message: format!("cannot open the job journal: {e:#}"),
-    })?;
+    let mut engine =
+        Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot open the job journal: {e:#}"),
+        })?;
+    let config = providers_config()?;
+    match ProviderExecutor::direct(config.clone()) {
+        Ok(direct) => engine = engine.with_route(Route::Direct, Arc::new(direct)),
+        Err(e) => tracing::warn!("the direct route is unavailable: {e:#}"),
+    }
+    match ProviderExecutor::comfyui(config) {
+        Ok(comfy) => engine = engine.with_route(Route::Comfyui, Arc::new(comfy)),
+        Err(e) => tracing::warn!("the comfyui route is unavailable: {e:#}"),
+    }
     Ok(Arc::new(engine))
+}
+
+/// The variable naming a provider configuration file (base URLs, poll intervals, per-kind
+/// models, deployments and ComfyUI workflows; never keys).
+pub const PROVIDERS_CONFIG_ENV: &str = "AKTION_PROVIDERS_CONFIG";
+
+/// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then the
+/// environment (base URLs `AKTION_*_BASE_URL`, `AKTION_COMFYUI_URL`, keys under the providers'
+/// usual variable names).
+fn providers_config() -> Result<ProvidersConfig, Failure> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let Some(path) = var(PROVIDERS_CONFIG_ENV) else {
+        return Ok(ProvidersConfig::from_lookup(var));
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Failure::input(format!(
+            "cannot read the provider configuration: {e} ({path})"
+        ))
+    })?;
+    let file: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::input(format!(
+            "the provider configuration is not valid: {e} ({path})"
+        ))
+    })?;
+    Ok(ProvidersConfig::from_sources(&file, var))
 }
 
 pub fn validate(project: &Path, json_out: bool) -> Result<u8, Failure> {
@@ -260,7 +298,9 @@ pub fn run(
             message: format!("cannot start the runtime: {e}"),
         })?;
     let summary = runtime.block_on(async {
-        let handle = engine.start(req).map_err(|e| Failure::input(e.to_string()))?;
+        let handle = engine
+            .start(req)
+            .map_err(|e| Failure::input(e.to_string()))?;
         let mut handle = handle;
         let mut printer = Progress::new(titles);
         let mut interrupted = false;
@@ -272,7 +312,7 @@ pub fn run(
                 },
                 _ = tokio::signal::ctrl_c(), if !interrupted => {
                     interrupted = true;
-                    eprintln!("interrupted: cancelling (jobs with a provider id stay journaled and resume next time)");
+                    eprintln!("interrupted: cancelling the running jobs");
                     handle.cancel();
                 }
             }

@@ -2,4 +2,5 @@
 //! crate layering rules of STYLE.md checked by machine.
 
 mod cli;
+mod direct;
 mod layering;

@@ -9,6 +9,7 @@ pub mod draft;
 pub mod executor;
 pub mod journal;
 pub mod local;
+pub mod provider;
 pub mod run;
 pub mod takes;
 
@@ -16,6 +17,7 @@ pub use executor::{
     BoxFuture, ExecError, Executor, Job, JobContext, JobInput, JobOutput, TakeMeta,
 };
 pub use journal::{Journal, JournalEntry, JournalSlot};
+pub use provider::ProviderExecutor;
 pub use run::{
     Engine, EngineError, Event, NodeReport, NodeStatus, Plan, RunHandle, RunRequest, RunSummary,
 };

@@ -1,0 +1,543 @@
+//! The `direct` and `comfyui` routes end to end inside the engine, against the fake providers of
+//! `aktion_fakes` under tokio's paused clock: submit → progress → outputs in the cache, provider
+//! failures, cancel, crash and resume without paying twice, and keys that never leak.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aktion_cache::{Cache, CacheOptions};
+use aktion_engine::{Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary};
+use aktion_fakes::{Fake, Flavor, OutputSpec, Route as FakeRoute, Step};
+use aktion_graph::{Catalog, Document, Node, NodeId, Route, Wire};
+use aktion_providers::{
+    ApiKey, FieldMap, KindConfig, MediaKind, ProviderKind, ProvidersConfig, Target,
+};
+use serde_json::{Value, json};
+
+const KEY: &str = "sk_ENGINE_TEST_KEY_never_print_me";
+
+fn provider_of(flavor: Flavor) -> ProviderKind {
+    match flavor {
+        Flavor::Replicate => ProviderKind::Replicate,
+        Flavor::RunComfy => ProviderKind::RunComfy,
+        Flavor::A2e => ProviderKind::A2e,
+        Flavor::Fal => ProviderKind::Fal,
+        Flavor::ComfyUi => ProviderKind::ComfyUi,
+    }
+}
+
+/// The default configuration pointed at `fake`, with `key`, a sequence deployment and a ComfyUI
+/// workflow for t2i.
+fn config(fake: &Fake, key: Option<&str>) -> ProvidersConfig {
+    let mut cfg = ProvidersConfig::from_lookup(|_| None);
+    let ep = cfg.endpoint_mut(provider_of(fake.flavor));
+    ep.base_url = fake.base_url();
+    ep.key = key.map(ApiKey::new);
+    if let Some(seq) = cfg.kinds.get_mut("sequence") {
+        seq.target = Target::RunComfy {
+            deployment_id: "wan-fun-inp-test".into(),
+        };
+    }
+    cfg.kinds.insert(
+        "comfyui:t2i".into(),
+        KindConfig {
+            target: Target::ComfyUi {
+                workflow: json!({
+                    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}},
+                    "3": {"class_type": "KSampler", "inputs": {"seed": 0}},
+                    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "aktion"}}
+                }),
+            },
+            inputs: vec![
+                FieldMap::new("prompt", "6/inputs/text").required(),
+                FieldMap::new("seed", "3/inputs/seed"),
+            ],
+            fixed: json!({}),
+            output: MediaKind::Image,
+            timeout_secs: 600,
+        },
+    );
+    cfg
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    doc: Document,
+    fake: Fake,
+    config: ProvidersConfig,
+}
+
+impl Fixture {
+    async fn new(flavor: Flavor) -> Self {
+        let fake = Fake::start(flavor).await.expect("fake starts");
+        fake.require_key(KEY);
+        fake.set_script(vec![Step::Queued(2), Step::Running(0.5), Step::Succeed]);
+        let config = config(&fake, Some(KEY));
+        Self {
+            dir: tempfile::tempdir().expect("tmp"),
+            doc: Document::default(),
+            fake,
+            config,
+        }
+    }
+
+    fn cache_root(&self) -> std::path::PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn engine(&self) -> Arc<Engine> {
+        let cache = Cache::open(self.cache_root(), CacheOptions::default()).expect("cache");
+        let direct = ProviderExecutor::direct(self.config.clone()).expect("direct");
+        let comfy = ProviderExecutor::comfyui(self.config.clone()).expect("comfyui");
+        Arc::new(
+            Engine::new(Arc::new(Catalog::builtin().clone()), cache)
+                .expect("engine")
+                .with_route(Route::Direct, Arc::new(direct))
+                .with_route(Route::Comfyui, Arc::new(comfy)),
+        )
+    }
+
+    fn add(&mut self, kind: &str, params: &[(&str, Value)]) -> NodeId {
+        let mut n = Node::new(Catalog::builtin().get(kind).expect("kind"), [0.0, 0.0]);
+        for (k, v) in params {
+            n.params.insert((*k).into(), v.clone());
+        }
+        n.params.insert("seed".into(), 7.into());
+        self.doc.add_node(n)
+    }
+
+    fn wire(&mut self, from: NodeId, to: NodeId, input: &str, slot: u32) {
+        let w = Wire {
+            from,
+            to,
+            input: input.into(),
+            slot,
+        };
+        self.doc
+            .connect(Catalog::builtin(), w, false)
+            .expect("wire");
+    }
+
+    fn sketch(&mut self) -> NodeId {
+        self.add("sketch", &[])
+    }
+
+    fn request(&self, route: Route) -> RunRequest {
+        let mut req = RunRequest::new(self.doc.clone(), self.dir.path());
+        req.force_route = Some(route);
+        req
+    }
+}
+
+async fn run(engine: &Arc<Engine>, req: RunRequest) -> (RunSummary, Vec<Event>) {
+    let handle = engine.start(req).expect("start");
+    let mut events = Vec::new();
+    let summary = handle.finish_with(|e| events.push(e.clone())).await;
+    (summary, events)
+}
+
+fn status(summary: &RunSummary, id: NodeId) -> NodeStatus {
+    summary.report(id).expect("report").status
+}
+
+fn error(summary: &RunSummary, id: NodeId) -> String {
+    summary
+        .report(id)
+        .expect("report")
+        .error
+        .clone()
+        .unwrap_or_default()
+}
+
+/// The node ran, and its one output in the cache is the fake's file.
+fn assert_output(summary: &RunSummary, id: NodeId, expected: &OutputSpec) {
+    let r = summary.report(id).expect("report");
+    assert_eq!(r.status, NodeStatus::Done, "{:?}", r.error);
+    assert_eq!(r.outputs.len(), 1);
+    assert_eq!(r.outputs[0].mime, expected.content_type);
+    assert_eq!(r.outputs[0].bytes, expected.bytes.len() as u64);
+    let bytes = std::fs::read(&r.output_paths[0]).expect("output in the cache");
+    assert_eq!(&bytes[..], &expected.bytes[..]);
+}
+
+fn progress_messages(events: &[Event], node: NodeId) -> Vec<(Option<f32>, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Progress {
+                node: n,
+                fraction,
+                message,
+            } if *n == node => Some((*fraction, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn t2i_runs_at_a2e_with_queue_and_progress() {
+    let mut f = Fixture::new(Flavor::A2e).await;
+    let t2i = f.add("t2i", &[("prompt", json!("a lighthouse in fog"))]);
+    let engine = f.engine();
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, t2i, &OutputSpec::png());
+    let progress = progress_messages(&events, t2i);
+    // A2E reports statuses without positions or fractions.
+    let messages: Vec<&str> = progress.iter().map(|(_, m)| m.as_str()).collect();
+    assert!(messages.starts_with(&["queued", "running"]), "{progress:?}");
+    assert_eq!(f.fake.submissions(), 1);
+    let input = f.fake.last_input().expect("submitted");
+    assert_eq!(input["prompt"], "a lighthouse in fog", "{input}");
+    assert!(engine.journal().entries().is_empty(), "cleared once done");
+    let meta = s.report(t2i).and_then(|r| r.meta.clone()).expect("meta");
+    assert_eq!(meta["provider"], "a2e");
+    assert_eq!(meta["model"], "userText2Image");
+
+    // A second run is a cache hit: nothing is submitted again.
+    let (s2, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s2, t2i), NodeStatus::Cached);
+    assert_eq!(f.fake.submissions(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sketch_to_image_runs_at_replicate_with_the_wired_prompt_and_sketch() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    let sketch = f.sketch();
+    let prompt = f.add("prompt", &[("text", json!("a castle at dusk"))]);
+    let s2i = f.add(
+        "sketch_to_image",
+        &[
+            ("prompt", json!("ignored: the wire wins")),
+            ("creativity", json!(9)),
+            ("resolution", json!(768)),
+        ],
+    );
+    f.wire(sketch, s2i, "sketch", 0);
+    f.wire(prompt, s2i, "prompt", 0);
+    let engine = f.engine();
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, s2i, &OutputSpec::png());
+    let progress = progress_messages(&events, s2i);
+    assert!(
+        progress
+            .iter()
+            .any(|(fr, m)| m == "running" && *fr == Some(0.5)),
+        "Replicate's progress fraction: {progress:?}"
+    );
+    let input = f.fake.last_input().expect("submitted");
+    assert_eq!(input["prompt"], "a castle at dusk", "{input}");
+    assert_eq!(
+        input["scale"], 9,
+        "creativity is the guidance scale: {input}"
+    );
+    assert_eq!(input["image_resolution"], "768", "a string enum: {input}");
+    let image = input["image"].as_str().unwrap_or_default();
+    assert!(
+        image.starts_with("data:image/png;base64,"),
+        "the sketch goes inline: {}",
+        &image[..image.len().min(40)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequence_runs_at_runcomfy_and_downloads_a_video() {
+    let mut f = Fixture::new(Flavor::RunComfy).await;
+    f.fake.set_output(OutputSpec::mp4());
+    let first = f.sketch();
+    let last = f.add("sketch", &[("width", json!(320)), ("height", json!(240))]);
+    let seq = f.add(
+        "sequence",
+        &[
+            ("prompt", json!("the camera dollies in")),
+            ("length", json!(49)),
+        ],
+    );
+    f.wire(first, seq, "first_frame", 0);
+    f.wire(last, seq, "last_frame", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, seq, &OutputSpec::mp4());
+    let input = f.fake.last_input().expect("submitted");
+    assert_eq!(
+        input["6"]["inputs"]["text"], "the camera dollies in",
+        "{input}"
+    );
+    assert_eq!(input["55"]["inputs"]["length"], 49, "{input}");
+    assert!(input["52"]["inputs"]["image"].is_string(), "{input}");
+    assert!(input["68"]["inputs"]["image"].is_string(), "{input}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn coherent_scene_sends_six_images_in_slot_order() {
+    let mut f = Fixture::new(Flavor::RunComfy).await;
+    let scene = f.add("coherent_scene", &[]);
+    for slot in 0..6 {
+        // Different sizes so every slot's image is a different file.
+        let s = f.add(
+            "sketch",
+            &[("width", json!(200 + 10 * slot)), ("height", json!(200))],
+        );
+        f.wire(s, scene, "images", slot);
+    }
+    let engine = f.engine();
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, scene, &OutputSpec::png());
+    let progress = progress_messages(&events, scene);
+    assert!(
+        progress.iter().any(|(_, m)| m == "queued (2)"),
+        "RunComfy's queue position: {progress:?}"
+    );
+    let input = f.fake.last_input().expect("submitted");
+    let images: Vec<String> = ["270", "276", "283", "290", "297", "304"]
+        .iter()
+        .map(|n| {
+            input[*n]["inputs"]["image"]
+                .as_str()
+                .unwrap_or_else(|| panic!("node {n} has an image: {input}"))
+                .to_owned()
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = images.iter().collect();
+    assert_eq!(distinct.len(), 6, "six different images");
+}
+
+#[tokio::test(start_paused = true)]
+async fn t2i_runs_on_comfyui() {
+    let mut f = Fixture::new(Flavor::ComfyUi).await;
+    let t2i = f.add("t2i", &[("prompt", json!("a red door"))]);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
+    assert_output(&s, t2i, &OutputSpec::png());
+    assert_eq!(f.fake.submissions(), 1);
+    let input = f.fake.last_input().expect("submitted");
+    assert_eq!(input["6"]["inputs"]["text"], "a red door", "{input}");
+    assert_eq!(input["3"]["inputs"]["seed"], 7, "{input}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kind_without_a_comfyui_workflow_fails_clearly() {
+    let mut f = Fixture::new(Flavor::ComfyUi).await;
+    let i2v = f.add("i2v", &[("prompt", json!("pan"))]);
+    let img = f.sketch();
+    f.wire(img, i2v, "image", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
+    assert_eq!(status(&s, i2v), NodeStatus::Failed);
+    assert!(
+        error(&s, i2v).contains("no ComfyUI workflow is configured"),
+        "{}",
+        error(&s, i2v)
+    );
+    assert_eq!(f.fake.submissions(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_failure_fails_the_node_with_the_providers_message() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    f.fake.set_script(vec![
+        Step::Running(0.2),
+        Step::Fail("NSFW content detected in the output".into()),
+    ]);
+    let sketch = f.sketch();
+    let s2i = f.add("sketch_to_image", &[("prompt", json!("a knight"))]);
+    f.wire(sketch, s2i, "sketch", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s, s2i), NodeStatus::Failed);
+    assert!(
+        error(&s, s2i).contains("NSFW content detected in the output"),
+        "{}",
+        error(&s, s2i)
+    );
+    assert!(
+        engine.journal().entries().is_empty(),
+        "a failed job is over"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_key_fails_the_node_and_names_the_variable() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    f.config = config(&f.fake, None);
+    let sketch = f.sketch();
+    let s2i = f.add("sketch_to_image", &[("prompt", json!("a knight"))]);
+    f.wire(sketch, s2i, "sketch", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s, s2i), NodeStatus::Failed);
+    assert_eq!(
+        error(&s, s2i),
+        "no API key for replicate: set REPLICATE_API_TOKEN"
+    );
+    assert_eq!(f.fake.submissions(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_then_a_new_run_resumes_the_journaled_job_without_submitting() {
+    let mut f = Fixture::new(Flavor::RunComfy).await;
+    let mut script = vec![Step::Queued(1)];
+    script.extend((0..20).map(|i| Step::Running(i as f32 / 20.0)));
+    script.push(Step::Succeed);
+    f.fake.set_script(script);
+    let scene = f.add("coherent_scene", &[]);
+    for slot in 0..6 {
+        let s = f.sketch();
+        f.wire(s, scene, "images", slot);
+    }
+    {
+        let engine = f.engine();
+        let mut handle = engine.start(f.request(Route::Direct)).expect("start");
+        // Wait until the job runs at the provider, then crash.
+        while let Some(e) = handle.events.recv().await {
+            if matches!(&e, Event::Progress { node, message, .. } if *node == scene && message == "running")
+            {
+                break;
+            }
+        }
+        handle.abort();
+        let _ = handle.finish().await;
+    }
+    assert_eq!(f.fake.submissions(), 1);
+    let engine = f.engine();
+    let entries = engine.journal().entries();
+    assert_eq!(entries.len(), 1, "the provider job is journaled");
+    assert_eq!(entries[0].handle["provider"], "runcomfy");
+
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, scene, &OutputSpec::png());
+    assert_eq!(f.fake.submissions(), 1, "resumed, not submitted again");
+    assert!(
+        progress_messages(&events, scene)
+            .iter()
+            .any(|(_, m)| m.starts_with("resuming")),
+        "the resume is reported"
+    );
+    assert!(engine.journal().entries().is_empty(), "cleared once done");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_node_cancels_the_job_at_the_provider() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    f.fake.set_script(
+        (0..1000)
+            .map(|i| Step::Running(i as f32 / 1000.0))
+            .collect(),
+    );
+    let sketch = f.sketch();
+    let s2i = f.add("sketch_to_image", &[("prompt", json!("slow"))]);
+    f.wire(sketch, s2i, "sketch", 0);
+    let engine = f.engine();
+    let mut handle = engine.start(f.request(Route::Direct)).expect("start");
+    while let Some(e) = handle.events.recv().await {
+        if matches!(&e, Event::Progress { node, message, .. } if *node == s2i && message == "running")
+        {
+            break;
+        }
+    }
+    assert!(handle.cancel_node(s2i));
+    let s = handle.finish().await;
+    assert_eq!(status(&s, s2i), NodeStatus::Cancelled);
+    // The cancel request goes out in the background.
+    for _ in 0..100 {
+        if f.fake.seen().iter().any(|r| r.route == FakeRoute::Cancel)
+            && engine.journal().entries().is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        f.fake.seen().iter().any(|r| r.route == FakeRoute::Cancel),
+        "cancelled at the provider"
+    );
+    assert!(engine.journal().entries().is_empty(), "journal cleared");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| contains(&b, needle)) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_api_key_appears_in_no_journal_cache_error_or_event() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    let mut script = vec![Step::Queued(0)];
+    script.extend((0..5).map(|i| Step::Running(i as f32 / 5.0)));
+    script.push(Step::Succeed);
+    f.fake.set_script(script);
+    let sketch = f.sketch();
+    let ok = f.add("sketch_to_image", &[("prompt", json!("fine"))]);
+    f.wire(sketch, ok, "sketch", 0);
+    let mut all_events = Vec::new();
+    let mut errors = Vec::new();
+
+    // A crash leaves a journal entry on disk: search it while it is there.
+    {
+        let engine = f.engine();
+        let mut handle = engine.start(f.request(Route::Direct)).expect("start");
+        while let Some(e) = handle.events.recv().await {
+            all_events.push(e.clone());
+            if matches!(&e, Event::Progress { message, .. } if message == "running") {
+                break;
+            }
+        }
+        handle.abort();
+        let _ = handle.finish().await;
+        assert_eq!(engine.journal().entries().len(), 1);
+        assert!(
+            files_containing(engine.journal().dir(), KEY.as_bytes()).is_empty(),
+            "no key in the journal"
+        );
+    }
+    let engine = f.engine();
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s, ok), NodeStatus::Done);
+    all_events.extend(events);
+
+    // A wrong key (the provider answers 401) and a provider failure.
+    f.fake.set_script(vec![Step::Fail("bad prompt".into())]);
+    let bad = f.add("sketch_to_image", &[("prompt", json!("fails"))]);
+    f.wire(sketch, bad, "sketch", 0);
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s, bad), NodeStatus::Failed);
+    errors.push(error(&s, bad));
+    all_events.extend(events);
+
+    f.fake.require_key("sk_ANOTHER_key");
+    let wrong = f.add("sketch_to_image", &[("prompt", json!("unauthorised"))]);
+    f.wire(sketch, wrong, "sketch", 0);
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s, wrong), NodeStatus::Failed);
+    errors.push(error(&s, wrong));
+    all_events.extend(events);
+
+    for e in &errors {
+        assert!(!e.is_empty());
+        assert!(!e.contains(KEY), "key in an error: {e}");
+    }
+    let events_json = serde_json::to_string(&all_events).expect("json");
+    assert!(!events_json.contains(KEY), "key in an event");
+    let summary_json = serde_json::to_string(&s).expect("json");
+    assert!(!summary_json.contains(KEY), "key in the run summary");
+    assert_eq!(
+        files_containing(&f.cache_root(), KEY.as_bytes()),
+        Vec::<std::path::PathBuf>::new(),
+        "no key anywhere in the cache folder (blobs, index, journal)"
+    );
+}

@@ -1,0 +1,291 @@
+//! `aktion run --route direct` against the fake providers of `aktion_fakes`, started in this
+//! process and reached through the base-URL variables: the example storyboard completes, and a
+//! killed run started again polls the same provider job instead of submitting a second one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aktion_fakes::{Fake, Flavor, OutputSpec, Step};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aktion");
+const KEY: &str = "sk_E2E_KEY_never_print_me";
+const KEY_VARS: [&str; 4] = [
+    "REPLICATE_API_TOKEN",
+    "RUNCOMFY_API_TOKEN",
+    "A2E_API_KEY",
+    "FAL_KEY",
+];
+
+struct Fakes {
+    runtime: tokio::runtime::Runtime,
+    all: Vec<Fake>,
+}
+
+impl Fakes {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let all = runtime
+            .block_on(aktion_fakes::start_all())
+            .expect("fakes start");
+        for f in &all {
+            f.require_key(KEY);
+            // Short scripts keep real-time polling quick.
+            f.set_script(vec![Step::Queued(0), Step::Running(0.5), Step::Succeed]);
+        }
+        Self { runtime, all }
+    }
+
+    fn get(&self, flavor: Flavor) -> &Fake {
+        self.all
+            .iter()
+            .find(|f| f.flavor == flavor)
+            .expect("every flavor")
+    }
+
+    fn submissions(&self) -> usize {
+        self.all.iter().map(Fake::submissions).sum()
+    }
+}
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples");
+        copy_dir(
+            &examples.join("storyboard.aktion"),
+            &dir.path().join("project"),
+        );
+        // Poll every second (A2E's default is five) so the test is quick in real time.
+        let config = serde_json::json!({
+            "poll_interval_secs": { "replicate": 1, "runcomfy": 1, "a2e": 1, "fal": 1, "comfyui": 1 }
+        });
+        std::fs::write(dir.path().join("providers.json"), config.to_string()).expect("config");
+        Self { dir }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn cmd(&self, fakes: &Fakes, nodes: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("AKTION_CACHE_DIR", self.cache());
+        c.env(
+            "AKTION_PROVIDERS_CONFIG",
+            self.dir.path().join("providers.json"),
+        );
+        c.env_remove("AKTION_LOG");
+        for f in &fakes.all {
+            c.env(f.flavor.env_var(), f.base_url());
+        }
+        for var in KEY_VARS {
+            c.env(var, KEY);
+        }
+        c.env("WAN_FUN_INP_DEPLOYMENT_ID", "wan-fun-inp-e2e");
+        let project = self.dir.path().join("project");
+        c.args(["run", project.to_str().expect("utf8")]);
+        c.args(["--route", "direct", "--json"]);
+        for n in nodes {
+            c.args(["--node", n]);
+        }
+        c
+    }
+
+    fn run(&self, fakes: &Fakes, nodes: &[&str]) -> (i32, Value, String) {
+        let out: Output = self.cmd(fakes, nodes).output().expect("aktion runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        (out.status.code().expect("exit code"), json, stderr)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("ls") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy");
+        }
+    }
+}
+
+fn node<'a>(report: &'a Value, kind: &str) -> &'a Value {
+    report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} node in {report}"))
+}
+
+/// The ids of the project's nodes of these kinds.
+fn ids(sandbox: &Sandbox, kinds: &[&str]) -> Vec<String> {
+    let bytes = std::fs::read(sandbox.dir.path().join("project/project.json")).expect("project");
+    let doc: Value = serde_json::from_slice(&bytes).expect("json");
+    let nodes = doc["nodes"].as_array().expect("nodes");
+    kinds
+        .iter()
+        .map(|k| {
+            nodes
+                .iter()
+                .find(|n| n["kind"] == *k)
+                .and_then(|n| n["id"].as_str())
+                .unwrap_or_else(|| panic!("a {k} node"))
+                .to_owned()
+        })
+        .collect()
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+const IMAGE_KINDS: [&str; 6] = [
+    "character",
+    "t2i",
+    "sketch_to_image",
+    "i2i",
+    "action_pose",
+    "coherent_scene",
+];
+
+#[test]
+fn the_storyboard_runs_on_the_direct_route_against_the_fakes() {
+    let fakes = Fakes::start();
+    let sandbox = Sandbox::new();
+    // Each fake serves one file type; the image nodes run first with PNGs...
+    let image_nodes = ids(&sandbox, &IMAGE_KINDS);
+    let args: Vec<&str> = image_nodes.iter().map(String::as_str).collect();
+    let (code, report, stderr) = sandbox.run(&fakes, &args);
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    for kind in IMAGE_KINDS {
+        let n = node(&report, kind);
+        assert_eq!(n["status"], "done", "{kind}: {n}");
+        assert_eq!(n["draft"], false, "{kind}");
+        assert_eq!(n["outputs"][0]["mime"], "image/png", "{kind}");
+    }
+    assert!(stderr.contains("running"), "progress on stderr: {stderr}");
+
+    // ...then, serving MP4s, the whole board: the images are cached, the videos run.
+    fakes.get(Flavor::A2e).set_output(OutputSpec::mp4());
+    fakes.get(Flavor::RunComfy).set_output(OutputSpec::mp4());
+    let before = fakes.submissions();
+    let (code, report, stderr) = sandbox.run(&fakes, &[]);
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert_eq!(report["success"], true);
+    for kind in IMAGE_KINDS {
+        assert_eq!(node(&report, kind)["status"], "cached", "{kind}");
+    }
+    for kind in ["t2v", "i2v", "lip_sync", "sequence"] {
+        let n = node(&report, kind);
+        assert_eq!(n["status"], "done", "{kind}: {n}");
+        assert_eq!(n["outputs"][0]["mime"], "video/mp4", "{kind}");
+    }
+    assert_eq!(fakes.submissions() - before, 4, "only the four videos ran");
+    assert!(
+        files_containing(&sandbox.cache(), KEY.as_bytes()).is_empty(),
+        "no key in the cache or the journal"
+    );
+    assert!(!stderr.contains(KEY));
+    drop(fakes.runtime);
+}
+
+#[test]
+fn a_killed_direct_run_resumes_polling_without_submitting_again() {
+    let fakes = Fakes::start();
+    let replicate = fakes.get(Flavor::Replicate);
+    // Long enough (one poll a second) to kill the run mid-job.
+    let mut script = vec![Step::Queued(0)];
+    script.extend((0..8).map(|i| Step::Running(i as f32 / 8.0)));
+    script.push(Step::Succeed);
+    replicate.set_script(script);
+    let sandbox = Sandbox::new();
+    let target = ids(&sandbox, &["sketch_to_image"]);
+    let before = replicate.submissions();
+
+    let mut child = sandbox
+        .cmd(&fakes, &[target[0].as_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let journal = sandbox.cache().join("journal");
+    let started = Instant::now();
+    while std::fs::read_dir(&journal).map_or(0, Iterator::count) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the job was never journaled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(replicate.submissions() - before, 1);
+
+    let (code, report, stderr) = sandbox.run(&fakes, &[target[0].as_str()]);
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert_eq!(node(&report, "sketch_to_image")["status"], "done");
+    assert_eq!(
+        replicate.submissions() - before,
+        1,
+        "resumed, not submitted again: {stderr}"
+    );
+    assert!(stderr.contains("resuming"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&journal).map_or(0, Iterator::count),
+        0,
+        "journal cleared"
+    );
+}
+
+#[test]
+fn a_missing_key_fails_only_its_nodes_and_names_the_variable() {
+    let fakes = Fakes::start();
+    let sandbox = Sandbox::new();
+    let target = ids(&sandbox, &["sketch_to_image", "t2i"]);
+    let mut cmd = sandbox.cmd(&fakes, &[target[0].as_str(), target[1].as_str()]);
+    cmd.env_remove("REPLICATE_API_TOKEN");
+    let out = cmd.output().expect("aktion runs");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let s2i = node(&report, "sketch_to_image");
+    assert_eq!(s2i["status"], "failed");
+    assert_eq!(
+        s2i["error"],
+        "no API key for replicate: set REPLICATE_API_TOKEN"
+    );
+    assert_eq!(
+        node(&report, "t2i")["status"],
+        "done",
+        "A2E has its key: {report}"
+    );
+    assert_eq!(fakes.get(Flavor::Replicate).submissions(), 0);
+}
