@@ -100,6 +100,7 @@ impl ProviderExecutor {
     }
 
     async fn run(self, job: Job, ctx: JobContext) -> Result<JobOutput, ExecError> {
+        let started = tokio::time::Instant::now();
         let Some(config) = self.kind_config(&job.kind.id).cloned() else {
             return Err(ExecError::failed(match self.route {
                 Route::Comfyui => format!(
@@ -153,8 +154,16 @@ impl ProviderExecutor {
             cancel: ctx.cancel.clone(),
             journal: ctx.journal.clone(),
         };
+        let (deadline, budget) = deadline(&job, &handle, started);
         let finished = tokio::select! {
             () = ctx.cancel.cancelled() => return Err(ExecError::Cancelled),
+            () = tokio::time::sleep_until(deadline) => {
+                // The kind's time is up: stop paying for the job and forget it, rather than let
+                // the engine drop this future and leave the job running and journaled.
+                guard.disarm();
+                release(self.providers.clone(), handle, ctx.journal.clone());
+                return Err(ExecError::Timeout(budget.as_secs()));
+            }
             r = self.finish(&handle, &config, &ctx) => r,
         };
         match finished {
@@ -344,19 +353,42 @@ impl Drop for CancelGuard {
         if !self.cancel.is_cancelled() {
             return;
         }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let providers = self.providers.clone();
-        let journal = self.journal.clone();
-        rt.spawn(async move {
-            match providers.cancel(&handle).await {
-                Ok(()) => journal.clear(),
-                // Still journaled: the next run finds out how the job ended.
-                Err(e) => tracing::warn!(provider = %handle.provider, error = %e, "cancel at the provider failed"),
-            }
-        });
+        release(self.providers.clone(), handle, self.journal.clone());
     }
+}
+
+/// Cancels a job at the provider in the background, then forgets it. When the cancel fails the
+/// job stays journaled, and the next run finds out how it ended.
+fn release(providers: Providers, handle: JobHandle, journal: JournalSlot) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        match providers.cancel(&handle).await {
+            Ok(()) => journal.clear(),
+            Err(e) => {
+                tracing::warn!(provider = %handle.provider, error = %e, "cancel at the provider failed");
+            }
+        }
+    });
+}
+
+/// When this job must give up, and the kind's time budget. The engine times the job out too,
+/// from when it started, but by dropping it; ending a little before lets the executor cancel at
+/// the provider. A resumed job counts from its submission, so a restart never buys more time.
+fn deadline(
+    job: &Job,
+    handle: &JobHandle,
+    started: tokio::time::Instant,
+) -> (tokio::time::Instant, std::time::Duration) {
+    let budget = std::time::Duration::from_secs(u64::from(job.kind.timeout_seconds.max(1)));
+    let margin = (budget / 10).min(std::time::Duration::from_secs(1));
+    let by_engine = started + budget.saturating_sub(margin);
+    let since_submit = std::time::Duration::from_secs(
+        (crate::now_ms() / 1000).saturating_sub(handle.submitted_at_unix),
+    );
+    let by_submit = tokio::time::Instant::now() + budget.saturating_sub(since_submit);
+    (by_engine.min(by_submit), budget)
 }
 
 /// The journaled handle, when it belongs to this kind and provider.

@@ -541,3 +541,72 @@ async fn the_api_key_appears_in_no_journal_cache_error_or_event() {
         "no key anywhere in the cache folder (blobs, index, journal)"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_never_finishes_times_out_and_is_cancelled_at_the_provider() {
+    let mut f = Fixture::new(Flavor::A2e).await;
+    f.fake.set_script(vec![Step::Running(0.1)]);
+    let t2i = f.add("t2i", &[("prompt", json!("forever"))]);
+    let engine = f.engine();
+    let start = tokio::time::Instant::now();
+    let (s, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_eq!(status(&s, t2i), NodeStatus::Failed);
+    assert_eq!(error(&s, t2i), "timed out after 600 s");
+    assert!(
+        start.elapsed() <= Duration::from_secs(600),
+        "within the kind's budget"
+    );
+    for _ in 0..100 {
+        if engine.journal().entries().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        f.fake.seen().iter().any(|r| r.route == FakeRoute::Cancel),
+        "cancelled at the provider"
+    );
+    assert!(
+        engine.journal().entries().is_empty(),
+        "released, not resumed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_submit_is_retried_and_reported() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    // More 429s than the client retries on its own: the executor tries again on top.
+    for _ in 0..10 {
+        f.fake.push_fault(
+            FakeRoute::Submit,
+            aktion_fakes::Fault::Status {
+                status: 429,
+                retry_after: Some("2".into()),
+            },
+        );
+    }
+    let sketch = f.sketch();
+    let s2i = f.add("sketch_to_image", &[("prompt", json!("busy"))]);
+    f.wire(sketch, s2i, "sketch", 0);
+    let engine = f.engine();
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, s2i, &OutputSpec::png());
+    assert_eq!(f.fake.submissions(), 1, "one job despite the retries");
+    let progress = progress_messages(&events, s2i);
+    assert!(
+        progress.iter().any(|(_, m)| m == "retrying (1)"),
+        "{progress:?}"
+    );
+    // No retry came sooner than the Retry-After the fake asked for.
+    let submits: Vec<tokio::time::Instant> = f
+        .fake
+        .seen()
+        .iter()
+        .filter(|r| r.route == FakeRoute::Submit)
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(submits.len(), 11);
+    for pair in submits.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_secs(2), "{submits:?}");
+    }
+}
