@@ -1,0 +1,421 @@
+//! The canvas driven like a user would, through `egui_kittest` (no GPU): widgets are found by
+//! their accessible labels, pointer and keys are real egui events.
+
+use aktion_canvas::{Board, Canvas, CanvasEvent, Lod, NodeView, PinId, PinSide, PinView, WireView};
+use egui::{
+    Color32, Event, Modifiers, MouseWheelSource, MouseWheelUnit, Pos2, Rect, TouchPhase, pos2, vec2,
+};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+const TEXT: Color32 = Color32::from_rgb(80, 140, 230);
+const IMAGE: Color32 = Color32::from_rgb(90, 200, 120);
+const AUDIO: Color32 = Color32::from_rgb(230, 190, 60);
+
+struct App {
+    board: Board,
+    canvas: Canvas,
+    events: Vec<CanvasEvent>,
+    checks: usize,
+}
+
+fn type_name(c: Color32) -> &'static str {
+    match c {
+        TEXT => "text",
+        IMAGE => "image",
+        AUDIO => "audio",
+        _ => "unknown",
+    }
+}
+
+fn pin_color(board: &Board, pin: PinId) -> Color32 {
+    let node = board.nodes.iter().find(|n| n.id == pin.node).expect("node");
+    let pins = match pin.side {
+        PinSide::Input => &node.inputs,
+        PinSide::Output => &node.outputs,
+    };
+    pins[pin.index as usize].color
+}
+
+fn board() -> Board {
+    let mut prompt = NodeView::new(
+        1,
+        Rect::from_min_size(pos2(40.0, 40.0), vec2(180.0, 110.0)),
+        "Prompt",
+    );
+    prompt.outputs = vec![PinView::new("text", TEXT), PinView::new("image", IMAGE)];
+    prompt.badge = Some("2 cr".to_owned());
+    let mut render = NodeView::new(
+        2,
+        Rect::from_min_size(pos2(400.0, 60.0), vec2(180.0, 110.0)),
+        "Render",
+    );
+    render.inputs = vec![PinView::new("text", TEXT), PinView::new("audio", AUDIO)];
+    render.body = vec!["seed 42".to_owned()];
+    let sound = NodeView::new(
+        3,
+        Rect::from_min_size(pos2(40.0, 300.0), vec2(180.0, 80.0)),
+        "Sound",
+    );
+    let mut board = Board {
+        nodes: vec![prompt, render, sound],
+        wires: vec![WireView {
+            from: PinId::output(1, 0),
+            to: PinId::input(2, 0),
+            color: TEXT,
+        }],
+        frames: Vec::new(),
+        revision: 0,
+    };
+    board.touch();
+    board
+}
+
+fn harness() -> Harness<'static, App> {
+    let app = App {
+        board: board(),
+        canvas: Canvas::default(),
+        events: Vec::new(),
+        checks: 0,
+    };
+    Harness::builder()
+        .with_size(vec2(800.0, 600.0))
+        .build_ui_state(
+            |ui, app: &mut App| {
+                let board = &app.board;
+                let checks = &mut app.checks;
+                let mut can_connect = |from: PinId, to: PinId| {
+                    *checks += 1;
+                    let (a, b) = (pin_color(board, from), pin_color(board, to));
+                    if a == b {
+                        Ok(())
+                    } else {
+                        Err(format!("{} cannot feed {}", type_name(a), type_name(b)))
+                    }
+                };
+                let events = app.canvas.show(ui, board, &mut can_connect);
+                app.events.extend(events);
+            },
+            app,
+        )
+}
+
+/// Where the canvas starts on screen (the root ui has a margin).
+fn origin(h: &Harness<'_, App>) -> Pos2 {
+    h.get_by_label("Node canvas").rect().min
+}
+
+fn center_of(h: &Harness<'_, App>, label: &str) -> Pos2 {
+    h.get_by_label(label).rect().center()
+}
+
+/// Press at `from`, move in steps to `to`, release there.
+fn drag(h: &mut Harness<'_, App>, from: Pos2, to: Pos2) {
+    h.hover_at(from);
+    h.drag_at(from);
+    h.run();
+    for t in [0.25, 0.5, 0.75, 1.0] {
+        h.hover_at(from + (to - from) * t);
+        h.run();
+    }
+    h.drop_at(to);
+    h.run();
+}
+
+#[test]
+fn click_selects_the_node_found_by_its_label_and_shift_click_adds() {
+    let mut h = harness();
+    h.get_by_label("Prompt").click();
+    h.run();
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::SelectionChanged(vec![1])]
+    );
+
+    h.get_by_label("Render").click_modifiers(Modifiers::SHIFT);
+    h.run();
+    assert_eq!(
+        h.state()
+            .canvas
+            .selection()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+
+    // A plain click on the background clears it.
+    h.hover_at(pos2(700.0, 40.0));
+    h.event(Event::PointerButton {
+        pos: pos2(700.0, 40.0),
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    h.event(Event::PointerButton {
+        pos: pos2(700.0, 40.0),
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    h.run();
+    assert!(h.state().canvas.selection().is_empty());
+    assert_eq!(
+        h.state().events.last(),
+        Some(&CanvasEvent::SelectionChanged(vec![]))
+    );
+}
+
+#[test]
+fn box_select_picks_the_nodes_it_touches() {
+    let mut h = harness();
+    drag(&mut h, pos2(20.0, 20.0), pos2(620.0, 200.0));
+    assert_eq!(
+        h.state()
+            .canvas
+            .selection()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::SelectionChanged(vec![1, 2])]
+    );
+}
+
+#[test]
+fn dragging_a_node_previews_and_emits_one_snapped_move() {
+    let mut h = harness();
+    let from = center_of(&h, "Render");
+    let to = from + vec2(63.0, 41.0);
+    h.hover_at(from);
+    h.drag_at(from);
+    h.run();
+    h.hover_at(from + vec2(30.0, 20.0));
+    h.run();
+    h.hover_at(to);
+    h.run();
+    // Live preview: the node is drawn (and labelled) where it is being dragged.
+    let preview = h.get_by_label("Render").rect();
+    assert!(
+        (preview.min.x - origin(&h).x - 460.0).abs() < 1.0,
+        "{preview:?}"
+    );
+    assert!(
+        !h.state()
+            .events
+            .iter()
+            .any(|e| matches!(e, CanvasEvent::NodesMoved { .. })),
+        "no move event before the drop"
+    );
+    h.drop_at(to);
+    h.run();
+    let moves: Vec<_> = h
+        .state()
+        .events
+        .iter()
+        .filter(|e| matches!(e, CanvasEvent::NodesMoved { .. }))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![&CanvasEvent::NodesMoved {
+            ids: vec![2],
+            delta: vec2(60.0, 40.0), // 463,101 snapped to the 20-unit grid
+        }]
+    );
+}
+
+#[test]
+fn dragging_from_an_output_to_a_compatible_input_connects() {
+    let mut h = harness();
+    let from = center_of(&h, "Prompt out text");
+    let to = center_of(&h, "Render in text");
+    drag(&mut h, from, to);
+    assert!(h.state().events.contains(&CanvasEvent::Connect {
+        from: PinId::output(1, 0),
+        to: PinId::input(2, 0),
+    }));
+
+    // And the other way round: from the input back to the output gives the same event.
+    let mut h = harness();
+    drag(&mut h, to, from);
+    assert!(h.state().events.contains(&CanvasEvent::Connect {
+        from: PinId::output(1, 0),
+        to: PinId::input(2, 0),
+    }));
+}
+
+#[test]
+fn a_refused_connection_shows_the_reason_and_emits_nothing() {
+    let mut h = harness();
+    let from = center_of(&h, "Prompt out image");
+    let to = center_of(&h, "Render in audio");
+    h.hover_at(from);
+    h.drag_at(from);
+    h.run();
+    h.hover_at(from.lerp(to, 0.5));
+    h.run();
+    h.hover_at(to);
+    h.run();
+    assert!(h.query_by_label("image cannot feed audio").is_some());
+    assert!(h.state().checks > 0);
+    h.drop_at(to);
+    h.run();
+    assert!(h.query_by_label("image cannot feed audio").is_none());
+    assert!(
+        !h.state().events.iter().any(|e| matches!(
+            e,
+            CanvasEvent::Connect { .. } | CanvasEvent::WireDroppedOnEmpty { .. }
+        )),
+        "{:?}",
+        h.state().events
+    );
+}
+
+#[test]
+fn a_wire_dropped_on_empty_board_asks_for_the_palette() {
+    let mut h = harness();
+    let from = center_of(&h, "Prompt out text");
+    drag(&mut h, from, pos2(500.0, 420.0));
+    let dropped: Vec<_> = h
+        .state()
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CanvasEvent::WireDroppedOnEmpty {
+                from_pin,
+                at,
+                screen,
+            } => Some((*from_pin, *at, *screen)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 1, "{:?}", h.state().events);
+    let (pin, at, screen) = dropped[0];
+    assert_eq!(pin, PinId::output(1, 0));
+    assert!(screen.distance(pos2(500.0, 420.0)) < 0.5);
+    let expected = pos2(500.0, 420.0) - origin(&h).to_vec2();
+    assert!(at.distance(expected) < 0.5, "view is 1:1: {at:?}");
+}
+
+#[test]
+fn the_wheel_zooms_around_the_pointer() {
+    let mut h = harness();
+    let anchor = pos2(300.0, 250.0);
+    h.hover_at(anchor);
+    h.run();
+    h.event(Event::MouseWheel {
+        unit: MouseWheelUnit::Point,
+        delta: vec2(0.0, 120.0),
+        phase: TouchPhase::Move,
+        source: MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    h.run();
+    let view = h.state().canvas.view;
+    assert!(view.zoom > 1.2, "zoomed in: {view:?}");
+    // The board point under the pointer stays put.
+    let under = view.at(origin(&h)).to_board(anchor);
+    let before = anchor - origin(&h).to_vec2();
+    assert!(under.distance(before) < 0.5, "{under:?}");
+    // Zoomed in, the node grew on screen.
+    let r = h.get_by_label("Render").rect();
+    assert!(r.width() > 180.0 * 1.2, "{r:?} {view:?}");
+}
+
+#[test]
+fn zoomed_out_nodes_become_cards_without_labels() {
+    let mut h = harness();
+    h.state_mut().canvas.view.zoom = 0.2;
+    h.run();
+    assert_eq!(h.state().canvas.stats().lod, Some(Lod::Cards));
+    assert!(h.query_by_label("Prompt").is_none());
+    assert_eq!(h.state().canvas.stats().visible_nodes, 3);
+}
+
+#[test]
+fn keyboard_shortcuts_and_right_click_emit_events() {
+    let mut h = harness();
+    h.get_by_label("Prompt").click();
+    h.run();
+    h.key_press(egui::Key::Delete);
+    h.run();
+    h.key_press(egui::Key::M);
+    h.run();
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::D);
+    h.run();
+    let events = &h.state().events;
+    assert!(events.contains(&CanvasEvent::Delete(vec![1])), "{events:?}");
+    assert!(
+        events.contains(&CanvasEvent::ToggleMute(vec![1])),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&CanvasEvent::Duplicate(vec![1])),
+        "{events:?}"
+    );
+
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::A);
+    h.run();
+    assert_eq!(h.state().canvas.selection().len(), 3);
+
+    let spot = pos2(650.0, 300.0);
+    h.hover_at(spot);
+    h.event(Event::PointerButton {
+        pos: spot,
+        button: egui::PointerButton::Secondary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    h.event(Event::PointerButton {
+        pos: spot,
+        button: egui::PointerButton::Secondary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    h.run();
+    assert!(
+        h.state().events.iter().any(
+            |e| matches!(e, CanvasEvent::OpenPalette { screen, .. } if screen.distance(spot) < 0.5)
+        ),
+        "{:?}",
+        h.state().events
+    );
+}
+
+#[test]
+fn wires_pins_and_minimap_are_labelled_and_the_minimap_jumps() {
+    let mut h = harness();
+    assert!(
+        h.query_by_label("Wire Prompt text to Render text")
+            .is_some()
+    );
+    assert!(h.query_by_label("Render in audio").is_some());
+    let minimap = h.get_by_label("Minimap").rect();
+    let before = h.state().canvas.view;
+    h.get_by_label("Minimap").click();
+    h.run();
+    let after = h.state().canvas.view;
+    assert!(
+        (after.pan - before.pan).length() > 1.0,
+        "{before:?} -> {after:?}"
+    );
+    assert!(minimap.width() > 100.0);
+}
+
+#[test]
+fn fit_all_shows_every_node() {
+    let mut h = harness();
+    h.state_mut().canvas.view.zoom = 3.0;
+    h.state_mut().canvas.fit_all();
+    h.run();
+    for label in ["Prompt", "Render", "Sound"] {
+        let r = h.get_by_label(label).rect();
+        assert!(
+            Rect::from_min_size(Pos2::ZERO, vec2(800.0, 600.0)).contains_rect(r),
+            "{label} {r:?}"
+        );
+    }
+}
