@@ -1,0 +1,908 @@
+//! App state and the one place where commands are applied. No egui types: widgets read this
+//! state and emit [`Command`]s; [`AppState::apply`] changes the document through undoable
+//! edits, keeps the selection consistent and tracks what needs saving.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aktion_graph::clipboard;
+use aktion_graph::edit::{Edit, History};
+use aktion_graph::project::{self, AssetRef};
+use aktion_graph::{Catalog, Document, Node, NodeId, PortType, Route, TakeId, Wire};
+use aktion_media::MediaKind;
+use serde_json::Value;
+
+/// How long unsaved changes may wait before they are autosaved (the contract: lose ≤ 2 s).
+pub const AUTOSAVE_AFTER: Duration = Duration::from_secs(1);
+
+/// Something the user asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    AddNode {
+        kind: String,
+        pos: [f32; 2],
+    },
+    /// From the palette opened by dropping a wire on empty space: add and connect.
+    AddNodeFrom {
+        kind: String,
+        pos: [f32; 2],
+        from: NodeId,
+    },
+    Delete(Vec<NodeId>),
+    Move {
+        ids: Vec<NodeId>,
+        delta: [f32; 2],
+    },
+    Connect(Wire),
+    Disconnect(Wire),
+    SetParam {
+        node: NodeId,
+        key: String,
+        value: Value,
+    },
+    SetTitle {
+        node: NodeId,
+        title: String,
+    },
+    SetMuted {
+        ids: Vec<NodeId>,
+        on: bool,
+    },
+    SetBypassed {
+        ids: Vec<NodeId>,
+        on: bool,
+    },
+    SetRoute {
+        node: NodeId,
+        route: Option<Route>,
+    },
+    PinSeed {
+        node: NodeId,
+        pinned: bool,
+    },
+    Duplicate(Vec<NodeId>),
+    Paste {
+        text: String,
+        at: [f32; 2],
+    },
+    /// Files dropped on the board: one source node per file, side by side from `at`.
+    ImportFiles {
+        files: Vec<DroppedFile>,
+        at: [f32; 2],
+    },
+    /// A file dropped on a node's input: a source node for it, wired into that input.
+    FillInput {
+        node: NodeId,
+        input: String,
+        slot: u32,
+        file: DroppedFile,
+    },
+    PickTake {
+        node: NodeId,
+        take: TakeId,
+    },
+    DeleteTake {
+        node: NodeId,
+        take: TakeId,
+    },
+    Select(Vec<NodeId>),
+    Undo,
+    Redo,
+    /// Ends merging of typing into one undo step (a text box lost focus).
+    Seal,
+}
+
+/// A file from the file manager (its bytes read off the UI thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The app's state.
+pub struct AppState {
+    pub doc: Document,
+    /// The project folder; new boards get one under the data folder at once, so imports and
+    /// autosave always have a home.
+    pub root: PathBuf,
+    pub history: History,
+    saved_revision: u64,
+    pub selection: BTreeSet<NodeId>,
+    /// Why the board is read-only (a newer format), if it is.
+    pub read_only: Option<String>,
+    last_change: Option<Instant>,
+    autosaved_revision: u64,
+}
+
+impl AppState {
+    pub fn new(doc: Document, root: PathBuf) -> Self {
+        Self {
+            doc,
+            root,
+            history: History::new(500),
+            saved_revision: 0,
+            selection: BTreeSet::new(),
+            read_only: None,
+            last_change: None,
+            autosaved_revision: 0,
+        }
+    }
+
+    /// Opens a project folder (or its `project.json`).
+    pub fn open(path: &Path) -> Result<Self, aktion_graph::ProjectError> {
+        let (root, doc) = project::load(path, Catalog::builtin())?;
+        Ok(Self::new(doc, root))
+    }
+
+    pub fn is_modified(&self) -> bool {
+        self.history.revision() != self.saved_revision
+    }
+
+    /// Saves to the project folder (atomically) and drops the autosave copy.
+    pub fn save(&mut self) -> Result<(), String> {
+        if let Some(why) = &self.read_only {
+            return Err(format!("this board is read-only: {why}"));
+        }
+        project::save(&self.root, &self.doc).map_err(|e| format!("{e:#}"))?;
+        project::discard_autosave(&self.root);
+        self.saved_revision = self.history.revision();
+        self.autosaved_revision = self.saved_revision;
+        Ok(())
+    }
+
+    /// Saves into another folder (assets come along) and makes it the project.
+    pub fn save_as(&mut self, root: &Path) -> Result<(), String> {
+        copy_assets(&self.root, root).map_err(|e| format!("cannot copy the assets: {e}"))?;
+        let old = std::mem::replace(&mut self.root, root.to_path_buf());
+        self.read_only = None;
+        self.save().inspect_err(|_| self.root = old)
+    }
+
+    /// Writes the autosave copy when changes have waited long enough. Returns whether it wrote.
+    pub fn autosave_if_due(&mut self, now: Instant) -> Result<bool, String> {
+        let due = self.history.revision() != self.autosaved_revision
+            && self.is_modified()
+            && self
+                .last_change
+                .is_some_and(|t| now.duration_since(t) >= AUTOSAVE_AFTER);
+        if !due || self.read_only.is_some() {
+            return Ok(false);
+        }
+        project::autosave(&self.root, &self.doc).map_err(|e| format!("{e:#}"))?;
+        self.autosaved_revision = self.history.revision();
+        Ok(true)
+    }
+
+    /// Applies one command. An error leaves the board as it was and says why.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one short arm per command reads best in one place"
+    )]
+    pub fn apply(&mut self, cmd: Command, now: Instant) -> Result<(), String> {
+        if self.read_only.is_some() && !matches!(cmd, Command::Select(_) | Command::Seal) {
+            return Err("this board is read-only".into());
+        }
+        let catalog = Catalog::builtin();
+        let before = self.history.revision();
+        match cmd {
+            Command::Select(ids) => {
+                self.selection = ids
+                    .into_iter()
+                    .filter(|i| self.doc.nodes.contains_key(i))
+                    .collect();
+            }
+            Command::Seal => self.history.seal(),
+            Command::Undo => {
+                self.history.undo(&mut self.doc, catalog);
+            }
+            Command::Redo => {
+                self.history.redo(&mut self.doc, catalog);
+            }
+            Command::AddNode { kind, pos } => {
+                let node = new_node(catalog, &kind, pos)?;
+                let id = node.id;
+                self.edit(
+                    format!("Add {}", title_of(catalog, &kind)),
+                    vec![Edit::AddNode(Box::new(node))],
+                    None,
+                )?;
+                self.selection = [id].into();
+            }
+            Command::AddNodeFrom { kind, pos, from } => {
+                let node = new_node(catalog, &kind, pos)?;
+                let id = node.id;
+                let out = self
+                    .doc
+                    .output_type(catalog, from)
+                    .ok_or("the source node is gone")?;
+                let schema = catalog.get(&kind).ok_or("unknown kind")?;
+                let input = schema
+                    .inputs
+                    .iter()
+                    .find(|i| out.feeds(i.ty))
+                    .ok_or_else(|| format!("{} takes no {out}", schema.title))?;
+                let wire = Wire {
+                    from,
+                    to: id,
+                    input: input.id.clone(),
+                    slot: 0,
+                };
+                self.edit(
+                    format!("Add {}", schema.title),
+                    vec![Edit::AddNode(Box::new(node)), Edit::Connect(wire)],
+                    None,
+                )?;
+                self.selection = [id].into();
+            }
+            Command::Delete(ids) => {
+                let edits = ids
+                    .iter()
+                    .filter(|i| self.doc.nodes.contains_key(i))
+                    .map(|&i| Edit::RemoveNode(i))
+                    .collect::<Vec<_>>();
+                let n = edits.len();
+                self.edit(plural("Delete", n), edits, None)?;
+                for i in &ids {
+                    self.selection.remove(i);
+                }
+            }
+            Command::Move { ids, delta } => {
+                if !delta.iter().all(|d| d.is_finite()) {
+                    return Err("bad move".into());
+                }
+                let edits = self.replace_each(&ids, |n| {
+                    n.pos = [n.pos[0] + delta[0], n.pos[1] + delta[1]];
+                });
+                self.edit(plural("Move", ids.len()), edits, None)?;
+            }
+            Command::Connect(wire) => {
+                self.doc
+                    .check_connect(catalog, &wire, true)
+                    .map_err(|e| e.to_string())?;
+                self.edit("Connect".into(), vec![Edit::Connect(wire)], None)?;
+            }
+            Command::Disconnect(wire) => {
+                self.edit("Disconnect".into(), vec![Edit::Disconnect(wire)], None)?;
+            }
+            Command::SetParam { node, key, value } => {
+                let kind = self
+                    .doc
+                    .node(node)
+                    .and_then(|n| catalog.get(&n.kind))
+                    .ok_or("no such node")?;
+                let schema = kind
+                    .param(&key)
+                    .ok_or_else(|| format!("{} has no `{key}`", kind.title))?;
+                aktion_graph::validate::check_param(schema, Some(&value))?;
+                let label = format!("Edit {}", schema.label);
+                let merge = Some(format!("param:{node}:{key}"));
+                let edits = self.replace_each(&[node], |n| {
+                    n.params.insert(key.clone(), value.clone());
+                });
+                self.edit(label, edits, merge)?;
+            }
+            Command::SetTitle { node, title } => {
+                let merge = Some(format!("title:{node}"));
+                let edits = self.replace_each(&[node], |n| n.title.clone_from(&title));
+                self.edit("Rename".into(), edits, merge)?;
+            }
+            Command::SetMuted { ids, on } => {
+                let edits = self.replace_each(&ids, |n| n.muted = on);
+                self.edit(if on { "Mute" } else { "Unmute" }.into(), edits, None)?;
+            }
+            Command::SetBypassed { ids, on } => {
+                let edits = self.replace_each(&ids, |n| n.bypassed = on);
+                self.edit(
+                    if on { "Bypass" } else { "Stop bypassing" }.into(),
+                    edits,
+                    None,
+                )?;
+            }
+            Command::SetRoute { node, route } => {
+                let edits = self.replace_each(&[node], |n| n.route = route);
+                self.edit("Change route".into(), edits, None)?;
+            }
+            Command::PinSeed { node, pinned } => {
+                let edits = self.replace_each(&[node], |n| n.seed_pinned = pinned);
+                self.edit(
+                    if pinned { "Pin seed" } else { "Unpin seed" }.into(),
+                    edits,
+                    None,
+                )?;
+            }
+            Command::Duplicate(ids) => {
+                let text = clipboard::copy(&self.doc, &ids);
+                let at = self.offset_of(&ids, [40.0, 40.0]);
+                self.paste(&text, at, "Duplicate")?;
+            }
+            Command::Paste { text, at } => self.paste(&text, at, "Paste")?,
+            Command::ImportFiles { files, at } => {
+                let mut edits = Vec::new();
+                let mut ids = Vec::new();
+                for (i, file) in files.iter().enumerate() {
+                    let pos = [at[0] + 280.0 * i as f32, at[1]];
+                    let node = self.source_node_for(file, pos)?;
+                    ids.push(node.id);
+                    edits.push(Edit::AddNode(Box::new(node)));
+                }
+                self.edit(plural("Import", ids.len()), edits, None)?;
+                self.selection = ids.into_iter().collect();
+            }
+            Command::FillInput {
+                node,
+                input,
+                slot,
+                file,
+            } => {
+                let target = self.doc.node(node).ok_or("no such node")?;
+                let pos = [target.pos[0] - 300.0, target.pos[1] + 40.0 * slot as f32];
+                let source = self.source_node_for(&file, pos)?;
+                let wire = Wire {
+                    from: source.id,
+                    to: node,
+                    input,
+                    slot,
+                };
+                // Check the wire against a board that has the new node, before changing anything.
+                let mut probe = self.doc.clone();
+                probe.add_node(source.clone());
+                probe
+                    .check_connect(catalog, &wire, true)
+                    .map_err(|e| e.to_string())?;
+                self.edit(
+                    format!("Drop {}", file.name),
+                    vec![Edit::AddNode(Box::new(source)), Edit::Connect(wire)],
+                    None,
+                )?;
+            }
+            Command::PickTake { node, take } => {
+                let mut probe = self.doc.clone();
+                if !aktion_engine::takes::pick_take(&mut probe, node, take) {
+                    return Err("no such take".into());
+                }
+                let n = probe.node(node).cloned().ok_or("no such node")?;
+                self.edit(
+                    "Pick take".into(),
+                    vec![Edit::ReplaceNode(Box::new(n))],
+                    None,
+                )?;
+            }
+            Command::DeleteTake { node, take } => {
+                let mut probe = self.doc.clone();
+                if !aktion_engine::takes::delete_take(&mut probe, node, take) {
+                    return Err("no such take".into());
+                }
+                let n = probe.node(node).cloned().ok_or("no such node")?;
+                self.edit(
+                    "Delete take".into(),
+                    vec![Edit::ReplaceNode(Box::new(n))],
+                    None,
+                )?;
+            }
+        }
+        if self.history.revision() != before {
+            self.last_change = Some(now);
+            self.selection.retain(|i| self.doc.nodes.contains_key(i));
+        }
+        Ok(())
+    }
+
+    fn edit(
+        &mut self,
+        label: String,
+        edits: Vec<Edit>,
+        merge: Option<String>,
+    ) -> Result<(), String> {
+        self.history
+            .apply(&mut self.doc, Catalog::builtin(), label, edits, merge)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `ReplaceNode` edits for each existing node in `ids` after `change`.
+    fn replace_each(&self, ids: &[NodeId], change: impl Fn(&mut Node)) -> Vec<Edit> {
+        ids.iter()
+            .filter_map(|i| self.doc.node(*i))
+            .map(|n| {
+                let mut n = n.clone();
+                change(&mut n);
+                Edit::ReplaceNode(Box::new(n))
+            })
+            .collect()
+    }
+
+    fn offset_of(&self, ids: &[NodeId], by: [f32; 2]) -> [f32; 2] {
+        let (x, y) = ids
+            .iter()
+            .filter_map(|i| self.doc.node(*i))
+            .fold((f32::INFINITY, f32::INFINITY), |(x, y), n| {
+                (x.min(n.pos[0]), y.min(n.pos[1]))
+            });
+        if x.is_finite() {
+            [x + by[0], y + by[1]]
+        } else {
+            by
+        }
+    }
+
+    fn paste(&mut self, text: &str, at: [f32; 2], label: &str) -> Result<(), String> {
+        let (edits, ids) =
+            clipboard::paste(text, at, Catalog::builtin()).map_err(|e| e.to_string())?;
+        self.edit(plural(label, ids.len()), edits, None)?;
+        self.selection = ids.into_iter().collect();
+        Ok(())
+    }
+
+    /// Imports a dropped file into the project's assets and makes the matching source node.
+    /// Unsupported or corrupt files are refused before anything is written.
+    fn source_node_for(&self, file: &DroppedFile, pos: [f32; 2]) -> Result<Node, String> {
+        let (kind, mime) = aktion_media::sniff(&file.bytes);
+        let node_kind = match kind {
+            MediaKind::Image if mime == "image/gif" && is_animated_gif(&file.bytes) => "video",
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Unknown => {
+                return Err(format!(
+                    "`{}` is not an image, audio or video file Aktion Studio can read",
+                    file.name
+                ));
+            }
+        };
+        if node_kind == "image" {
+            aktion_media::image_dimensions(&file.bytes)
+                .and_then(|_| {
+                    aktion_media::decode_image(&file.bytes, &aktion_media::DecodeLimits::default())
+                })
+                .map_err(|e| format!("`{}`: {e}", file.name))?;
+        }
+        let asset = project::import_asset_bytes(&self.root, &file.name, &file.bytes)
+            .map_err(|e| format!("{e:#}"))?;
+        let mut node = new_node(Catalog::builtin(), node_kind, pos)?;
+        node.params
+            .insert("file".into(), AssetRef::to_value(&asset));
+        node.title.clone_from(&file.name);
+        Ok(node)
+    }
+}
+
+fn is_animated_gif(bytes: &[u8]) -> bool {
+    // Two or more image descriptors (0x2C after a graphic control block) mean a clip.
+    bytes.windows(2).filter(|w| w == b"\x00\x2c").count() > 1
+}
+
+fn new_node(catalog: &Catalog, kind: &str, pos: [f32; 2]) -> Result<Node, String> {
+    let schema = catalog
+        .get(kind)
+        .ok_or_else(|| format!("unknown node kind `{kind}`"))?;
+    if !pos.iter().all(|v| v.is_finite()) {
+        return Err("bad position".into());
+    }
+    Ok(Node::new(schema, pos))
+}
+
+fn title_of<'a>(catalog: &'a Catalog, kind: &'a str) -> &'a str {
+    catalog.get(kind).map_or(kind, |k| k.title.as_str())
+}
+
+fn plural(verb: &str, n: usize) -> String {
+    if n == 1 {
+        format!("{verb} node")
+    } else {
+        format!("{verb} {n} nodes")
+    }
+}
+
+/// Copies the content-addressed assets of one project folder into another.
+fn copy_assets(from: &Path, to: &Path) -> std::io::Result<()> {
+    let src = from.join(project::ASSETS_DIR);
+    let dst = to.join(project::ASSETS_DIR);
+    std::fs::create_dir_all(&dst)?;
+    let Ok(entries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let target = dst.join(e.file_name());
+        if e.file_type().is_ok_and(|t| t.is_file()) && !target.exists() {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The kinds a wire of `ty` could feed (for the palette shown when a wire is dropped on empty
+/// space), in palette order.
+pub fn kinds_for_wire(ty: PortType) -> Vec<&'static str> {
+    Catalog::builtin()
+        .kinds_accepting(ty)
+        .map(|k| k.id.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("board.aktion");
+        (dir, AppState::new(Document::default(), root))
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        aktion_media::encode_png(
+            &image::RgbaImage::from_pixel(w, h, image::Rgba([200, 10, 10, 255])),
+            &[],
+        )
+        .expect("png")
+    }
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn only_node(s: &AppState, kind: &str) -> NodeId {
+        s.doc
+            .nodes
+            .values()
+            .find(|n| n.kind == kind)
+            .expect("node")
+            .id
+    }
+
+    #[test]
+    fn add_connect_refuse_undo_redo() {
+        let (_d, mut s) = state();
+        s.apply(
+            Command::AddNode {
+                kind: "audio".into(),
+                pos: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        s.apply(
+            Command::AddNode {
+                kind: "i2v".into(),
+                pos: [300.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let (audio, i2v) = (only_node(&s, "audio"), only_node(&s, "i2v"));
+        let err = s
+            .apply(
+                Command::Connect(Wire {
+                    from: audio,
+                    to: i2v,
+                    input: "image".into(),
+                    slot: 0,
+                }),
+                now(),
+            )
+            .expect_err("refused");
+        assert_eq!(err, "Image takes image, not audio");
+        assert!(s.doc.wires.is_empty());
+        assert_eq!(s.history.can_undo(), Some("Add Image to Video"));
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(s.doc.nodes.len(), 1);
+        s.apply(Command::Redo, now()).expect("redo");
+        assert_eq!(s.doc.nodes.len(), 2);
+        assert!(s.is_modified());
+    }
+
+    #[test]
+    fn typing_a_prompt_is_one_undo_step_and_bad_values_are_refused() {
+        let (_d, mut s) = state();
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let t = only_node(&s, "t2i");
+        for text in ["a", "a c", "a cat"] {
+            s.apply(
+                Command::SetParam {
+                    node: t,
+                    key: "prompt".into(),
+                    value: text.into(),
+                },
+                now(),
+            )
+            .expect("type");
+        }
+        s.apply(Command::Seal, now()).expect("seal");
+        assert_eq!(s.doc.node(t).expect("t").param_str("prompt"), "a cat");
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(s.doc.node(t).expect("t").param_str("prompt"), "");
+        let err = s
+            .apply(
+                Command::SetParam {
+                    node: t,
+                    key: "aspect_ratio".into(),
+                    value: "7:5".into(),
+                },
+                now(),
+            )
+            .expect_err("not a choice");
+        assert!(err.contains("not one of"), "{err}");
+    }
+
+    #[test]
+    fn dropped_files_make_nodes_and_a_corrupt_file_changes_nothing() {
+        let (_d, mut s) = state();
+        let files = vec![
+            DroppedFile {
+                name: "a.png".into(),
+                bytes: png(8, 8),
+            },
+            DroppedFile {
+                name: "b.png".into(),
+                bytes: png(16, 9),
+            },
+        ];
+        s.apply(
+            Command::ImportFiles {
+                files,
+                at: [10.0, 10.0],
+            },
+            now(),
+        )
+        .expect("import");
+        assert_eq!(s.doc.nodes.len(), 2);
+        assert_eq!(s.selection.len(), 2);
+        assert_eq!(s.history.can_undo(), Some("Import 2 nodes"));
+        let before = s.doc.clone();
+        let bad = vec![
+            DroppedFile {
+                name: "ok.png".into(),
+                bytes: png(4, 4),
+            },
+            DroppedFile {
+                name: "broken.jpg".into(),
+                bytes: b"\xff\xd8\xff\xe0 not a jpeg".to_vec(),
+            },
+        ];
+        let err = s
+            .apply(
+                Command::ImportFiles {
+                    files: bad,
+                    at: [0.0, 0.0],
+                },
+                now(),
+            )
+            .expect_err("corrupt");
+        assert!(err.contains("broken.jpg"), "{err}");
+        assert_eq!(s.doc, before, "a corrupt file in a drop changes nothing");
+        let err = s
+            .apply(
+                Command::ImportFiles {
+                    files: vec![DroppedFile {
+                        name: "notes.txt".into(),
+                        bytes: b"hello".to_vec(),
+                    }],
+                    at: [0.0, 0.0],
+                },
+                now(),
+            )
+            .expect_err("unsupported");
+        assert!(err.contains("notes.txt"));
+    }
+
+    #[test]
+    fn a_file_dropped_on_an_input_fills_it() {
+        let (_d, mut s) = state();
+        s.apply(
+            Command::AddNode {
+                kind: "i2v".into(),
+                pos: [400.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let v = only_node(&s, "i2v");
+        s.apply(
+            Command::FillInput {
+                node: v,
+                input: "image".into(),
+                slot: 0,
+                file: DroppedFile {
+                    name: "still.png".into(),
+                    bytes: png(8, 8),
+                },
+            },
+            now(),
+        )
+        .expect("fill");
+        let img = only_node(&s, "image");
+        assert_eq!(
+            s.doc.wires,
+            vec![Wire {
+                from: img,
+                to: v,
+                input: "image".into(),
+                slot: 0
+            }]
+        );
+        // An image cannot fill an audio input: refused, nothing added.
+        s.apply(
+            Command::AddNode {
+                kind: "t2v".into(),
+                pos: [0.0, 400.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let t2v = only_node(&s, "t2v");
+        let n = s.doc.nodes.len();
+        let err = s
+            .apply(
+                Command::FillInput {
+                    node: t2v,
+                    input: "audio".into(),
+                    slot: 0,
+                    file: DroppedFile {
+                        name: "x.png".into(),
+                        bytes: png(8, 8),
+                    },
+                },
+                now(),
+            )
+            .expect_err("wrong type");
+        assert!(err.contains("takes audio"), "{err}");
+        assert_eq!(s.doc.nodes.len(), n);
+    }
+
+    #[test]
+    fn paste_and_duplicate_are_one_step_each() {
+        let (_d, mut s) = state();
+        for i in 0..20 {
+            s.apply(
+                Command::AddNode {
+                    kind: "t2i".into(),
+                    pos: [i as f32 * 10.0, 0.0],
+                },
+                now(),
+            )
+            .expect("add");
+        }
+        let ids: Vec<NodeId> = s.doc.nodes.keys().copied().collect();
+        let text = clipboard::copy(&s.doc, &ids);
+        s.apply(
+            Command::Paste {
+                text,
+                at: [0.0, 500.0],
+            },
+            now(),
+        )
+        .expect("paste");
+        assert_eq!(s.doc.nodes.len(), 40);
+        assert_eq!(s.selection.len(), 20);
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(s.doc.nodes.len(), 20);
+        s.apply(Command::Duplicate(ids[..2].to_vec()), now())
+            .expect("dup");
+        assert_eq!(s.doc.nodes.len(), 22);
+        let err = s
+            .apply(
+                Command::Paste {
+                    text: "not nodes".into(),
+                    at: [0.0, 0.0],
+                },
+                now(),
+            )
+            .expect_err("bad");
+        assert!(err.contains("does not hold"));
+    }
+
+    #[test]
+    fn autosave_after_a_pause_and_recovery_after_a_crash() {
+        let (_d, mut s) = state();
+        s.save().expect("save");
+        let t0 = Instant::now();
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 0.0],
+            },
+            t0,
+        )
+        .expect("add");
+        assert!(!s.autosave_if_due(t0).expect("early"), "not yet");
+        assert!(
+            s.autosave_if_due(t0 + Duration::from_millis(1500))
+                .expect("due")
+        );
+        assert!(
+            !s.autosave_if_due(t0 + Duration::from_secs(3))
+                .expect("once"),
+            "nothing new"
+        );
+        // The app is killed here; reopening offers the unsaved board.
+        let recovered = project::recoverable(&s.root, Catalog::builtin()).expect("recoverable");
+        assert_eq!(recovered, s.doc);
+        s.save().expect("save");
+        assert!(project::recoverable(&s.root, Catalog::builtin()).is_none());
+        assert!(!s.is_modified());
+    }
+
+    #[test]
+    fn save_as_carries_the_assets_and_reopens() {
+        let (d, mut s) = state();
+        s.apply(
+            Command::ImportFiles {
+                files: vec![DroppedFile {
+                    name: "a.png".into(),
+                    bytes: png(8, 8),
+                }],
+                at: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("import");
+        let other = d.path().join("copy.aktion");
+        s.save_as(&other).expect("save as");
+        let reopened = AppState::open(&other).expect("open");
+        assert_eq!(reopened.doc, s.doc);
+        let img = reopened.doc.nodes.values().next().expect("node");
+        let asset = AssetRef::from_value(img.param("file").expect("file")).expect("asset");
+        assert!(project::read_asset(&other, &asset).is_ok());
+    }
+
+    #[test]
+    fn a_wire_dropped_on_empty_space_offers_compatible_kinds_and_connects() {
+        assert_eq!(kinds_for_wire(PortType::Audio), ["t2v", "lip_sync"]);
+        let (_d, mut s) = state();
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let t = only_node(&s, "t2i");
+        s.apply(
+            Command::AddNodeFrom {
+                kind: "i2v".into(),
+                pos: [300.0, 0.0],
+                from: t,
+            },
+            now(),
+        )
+        .expect("add");
+        let v = only_node(&s, "i2v");
+        assert_eq!(
+            s.doc.wires,
+            vec![Wire {
+                from: t,
+                to: v,
+                input: "image".into(),
+                slot: 0
+            }]
+        );
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(s.doc.nodes.len(), 1, "add + connect undo as one step");
+    }
+
+    #[test]
+    fn read_only_boards_refuse_edits() {
+        let (_d, mut s) = state();
+        s.read_only = Some("saved by a newer version".into());
+        assert!(
+            s.apply(
+                Command::AddNode {
+                    kind: "t2i".into(),
+                    pos: [0.0, 0.0]
+                },
+                now()
+            )
+            .is_err()
+        );
+        assert!(s.save().is_err());
+        assert!(s.apply(Command::Select(vec![]), now()).is_ok());
+    }
+}
