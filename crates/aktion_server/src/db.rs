@@ -1,0 +1,187 @@
+//! Database connection (SQLite or PostgreSQL through sqlx's `Any` driver) and migrations.
+//!
+//! The queries are written once, in SQL both databases accept (`$n` parameters, `RETURNING`,
+//! integer flags and Unix-millisecond times). Only the migrations differ, for id columns.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::ApiError;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A pool plus the kind of database behind it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub kind: DbKind,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "accounts and ledger",
+    include_str!("../migrations/sqlite/0001_accounts_and_ledger.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "accounts and ledger",
+    include_str!("../migrations/postgres/0001_accounts_and_ledger.sql"),
+)];
+
+/// Migrations compiled into the binary (no `migrate!` macro, so no sqlx-macros build).
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures_core_box::BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+mod futures_core_box {
+    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+}
+
+impl Db {
+    /// Connects to `sqlite://…` or `postgres://…`; SQLite files are created when missing.
+    pub async fn connect(url: &str) -> Result<Self, ApiError> {
+        install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            DbKind::Postgres
+        } else {
+            return Err(ApiError::Internal(
+                "database URL must start with sqlite:// or postgres://".to_owned(),
+            ));
+        };
+        let options = sqlx::any::AnyConnectOptions::from_str(&url_with_defaults(url, kind))?;
+        let pool = match kind {
+            // A few connections: WAL lets readers run beside the one writer, and every write
+            // transaction starts with BEGIN IMMEDIATE (see `Db::begin_write`), so none fails
+            // with SQLITE_BUSY on lock upgrade; waiting writers queue on busy_timeout.
+            DbKind::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            DbKind::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, kind })
+    }
+
+    /// Applies the migrations of this database kind.
+    pub async fn migrate(&self) -> Result<(), ApiError> {
+        let source = match self.kind {
+            DbKind::Sqlite => Embedded(SQLITE_MIGRATIONS),
+            DbKind::Postgres => Embedded(POSTGRES_MIGRATIONS),
+        };
+        let migrator = Migrator::new(source).await?;
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Versions of the migrations this binary knows and whether each is applied.
+    pub async fn migration_status(&self) -> Result<Vec<(i64, String, bool)>, ApiError> {
+        let known = match self.kind {
+            DbKind::Sqlite => SQLITE_MIGRATIONS,
+            DbKind::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        Ok(known
+            .iter()
+            .map(|(v, d, _)| (*v, (*d).to_owned(), applied.contains(v)))
+            .collect())
+    }
+
+    /// Opens a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up
+    /// front, so a read-then-write never fails with `SQLITE_BUSY` on upgrade (PRODUCT.md §7).
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, ApiError> {
+        Ok(match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            DbKind::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+fn url_with_defaults(url: &str, kind: DbKind) -> String {
+    if kind == DbKind::Sqlite && !url.contains('?') && !url.contains(":memory:") {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// True when the error is a unique-constraint violation (a concurrent insert of the same key).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation()
+                || db.message().contains("UNIQUE constraint failed")
+                || db.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,151 @@
+//! `Idempotency-Key` for state-changing requests: the first answer is stored per scope (user)
+//! and key, and a retry with the same key and the same request gets it again unchanged.
+
+use std::future::Future;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::ApiError;
+use crate::db::{Db, now_ms};
+
+/// A pending claim older than this is taken over by a retry (its server likely died); the
+/// operations behind the key are themselves keyed, so taking over never applies them twice.
+const STALE_CLAIM_MS: i64 = 60_000;
+
+/// The key of a request, if it sent one; 400 when it is malformed.
+pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(aktion_api::IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .ok()
+        .filter(|t| !t.is_empty() && t.len() <= 255 && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::invalid_field("Idempotency-Key", "1-255 visible ASCII characters expected")
+        })?;
+    Ok(Some(text.to_owned()))
+}
+
+/// Runs `op` once per (scope, key): a retry with the same key replays the stored answer;
+/// the same key with a different request is 422. Server errors are not stored.
+pub async fn run<F, Fut>(
+    db: &Db,
+    scope: &str,
+    key: Option<&str>,
+    request: &Value,
+    op: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let Some(key) = key else {
+        return Ok(answer(op().await));
+    };
+    let fingerprint = blake3::hash(request.to_string().as_bytes())
+        .to_hex()
+        .to_string();
+    let now = now_ms();
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(&fingerprint)
+    .bind(now)
+    .execute(&db.pool)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        let row: Option<(String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT fingerprint, status, body, created_at FROM idempotency_keys \
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&db.pool)
+        .await?;
+        let Some((stored_fingerprint, status, body, created_at)) = row else {
+            return Err(ApiError::IdempotencyInProgress);
+        };
+        if stored_fingerprint != fingerprint {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        if let (Some(status), Some(body)) = (status, body) {
+            return Ok(replay(status, &body));
+        }
+        let took_over = now - created_at > STALE_CLAIM_MS
+            && sqlx::query(
+                "UPDATE idempotency_keys SET created_at = $1 \
+                 WHERE scope = $2 AND key = $3 AND created_at = $4 AND status IS NULL",
+            )
+            .bind(now)
+            .bind(scope)
+            .bind(key)
+            .bind(created_at)
+            .execute(&db.pool)
+            .await?
+            .rows_affected()
+                == 1;
+        if !took_over {
+            return Err(ApiError::IdempotencyInProgress);
+        }
+    }
+    let result = op().await;
+    let stored = match &result {
+        Ok((status, body)) => Some((*status, body.clone())),
+        Err(e) if !e.status_and_code().0.is_server_error() => Some((
+            e.status_and_code().0,
+            serde_json::to_value(e.body()).unwrap_or(Value::Null),
+        )),
+        Err(_) => None,
+    };
+    match stored {
+        Some((status, body)) => {
+            sqlx::query(
+                "UPDATE idempotency_keys SET status = $1, body = $2 WHERE scope = $3 AND key = $4",
+            )
+            .bind(i64::from(status.as_u16()))
+            .bind(body.to_string())
+            .bind(scope)
+            .bind(key)
+            .execute(&db.pool)
+            .await?;
+        }
+        None => {
+            // Let a retry run it again: nothing was answered.
+            sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
+                .bind(scope)
+                .bind(key)
+                .execute(&db.pool)
+                .await?;
+        }
+    }
+    Ok(answer(result))
+}
+
+fn answer(result: Result<(StatusCode, Value), ApiError>) -> Response {
+    match result {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn replay(status: i64, body: &str) -> Response {
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `aktion_server`: the ledger as a library, and the HTTP API through the
+//! router and over a real socket; on SQLite, and on PostgreSQL when `AKTION_TEST_POSTGRES_URL`
+//! is set. One test binary, so the crate links once.
+
+mod common;
+mod http;
+mod ledger;
