@@ -4,9 +4,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use egui::epaint::{CubicBezierShape, Mesh};
 use egui::{
-    Align2, Color32, CornerRadius, Event, EventFilter, FontId, Id, Key, MouseWheelUnit, Painter,
-    PointerButton, Pos2, Rect, Response, Role, Sense, Shape, Stroke, StrokeKind, Ui, UiBuilder,
-    Vec2, WidgetInfo, pos2, vec2,
+    Align2, Color32, CornerRadius, Event, EventFilter, FontId, Id, Key, MouseWheelSource,
+    MouseWheelUnit, Painter, PointerButton, Pos2, Rect, Response, Role, Sense, Shape, Stroke,
+    StrokeKind, Ui, UiBuilder, Vec2, WidgetInfo, pos2, vec2,
 };
 
 use crate::geometry::{
@@ -342,17 +342,21 @@ impl Canvas {
     }
 
     /// Wheel zooms around the pointer; pinch and ctrl-wheel arrive as egui's zoom delta.
+    /// A mouse wheel zooms around the pointer; trackpad fingers pan; pinch and ctrl-wheel arrive
+    /// as egui's zoom delta.
     fn zoom_input(&mut self, ui: &Ui, response: &Response, rect: Rect) {
         if !response.contains_pointer() {
             return;
         }
-        let (pinch, wheel, pointer) = ui.input(|i| {
+        let (pinch, wheel, pan, pointer) = ui.input(|i| {
             let mut wheel = 0.0;
+            let mut pan = Vec2::ZERO;
             for event in &i.events {
                 if let Event::MouseWheel {
                     unit,
                     delta,
                     modifiers,
+                    source,
                     ..
                 } = event
                 {
@@ -364,11 +368,19 @@ impl Canvas {
                         MouseWheelUnit::Line => 40.0,
                         MouseWheelUnit::Page => 400.0,
                     };
-                    wheel += delta.y * scale;
+                    match source {
+                        MouseWheelSource::Trackpad | MouseWheelSource::Momentum => {
+                            pan += *delta * scale;
+                        }
+                        MouseWheelSource::Wheel | MouseWheelSource::Unknown => {
+                            wheel += delta.y * scale;
+                        }
+                    }
                 }
             }
-            (i.zoom_delta(), wheel, i.pointer.hover_pos())
+            (i.zoom_delta(), wheel, pan, i.pointer.hover_pos())
         });
+        self.view.pan += pan;
         let factor = pinch * (wheel * 0.002).exp();
         if (factor - 1.0).abs() > 1e-4 {
             let anchor = pointer.unwrap_or(rect.center());

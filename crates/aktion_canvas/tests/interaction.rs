@@ -419,3 +419,50 @@ fn fit_all_shows_every_node() {
         );
     }
 }
+
+#[test]
+fn middle_drag_and_trackpad_pan_pinch_zooms() {
+    let mut h = harness();
+    let (a, b) = (pos2(650.0, 400.0), pos2(600.0, 300.0));
+    h.hover_at(a);
+    h.event(Event::PointerButton {
+        pos: a,
+        button: egui::PointerButton::Middle,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    h.run();
+    for t in [0.5, 1.0] {
+        h.hover_at(a.lerp(b, t));
+        h.run();
+    }
+    h.event(Event::PointerButton {
+        pos: b,
+        button: egui::PointerButton::Middle,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    h.run();
+    let pan = h.state().canvas.view.pan;
+    assert!((pan - (b - a)).length() < 1.0, "{pan:?}");
+    assert!(h.state().events.is_empty(), "panning is not an edit");
+
+    h.event(Event::MouseWheel {
+        unit: MouseWheelUnit::Point,
+        delta: vec2(-30.0, 10.0),
+        phase: TouchPhase::Move,
+        source: MouseWheelSource::Trackpad,
+        modifiers: Modifiers::NONE,
+    });
+    h.run();
+    let view = h.state().canvas.view;
+    assert!(
+        (view.pan - (b - a) - vec2(-30.0, 10.0)).length() < 1.0,
+        "{view:?}"
+    );
+    assert!((view.zoom - 1.0).abs() < 1e-4);
+
+    h.event(Event::Zoom(1.5));
+    h.run();
+    assert!((h.state().canvas.view.zoom - 1.5).abs() < 1e-3);
+}
