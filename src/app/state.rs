@@ -357,28 +357,10 @@ impl AppState {
                 )?;
             }
             Command::PickTake { node, take } => {
-                let mut probe = self.doc.clone();
-                if !aktion_engine::takes::pick_take(&mut probe, node, take) {
-                    return Err("no such take".into());
-                }
-                let n = probe.node(node).cloned().ok_or("no such node")?;
-                self.edit(
-                    "Pick take".into(),
-                    vec![Edit::ReplaceNode(Box::new(n))],
-                    None,
-                )?;
+                self.take_edit("Pick take", node, take, aktion_engine::takes::pick_take)?;
             }
             Command::DeleteTake { node, take } => {
-                let mut probe = self.doc.clone();
-                if !aktion_engine::takes::delete_take(&mut probe, node, take) {
-                    return Err("no such take".into());
-                }
-                let n = probe.node(node).cloned().ok_or("no such node")?;
-                self.edit(
-                    "Delete take".into(),
-                    vec![Edit::ReplaceNode(Box::new(n))],
-                    None,
-                )?;
+                self.take_edit("Delete take", node, take, aktion_engine::takes::delete_take)?;
             }
         }
         if self.history.revision() != before {
@@ -397,6 +379,24 @@ impl AppState {
         self.history
             .apply(&mut self.doc, Catalog::builtin(), label, edits, merge)
             .map_err(|e| e.to_string())
+    }
+
+    /// Applies a take operation (pick, delete) to a copy of the node, then records the result
+    /// as one undoable replacement.
+    fn take_edit(
+        &mut self,
+        label: &str,
+        node: NodeId,
+        take: TakeId,
+        op: fn(&mut Document, NodeId, TakeId) -> bool,
+    ) -> Result<(), String> {
+        let mut probe = Document::default();
+        probe.add_node(self.doc.node(node).cloned().ok_or("no such node")?);
+        if !op(&mut probe, node, take) {
+            return Err("no such take".into());
+        }
+        let n = probe.node(node).cloned().ok_or("no such node")?;
+        self.edit(label.into(), vec![Edit::ReplaceNode(Box::new(n))], None)
     }
 
     /// `ReplaceNode` edits for each existing node in `ids` after `change`.
@@ -904,5 +904,54 @@ mod tests {
         );
         assert!(s.save().is_err());
         assert!(s.apply(Command::Select(vec![]), now()).is_ok());
+    }
+
+    #[test]
+    fn picking_a_take_restores_its_seed_and_undoes() {
+        let (_d, mut s) = state();
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let t = only_node(&s, "t2i");
+        let result = aktion_cache::CachedResult {
+            outputs: vec![],
+            meta: serde_json::json!({ "params": { "prompt": "", "aspect_ratio": "16:9", "seed": 42 } }),
+            created_unix_ms: 1,
+        };
+        let take =
+            aktion_engine::takes::record_take(&mut s.doc, t, "sig-a", &result).expect("take");
+        s.apply(
+            Command::SetParam {
+                node: t,
+                key: "seed".into(),
+                value: 7.into(),
+            },
+            now(),
+        )
+        .expect("seed");
+        s.apply(Command::PickTake { node: t, take }, now())
+            .expect("pick");
+        assert_eq!(s.doc.node(t).expect("t").seed(), 42);
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(s.doc.node(t).expect("t").seed(), 7);
+        let missing = aktion_graph::TakeId::new();
+        assert!(
+            s.apply(
+                Command::PickTake {
+                    node: t,
+                    take: missing
+                },
+                now()
+            )
+            .is_err()
+        );
+        s.apply(Command::DeleteTake { node: t, take }, now())
+            .expect("delete");
+        assert!(s.doc.node(t).expect("t").takes.is_empty());
     }
 }
