@@ -161,6 +161,8 @@ pub struct Canvas {
     pending_fit: Option<Fit>,
     space_panned: bool,
     last_pointer: Option<Pos2>,
+    /// Pointer position while it is over the window (for hover feedback).
+    hover: Option<Pos2>,
     visible: Vec<u32>,
     stats: FrameStats,
 }
@@ -186,6 +188,7 @@ impl Canvas {
             pending_fit: None,
             space_panned: false,
             last_pointer: None,
+            hover: None,
             visible: Vec::new(),
             stats: FrameStats::default(),
         }
@@ -398,6 +401,7 @@ impl Canvas {
         events: &mut Vec<CanvasEvent>,
     ) {
         let (latest, press_origin, shift, alt, space) = ui.input(|i| {
+            self.hover = i.pointer.hover_pos();
             (
                 i.pointer.latest_pos(),
                 i.pointer.press_origin(),
@@ -890,7 +894,7 @@ impl Canvas {
         if self.options.show_grid {
             paint_grid(&painter, x, rect, self.options.grid);
         }
-        for frame in &board.frames {
+        for (k, frame) in board.frames.iter().enumerate() {
             if frame.rect.intersects(view) {
                 let r = x.rect_to_screen(frame.rect);
                 painter.rect_filled(r, 6.0 * x.zoom, frame.color.gamma_multiply(0.25));
@@ -902,6 +906,11 @@ impl Canvas {
                         FontId::proportional(font_px(16.0, x.zoom)),
                         frame.color,
                     );
+                    let resp =
+                        ui.interact(r.intersect(rect), id.with(("frame", k)), Sense::hover());
+                    resp.widget_info(|| {
+                        WidgetInfo::labeled(Role::Group, true, format!("Frame {}", frame.title))
+                    });
                 }
             }
         }
@@ -1091,7 +1100,22 @@ impl Canvas {
             Drag::Connect { from } => {
                 self.paint_connect(ui, painter, id, x, board, *from, cursor);
             }
-            _ => {}
+            Drag::None => {
+                // Show which pin a press would grab.
+                let hovered = self.hover.filter(|p| rect.contains(*p));
+                if let Some(p) = hovered.filter(|_| Lod::for_zoom(x.zoom) == Lod::Full)
+                    && let HitIdx::Pin(pin) = self.hit(board, x, p)
+                    && let Some(node) = self
+                        .cache
+                        .by_id
+                        .get(&pin.node)
+                        .and_then(|&i| board.nodes.get(i as usize))
+                {
+                    let c = x.to_screen(pin_pos(node.rect, pin.side, pin.index));
+                    painter.circle_stroke(c, PIN_RADIUS * x.zoom + 3.0, Stroke::new(1.5, TEXT));
+                }
+            }
+            Drag::Pan | Drag::Move { .. } | Drag::Minimap => {}
         }
         if let Some(mm) = self.minimap_rect(rect) {
             self.paint_minimap(ui, painter, id, mm, x, rect);

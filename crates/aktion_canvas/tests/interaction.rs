@@ -1,7 +1,9 @@
 //! The canvas driven like a user would, through `egui_kittest` (no GPU): widgets are found by
 //! their accessible labels, pointer and keys are real egui events.
 
-use aktion_canvas::{Board, Canvas, CanvasEvent, Lod, NodeView, PinId, PinSide, PinView, WireView};
+use aktion_canvas::{
+    Board, Canvas, CanvasEvent, FrameView, Lod, NodeView, PinId, PinSide, PinView, WireView,
+};
 use egui::{
     Color32, Event, Modifiers, MouseWheelSource, MouseWheelUnit, Pos2, Rect, TouchPhase, pos2, vec2,
 };
@@ -64,7 +66,11 @@ fn board() -> Board {
             to: PinId::input(2, 0),
             color: TEXT,
         }],
-        frames: Vec::new(),
+        frames: vec![FrameView {
+            rect: Rect::from_min_size(pos2(30.0, 260.0), vec2(220.0, 140.0)),
+            title: "Shot 1".to_owned(),
+            color: AUDIO,
+        }],
         revision: 0,
     };
     board.touch();
@@ -465,4 +471,94 @@ fn middle_drag_and_trackpad_pan_pinch_zooms() {
     h.event(Event::Zoom(1.5));
     h.run();
     assert!((h.state().canvas.view.zoom - 1.5).abs() < 1e-3);
+}
+
+fn palette_requests(h: &Harness<'_, App>) -> usize {
+    h.state()
+        .events
+        .iter()
+        .filter(|e| matches!(e, CanvasEvent::OpenPalette { .. }))
+        .count()
+}
+
+fn button(h: &Harness<'_, App>, pos: Pos2, pressed: bool) {
+    h.event(Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    });
+}
+
+#[test]
+fn tab_and_a_space_tap_open_the_palette_but_space_drag_pans() {
+    let mut h = harness();
+    let spot = pos2(650.0, 300.0);
+    h.hover_at(spot);
+    h.run();
+    h.key_press(egui::Key::Tab);
+    h.run();
+    assert_eq!(palette_requests(&h), 1);
+    h.key_press(egui::Key::Space);
+    h.run();
+    assert_eq!(palette_requests(&h), 2);
+
+    h.key_down(egui::Key::Space);
+    h.run();
+    button(&h, spot, true);
+    h.run();
+    for t in [0.5, 1.0] {
+        h.hover_at(spot + vec2(-40.0, -30.0) * t);
+        h.run();
+    }
+    button(&h, spot + vec2(-40.0, -30.0), false);
+    h.run();
+    h.key_up(egui::Key::Space);
+    h.run();
+    assert_eq!(palette_requests(&h), 2, "{:?}", h.state().events);
+    let pan = h.state().canvas.view.pan;
+    assert!((pan - vec2(-40.0, -30.0)).length() < 1.0, "{pan:?}");
+    assert!(
+        h.state().canvas.selection().is_empty(),
+        "a pan is not a box select"
+    );
+}
+
+#[test]
+fn escape_cancels_a_wire_being_dragged() {
+    let mut h = harness();
+    let from = center_of(&h, "Prompt out text");
+    let to = center_of(&h, "Render in text");
+    h.hover_at(from);
+    h.drag_at(from);
+    h.run();
+    h.hover_at(from.lerp(to, 0.5));
+    h.run();
+    h.key_press(egui::Key::Escape);
+    h.run();
+    h.hover_at(to);
+    h.run();
+    h.drop_at(to);
+    h.run();
+    assert!(
+        !h.state()
+            .events
+            .iter()
+            .any(|e| matches!(e, CanvasEvent::Connect { .. })),
+        "{:?}",
+        h.state().events
+    );
+}
+
+#[test]
+fn frames_are_drawn_behind_nodes_and_labelled() {
+    let mut h = harness();
+    assert!(h.query_by_label("Frame Shot 1").is_some());
+    // Clicking inside a frame but on a node selects the node.
+    h.get_by_label("Sound").click();
+    h.run();
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::SelectionChanged(vec![3])]
+    );
 }
