@@ -287,6 +287,15 @@ pub async fn delete_session(db: &Db, token: &str) -> Result<bool, ApiError> {
     Ok(done.rows_affected() > 0)
 }
 
+/// Deletes sessions past their expiry; returns how many.
+pub async fn purge_expired_sessions(db: &Db) -> Result<u64, ApiError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now_ms())
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Limits of the login rate limiter.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {

@@ -77,5 +77,6 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
         DbKind::Postgres => ledger::Abandoned::LeaseExpired,
     };
     let released = ledger::settle_abandoned(&db, which).await?;
+    auth::purge_expired_sessions(&db).await?;
     Ok((AppState::new(db, config), released))
 }

@@ -581,3 +581,61 @@ async fn real_socket_health_and_bad_input() {
     assert!(!server.is_finished(), "server still running");
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_idempotent_grant_apply_once() {
+    for test_db in common::all().await {
+        let state = common::start(&test_db).await;
+        let admin = register(&state, "boss@example.com").await;
+        register(&state, "target@example.com").await;
+        let admin_id = auth::user_by_email(&state.db, "boss@example.com")
+            .await
+            .expect("lookup")
+            .expect("exists")
+            .id;
+        auth::set_admin(&state.db, admin_id, true)
+            .await
+            .expect("set admin");
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let state = state.clone();
+            let token = admin.token.clone();
+            tasks.push(tokio::spawn(async move {
+                let req = Request::builder()
+                    .method("POST")
+                    .uri("/v1/admin/credits/grant")
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header("Idempotency-Key", "same-grant")
+                    .body(Body::from(
+                        json!({"email": "target@example.com", "credits": 3}).to_string(),
+                    ))
+                    .expect("request");
+                let answer = send(&state, req).await;
+                (answer.status, answer.body)
+            }));
+        }
+        let mut ok_bodies = Vec::new();
+        for task in tasks {
+            let (status, body) = task.await.expect("task");
+            match status {
+                StatusCode::OK => ok_bodies.push(body),
+                StatusCode::CONFLICT => {
+                    assert_eq!(body["code"], "request_in_progress", "{}", test_db.name);
+                }
+                other => panic!("{}: unexpected {other}: {body}", test_db.name),
+            }
+        }
+        assert!(!ok_bodies.is_empty(), "{}", test_db.name);
+        assert!(
+            ok_bodies.windows(2).all(|w| w[0] == w[1]),
+            "{}: every answer is the first one",
+            test_db.name
+        );
+        let target = auth::user_by_email(&state.db, "target@example.com")
+            .await
+            .expect("lookup")
+            .expect("exists");
+        assert_eq!(target.balance, 5 + 3, "{}: granted once", test_db.name);
+    }
+}
