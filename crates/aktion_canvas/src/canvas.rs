@@ -113,6 +113,8 @@ enum Drag {
     },
     Connect {
         from: PinId,
+        /// The input a wire was picked up from (dragging from a connected input).
+        detached: Option<PinId>,
     },
     Minimap,
 }
@@ -499,12 +501,25 @@ impl Canvas {
         }
         let x = self.view.at(rect.min);
         self.drag = match self.hit(board, x, origin) {
-            HitIdx::Pin(from) => {
+            HitIdx::Pin(pin) => {
                 self.feedback = Some(ConnectFeedback {
                     target: None,
                     verdict: None,
                 });
-                Drag::Connect { from }
+                // Dragging from a connected input picks its wire up by the output end.
+                let wire = (pin.side == PinSide::Input)
+                    .then(|| board.wires.iter().rev().find(|w| w.to == pin))
+                    .flatten();
+                match wire {
+                    Some(w) => Drag::Connect {
+                        from: w.from,
+                        detached: Some(pin),
+                    },
+                    None => Drag::Connect {
+                        from: pin,
+                        detached: None,
+                    },
+                }
             }
             HitIdx::Node(i) => {
                 let Some(node) = board.nodes.get(i as usize) else {
@@ -574,7 +589,7 @@ impl Canvas {
                     self.center_on_minimap(rect, mm, pointer);
                 }
             }
-            Drag::Connect { from } => {
+            Drag::Connect { from, .. } => {
                 let from = *from;
                 let target = self.connect_target(board, x, pointer, from);
                 let previous = self.feedback.take();
@@ -624,8 +639,22 @@ impl Canvas {
                     events.push(CanvasEvent::SelectionChanged(self.selected_vec()));
                 }
             }
-            Drag::Connect { from } => {
-                if let Some(to) = self.connect_target(board, x, pointer, from) {
+            Drag::Connect { from, detached } => {
+                let target = self.connect_target(board, x, pointer, from);
+                if let Some(old) = detached {
+                    // A picked-up wire: dropped back, moved to another input, or removed.
+                    match target {
+                        Some(to) if to == old => {}
+                        Some(to) => {
+                            let (out, inp) = ordered(from, to);
+                            if delegate.can_connect(out, inp).is_ok() {
+                                events.push(CanvasEvent::Disconnect { from, to: old });
+                                events.push(CanvasEvent::Connect { from: out, to: inp });
+                            }
+                        }
+                        None => events.push(CanvasEvent::Disconnect { from, to: old }),
+                    }
+                } else if let Some(to) = target {
                     let (out, inp) = ordered(from, to);
                     if delegate.can_connect(out, inp).is_ok() {
                         events.push(CanvasEvent::Connect { from: out, to: inp });
@@ -999,8 +1028,18 @@ impl Canvas {
         let mut flattened = 0;
         let mut mesh = Mesh::default();
         let width = (2.5 * x.zoom).clamp(1.0, 4.0);
+        let detached = match &self.drag {
+            Drag::Connect {
+                from,
+                detached: Some(to),
+            } => Some((*from, *to)),
+            _ => None,
+        };
         for (geom, wire) in self.cache.wires.iter_mut().zip(&board.wires) {
-            if geom.from == u32::MAX || geom.to == u32::MAX {
+            if geom.from == u32::MAX
+                || geom.to == u32::MAX
+                || detached == Some((wire.from, wire.to))
+            {
                 continue;
             }
             let (mf, mt) = (is_moving(geom.from), is_moving(geom.to));
@@ -1097,7 +1136,7 @@ impl Canvas {
                     StrokeKind::Inside,
                 );
             }
-            Drag::Connect { from } => {
+            Drag::Connect { from, .. } => {
                 self.paint_connect(ui, painter, id, x, board, *from, cursor);
             }
             Drag::None => {

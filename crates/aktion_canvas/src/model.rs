@@ -148,6 +148,12 @@ pub enum CanvasEvent {
         from: PinId,
         to: PinId,
     },
+    /// A wire was picked up from its input and dropped elsewhere: remove it. When it was
+    /// dropped on another compatible input a `Connect` follows in the same frame (one undo step).
+    Disconnect {
+        from: PinId,
+        to: PinId,
+    },
     /// A wire was dropped on empty board: open the palette filtered to what fits `from_pin`.
     WireDroppedOnEmpty {
         from_pin: PinId,

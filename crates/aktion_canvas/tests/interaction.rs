@@ -54,11 +54,12 @@ fn board() -> Board {
     );
     render.inputs = vec![PinView::new("text", TEXT), PinView::new("audio", AUDIO)];
     render.body = vec!["seed 42".to_owned()];
-    let sound = NodeView::new(
+    let mut sound = NodeView::new(
         3,
         Rect::from_min_size(pos2(40.0, 300.0), vec2(180.0, 80.0)),
         "Sound",
     );
+    sound.outputs = vec![PinView::new("sound", AUDIO)];
     let mut board = Board {
         nodes: vec![prompt, render, sound],
         wires: vec![WireView {
@@ -244,12 +245,14 @@ fn dragging_from_an_output_to_a_compatible_input_connects() {
         to: PinId::input(2, 0),
     }));
 
-    // And the other way round: from the input back to the output gives the same event.
+    // And the other way round: from a free input to an output, the event is still output first.
     let mut h = harness();
-    drag(&mut h, to, from);
+    let free_input = center_of(&h, "Render in audio");
+    let sound_out = center_of(&h, "Sound out sound");
+    drag(&mut h, free_input, sound_out);
     assert!(h.state().events.contains(&CanvasEvent::Connect {
-        from: PinId::output(1, 0),
-        to: PinId::input(2, 0),
+        from: PinId::output(3, 0),
+        to: PinId::input(2, 1),
     }));
 }
 
@@ -561,4 +564,32 @@ fn frames_are_drawn_behind_nodes_and_labelled() {
         h.state().events,
         vec![CanvasEvent::SelectionChanged(vec![3])]
     );
+}
+
+#[test]
+fn dragging_from_a_connected_input_picks_the_wire_up() {
+    // Dropped on empty board: the wire is removed (and no palette is asked for).
+    let mut h = harness();
+    let input = center_of(&h, "Render in text");
+    drag(&mut h, input, pos2(640.0, 480.0));
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::Disconnect {
+            from: PinId::output(1, 0),
+            to: PinId::input(2, 0),
+        }]
+    );
+
+    // Dropped back where it was: nothing changes.
+    let mut h2 = harness();
+    h2.hover_at(input);
+    h2.drag_at(input);
+    h2.run();
+    h2.hover_at(input + vec2(40.0, 40.0));
+    h2.run();
+    h2.hover_at(input);
+    h2.run();
+    h2.drop_at(input);
+    h2.run();
+    assert!(h2.state().events.is_empty(), "{:?}", h2.state().events);
 }
