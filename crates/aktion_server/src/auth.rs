@@ -222,9 +222,16 @@ pub async fn set_admin(db: &Db, user_id: i64, is_admin: bool) -> Result<(), ApiE
     Ok(())
 }
 
-/// Checks email and password; `None` when either is wrong (the same answer for both).
-pub async fn authenticate(db: &Db, email: &str, password: &str) -> Result<Option<User>, ApiError> {
+/// Checks email and password; `None` when either is wrong (the same answer for both, and
+/// about the same time: an unknown email still costs one Argon2 hash of `cost`).
+pub async fn authenticate(
+    db: &Db,
+    email: &str,
+    password: &str,
+    cost: PasswordCost,
+) -> Result<Option<User>, ApiError> {
     let Ok(email) = normalize_email(email) else {
+        hash_password(password.to_owned(), cost).await?;
         return Ok(None);
     };
     let row: Option<(i64, String)> =
@@ -233,6 +240,7 @@ pub async fn authenticate(db: &Db, email: &str, password: &str) -> Result<Option
             .fetch_optional(&db.pool)
             .await?;
     let Some((id, stored)) = row else {
+        hash_password(password.to_owned(), cost).await?;
         return Ok(None);
     };
     if verify_password(password.to_owned(), stored).await? {

@@ -191,7 +191,14 @@ async fn login(
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     state.limiter.check(&body.email, ip)?;
-    let Some(user) = auth::authenticate(&state.db, &body.email, &body.password).await? else {
+    let Some(user) = auth::authenticate(
+        &state.db,
+        &body.email,
+        &body.password,
+        state.config.password_cost,
+    )
+    .await?
+    else {
         state.limiter.failed(&body.email, ip);
         return Err(ApiError::BadCredentials);
     };
