@@ -106,6 +106,8 @@ enum Drag {
         origin: Pos2,
         anchor: Pos2,
         delta: Vec2,
+        /// Set when a frame is dragged by its title (with the nodes inside it).
+        frame: Option<u64>,
     },
     Box {
         start: Pos2,
@@ -537,12 +539,39 @@ impl Canvas {
                     origin,
                     anchor: node.rect.min,
                     delta: Vec2::ZERO,
+                    frame: None,
                 }
             }
-            HitIdx::Background => Drag::Box {
-                start: x.to_board(origin),
-                additive: shift,
-            },
+            HitIdx::Background => {
+                let b = x.to_board(origin);
+                let title = board
+                    .frames
+                    .iter()
+                    .rev()
+                    .find(|f| frame_title(f.rect).contains(b));
+                if let Some(frame) = title {
+                    let mut inside = Vec::new();
+                    self.cache.index.query(frame.rect, &mut inside);
+                    let ids = inside
+                        .iter()
+                        .filter_map(|&i| board.nodes.get(i as usize))
+                        .filter(|n| frame.rect.contains_rect(n.rect))
+                        .map(|n| n.id)
+                        .collect();
+                    Drag::Move {
+                        ids,
+                        origin,
+                        anchor: frame.rect.min,
+                        delta: Vec2::ZERO,
+                        frame: Some(frame.id),
+                    }
+                } else {
+                    Drag::Box {
+                        start: b,
+                        additive: shift,
+                    }
+                }
+            }
         };
         self.rebuild_moving_mask();
     }
@@ -617,9 +646,18 @@ impl Canvas {
     ) {
         let x = self.view.at(rect.min);
         match std::mem::take(&mut self.drag) {
-            Drag::Move { ids, delta, .. } => {
+            Drag::Move {
+                ids, delta, frame, ..
+            } => {
                 if delta != Vec2::ZERO {
-                    events.push(CanvasEvent::NodesMoved { ids, delta });
+                    events.push(match frame {
+                        Some(frame) => CanvasEvent::FrameMoved {
+                            frame,
+                            nodes: ids,
+                            delta,
+                        },
+                        None => CanvasEvent::NodesMoved { ids, delta },
+                    });
                 }
             }
             Drag::Box { start, additive } => {
@@ -923,9 +961,22 @@ impl Canvas {
         if self.options.show_grid {
             paint_grid(&painter, x, rect, self.options.grid);
         }
-        for (k, frame) in board.frames.iter().enumerate() {
-            if frame.rect.intersects(view) {
-                let r = x.rect_to_screen(frame.rect);
+        let (moved_frame, frame_delta) = match &self.drag {
+            Drag::Move {
+                frame: Some(f),
+                delta,
+                ..
+            } => (Some(*f), *delta),
+            _ => (None, Vec2::ZERO),
+        };
+        for frame in &board.frames {
+            let frame_rect = if moved_frame == Some(frame.id) {
+                frame.rect.translate(frame_delta)
+            } else {
+                frame.rect
+            };
+            if frame_rect.intersects(view) {
+                let r = x.rect_to_screen(frame_rect);
                 painter.rect_filled(r, 6.0 * x.zoom, frame.color.gamma_multiply(0.25));
                 if lod == Lod::Full {
                     painter.text(
@@ -935,8 +986,8 @@ impl Canvas {
                         FontId::proportional(font_px(16.0, x.zoom)),
                         frame.color,
                     );
-                    let resp =
-                        ui.interact(r.intersect(rect), id.with(("frame", k)), Sense::hover());
+                    let title = x.rect_to_screen(frame_title(frame_rect)).intersect(rect);
+                    let resp = ui.interact(title, id.with(("frame", frame.id)), Sense::hover());
                     resp.widget_info(|| {
                         WidgetInfo::labeled(Role::Group, true, format!("Frame {}", frame.title))
                     });
@@ -1361,6 +1412,14 @@ enum HitIdx {
     Pin(PinId),
     Node(u32),
     Background,
+}
+
+/// The strip at the top of a frame that drags it, in board units.
+fn frame_title(rect: Rect) -> Rect {
+    Rect::from_min_max(
+        rect.min,
+        pos2(rect.max.x, (rect.min.y + 32.0).min(rect.max.y)),
+    )
 }
 
 /// Orders a pin pair as (output, input).

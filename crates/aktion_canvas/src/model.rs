@@ -97,9 +97,11 @@ pub struct WireView {
     pub color: Color32,
 }
 
-/// A backdrop drawn behind nodes to group them (a shot, a scene).
+/// A backdrop drawn behind nodes to group them (a shot, a scene). Dragging its title strip
+/// moves it with the nodes inside it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrameView {
+    pub id: u64,
     pub rect: Rect,
     pub title: String,
     pub color: Color32,
@@ -141,6 +143,12 @@ pub enum CanvasEvent {
     /// A drag of the selection ended; `delta` is in board units (already snapped).
     NodesMoved {
         ids: Vec<NodeId>,
+        delta: Vec2,
+    },
+    /// A frame was dragged by its title; `nodes` (those inside it) move with it.
+    FrameMoved {
+        frame: u64,
+        nodes: Vec<NodeId>,
         delta: Vec2,
     },
     /// A wire was dropped on a compatible pin. `from` is always the output.

@@ -68,6 +68,7 @@ fn board() -> Board {
             color: TEXT,
         }],
         frames: vec![FrameView {
+            id: 1,
             rect: Rect::from_min_size(pos2(30.0, 260.0), vec2(220.0, 140.0)),
             title: "Shot 1".to_owned(),
             color: AUDIO,
@@ -592,4 +593,19 @@ fn dragging_from_a_connected_input_picks_the_wire_up() {
     h2.drop_at(input);
     h2.run();
     assert!(h2.state().events.is_empty(), "{:?}", h2.state().events);
+}
+
+#[test]
+fn dragging_a_frame_title_moves_it_with_its_nodes() {
+    let mut h = harness();
+    let title = center_of(&h, "Frame Shot 1");
+    drag(&mut h, title, title + vec2(50.0, 20.0));
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::FrameMoved {
+            frame: 1,
+            nodes: vec![3],
+            delta: vec2(50.0, 20.0),
+        }]
+    );
 }
