@@ -89,15 +89,19 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     for n in [1_000, 10_000] {
         let board = board(n);
-        for fit in [false, true] {
+        // "fit" is the bar; "0.4" is the most a view draws at full detail (worst case, for
+        // information).
+        for view in ["1to1", "fit", "0.4"] {
             let ctx = Context::default();
             let mut canvas = Canvas::default();
-            if fit {
+            if view == "fit" {
                 canvas.fit_all();
             } else {
-                // 1:1, looking at the middle of the board.
+                // Looking at the middle of the board.
+                let zoom = if view == "1to1" { 1.0 } else { 0.4 };
                 let mid = board.bounds().map_or(pos2(0.0, 0.0), |b| b.center());
-                canvas.view.pan = vec2(640.0, 400.0) - mid.to_vec2();
+                canvas.view.zoom = zoom;
+                canvas.view.pan = vec2(640.0, 400.0) - mid.to_vec2() * zoom;
             }
             // Warm the font atlas and the caches, as a running app has.
             for _ in 0..3 {
@@ -105,10 +109,8 @@ fn bench(c: &mut Criterion) {
             }
             let stats = canvas.stats();
             let name = format!(
-                "{n}_nodes_{}_({}_nodes_{}_wires_visible)",
-                if fit { "fit" } else { "1to1" },
-                stats.visible_nodes,
-                stats.visible_wires
+                "{n}_nodes_{view}_({}_nodes_{}_wires_visible)",
+                stats.visible_nodes, stats.visible_wires
             );
             group.bench_function(name, |b| {
                 b.iter(|| pass(&ctx, &mut canvas, &board));
