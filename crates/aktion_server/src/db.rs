@@ -78,8 +78,14 @@ mod futures_core_box {
 }
 
 impl Db {
-    /// Connects to `sqlite://…` or `postgres://…`; SQLite files are created when missing.
+    /// Connects to `sqlite://…` or `postgres://…` with the default pool size (4 for SQLite,
+    /// 16 for PostgreSQL); SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Self, ApiError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Like [`Db::connect`] with at most `max_connections` pooled connections.
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Self, ApiError> {
         install_default_drivers();
         let kind = if url.starts_with("sqlite:") {
             DbKind::Sqlite
@@ -97,7 +103,7 @@ impl Db {
             // with SQLITE_BUSY on lock upgrade; waiting writers queue on busy_timeout.
             DbKind::Sqlite => {
                 AnyPoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(max_connections.unwrap_or(4))
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
@@ -112,7 +118,7 @@ impl Db {
             }
             DbKind::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(max_connections.unwrap_or(16))
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await?

@@ -15,6 +15,17 @@ use crate::db::{Db, now_ms};
 /// operations behind the key are themselves keyed, so taking over never applies them twice.
 const STALE_CLAIM_MS: i64 = 60_000;
 
+/// Forgets stored answers older than `ttl` (a retry after that runs as a new request; the
+/// ledger's own operation keys still stop a second grant or reservation).
+pub async fn purge(db: &Db, ttl: std::time::Duration) -> Result<u64, ApiError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(now_ms().saturating_sub(ttl_ms))
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// The key of a request, if it sent one; 400 when it is malformed.
 pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(aktion_api::IDEMPOTENCY_KEY_HEADER) else {

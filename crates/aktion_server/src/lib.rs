@@ -32,6 +32,10 @@ pub struct Config {
     pub login_limits: auth::LoginLimits,
     /// How long a reservation stays open without its lease being renewed.
     pub reservation_lease: Duration,
+    /// Pool size; `None` for the default of the database kind.
+    pub db_max_connections: Option<u32>,
+    /// How long stored answers for `Idempotency-Key` retries are kept.
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for Config {
@@ -43,6 +47,8 @@ impl Default for Config {
             password_cost: auth::PasswordCost::default(),
             login_limits: auth::LoginLimits::default(),
             reservation_lease: Duration::from_secs(45 * 60),
+            db_max_connections: None,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -70,7 +76,7 @@ impl AppState {
 /// (all of them on SQLite, which one server owns; those whose lease ran out on PostgreSQL,
 /// which several instances may share). Returns the state and how many were released.
 pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64), ApiError> {
-    let db = Db::connect(database_url).await?;
+    let db = Db::connect_with(database_url, config.db_max_connections).await?;
     db.migrate().await?;
     let which = match db.kind {
         DbKind::Sqlite => ledger::Abandoned::All,
@@ -78,5 +84,6 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
     };
     let released = ledger::settle_abandoned(&db, which).await?;
     auth::purge_expired_sessions(&db).await?;
+    idempotency::purge(&db, config.idempotency_ttl).await?;
     Ok((AppState::new(db, config), released))
 }

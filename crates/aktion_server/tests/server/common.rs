@@ -28,6 +28,8 @@ pub fn test_config() -> Config {
             window: Duration::from_secs(60),
         },
         max_body_bytes: 4096,
+        // Tests run in parallel against one PostgreSQL (max_connections 100 by default).
+        db_max_connections: Some(4),
         ..Config::default()
     }
 }
