@@ -1,19 +1,23 @@
-//! The desktop window. For now a read-only view of a board (the full canvas is issue #3): it
-//! opens the example storyboard on first launch so nobody meets an empty grey screen.
+//! The desktop window: the canvas, an inspector, a jobs panel and menus. Widgets read
+//! [`state::AppState`] and emit commands; runs go to the engine on a background tokio runtime
+//! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
+pub mod state;
+pub mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
-use aktion_graph::{Catalog, Document, PortType};
+use aktion_canvas::{Board, Canvas, CanvasEvent};
+use aktion_engine::{Engine, Event, RunHandle, RunRequest};
+use aktion_graph::{Catalog, Document, NodeId, ParamKind, Route};
 use eframe::egui;
 
 use crate::cli::Failure;
-
-// The canvas of issue #3 will emit these commands; until it lands, tests drive them.
-#[expect(
-    dead_code,
-    reason = "commands are emitted by the canvas widget of issue #3"
-)]
-pub mod state;
+use state::{AppState, Command};
+use view::{IdMap, RunStatus};
 
 /// The example opened when no project is given.
 fn example_project() -> PathBuf {
@@ -28,26 +32,36 @@ fn example_project() -> PathBuf {
 
 pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
     let path = project.unwrap_or_else(example_project);
-    let (doc, message) = match aktion_graph::project::load(&path, Catalog::builtin()) {
-        Ok((_, doc)) => (doc, None),
-        Err(e) => (Document::default(), Some(format!("{e:#}"))),
+    let cache =
+        aktion_cache::Cache::open_default(aktion_cache::CacheOptions::default()).map_err(|e| {
+            Failure {
+                code: 1,
+                message: format!("cannot open the cache: {e:#}"),
+            }
+        })?;
+    let engine = crate::cli::engine(cache)?;
+    let (state, message) = match AppState::open(&path) {
+        Ok(s) => (s, None),
+        Err(e) => {
+            let mut s = AppState::new(Document::default(), path.clone());
+            s.read_only = Some(format!("{e:#}"));
+            (s, Some(format!("{e:#}")))
+        }
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Aktion Studio")
-            .with_inner_size([1280.0, 800.0]),
+            .with_inner_size([1400.0, 860.0]),
         ..Default::default()
     };
     eframe::run_native(
         "Aktion Studio",
         options,
-        Box::new(move |_cc| {
-            Ok(Box::new(BoardView {
-                doc,
-                message,
-                pan: egui::Vec2::new(40.0, 60.0),
-                zoom: 0.7,
-            }))
+        Box::new(move |cc| {
+            let mut app = Studio::new(state, engine).map_err(|e| e.message)?;
+            app.message = message;
+            app.egui_ctx = Some(cc.egui_ctx.clone());
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| Failure {
@@ -57,94 +71,1014 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
     Ok(0)
 }
 
-struct BoardView {
-    doc: Document,
-    message: Option<String>,
-    pan: egui::Vec2,
-    zoom: f32,
+/// A wire dropped on empty space or a right-click: the add-node palette.
+struct Palette {
+    at: [f32; 2],
+    screen: egui::Pos2,
+    query: String,
+    from: Option<NodeId>,
 }
 
-const NODE_SIZE: egui::Vec2 = egui::Vec2::new(240.0, 150.0);
+/// The app.
+pub struct Studio {
+    pub state: AppState,
+    canvas: Canvas,
+    board: Board,
+    ids: IdMap,
+    board_key: Option<(u64, u64)>,
+    engine: Arc<Engine>,
+    runtime: tokio::runtime::Runtime,
+    run: Option<RunHandle>,
+    events: Option<std::sync::mpsc::Receiver<Event>>,
+    status: BTreeMap<NodeId, RunStatus>,
+    status_rev: u64,
+    route: Route,
+    palette: Option<Palette>,
+    pub message: Option<String>,
+    egui_ctx: Option<egui::Context>,
+    previews: HashMap<String, egui::TextureHandle>,
+    /// Where the canvas was drawn last frame (for drops).
+    canvas_rect: Option<egui::Rect>,
+    save_as: Option<String>,
+}
 
-fn port_color(t: PortType) -> egui::Color32 {
-    match t {
-        PortType::Image | PortType::ImageList => egui::Color32::from_rgb(90, 170, 255),
-        PortType::Video => egui::Color32::from_rgb(240, 120, 90),
-        PortType::Audio => egui::Color32::from_rgb(120, 220, 140),
-        PortType::Text => egui::Color32::from_rgb(230, 200, 90),
+impl Studio {
+    pub fn new(state: AppState, engine: Arc<Engine>) -> Result<Self, Failure> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Failure {
+                code: 1,
+                message: format!("cannot start the runtime: {e}"),
+            })?;
+        let mut canvas = Canvas::new("board");
+        // Open close enough to read the cards (fit-all on a big board would show bare cards).
+        canvas.view = aktion_canvas::ViewTransform {
+            pan: egui::vec2(30.0, 30.0),
+            zoom: 0.6,
+        };
+        Ok(Self {
+            state,
+            canvas,
+            board: Board::default(),
+            ids: IdMap::default(),
+            board_key: None,
+            engine,
+            runtime,
+            run: None,
+            events: None,
+            status: BTreeMap::new(),
+            status_rev: 0,
+            route: Route::Draft,
+            palette: None,
+            message: None,
+            egui_ctx: None,
+            previews: HashMap::new(),
+            canvas_rect: None,
+            save_as: None,
+        })
     }
-}
 
-impl eframe::App for BoardView {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::Panel::top("top").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("Aktion Studio");
-                ui.label(&self.doc.name);
-                if let Some(m) = &self.message {
-                    ui.colored_label(egui::Color32::LIGHT_RED, m);
+    fn apply(&mut self, cmd: Command) {
+        if let Err(e) = self.state.apply(cmd, Instant::now()) {
+            self.message = Some(e);
+        }
+    }
+
+    fn refresh_board(&mut self) {
+        let key = (
+            self.state.history.revision() ^ (self.state.doc.nodes.len() as u64) << 40,
+            self.status_rev,
+        );
+        if self.board_key == Some(key) {
+            return;
+        }
+        self.board_key = Some(key);
+        let stale = self.stale_nodes();
+        let (board, ids) = view::board(
+            &self.state.doc,
+            Catalog::builtin(),
+            &self.status,
+            &stale,
+            key.0.wrapping_mul(31).wrapping_add(key.1),
+        );
+        self.board = board;
+        self.ids = ids;
+        self.canvas
+            .set_selection(self.state.selection.iter().map(|id| view::canvas_id(*id)));
+    }
+
+    /// Nodes whose active take no longer matches their parameters or inputs.
+    fn stale_nodes(&self) -> BTreeSet<NodeId> {
+        let Ok(plan) = self.engine.plan(&self.request(Vec::new())) else {
+            return BTreeSet::new();
+        };
+        self.state
+            .doc
+            .nodes
+            .values()
+            .filter(|n| {
+                let sig = plan
+                    .resolved
+                    .nodes
+                    .get(&n.id)
+                    .and_then(|r| r.signature.as_ref().ok());
+                n.active_take().is_some_and(|t| Some(&t.signature) != sig)
+            })
+            .map(|n| n.id)
+            .collect()
+    }
+
+    fn request(&self, targets: Vec<NodeId>) -> RunRequest {
+        let mut req = RunRequest::new(self.state.doc.clone(), self.state.root.clone());
+        req.targets = targets;
+        req.default_route = self.route;
+        req
+    }
+
+    fn start_run(&mut self, targets: Vec<NodeId>) {
+        if self.run.is_some() {
+            self.message = Some("a run is already going; cancel it or wait".into());
+            return;
+        }
+        let req = self.request(targets);
+        let _guard = self.runtime.enter();
+        let mut handle = match self.engine.start(req) {
+            Ok(h) => h,
+            Err(e) => {
+                self.message = Some(e.to_string());
+                return;
+            }
+        };
+        let mut events =
+            std::mem::replace(&mut handle.events, tokio::sync::mpsc::unbounded_channel().1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = self.egui_ctx.clone();
+        self.runtime.spawn(async move {
+            while let Some(e) = events.recv().await {
+                if tx.send(e).is_err() {
+                    break;
+                }
+                if let Some(ctx) = &ctx {
+                    ctx.request_repaint();
+                }
+            }
+            // Closing the channel tells the UI the run has ended.
+            drop(tx);
+            if let Some(ctx) = &ctx {
+                ctx.request_repaint();
+            }
+        });
+        self.status.clear();
+        self.status_rev += 1;
+        self.run = Some(handle);
+        self.events = Some(rx);
+    }
+
+    /// Takes in the engine's events; records finished results as takes.
+    fn poll_run(&mut self) {
+        let Some(rx) = &self.events else { return };
+        let mut finished = false;
+        let mut got = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Ok(e) => got.push(e),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        for e in got {
+            self.status_rev += 1;
+            match e {
+                Event::Planned { .. } => {}
+                Event::Queued { node } => {
+                    self.status.insert(node, RunStatus::Queued);
+                }
+                Event::Started { node } => {
+                    self.status.insert(
+                        node,
+                        RunStatus::Running {
+                            fraction: None,
+                            message: String::new(),
+                        },
+                    );
+                }
+                Event::Progress {
+                    node,
+                    fraction,
+                    message,
+                } => {
+                    self.status
+                        .insert(node, RunStatus::Running { fraction, message });
+                }
+                Event::Done { node, cached, .. } => {
+                    self.status.insert(node, RunStatus::Done { cached });
+                    self.record_result(node);
+                }
+                Event::Failed { node, error } => {
+                    self.status.insert(node, RunStatus::Failed(error));
+                }
+                Event::Blocked { node, reason } => {
+                    self.status.insert(node, RunStatus::Blocked(reason));
+                }
+                Event::Cancelled { node } => {
+                    self.status.insert(node, RunStatus::Cancelled);
+                }
+            }
+        }
+        if finished {
+            self.events = None;
+            self.run = None;
+        }
+    }
+
+    fn record_result(&mut self, node: NodeId) {
+        let Ok(plan) = self.engine.plan(&self.request(vec![node])) else {
+            return;
+        };
+        let Some(sig) = plan
+            .resolved
+            .nodes
+            .get(&node)
+            .and_then(|r| r.signature.clone().ok())
+        else {
+            return;
+        };
+        if let Ok(Some(result)) = self.engine.cache().get(&sig) {
+            self.state.record_result(node, &sig, &result);
+        }
+    }
+
+    fn selected(&self) -> Vec<NodeId> {
+        self.state.selection.iter().copied().collect()
+    }
+
+    #[expect(clippy::too_many_lines, reason = "one short arm per canvas event")]
+    fn handle_canvas_events(&mut self, ui: &egui::Ui, events: Vec<CanvasEvent>) {
+        let catalog = Catalog::builtin();
+        for e in events {
+            let cut = matches!(e, CanvasEvent::Cut(_));
+            match e {
+                CanvasEvent::SelectionChanged(ids) => {
+                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    self.apply(Command::Select(ids));
+                }
+                CanvasEvent::NodesMoved { ids, delta } => {
+                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    self.apply(Command::Move {
+                        ids,
+                        delta: [delta.x, delta.y],
+                    });
+                }
+                CanvasEvent::FrameMoved {
+                    frame,
+                    nodes,
+                    delta,
+                } => {
+                    let nodes = nodes.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let index = self
+                        .state
+                        .doc
+                        .frames
+                        .iter()
+                        .position(|f| view::frame_canvas_id(f) == frame);
+                    if let Some(index) = index {
+                        self.apply(Command::MoveFrame {
+                            index,
+                            nodes,
+                            delta: [delta.x, delta.y],
+                        });
+                    }
+                }
+                CanvasEvent::Disconnect { from, to } => {
+                    if let Some(w) = self.ids.wire(&self.state.doc, catalog, from, to) {
+                        self.apply(Command::Disconnect(w));
+                    }
+                }
+                CanvasEvent::Connect { from, to } => {
+                    if let Some(w) = self.ids.wire(&self.state.doc, catalog, from, to) {
+                        self.apply(Command::Connect(w));
+                    }
+                }
+                CanvasEvent::WireDroppedOnEmpty {
+                    from_pin,
+                    at,
+                    screen,
+                } => {
+                    self.palette = Some(Palette {
+                        at: [at.x, at.y],
+                        screen,
+                        query: String::new(),
+                        from: self.ids.node(from_pin.node),
+                    });
+                }
+                CanvasEvent::OpenPalette { at, screen } => {
+                    self.palette = Some(Palette {
+                        at: [at.x, at.y],
+                        screen,
+                        query: String::new(),
+                        from: None,
+                    });
+                }
+                CanvasEvent::NodeContextMenu { node, .. } => {
+                    if let Some(id) = self.ids.node(node) {
+                        self.apply(Command::Select(vec![id]));
+                    }
+                }
+                CanvasEvent::Delete(ids) => {
+                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    self.apply(Command::Delete(ids));
+                }
+                CanvasEvent::Duplicate(ids) => {
+                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    self.apply(Command::Duplicate(ids));
+                }
+                CanvasEvent::Copy(ids) | CanvasEvent::Cut(ids) => {
+                    let nodes: Vec<NodeId> = ids.iter().filter_map(|i| self.ids.node(*i)).collect();
+                    ui.ctx()
+                        .copy_text(aktion_graph::clipboard::copy(&self.state.doc, &nodes));
+                    if cut {
+                        self.apply(Command::Delete(nodes));
+                    }
+                }
+                CanvasEvent::Paste { at, text } => {
+                    if let Some(text) = text {
+                        self.apply(Command::Paste {
+                            text,
+                            at: [at.x, at.y],
+                        });
+                    }
+                }
+                CanvasEvent::ToggleMute(ids) => {
+                    let ids: Vec<NodeId> =
+                        ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let on = !ids
+                        .iter()
+                        .all(|i| self.state.doc.node(*i).is_some_and(|n| n.muted));
+                    self.apply(Command::SetMuted { ids, on });
+                }
+                CanvasEvent::ToggleBypass(ids) => {
+                    let ids: Vec<NodeId> =
+                        ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let on = !ids
+                        .iter()
+                        .all(|i| self.state.doc.node(*i).is_some_and(|n| n.bypassed));
+                    self.apply(Command::SetBypassed { ids, on });
+                }
+            }
+        }
+    }
+
+    fn shortcuts(&mut self, ui: &egui::Ui) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let typing = ui.ctx().memory(|m| m.focused().is_some());
+        let undo = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
+        let redo = KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+        let save = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
+        let run = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
+        if ui.input_mut(|i| i.consume_shortcut(&save)) {
+            self.save();
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&run)) {
+            self.start_run(Vec::new());
+        }
+        if typing {
+            return;
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&redo)) {
+            self.apply(Command::Redo);
+        } else if ui.input_mut(|i| i.consume_shortcut(&undo)) {
+            self.apply(Command::Undo);
+        }
+    }
+
+    fn save(&mut self) {
+        self.message = match self.state.save() {
+            Ok(()) => Some(format!("saved {}", self.state.root.display())),
+            Err(e) => Some(e),
+        };
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .add(egui::Button::new("Save").shortcut_text("Ctrl+S"))
+                    .clicked()
+                {
+                    self.save();
+                }
+                if ui.button("Save As…").clicked() {
+                    self.save_as = Some(self.state.root.display().to_string());
+                }
+            });
+            ui.menu_button("Edit", |ui| {
+                let undo = self.state.history.can_undo().map(|l| format!("Undo {l}"));
+                if ui
+                    .add_enabled(
+                        undo.is_some(),
+                        egui::Button::new(undo.unwrap_or_else(|| "Undo".into()))
+                            .shortcut_text("Ctrl+Z"),
+                    )
+                    .clicked()
+                {
+                    self.apply(Command::Undo);
+                }
+                let redo = self.state.history.can_redo().map(|l| format!("Redo {l}"));
+                if ui
+                    .add_enabled(
+                        redo.is_some(),
+                        egui::Button::new(redo.unwrap_or_else(|| "Redo".into()))
+                            .shortcut_text("Ctrl+Shift+Z"),
+                    )
+                    .clicked()
+                {
+                    self.apply(Command::Redo);
+                }
+                ui.separator();
+                let sel = self.selected();
+                if ui
+                    .add_enabled(
+                        !sel.is_empty(),
+                        egui::Button::new("Duplicate").shortcut_text("Ctrl+D"),
+                    )
+                    .clicked()
+                {
+                    self.apply(Command::Duplicate(sel.clone()));
+                }
+                if ui
+                    .add_enabled(
+                        !sel.is_empty(),
+                        egui::Button::new("Delete").shortcut_text("Del"),
+                    )
+                    .clicked()
+                {
+                    self.apply(Command::Delete(sel));
+                }
+            });
+            ui.menu_button("View", |ui| {
+                if ui
+                    .add(egui::Button::new("Fit all").shortcut_text("Home"))
+                    .clicked()
+                {
+                    self.canvas.fit_all();
+                }
+                if ui
+                    .add(egui::Button::new("Fit selection").shortcut_text("F"))
+                    .clicked()
+                {
+                    self.canvas.fit_selection();
+                }
+            });
+            ui.menu_button("Run", |ui| {
+                if ui
+                    .add(egui::Button::new("Run board").shortcut_text("Ctrl+Enter"))
+                    .clicked()
+                {
+                    self.start_run(Vec::new());
+                }
+                let sel = self.selected();
+                if ui
+                    .add_enabled(!sel.is_empty(), egui::Button::new("Run selection"))
+                    .clicked()
+                {
+                    self.start_run(sel);
                 }
             });
         });
-        egui::CentralPanel::default().show(ui, |ui| self.board_ui(ui));
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Aktion Studio");
+            ui.label(egui::RichText::new(&self.state.doc.name).strong());
+            if self.state.is_modified() {
+                ui.label("•").on_hover_text("unsaved changes");
+            }
+            ui.separator();
+            let running = self.run.is_some();
+            if running {
+                if ui.button("Cancel run").clicked()
+                    && let Some(r) = &self.run
+                {
+                    r.cancel();
+                }
+                let paused = self.engine.is_paused();
+                if ui
+                    .button(if paused {
+                        "Resume queue"
+                    } else {
+                        "Pause queue"
+                    })
+                    .clicked()
+                {
+                    self.engine.set_paused(!paused);
+                }
+            } else {
+                let cost = self
+                    .engine
+                    .plan(&self.request(Vec::new()))
+                    .map_or(0, |p| p.cost.total);
+                if ui
+                    .button(format!("Run board · {cost} credits"))
+                    .on_hover_text("Ctrl+Enter. Cached nodes cost nothing and do not run.")
+                    .clicked()
+                {
+                    self.start_run(Vec::new());
+                }
+            }
+            egui::ComboBox::from_label("route")
+                .selected_text(self.route.as_str())
+                .show_ui(ui, |ui| {
+                    for r in Route::ALL {
+                        ui.selectable_value(&mut self.route, r, r.as_str());
+                    }
+                });
+            if let Some(m) = &self.message {
+                ui.separator();
+                ui.label(egui::RichText::new(m).color(egui::Color32::from_rgb(240, 200, 120)));
+            }
+        });
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the inspector reads top to bottom like the panel"
+    )]
+    fn inspector_ui(&mut self, ui: &mut egui::Ui) {
+        let sel = self.selected();
+        let [id] = sel.as_slice() else {
+            ui.label(if sel.is_empty() {
+                "Select a node to see its parameters."
+            } else {
+                "Several nodes selected."
+            });
+            return;
+        };
+        let id = *id;
+        let Some(node) = self.state.doc.node(id).cloned() else {
+            return;
+        };
+        let catalog = Catalog::builtin();
+        let Some(kind) = catalog.get(&node.kind) else {
+            return;
+        };
+        ui.heading(node.display_title(catalog));
+        ui.label(
+            egui::RichText::new(format!(
+                "{} · {} credits · ~{} s",
+                kind.title, kind.credits, kind.typical_seconds
+            ))
+            .weak(),
+        );
+        if kind.beta {
+            ui.colored_label(
+                egui::Color32::from_rgb(240, 190, 90),
+                "BETA: takes 10–15 minutes",
+            );
+        }
+        self.preview_ui(ui, &node);
+        let mut title = node.title.clone();
+        if ui
+            .add(egui::TextEdit::singleline(&mut title).hint_text(kind.title.as_str()))
+            .changed()
+        {
+            self.apply(Command::SetTitle { node: id, title });
+        }
+        ui.separator();
+        for p in &kind.params {
+            let value = node
+                .params
+                .get(&p.id)
+                .cloned()
+                .unwrap_or_else(|| p.default_value());
+            if let Some(new) = param_editor_ui(ui, p, &value) {
+                self.apply(Command::SetParam {
+                    node: id,
+                    key: p.id.clone(),
+                    value: new,
+                });
+            }
+            if p.kind == ParamKind::Seed {
+                let mut pinned = node.seed_pinned;
+                if ui.checkbox(&mut pinned, "Pin seed").changed() {
+                    self.apply(Command::PinSeed { node: id, pinned });
+                }
+            }
+        }
+        if ui.memory(|m| m.focused().is_none()) {
+            self.apply(Command::Seal);
+        }
+        if kind.is_generating() {
+            let mut route = node.route;
+            egui::ComboBox::from_label("Route")
+                .selected_text(route.map_or("board default", Route::as_str))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut route, None, "board default");
+                    for r in Route::ALL {
+                        ui.selectable_value(&mut route, Some(r), r.as_str());
+                    }
+                });
+            if route != node.route {
+                self.apply(Command::SetRoute { node: id, route });
+            }
+        }
+        if !node.takes.is_empty() {
+            ui.separator();
+            ui.label(egui::RichText::new("Takes").strong());
+            for (i, t) in node.takes.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    let active = node.active_take == Some(t.id);
+                    let label = format!(
+                        "#{} {} seed {}{}",
+                        i + 1,
+                        t.provider,
+                        t.params
+                            .get("seed")
+                            .and_then(serde_json::Value::as_u64)
+                            .unwrap_or(0),
+                        if t.draft { " · draft" } else { "" }
+                    );
+                    if ui.selectable_label(active, label).clicked() && !active {
+                        self.apply(Command::PickTake {
+                            node: id,
+                            take: t.id,
+                        });
+                    }
+                    if ui.small_button("Delete").on_hover_text("Delete take").clicked() {
+                        self.apply(Command::DeleteTake {
+                            node: id,
+                            take: t.id,
+                        });
+                    }
+                });
+            }
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui.button("Run node").clicked() {
+                self.start_run(vec![id]);
+            }
+            if let Some(RunStatus::Failed(m)) = self.status.get(&id) {
+                ui.colored_label(egui::Color32::LIGHT_RED, m);
+            }
+        });
+    }
+
+    fn preview_ui(&mut self, ui: &mut egui::Ui, node: &aktion_graph::Node) {
+        let Some(take) = node.active_take() else {
+            return;
+        };
+        let Some(out) = take.outputs.first() else {
+            return;
+        };
+        if !out.mime.starts_with("image/") {
+            return;
+        }
+        let tex = if let Some(t) = self.previews.get(&out.hash) {
+            t.clone()
+        } else {
+            let Ok(hash) = out.hash.parse::<aktion_cache::BlobHash>() else {
+                return;
+            };
+            let Ok(Some(bytes)) = self.engine.cache().read_blob(&hash) else {
+                return;
+            };
+            let Ok(img) = aktion_media::thumbnail_from_bytes(
+                &bytes,
+                320,
+                &aktion_media::DecodeLimits::default(),
+            ) else {
+                return;
+            };
+            let size = [img.width() as usize, img.height() as usize];
+            let color = egui::ColorImage::from_rgba_unmultiplied(size, img.as_raw());
+            let t = ui
+                .ctx()
+                .load_texture(out.hash.clone(), color, egui::TextureOptions::LINEAR);
+            self.previews.insert(out.hash.clone(), t.clone());
+            t
+        };
+        let w = ui.available_width().min(320.0);
+        let size = tex.size_vec2();
+        ui.add(
+            egui::Image::new(&tex).fit_to_exact_size(egui::vec2(w, w * size.y / size.x.max(1.0))),
+        );
+    }
+
+    fn jobs_ui(&mut self, ui: &mut egui::Ui) {
+        let active: Vec<(NodeId, RunStatus)> = self
+            .status
+            .iter()
+            .filter(|(_, s)| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        ui.horizontal(|ui| {
+            ui.label(egui::RichText::new("Jobs").strong());
+            let done = self
+                .status
+                .values()
+                .filter(|s| matches!(s, RunStatus::Done { .. }))
+                .count();
+            let failed = self
+                .status
+                .values()
+                .filter(|s| matches!(s, RunStatus::Failed(_)))
+                .count();
+            ui.label(format!(
+                "{} active · {done} done · {failed} failed",
+                active.len()
+            ));
+        });
+        for (id, s) in active {
+            ui.horizontal(|ui| {
+                let title = self
+                    .state
+                    .doc
+                    .node(id)
+                    .map(|n| n.display_title(Catalog::builtin()).to_owned())
+                    .unwrap_or_default();
+                ui.label(title);
+                match s {
+                    RunStatus::Running { fraction, message } => {
+                        ui.add(
+                            egui::ProgressBar::new(fraction.unwrap_or(0.0))
+                                .desired_width(160.0)
+                                .text(message),
+                        );
+                    }
+                    _ => {
+                        ui.label("queued");
+                    }
+                }
+                if ui.small_button("Cancel").clicked()
+                    && let Some(r) = &self.run
+                {
+                    r.cancel_node(id);
+                }
+            });
+        }
+    }
+
+    fn palette_ui(&mut self, ctx: &egui::Context) {
+        let Some(p) = &mut self.palette else { return };
+        let mut chosen = None;
+        let mut close = false;
+        let from_type = p
+            .from
+            .and_then(|f| self.state.doc.output_type(Catalog::builtin(), f));
+        egui::Window::new("Add node")
+            .fixed_pos(p.screen)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                let r =
+                    ui.add(egui::TextEdit::singleline(&mut p.query).hint_text("search node kinds"));
+                r.request_focus();
+                let q = p.query.to_lowercase();
+                let kinds: Vec<&aktion_graph::KindSchema> = match from_type {
+                    Some(t) => state::kinds_for_wire(t)
+                        .into_iter()
+                        .filter_map(|k| Catalog::builtin().get(k))
+                        .collect(),
+                    None => Catalog::builtin().iter().collect(),
+                };
+                for k in kinds.into_iter().filter(|k| {
+                    q.is_empty() || k.title.to_lowercase().contains(&q) || k.id.contains(&q)
+                }) {
+                    if ui
+                        .button(format!("{}  ·  {} cr", k.title, k.credits))
+                        .on_hover_text(&k.description)
+                        .clicked()
+                    {
+                        chosen = Some(k.id.clone());
+                    }
+                }
+                if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                    close = true;
+                }
+            });
+        if let Some(kind) = chosen {
+            let (at, from) = (p.at, p.from);
+            self.palette = None;
+            match from {
+                Some(from) => self.apply(Command::AddNodeFrom {
+                    kind,
+                    pos: at,
+                    from,
+                }),
+                None => self.apply(Command::AddNode { kind, pos: at }),
+            }
+        } else if close {
+            self.palette = None;
+        }
+    }
+
+    fn save_as_ui(&mut self, ctx: &egui::Context) {
+        let Some(path) = &mut self.save_as else {
+            return;
+        };
+        let mut go = false;
+        let mut close = false;
+        egui::Window::new("Save As")
+            .collapsible(false)
+            .show(ctx, |ui| {
+                ui.label("Project folder");
+                ui.add(egui::TextEdit::singleline(path).desired_width(420.0));
+                ui.horizontal(|ui| {
+                    go = ui.button("Save").clicked();
+                    close = ui.button("Cancel").clicked();
+                });
+            });
+        if go {
+            let target = PathBuf::from(path.as_str());
+            self.save_as = None;
+            self.message = Some(match self.state.save_as(&target) {
+                Ok(()) => format!("saved {}", target.display()),
+                Err(e) => e,
+            });
+        } else if close {
+            self.save_as = None;
+        }
+    }
+
+    fn drops(&mut self, ctx: &egui::Context) {
+        let files: Vec<state::DroppedFile> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .filter_map(|f| {
+                    let bytes = f.bytes().ok()?;
+                    let name = f.path().file_name().map_or_else(
+                        || "dropped file".to_owned(),
+                        |n| n.to_string_lossy().into_owned(),
+                    );
+                    Some(state::DroppedFile { name, bytes })
+                })
+                .collect()
+        });
+        if files.is_empty() {
+            return;
+        }
+        let pointer = ctx.input(|i| i.pointer.hover_pos());
+        if let (Some(p), Some(rect), [file]) = (pointer, self.canvas_rect, files.as_slice())
+            && let aktion_canvas::Hit::Pin(pin) = self.canvas.hit_test(&self.board, rect, p)
+            && pin.side == aktion_canvas::PinSide::Input
+            && let Some(node) = self.ids.node(pin.node)
+            && let Some(kind) = self
+                .state
+                .doc
+                .node(node)
+                .and_then(|n| Catalog::builtin().get(&n.kind))
+            && let Some((input, slot, _, _)) =
+                view::input_pins(kind).into_iter().nth(pin.index as usize)
+        {
+            self.apply(Command::FillInput {
+                node,
+                input,
+                slot,
+                file: file.clone(),
+            });
+            return;
+        }
+        let at = match (pointer, self.canvas_rect) {
+            (Some(p), Some(rect)) => {
+                let b = self.canvas.view.at(rect.min).to_board(p);
+                [b.x, b.y]
+            }
+            _ => [0.0, 0.0],
+        };
+        self.apply(Command::ImportFiles { files, at });
     }
 }
 
-impl BoardView {
-    fn board_ui(&mut self, ui: &mut egui::Ui) {
-        let (rect, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::drag());
-        if response.dragged() {
-            self.pan += response.drag_delta();
-        }
-        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
-        if response.hovered() && scroll != 0.0 {
-            self.zoom = (self.zoom * (1.0 + scroll * 0.002)).clamp(0.1, 3.0);
-        }
-        let painter = ui.painter_at(rect);
-        painter.rect_filled(rect, 0.0, egui::Color32::from_rgb(24, 26, 32));
-        let catalog = Catalog::builtin();
-        let to_screen = |p: [f32; 2]| rect.min + self.pan + egui::Vec2::new(p[0], p[1]) * self.zoom;
-        for w in &self.doc.wires {
-            let (Some(from), Some(to)) = (self.doc.node(w.from), self.doc.node(w.to)) else {
-                continue;
+/// An editor generated from a parameter's schema. Returns the new value when it changed.
+fn param_editor_ui(
+    ui: &mut egui::Ui,
+    p: &aktion_graph::ParamSchema,
+    value: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    ui.label(&p.label);
+    match &p.kind {
+        ParamKind::Text { multiline, .. } => {
+            let mut s = value.as_str().unwrap_or("").to_owned();
+            let edit = if *multiline {
+                egui::TextEdit::multiline(&mut s).desired_rows(3)
+            } else {
+                egui::TextEdit::singleline(&mut s)
             };
-            let a = to_screen([from.pos[0] + NODE_SIZE.x, from.pos[1] + 40.0]);
-            let b = to_screen([to.pos[0], to.pos[1] + 40.0]);
-            let color = self
-                .doc
-                .output_type(catalog, w.from)
-                .map_or(egui::Color32::GRAY, port_color);
-            let d = egui::Vec2::new(((b.x - a.x).abs() * 0.5).max(30.0), 0.0);
-            let curve = egui::epaint::CubicBezierShape::from_points_stroke(
-                [a, a + d, b - d, b],
-                false,
-                egui::Color32::TRANSPARENT,
-                egui::Stroke::new(2.0, color),
-            );
-            painter.add(curve);
+            ui.add(edit.desired_width(f32::INFINITY))
+                .changed()
+                .then_some(Value::String(s))
         }
-        for node in self.doc.nodes.values() {
-            let r = egui::Rect::from_min_size(to_screen(node.pos), NODE_SIZE * self.zoom);
-            painter.rect_filled(r, 6.0, egui::Color32::from_rgb(44, 48, 58));
-            let header =
-                egui::Rect::from_min_size(r.min, egui::Vec2::new(r.width(), 28.0 * self.zoom));
-            painter.rect_filled(header, 6.0, egui::Color32::from_rgb(62, 70, 92));
-            painter.text(
-                header.left_center() + egui::Vec2::new(8.0, 0.0),
-                egui::Align2::LEFT_CENTER,
-                node.display_title(catalog),
-                egui::FontId::proportional(14.0 * self.zoom),
-                egui::Color32::WHITE,
-            );
-            if let Some(kind) = catalog.get(&node.kind) {
-                painter.text(
-                    r.left_bottom() + egui::Vec2::new(8.0, -8.0),
-                    egui::Align2::LEFT_BOTTOM,
-                    format!("{} · {} credits", kind.title, kind.credits),
-                    egui::FontId::proportional(11.0 * self.zoom),
-                    egui::Color32::from_gray(170),
-                );
-            }
+        ParamKind::Int { min, max, .. } => {
+            let mut v = value.as_i64().unwrap_or(*min);
+            ui.add(egui::DragValue::new(&mut v).range(*min..=*max))
+                .changed()
+                .then(|| Value::from(v))
         }
+        ParamKind::Float { min, max, .. } => {
+            let mut v = value.as_f64().unwrap_or(*min);
+            ui.add(egui::Slider::new(&mut v, *min..=*max))
+                .changed()
+                .then(|| Value::from(v))
+        }
+        ParamKind::Choice { options, .. } => {
+            let mut current = value.as_str().unwrap_or("").to_owned();
+            let before = current.clone();
+            egui::ComboBox::from_id_salt(&p.id)
+                .selected_text(&current)
+                .show_ui(ui, |ui| {
+                    for o in options {
+                        ui.selectable_value(&mut current, o.clone(), o);
+                    }
+                });
+            (current != before).then_some(Value::String(current))
+        }
+        ParamKind::Bool { .. } => {
+            let mut b = value.as_bool().unwrap_or(false);
+            ui.checkbox(&mut b, "").changed().then_some(Value::Bool(b))
+        }
+        ParamKind::Seed => {
+            let mut v = value.as_u64().unwrap_or(0);
+            let mut out = None;
+            ui.horizontal(|ui| {
+                if ui.add(egui::DragValue::new(&mut v)).changed() {
+                    out = Some(Value::from(v));
+                }
+                if ui.button("New seed").on_hover_text("New random seed").clicked() {
+                    out = Some(Value::from(aktion_graph::document::random_seed()));
+                }
+            });
+            out
+        }
+        ParamKind::Asset { .. } => {
+            let name = value
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("no file: drop one on the node");
+            ui.label(egui::RichText::new(name).weak());
+            None
+        }
+        ParamKind::Strokes => {
+            let n = value.as_array().map_or(0, Vec::len);
+            ui.label(egui::RichText::new(format!("{n} strokes")).weak());
+            None
+        }
+        ParamKind::Crop => None,
+    }
+}
+
+impl eframe::App for Studio {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.poll_run();
+        self.drops(&ctx);
+        self.shortcuts(ui);
+        if let Err(e) = self.state.autosave_if_due(Instant::now()) {
+            self.message = Some(e);
+        }
+        if self.state.is_modified() {
+            // Wake once more so a pending autosave is written even if the user stops moving.
+            ctx.request_repaint_after(state::AUTOSAVE_AFTER);
+        }
+        egui::Panel::top("menu").show(ui, |ui| {
+            self.menu_ui(ui);
+            self.toolbar_ui(ui);
+        });
+        egui::Panel::right("inspector")
+            .default_size(320.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.inspector_ui(ui));
+            });
+        egui::Panel::bottom("jobs")
+            .default_size(110.0)
+            .resizable(true)
+            .show(ui, |ui| self.jobs_ui(ui));
+        self.refresh_board();
+        egui::CentralPanel::default().show(ui, |ui| {
+            let doc = &self.state.doc;
+            let ids = &self.ids;
+            let catalog = Catalog::builtin();
+            let mut can_connect =
+                |from: aktion_canvas::PinId, to: aktion_canvas::PinId| -> Result<(), String> {
+                    let w = ids
+                        .wire(doc, catalog, from, to)
+                        .ok_or_else(|| "unknown pin".to_owned())?;
+                    doc.check_connect(catalog, &w, true)
+                        .map_err(|e| e.to_string())
+                };
+            self.canvas_rect = Some(ui.available_rect_before_wrap());
+            let events = self.canvas.show(ui, &self.board, &mut can_connect);
+            self.handle_canvas_events(ui, events);
+        });
+        self.palette_ui(&ctx);
+        self.save_as_ui(&ctx);
     }
 }

@@ -34,6 +34,12 @@ pub enum Command {
         ids: Vec<NodeId>,
         delta: [f32; 2],
     },
+    /// A frame dragged by its title, with the nodes inside it.
+    MoveFrame {
+        index: usize,
+        nodes: Vec<NodeId>,
+        delta: [f32; 2],
+    },
     Connect(Wire),
     Disconnect(Wire),
     SetParam {
@@ -113,6 +119,8 @@ pub struct AppState {
     pub read_only: Option<String>,
     last_change: Option<Instant>,
     autosaved_revision: u64,
+    /// Results recorded as takes since the last save (they change the file, not the history).
+    takes_changed: bool,
 }
 
 impl AppState {
@@ -126,6 +134,7 @@ impl AppState {
             read_only: None,
             last_change: None,
             autosaved_revision: 0,
+            takes_changed: false,
         }
     }
 
@@ -136,7 +145,20 @@ impl AppState {
     }
 
     pub fn is_modified(&self) -> bool {
-        self.history.revision() != self.saved_revision
+        self.history.revision() != self.saved_revision || self.takes_changed
+    }
+
+    /// Records a finished result as the node's active take. Not an undoable edit: results are
+    /// not taken back by Undo, but they are saved with the board.
+    pub fn record_result(
+        &mut self,
+        node: NodeId,
+        signature: &str,
+        result: &aktion_cache::CachedResult,
+    ) {
+        if aktion_engine::takes::record_take(&mut self.doc, node, signature, result).is_some() {
+            self.takes_changed = true;
+        }
     }
 
     /// Saves to the project folder (atomically) and drops the autosave copy.
@@ -148,6 +170,7 @@ impl AppState {
         project::discard_autosave(&self.root);
         self.saved_revision = self.history.revision();
         self.autosaved_revision = self.saved_revision;
+        self.takes_changed = false;
         Ok(())
     }
 
@@ -255,6 +278,24 @@ impl AppState {
                     n.pos = [n.pos[0] + delta[0], n.pos[1] + delta[1]];
                 });
                 self.edit(plural("Move", ids.len()), edits, None)?;
+            }
+            Command::MoveFrame {
+                index,
+                nodes,
+                delta,
+            } => {
+                if !delta.iter().all(|d| d.is_finite()) {
+                    return Err("bad move".into());
+                }
+                let mut frames = self.doc.frames.clone();
+                let f = frames.get_mut(index).ok_or("no such frame")?;
+                f.rect[0] += delta[0];
+                f.rect[1] += delta[1];
+                let mut edits = vec![Edit::SetFrames(frames)];
+                edits.extend(self.replace_each(&nodes, |n| {
+                    n.pos = [n.pos[0] + delta[0], n.pos[1] + delta[1]];
+                }));
+                self.edit("Move frame".into(), edits, None)?;
             }
             Command::Connect(wire) => {
                 self.doc
