@@ -176,6 +176,21 @@ async fn accounts_register_login_me_logout() {
         }
         let none = send(&state, request("GET", "/v1/me", None, None)).await;
         assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+        let anonymous_logout = send(&state, request("POST", "/v1/auth/logout", None, None)).await;
+        assert_eq!(anonymous_logout.status, StatusCode::UNAUTHORIZED);
+        let ledger = send(&state, request("GET", "/v1/ledger", None, None)).await;
+        assert_eq!(ledger.status, StatusCode::UNAUTHORIZED);
+        let grant = send(
+            &state,
+            request(
+                "POST",
+                "/v1/admin/credits/grant",
+                None,
+                Some(json!({"email": "ada@example.com", "credits": 1})),
+            ),
+        )
+        .await;
+        assert_eq!(grant.status, StatusCode::UNAUTHORIZED);
     }
 }
 
