@@ -3,6 +3,8 @@
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -435,7 +437,7 @@ impl Studio {
 
     fn shortcuts(&mut self, ui: &egui::Ui) {
         use egui::{Key, KeyboardShortcut, Modifiers};
-        let typing = ui.ctx().memory(|m| m.focused().is_some());
+        let typing = ui.ctx().text_edit_focused();
         let undo = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
         let redo = KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
         let save = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
@@ -670,7 +672,7 @@ impl Studio {
                 }
             }
         }
-        if ui.memory(|m| m.focused().is_none()) {
+        if !ui.ctx().text_edit_focused() {
             self.apply(Command::Seal);
         }
         if kind.is_generating() {
@@ -709,7 +711,11 @@ impl Studio {
                             take: t.id,
                         });
                     }
-                    if ui.small_button("Delete").on_hover_text("Delete take").clicked() {
+                    if ui
+                        .small_button("Delete")
+                        .on_hover_text("Delete take")
+                        .clicked()
+                    {
                         self.apply(Command::DeleteTake {
                             node: id,
                             take: t.id,
@@ -962,8 +968,17 @@ fn param_editor_ui(
     p: &aktion_graph::ParamSchema,
     value: &serde_json::Value,
 ) -> Option<serde_json::Value> {
+    let label = ui.label(&p.label).id;
+    param_value_ui(ui, p, value, label)
+}
+
+fn param_value_ui(
+    ui: &mut egui::Ui,
+    p: &aktion_graph::ParamSchema,
+    value: &serde_json::Value,
+    label: egui::Id,
+) -> Option<serde_json::Value> {
     use serde_json::Value;
-    ui.label(&p.label);
     match &p.kind {
         ParamKind::Text { multiline, .. } => {
             let mut s = value.as_str().unwrap_or("").to_owned();
@@ -973,18 +988,21 @@ fn param_editor_ui(
                 egui::TextEdit::singleline(&mut s)
             };
             ui.add(edit.desired_width(f32::INFINITY))
+                .labelled_by(label)
                 .changed()
                 .then_some(Value::String(s))
         }
         ParamKind::Int { min, max, .. } => {
             let mut v = value.as_i64().unwrap_or(*min);
             ui.add(egui::DragValue::new(&mut v).range(*min..=*max))
+                .labelled_by(label)
                 .changed()
                 .then(|| Value::from(v))
         }
         ParamKind::Float { min, max, .. } => {
             let mut v = value.as_f64().unwrap_or(*min);
             ui.add(egui::Slider::new(&mut v, *min..=*max))
+                .labelled_by(label)
                 .changed()
                 .then(|| Value::from(v))
         }
@@ -997,21 +1015,34 @@ fn param_editor_ui(
                     for o in options {
                         ui.selectable_value(&mut current, o.clone(), o);
                     }
-                });
+                })
+                .response
+                .labelled_by(label);
             (current != before).then_some(Value::String(current))
         }
         ParamKind::Bool { .. } => {
             let mut b = value.as_bool().unwrap_or(false);
-            ui.checkbox(&mut b, "").changed().then_some(Value::Bool(b))
+            ui.checkbox(&mut b, "")
+                .labelled_by(label)
+                .changed()
+                .then_some(Value::Bool(b))
         }
         ParamKind::Seed => {
             let mut v = value.as_u64().unwrap_or(0);
             let mut out = None;
             ui.horizontal(|ui| {
-                if ui.add(egui::DragValue::new(&mut v)).changed() {
+                if ui
+                    .add(egui::DragValue::new(&mut v))
+                    .labelled_by(label)
+                    .changed()
+                {
                     out = Some(Value::from(v));
                 }
-                if ui.button("New seed").on_hover_text("New random seed").clicked() {
+                if ui
+                    .button("New seed")
+                    .on_hover_text("New random seed")
+                    .clicked()
+                {
                     out = Some(Value::from(aktion_graph::document::random_seed()));
                 }
             });
@@ -1036,7 +1067,17 @@ fn param_editor_ui(
 
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+}
+
+impl Studio {
+    /// One frame of the whole window (separate from `eframe::App` so tests can drive it).
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if self.egui_ctx.is_none() {
+            self.egui_ctx = Some(ctx.clone());
+        }
         self.poll_run();
         self.drops(&ctx);
         self.shortcuts(ui);

@@ -1,0 +1,337 @@
+//! The whole app driven through `egui_kittest` (no GPU), as a filmmaker would: widgets found by
+//! their accessible labels, real pointer and key events, assertions on the app's state.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aktion_graph::{Catalog, Document, NodeId};
+use egui::{Event, Modifiers, PointerButton, Pos2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use super::Studio;
+use super::state::AppState;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tmp"),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("film.aktion")
+    }
+
+    fn studio(&self, state: AppState) -> Studio {
+        let cache = aktion_cache::Cache::open(
+            self.dir.path().join("cache"),
+            aktion_cache::CacheOptions::default(),
+        )
+        .expect("cache");
+        let engine = crate::cli::engine(cache)
+            .map_err(|f| f.message)
+            .expect("engine");
+        Studio::new(state, engine)
+            .map_err(|f| f.message)
+            .expect("studio")
+    }
+
+    fn harness(&self, state: AppState) -> Harness<'static, Studio> {
+        let studio = self.studio(state);
+        Harness::builder()
+            .with_size(egui::vec2(1400.0, 900.0))
+            .build_ui_state(|ui, app: &mut Studio| app.frame_ui(ui), studio)
+    }
+}
+
+#[derive(Debug)]
+struct TestFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl egui::DroppedFile for TestFile {
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.bytes.clone())
+    }
+}
+
+fn right_click(h: &mut Harness<'_, Studio>, at: Pos2) {
+    h.hover_at(at);
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos: at,
+            button: PointerButton::Secondary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+    }
+    h.run();
+}
+
+fn drag(h: &mut Harness<'_, Studio>, from: Pos2, to: Pos2) {
+    h.hover_at(from);
+    h.drag_at(from);
+    h.run();
+    for t in [0.25, 0.5, 0.75, 1.0] {
+        h.hover_at(from + (to - from) * t);
+        h.run();
+    }
+    h.drop_at(to);
+    h.run();
+}
+
+fn add_from_palette(h: &mut Harness<'_, Studio>, at: Pos2, button: &str) -> NodeId {
+    let before: Vec<NodeId> = h.state().state.doc.nodes.keys().copied().collect();
+    right_click(h, at);
+    h.get_by_label(button).click();
+    h.run();
+    let doc = &h.state().state.doc;
+    doc.nodes
+        .keys()
+        .copied()
+        .find(|k| !before.contains(k))
+        .unwrap_or_else(|| panic!("`{button}` added no node"))
+}
+
+fn center(h: &Harness<'_, Studio>, label: &str) -> Pos2 {
+    h.get_by_label(label).rect().center()
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    aktion_media::encode_png(
+        &image::RgbaImage::from_pixel(w, h, image::Rgba([30, 90, 200, 255])),
+        &[],
+    )
+    .expect("png")
+}
+
+/// Lets the background run finish, one frame at a time.
+fn wait_for_run(h: &mut Harness<'_, Studio>) {
+    for _ in 0..600 {
+        h.run_steps(1);
+        if h.state().run.is_none() {
+            h.run_steps(2);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the run did not finish");
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story, start to finish, as a filmmaker works"
+)]
+fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
+    let f = Fixture::new();
+    let mut h = f.harness(AppState::new(Document::default(), f.root()));
+    h.run();
+
+    // Add nodes from the palette (right-click on the empty canvas).
+    let canvas = h.get_by_label("Node canvas").rect();
+    let t2i = add_from_palette(
+        &mut h,
+        canvas.min + egui::vec2(60.0, 60.0),
+        "Text to Image  ·  2 cr",
+    );
+    let audio = add_from_palette(
+        &mut h,
+        canvas.min + egui::vec2(60.0, 360.0),
+        "Audio  ·  0 cr",
+    );
+    let i2v = add_from_palette(
+        &mut h,
+        canvas.min + egui::vec2(480.0, 120.0),
+        "Image to Video  ·  8 cr",
+    );
+    assert_eq!(h.state().state.doc.nodes.len(), 3);
+    assert_eq!(h.state().state.doc.node(t2i).expect("t2i").kind, "t2i");
+
+    // A wrong-type wire is refused, with its reason shown while dragging.
+    let from = center(&h, "Audio out audio");
+    let to = center(&h, "Image to Video in Image");
+    h.hover_at(from);
+    h.drag_at(from);
+    h.run();
+    h.hover_at(from.lerp(to, 0.5));
+    h.run();
+    h.hover_at(to);
+    h.run();
+    assert!(
+        h.query_by_label("Image takes image, not audio").is_some(),
+        "the refusal reason is shown"
+    );
+    h.drop_at(to);
+    h.run();
+    assert!(h.state().state.doc.wires.is_empty());
+
+    // The right wire connects; undo and redo take it away and back.
+    let (from, to) = (
+        center(&h, "Text to Image out image"),
+        center(&h, "Image to Video in Image"),
+    );
+    drag(&mut h, from, to);
+    assert_eq!(h.state().state.doc.wires.len(), 1);
+    assert_eq!(h.state().state.doc.wires[0].from, t2i);
+    assert_eq!(h.state().state.doc.wires[0].to, i2v);
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::Z);
+    h.run();
+    assert!(h.state().state.doc.wires.is_empty(), "undo");
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, egui::Key::Z);
+    h.run();
+    assert_eq!(h.state().state.doc.wires.len(), 1, "redo");
+
+    // Type a prompt in the inspector.
+    h.get_by_label("Text to Image").click();
+    h.run();
+    assert_eq!(
+        h.state()
+            .state
+            .selection
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![t2i]
+    );
+    let prompt = h
+        .get_all_by_label("Prompt")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::MultilineTextInput)
+        .expect("the prompt box");
+    prompt.click();
+    h.run();
+    h.get_all_by_label("Prompt")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::MultilineTextInput)
+        .expect("the prompt box")
+        .type_text("a lighthouse in a storm");
+    h.run();
+    assert_eq!(
+        h.state()
+            .state
+            .doc
+            .node(t2i)
+            .expect("t2i")
+            .param_str("prompt"),
+        "a lighthouse in a storm"
+    );
+
+    // Drop two images and a corrupt file on the board: two nodes, then a clear refusal.
+    let drop_at = canvas.min + egui::vec2(700.0, 420.0);
+    h.hover_at(drop_at);
+    h.input_mut().dropped_files = vec![
+        Arc::new(TestFile {
+            path: "/photos/a.png".into(),
+            bytes: png(32, 18),
+        }),
+        Arc::new(TestFile {
+            path: "/photos/b.png".into(),
+            bytes: png(18, 32),
+        }),
+    ];
+    h.run();
+    let images = h
+        .state()
+        .state
+        .doc
+        .nodes
+        .values()
+        .filter(|n| n.kind == "image")
+        .count();
+    assert_eq!(images, 2);
+    let before = h.state().state.doc.clone();
+    h.input_mut().dropped_files = vec![Arc::new(TestFile {
+        path: "/photos/broken.jpg".into(),
+        bytes: b"\xff\xd8\xff\xe0 truncated".to_vec(),
+    })];
+    h.run();
+    assert_eq!(
+        h.state().state.doc,
+        before,
+        "a corrupt file changes nothing"
+    );
+    assert!(
+        h.state()
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("broken.jpg"))
+    );
+
+    // Wire the audio away (the t2v would need a portrait) and run the board on the draft route.
+    h.get_by_label("Audio").click();
+    h.run();
+    h.key_press(egui::Key::Delete);
+    h.run();
+    assert!(h.state().state.doc.node(audio).is_none());
+    h.get_by_label("Run board · 0 credits").click();
+    h.run();
+    wait_for_run(&mut h);
+    let doc = &h.state().state.doc;
+    for id in [t2i, i2v] {
+        let n = doc.node(id).expect("node");
+        let take = n.active_take().expect("a take after the run");
+        assert!(take.draft, "draft results are marked");
+        assert!(!take.outputs.is_empty());
+    }
+
+    // A new seed and another run make a second take; picking the first restores its seed.
+    h.get_by_label("Text to Image").click();
+    h.run();
+    let first_seed = h.state().state.doc.node(t2i).expect("t2i").seed();
+    h.get_by_label("New seed").click();
+    h.run();
+    h.get_by_label("Run node").click();
+    h.run();
+    wait_for_run(&mut h);
+    assert_eq!(h.state().state.doc.node(t2i).expect("t2i").takes.len(), 2);
+    let first_take = h
+        .get_all_by_role(egui::accesskit::Role::Button)
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.starts_with("#1 draft"))
+        })
+        .expect("take #1 in the strip");
+    first_take.click();
+    h.run();
+    assert_eq!(
+        h.state().state.doc.node(t2i).expect("t2i").seed(),
+        first_seed
+    );
+
+    // Save, reopen: the same board.
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::S);
+    h.run();
+    assert!(!h.state().state.is_modified());
+    let saved = h.state().state.doc.clone();
+    let reopened = AppState::open(&f.root()).expect("reopen");
+    assert_eq!(reopened.doc, saved);
+
+    // An edit, a pause long enough for autosave, then a crash: reopening offers the edit.
+    add_from_palette(
+        &mut h,
+        canvas.min + egui::vec2(900.0, 80.0),
+        "Prompt  ·  0 cr",
+    );
+    std::thread::sleep(super::state::AUTOSAVE_AFTER + Duration::from_millis(200));
+    h.run();
+    let unsaved = h.state().state.doc.clone();
+    drop(h);
+    let recovered =
+        aktion_graph::project::recoverable(&f.root(), Catalog::builtin()).expect("recoverable");
+    assert_eq!(recovered, unsaved);
+    assert_eq!(
+        AppState::open(&f.root()).expect("open").doc,
+        saved,
+        "project.json itself untouched"
+    );
+}
