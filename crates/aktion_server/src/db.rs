@@ -103,7 +103,12 @@ impl Db {
             // with SQLITE_BUSY on lock upgrade; waiting writers queue on busy_timeout.
             DbKind::Sqlite => {
                 AnyPoolOptions::new()
-                    .max_connections(max_connections.unwrap_or(4))
+                    // Each connection to `:memory:` would be a database of its own.
+                    .max_connections(if url.contains(":memory:") {
+                        1
+                    } else {
+                        max_connections.unwrap_or(4)
+                    })
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;

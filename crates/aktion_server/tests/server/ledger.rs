@@ -369,3 +369,27 @@ async fn seeded_random_runs_keep_the_invariants() {
         assert!(min_balance_after(&db).await >= 0);
     }
 }
+
+#[tokio::test]
+async fn in_memory_sqlite_is_one_database() {
+    let (state, _) = aktion_server::start("sqlite::memory:", test_config())
+        .await
+        .expect("start in memory");
+    let db = state.db;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            new_user(&db, &format!("mem{i}@example.com"), 2).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(users, 8);
+    assert_invariants(&db, "memory").await;
+}
