@@ -2,6 +2,7 @@
 //! [`state::AppState`] and emit commands; runs go to the engine on a background tokio runtime
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
+pub mod sketch;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -102,6 +103,7 @@ pub struct Studio {
     /// Where the canvas was drawn last frame (for drops).
     canvas_rect: Option<egui::Rect>,
     save_as: Option<String>,
+    sketch_pad: Option<sketch::SketchPad>,
 }
 
 impl Studio {
@@ -139,6 +141,7 @@ impl Studio {
             previews: HashMap::new(),
             canvas_rect: None,
             save_as: None,
+            sketch_pad: None,
         })
     }
 
@@ -644,6 +647,9 @@ impl Studio {
             );
         }
         self.preview_ui(ui, &node);
+        if node.kind == "sketch" && ui.button("Open sketch pad").clicked() {
+            self.sketch_pad = Some(sketch::SketchPad::new(id));
+        }
         let mut title = node.title.clone();
         if ui
             .add(egui::TextEdit::singleline(&mut title).hint_text(kind.title.as_str()))
@@ -884,6 +890,44 @@ impl Studio {
         }
     }
 
+    fn sketch_pad_ui(&mut self, ctx: &egui::Context) {
+        let Some(pad) = &mut self.sketch_pad else {
+            return;
+        };
+        let Some(node) = self.state.doc.node(pad.node) else {
+            self.sketch_pad = None;
+            return;
+        };
+        let strokes: Vec<aktion_graph::sketch::Stroke> = node
+            .params
+            .get("strokes")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let dim = |k: &str, d: i64| u32::try_from(node.param_i64(k).unwrap_or(d)).unwrap_or(512);
+        let size = (dim("width", 768), dim("height", 512));
+        let title = format!("Sketch: {}", node.display_title(Catalog::builtin()));
+        let mut open = true;
+        let mut changed = None;
+        egui::Window::new(title)
+            .open(&mut open)
+            .default_size([820.0, 620.0])
+            .show(ctx, |ui| changed = pad.ui(ui, &strokes, size));
+        let node_id = pad.node;
+        if !open {
+            self.sketch_pad = None;
+        }
+        if let Some(strokes) = changed {
+            match serde_json::to_value(strokes) {
+                Ok(value) => self.apply(Command::SetParam {
+                    node: node_id,
+                    key: "strokes".into(),
+                    value,
+                }),
+                Err(e) => self.message = Some(e.to_string()),
+            }
+        }
+    }
+
     fn save_as_ui(&mut self, ctx: &egui::Context) {
         let Some(path) = &mut self.save_as else {
             return;
@@ -1121,5 +1165,6 @@ impl Studio {
         });
         self.palette_ui(&ctx);
         self.save_as_ui(&ctx);
+        self.sketch_pad_ui(&ctx);
     }
 }

@@ -225,6 +225,44 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         "a lighthouse in a storm"
     );
 
+    // Draw a sketch in the pad: two strokes, undo one.
+    let sketch = add_from_palette(
+        &mut h,
+        canvas.min + egui::vec2(60.0, 560.0),
+        "Sketch  ·  0 cr",
+    );
+    assert_eq!(
+        h.state()
+            .state
+            .selection
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![sketch],
+        "new nodes are selected"
+    );
+    h.get_by_label("Open sketch pad").click();
+    h.run();
+    let pad = h.get_by_label("Sketch pad").rect();
+    drag(&mut h, pad.min + egui::vec2(20.0, 20.0), pad.center());
+    drag(&mut h, pad.center(), pad.max - egui::vec2(20.0, 20.0));
+    let strokes = |h: &Harness<'_, Studio>| {
+        h.state().state.doc.node(sketch).expect("sketch").params["strokes"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(strokes(&h), 2);
+    h.get_by_label("Undo stroke").click();
+    h.run();
+    assert_eq!(strokes(&h), 1);
+    let first = &h.state().state.doc.node(sketch).expect("sketch").params["strokes"][0];
+    assert!(
+        first["points"].as_array().expect("points").len() >= 2,
+        "a stroke is a list of points"
+    );
+    h.state_mut().sketch_pad = None;
+    h.run();
+
     // Drop two images and a corrupt file on the board: two nodes, then a clear refusal.
     let drop_at = canvas.min + egui::vec2(700.0, 420.0);
     h.hover_at(drop_at);
