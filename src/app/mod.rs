@@ -104,6 +104,8 @@ pub struct Studio {
     canvas_rect: Option<egui::Rect>,
     save_as: Option<String>,
     sketch_pad: Option<sketch::SketchPad>,
+    /// The export window: nodes, target folder, every take or only the active one.
+    export: Option<(Vec<NodeId>, String, bool)>,
 }
 
 impl Studio {
@@ -142,6 +144,7 @@ impl Studio {
             canvas_rect: None,
             save_as: None,
             sketch_pad: None,
+            export: None,
         })
     }
 
@@ -732,6 +735,25 @@ impl Studio {
         }
         ui.separator();
         ui.horizontal(|ui| {
+            if ui
+                .add_enabled(
+                    node.active_take().is_some(),
+                    egui::Button::new("Export take…"),
+                )
+                .clicked()
+            {
+                let dir = self.state.root.join("exports").display().to_string();
+                self.export = Some((vec![id], dir, false));
+            }
+            if ui
+                .add_enabled(node.takes.len() > 1, egui::Button::new("Export all takes…"))
+                .clicked()
+            {
+                let dir = self.state.root.join("exports").display().to_string();
+                self.export = Some((vec![id], dir, true));
+            }
+        });
+        ui.horizontal(|ui| {
             if ui.button("Run node").clicked() {
                 self.start_run(vec![id]);
             }
@@ -925,6 +947,38 @@ impl Studio {
                 }),
                 Err(e) => self.message = Some(e.to_string()),
             }
+        }
+    }
+
+    fn export_ui(&mut self, ctx: &egui::Context) {
+        let Some((nodes, dir, all)) = &mut self.export else {
+            return;
+        };
+        let mut go = false;
+        let mut close = false;
+        egui::Window::new("Export")
+            .collapsible(false)
+            .show(ctx, |ui| {
+                let label = ui.label("Folder").id;
+                ui.add(egui::TextEdit::singleline(dir).desired_width(420.0))
+                    .labelled_by(label);
+                ui.checkbox(all, "Every take (not only the active one)");
+                ui.horizontal(|ui| {
+                    go = ui.button("Export files").clicked();
+                    close = ui.button("Cancel").clicked();
+                });
+            });
+        if go {
+            let (nodes, dir, all) = (nodes.clone(), PathBuf::from(dir.as_str()), *all);
+            self.export = None;
+            self.message = Some(
+                match state::export_takes(&self.state.doc, self.engine.cache(), &nodes, &dir, all) {
+                    Ok(files) => format!("exported {} file(s) to {}", files.len(), dir.display()),
+                    Err(e) => e,
+                },
+            );
+        } else if close {
+            self.export = None;
         }
     }
 
@@ -1166,5 +1220,6 @@ impl Studio {
         self.palette_ui(&ctx);
         self.save_as_ui(&ctx);
         self.sketch_pad_ui(&ctx);
+        self.export_ui(&ctx);
     }
 }

@@ -346,6 +346,21 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         first_seed
     );
 
+    // Export the active take with its sidecar.
+    h.get_by_label("Export take…").click();
+    h.run();
+    h.get_by_label("Export files").click();
+    h.run();
+    let exported: Vec<String> = std::fs::read_dir(f.root().join("exports"))
+        .expect("exports folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(exported.iter().any(|n| n.ends_with(".png")), "{exported:?}");
+    assert!(
+        exported.iter().any(|n| n.ends_with(".json")),
+        "{exported:?}"
+    );
+
     // Save, reopen: the same board.
     h.key_press_modifiers(Modifiers::COMMAND, egui::Key::S);
     h.run();
