@@ -117,7 +117,7 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 
 /// Lets the background run finish, one frame at a time.
 fn wait_for_run(h: &mut Harness<'_, Studio>) {
-    for _ in 0..600 {
+    for _ in 0..3000 {
         h.run_steps(1);
         if h.state().run.is_none() {
             h.run_steps(2);
@@ -351,15 +351,16 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.run();
     h.get_by_label("Export files").click();
     h.run();
-    let exported: Vec<String> = std::fs::read_dir(f.root().join("exports"))
+    let exported: Vec<PathBuf> = std::fs::read_dir(f.root().join("exports"))
         .expect("exports folder")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|e| e.expect("entry").path())
         .collect();
-    assert!(exported.iter().any(|n| n.ends_with(".png")), "{exported:?}");
-    assert!(
-        exported.iter().any(|n| n.ends_with(".json")),
-        "{exported:?}"
-    );
+    let has = |ext: &str| {
+        exported
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == ext))
+    };
+    assert!(has("png") && has("json"), "{exported:?}");
 
     // Save, reopen: the same board.
     h.key_press_modifiers(Modifiers::COMMAND, egui::Key::S);
