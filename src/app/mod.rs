@@ -74,6 +74,18 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// Where dropped files go.
+enum DropTarget {
+    Board([f32; 2]),
+    Input {
+        node: NodeId,
+        input: String,
+        slot: u32,
+    },
+}
+
+type ImportResult = (DropTarget, Result<Vec<state::PreparedFile>, String>);
+
 /// A wire dropped on empty space or a right-click: the add-node palette.
 struct Palette {
     at: [f32; 2],
@@ -106,6 +118,8 @@ pub struct Studio {
     sketch_pad: Option<sketch::SketchPad>,
     /// The export window: nodes, target folder, every take or only the active one.
     export: Option<(Vec<NodeId>, String, bool)>,
+    imports_tx: std::sync::mpsc::Sender<ImportResult>,
+    imports_rx: std::sync::mpsc::Receiver<ImportResult>,
 }
 
 impl Studio {
@@ -118,6 +132,7 @@ impl Studio {
                 code: 1,
                 message: format!("cannot start the runtime: {e}"),
             })?;
+        let (imports_tx, imports_rx) = std::sync::mpsc::channel();
         let mut canvas = Canvas::new("board");
         // Open close enough to read the cards (fit-all on a big board would show bare cards).
         canvas.view = aktion_canvas::ViewTransform {
@@ -145,6 +160,8 @@ impl Studio {
             save_as: None,
             sketch_pad: None,
             export: None,
+            imports_tx,
+            imports_rx,
         })
     }
 
@@ -1010,26 +1027,23 @@ impl Studio {
         }
     }
 
+    /// Files dropped from the file manager. Reading, checking (a 24-MP JPEG takes a decode) and
+    /// copying into the assets happen on a worker thread, so the UI never waits; the result comes
+    /// back as one command.
     fn drops(&mut self, ctx: &egui::Context) {
-        let files: Vec<state::DroppedFile> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .filter_map(|f| {
-                    let bytes = f.bytes().ok()?;
-                    let name = f.path().file_name().map_or_else(
-                        || "dropped file".to_owned(),
-                        |n| n.to_string_lossy().into_owned(),
-                    );
-                    Some(state::DroppedFile { name, bytes })
-                })
-                .collect()
-        });
-        if files.is_empty() {
+        let handles: Vec<egui::DroppedFileHandle> = ctx.input(|i| i.raw.dropped_files.clone());
+        if handles.is_empty() {
             return;
         }
         let pointer = ctx.input(|i| i.pointer.hover_pos());
-        if let (Some(p), Some(rect), [file]) = (pointer, self.canvas_rect, files.as_slice())
+        let mut target = DropTarget::Board(match (pointer, self.canvas_rect) {
+            (Some(p), Some(rect)) => {
+                let b = self.canvas.view.at(rect.min).to_board(p);
+                [b.x, b.y]
+            }
+            _ => [0.0, 0.0],
+        });
+        if let (Some(p), Some(rect), 1) = (pointer, self.canvas_rect, handles.len())
             && let aktion_canvas::Hit::Pin(pin) = self.canvas.hit_test(&self.board, rect, p)
             && pin.side == aktion_canvas::PinSide::Input
             && let Some(node) = self.ids.node(pin.node)
@@ -1041,22 +1055,56 @@ impl Studio {
             && let Some((input, slot, _, _)) =
                 view::input_pins(kind).into_iter().nth(pin.index as usize)
         {
-            self.apply(Command::FillInput {
-                node,
-                input,
-                slot,
-                file: file.clone(),
-            });
-            return;
+            target = DropTarget::Input { node, input, slot };
         }
-        let at = match (pointer, self.canvas_rect) {
-            (Some(p), Some(rect)) => {
-                let b = self.canvas.view.at(rect.min).to_board(p);
-                [b.x, b.y]
+        let root = self.state.root.clone();
+        let tx = self.imports_tx.clone();
+        let ctx = ctx.clone();
+        self.message = Some(format!("importing {} file(s)…", handles.len()));
+        std::thread::spawn(move || {
+            let prepared = handles
+                .iter()
+                .map(|h| {
+                    let name = h.path().file_name().map_or_else(
+                        || "dropped file".to_owned(),
+                        |n| n.to_string_lossy().into_owned(),
+                    );
+                    let bytes = h
+                        .bytes()
+                        .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+                    state::prepare_file(&root, &state::DroppedFile { name, bytes })
+                })
+                .collect::<Result<Vec<_>, String>>();
+            let _ = tx.send((target, prepared));
+            ctx.request_repaint();
+        });
+    }
+
+    /// Applies imports the worker thread has finished.
+    fn poll_imports(&mut self) {
+        while let Ok((target, prepared)) = self.imports_rx.try_recv() {
+            let files = match prepared {
+                Ok(files) => files,
+                Err(e) => {
+                    self.message = Some(e);
+                    continue;
+                }
+            };
+            self.message = None;
+            match target {
+                DropTarget::Input { node, input, slot } => {
+                    for file in files {
+                        self.apply(Command::FillInputPrepared {
+                            node,
+                            input: input.clone(),
+                            slot,
+                            file,
+                        });
+                    }
+                }
+                DropTarget::Board(at) => self.apply(Command::AddPrepared { files, at }),
             }
-            _ => [0.0, 0.0],
-        };
-        self.apply(Command::ImportFiles { files, at });
+        }
     }
 }
 
@@ -1177,6 +1225,7 @@ impl Studio {
             self.egui_ctx = Some(ctx.clone());
         }
         self.poll_run();
+        self.poll_imports();
         self.drops(&ctx);
         self.shortcuts(ui);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {

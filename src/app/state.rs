@@ -72,17 +72,17 @@ pub enum Command {
         text: String,
         at: [f32; 2],
     },
-    /// Files dropped on the board: one source node per file, side by side from `at`.
-    ImportFiles {
-        files: Vec<DroppedFile>,
+    /// Files prepared off the UI thread (checked and copied into the assets): one node each.
+    AddPrepared {
+        files: Vec<PreparedFile>,
         at: [f32; 2],
     },
-    /// A file dropped on a node's input: a source node for it, wired into that input.
-    FillInput {
+    /// A file prepared off the UI thread, wired into a node's input.
+    FillInputPrepared {
         node: NodeId,
         input: String,
         slot: u32,
-        file: DroppedFile,
+        file: PreparedFile,
     },
     PickTake {
         node: NodeId,
@@ -104,6 +104,48 @@ pub enum Command {
 pub struct DroppedFile {
     pub name: String,
     pub bytes: Vec<u8>,
+}
+
+/// A dropped file after the slow part (sniffing, decoding to check it, copying into the
+/// project's assets), which runs off the UI thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedFile {
+    pub name: String,
+    /// The source node kind it becomes (`image`, `audio`, `video`).
+    pub kind: &'static str,
+    pub asset: AssetRef,
+}
+
+/// The slow part of importing a file: refuses unsupported or corrupt files (nothing is written
+/// then) and copies good ones into `root/assets/` by content hash. Safe to call on any thread.
+pub fn prepare_file(root: &Path, file: &DroppedFile) -> Result<PreparedFile, String> {
+    let (kind, mime) = aktion_media::sniff(&file.bytes);
+    let node_kind = match kind {
+        MediaKind::Image if mime == "image/gif" && is_animated_gif(&file.bytes) => "video",
+        MediaKind::Image => "image",
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+        MediaKind::Unknown => {
+            return Err(format!(
+                "`{}` is not an image, audio or video file Aktion Studio can read",
+                file.name
+            ));
+        }
+    };
+    if node_kind == "image" {
+        aktion_media::image_dimensions(&file.bytes)
+            .and_then(|_| {
+                aktion_media::decode_image(&file.bytes, &aktion_media::DecodeLimits::default())
+            })
+            .map_err(|e| format!("`{}`: {e}", file.name))?;
+    }
+    let asset =
+        project::import_asset_bytes(root, &file.name, &file.bytes).map_err(|e| format!("{e:#}"))?;
+    Ok(PreparedFile {
+        name: file.name.clone(),
+        kind: node_kind,
+        asset,
+    })
 }
 
 /// The app's state.
@@ -358,45 +400,13 @@ impl AppState {
                 self.paste(&text, at, "Duplicate")?;
             }
             Command::Paste { text, at } => self.paste(&text, at, "Paste")?,
-            Command::ImportFiles { files, at } => {
-                let mut edits = Vec::new();
-                let mut ids = Vec::new();
-                for (i, file) in files.iter().enumerate() {
-                    let pos = [at[0] + 280.0 * i as f32, at[1]];
-                    let node = self.source_node_for(file, pos)?;
-                    ids.push(node.id);
-                    edits.push(Edit::AddNode(Box::new(node)));
-                }
-                self.edit(plural("Import", ids.len()), edits, None)?;
-                self.selection = ids.into_iter().collect();
-            }
-            Command::FillInput {
+            Command::AddPrepared { files, at } => self.add_prepared(&files, at)?,
+            Command::FillInputPrepared {
                 node,
                 input,
                 slot,
                 file,
-            } => {
-                let target = self.doc.node(node).ok_or("no such node")?;
-                let pos = [target.pos[0] - 300.0, target.pos[1] + 40.0 * slot as f32];
-                let source = self.source_node_for(&file, pos)?;
-                let wire = Wire {
-                    from: source.id,
-                    to: node,
-                    input,
-                    slot,
-                };
-                // Check the wire against a board that has the new node, before changing anything.
-                let mut probe = self.doc.clone();
-                probe.add_node(source.clone());
-                probe
-                    .check_connect(catalog, &wire, true)
-                    .map_err(|e| e.to_string())?;
-                self.edit(
-                    format!("Drop {}", file.name),
-                    vec![Edit::AddNode(Box::new(source)), Edit::Connect(wire)],
-                    None,
-                )?;
-            }
+            } => self.fill_input(node, input, slot, &file)?,
             Command::PickTake { node, take } => {
                 self.take_edit("Pick take", node, take, aktion_engine::takes::pick_take)?;
             }
@@ -474,36 +484,53 @@ impl AppState {
         Ok(())
     }
 
-    /// Imports a dropped file into the project's assets and makes the matching source node.
-    /// Unsupported or corrupt files are refused before anything is written.
-    fn source_node_for(&self, file: &DroppedFile, pos: [f32; 2]) -> Result<Node, String> {
-        let (kind, mime) = aktion_media::sniff(&file.bytes);
-        let node_kind = match kind {
-            MediaKind::Image if mime == "image/gif" && is_animated_gif(&file.bytes) => "video",
-            MediaKind::Image => "image",
-            MediaKind::Audio => "audio",
-            MediaKind::Video => "video",
-            MediaKind::Unknown => {
-                return Err(format!(
-                    "`{}` is not an image, audio or video file Aktion Studio can read",
-                    file.name
-                ));
-            }
-        };
-        if node_kind == "image" {
-            aktion_media::image_dimensions(&file.bytes)
-                .and_then(|_| {
-                    aktion_media::decode_image(&file.bytes, &aktion_media::DecodeLimits::default())
-                })
-                .map_err(|e| format!("`{}`: {e}", file.name))?;
-        }
-        let asset = project::import_asset_bytes(&self.root, &file.name, &file.bytes)
-            .map_err(|e| format!("{e:#}"))?;
-        let mut node = new_node(Catalog::builtin(), node_kind, pos)?;
-        node.params
-            .insert("file".into(), AssetRef::to_value(&asset));
+    fn source_node(file: &PreparedFile, pos: [f32; 2]) -> Result<Node, String> {
+        let mut node = new_node(Catalog::builtin(), file.kind, pos)?;
+        node.params.insert("file".into(), file.asset.to_value());
         node.title.clone_from(&file.name);
         Ok(node)
+    }
+
+    fn add_prepared(&mut self, files: &[PreparedFile], at: [f32; 2]) -> Result<(), String> {
+        let mut edits = Vec::new();
+        let mut ids = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            let node = Self::source_node(file, [at[0] + 280.0 * i as f32, at[1]])?;
+            ids.push(node.id);
+            edits.push(Edit::AddNode(Box::new(node)));
+        }
+        self.edit(plural("Import", ids.len()), edits, None)?;
+        self.selection = ids.into_iter().collect();
+        Ok(())
+    }
+
+    fn fill_input(
+        &mut self,
+        node: NodeId,
+        input: String,
+        slot: u32,
+        file: &PreparedFile,
+    ) -> Result<(), String> {
+        let target = self.doc.node(node).ok_or("no such node")?;
+        let pos = [target.pos[0] - 300.0, target.pos[1] + 40.0 * slot as f32];
+        let source = Self::source_node(file, pos)?;
+        let wire = Wire {
+            from: source.id,
+            to: node,
+            input,
+            slot,
+        };
+        // Check the wire against a board that has the new node, before changing anything.
+        let mut probe = self.doc.clone();
+        probe.add_node(source.clone());
+        probe
+            .check_connect(Catalog::builtin(), &wire, true)
+            .map_err(|e| e.to_string())?;
+        self.edit(
+            format!("Drop {}", file.name),
+            vec![Edit::AddNode(Box::new(source)), Edit::Connect(wire)],
+            None,
+        )
     }
 }
 
@@ -580,6 +607,44 @@ mod tests {
 
     fn now() -> Instant {
         Instant::now()
+    }
+
+    /// Files straight from a test, checked and copied on this thread.
+    enum Raw {
+        ImportFiles {
+            files: Vec<DroppedFile>,
+            at: [f32; 2],
+        },
+        FillInput {
+            node: NodeId,
+            input: String,
+            slot: u32,
+            file: DroppedFile,
+        },
+    }
+
+    fn apply_raw(s: &mut AppState, raw: Raw) -> Result<(), String> {
+        let cmd = match raw {
+            Raw::ImportFiles { files, at } => Command::AddPrepared {
+                files: files
+                    .iter()
+                    .map(|f| prepare_file(&s.root, f))
+                    .collect::<Result<Vec<_>, _>>()?,
+                at,
+            },
+            Raw::FillInput {
+                node,
+                input,
+                slot,
+                file,
+            } => Command::FillInputPrepared {
+                node,
+                input,
+                slot,
+                file: prepare_file(&s.root, &file)?,
+            },
+        };
+        s.apply(cmd, now())
     }
 
     fn only_node(s: &AppState, kind: &str) -> NodeId {
@@ -685,12 +750,12 @@ mod tests {
                 bytes: png(16, 9),
             },
         ];
-        s.apply(
-            Command::ImportFiles {
+        apply_raw(
+            &mut s,
+            Raw::ImportFiles {
                 files,
                 at: [10.0, 10.0],
             },
-            now(),
         )
         .expect("import");
         assert_eq!(s.doc.nodes.len(), 2);
@@ -707,29 +772,27 @@ mod tests {
                 bytes: b"\xff\xd8\xff\xe0 not a jpeg".to_vec(),
             },
         ];
-        let err = s
-            .apply(
-                Command::ImportFiles {
-                    files: bad,
-                    at: [0.0, 0.0],
-                },
-                now(),
-            )
-            .expect_err("corrupt");
+        let err = apply_raw(
+            &mut s,
+            Raw::ImportFiles {
+                files: bad,
+                at: [0.0, 0.0],
+            },
+        )
+        .expect_err("corrupt");
         assert!(err.contains("broken.jpg"), "{err}");
         assert_eq!(s.doc, before, "a corrupt file in a drop changes nothing");
-        let err = s
-            .apply(
-                Command::ImportFiles {
-                    files: vec![DroppedFile {
-                        name: "notes.txt".into(),
-                        bytes: b"hello".to_vec(),
-                    }],
-                    at: [0.0, 0.0],
-                },
-                now(),
-            )
-            .expect_err("unsupported");
+        let err = apply_raw(
+            &mut s,
+            Raw::ImportFiles {
+                files: vec![DroppedFile {
+                    name: "notes.txt".into(),
+                    bytes: b"hello".to_vec(),
+                }],
+                at: [0.0, 0.0],
+            },
+        )
+        .expect_err("unsupported");
         assert!(err.contains("notes.txt"));
     }
 
@@ -745,8 +808,9 @@ mod tests {
         )
         .expect("add");
         let v = only_node(&s, "i2v");
-        s.apply(
-            Command::FillInput {
+        apply_raw(
+            &mut s,
+            Raw::FillInput {
                 node: v,
                 input: "image".into(),
                 slot: 0,
@@ -755,7 +819,6 @@ mod tests {
                     bytes: png(8, 8),
                 },
             },
-            now(),
         )
         .expect("fill");
         let img = only_node(&s, "image");
@@ -779,20 +842,19 @@ mod tests {
         .expect("add");
         let t2v = only_node(&s, "t2v");
         let n = s.doc.nodes.len();
-        let err = s
-            .apply(
-                Command::FillInput {
-                    node: t2v,
-                    input: "audio".into(),
-                    slot: 0,
-                    file: DroppedFile {
-                        name: "x.png".into(),
-                        bytes: png(8, 8),
-                    },
+        let err = apply_raw(
+            &mut s,
+            Raw::FillInput {
+                node: t2v,
+                input: "audio".into(),
+                slot: 0,
+                file: DroppedFile {
+                    name: "x.png".into(),
+                    bytes: png(8, 8),
                 },
-                now(),
-            )
-            .expect_err("wrong type");
+            },
+        )
+        .expect_err("wrong type");
         assert!(err.contains("takes audio"), "{err}");
         assert_eq!(s.doc.nodes.len(), n);
     }
@@ -873,15 +935,15 @@ mod tests {
     #[test]
     fn save_as_carries_the_assets_and_reopens() {
         let (d, mut s) = state();
-        s.apply(
-            Command::ImportFiles {
+        apply_raw(
+            &mut s,
+            Raw::ImportFiles {
                 files: vec![DroppedFile {
                     name: "a.png".into(),
                     bytes: png(8, 8),
                 }],
                 at: [0.0, 0.0],
             },
-            now(),
         )
         .expect("import");
         let other = d.path().join("copy.aktion");

@@ -115,6 +115,18 @@ fn png(w: u32, h: u32) -> Vec<u8> {
     .expect("png")
 }
 
+/// Runs frames until `done` holds (background work such as imports reports back by itself).
+fn wait_until(h: &mut Harness<'_, Studio>, done: impl Fn(&Studio) -> bool) {
+    for _ in 0..3000 {
+        h.run_steps(1);
+        if done(h.state()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for the app");
+}
+
 /// Lets the background run finish, one frame at a time.
 fn wait_for_run(h: &mut Harness<'_, Studio>) {
     for _ in 0..3000 {
@@ -277,6 +289,15 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         }),
     ];
     h.run();
+    wait_until(&mut h, |app| {
+        app.state
+            .doc
+            .nodes
+            .values()
+            .filter(|n| n.kind == "image")
+            .count()
+            == 2
+    });
     let images = h
         .state()
         .state
@@ -292,6 +313,11 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         bytes: b"\xff\xd8\xff\xe0 truncated".to_vec(),
     })];
     h.run();
+    wait_until(&mut h, |app| {
+        app.message
+            .as_deref()
+            .is_some_and(|m| m.contains("broken.jpg"))
+    });
     assert_eq!(
         h.state().state.doc,
         before,
