@@ -106,6 +106,8 @@ pub struct Studio {
     run: Option<RunHandle>,
     events: Option<std::sync::mpsc::Receiver<Event>>,
     status: BTreeMap<NodeId, RunStatus>,
+    /// When each running job started (for elapsed time and the estimate of time left).
+    started: BTreeMap<NodeId, Instant>,
     status_rev: u64,
     route: Route,
     palette: Option<Palette>,
@@ -150,6 +152,7 @@ impl Studio {
             run: None,
             events: None,
             status: BTreeMap::new(),
+            started: BTreeMap::new(),
             status_rev: 0,
             route: Route::Draft,
             palette: None,
@@ -256,6 +259,7 @@ impl Studio {
             }
         });
         self.status.clear();
+        self.started.clear();
         self.status_rev += 1;
         self.run = Some(handle);
         self.events = Some(rx);
@@ -284,6 +288,7 @@ impl Studio {
                     self.status.insert(node, RunStatus::Queued);
                 }
                 Event::Started { node } => {
+                    self.started.insert(node, Instant::now());
                     self.status.insert(
                         node,
                         RunStatus::Running {
@@ -856,10 +861,21 @@ impl Studio {
                 ui.label(title);
                 match s {
                     RunStatus::Running { fraction, message } => {
+                        let typical = self
+                            .state
+                            .doc
+                            .node(id)
+                            .and_then(|n| Catalog::builtin().get(&n.kind))
+                            .map_or(30, |k| k.typical_seconds);
+                        let elapsed = self
+                            .started
+                            .get(&id)
+                            .map_or(0.0, |t| t.elapsed().as_secs_f32());
+                        let text = format!("{message} · {}", eta_text(elapsed, fraction, typical));
                         ui.add(
                             egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                                .desired_width(160.0)
-                                .text(message),
+                                .desired_width(260.0)
+                                .text(text),
                         );
                     }
                     _ => {
@@ -1108,6 +1124,28 @@ impl Studio {
     }
 }
 
+/// "12 s · ~40 s left": elapsed time and an estimate from progress (or the kind's typical
+/// duration while a provider reports none).
+fn eta_text(elapsed: f32, fraction: Option<f32>, typical_seconds: u32) -> String {
+    let left = match fraction {
+        Some(f) if f > 0.05 => elapsed * (1.0 - f) / f,
+        _ => (typical_seconds as f32 - elapsed).max(0.0),
+    };
+    let fmt = |s: f32| {
+        let s = s.round() as u64;
+        if s >= 60 {
+            format!("{} min {} s", s / 60, s % 60)
+        } else {
+            format!("{s} s")
+        }
+    };
+    if left < 1.0 {
+        format!("{} · finishing", fmt(elapsed))
+    } else {
+        format!("{} · ~{} left", fmt(elapsed), fmt(left))
+    }
+}
+
 /// An editor generated from a parameter's schema. Returns the new value when it changed.
 fn param_editor_ui(
     ui: &mut egui::Ui,
@@ -1230,6 +1268,10 @@ impl Studio {
         self.shortcuts(ui);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {
             self.message = Some(e);
+        }
+        if self.run.is_some() {
+            // Elapsed times tick once a second while jobs run; nothing repaints when idle.
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
         }
         if self.state.is_modified() {
             // Wake once more so a pending autosave is written even if the user stops moving.

@@ -337,7 +337,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.run();
     assert!(h.state().state.doc.node(audio).is_none());
     h.get_by_label("Run board · 0 credits").click();
-    h.run();
+    h.run_steps(1);
     wait_for_run(&mut h);
     let doc = &h.state().state.doc;
     for id in [t2i, i2v] {
@@ -354,7 +354,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.get_by_label("New seed").click();
     h.run();
     h.get_by_label("Run node").click();
-    h.run();
+    h.run_steps(1);
     wait_for_run(&mut h);
     assert_eq!(h.state().state.doc.node(t2i).expect("t2i").takes.len(), 2);
     let first_take = h
@@ -413,5 +413,17 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         AppState::open(&f.root()).expect("open").doc,
         saved,
         "project.json itself untouched"
+    );
+}
+
+#[test]
+fn the_jobs_panel_estimates_time_left() {
+    assert_eq!(super::eta_text(10.0, Some(0.5), 120), "10 s · ~10 s left");
+    assert_eq!(super::eta_text(30.0, None, 120), "30 s · ~1 min 30 s left");
+    assert_eq!(super::eta_text(200.0, None, 120), "3 min 20 s · finishing");
+    assert_eq!(
+        super::eta_text(5.0, Some(0.01), 60),
+        "5 s · ~55 s left",
+        "tiny fractions fall back to the typical time"
     );
 }
