@@ -2,6 +2,7 @@
 //! [`state::AppState`] and emit commands; runs go to the engine on a background tokio runtime
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
+pub mod recent;
 pub mod sketch;
 pub mod state;
 #[cfg(test)]
@@ -43,8 +44,8 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
             }
         })?;
     let engine = crate::cli::engine(cache)?;
-    let (state, message) = match AppState::open(&path) {
-        Ok(s) => (s, None),
+    let (state, message) = match AppState::open_with_recovery(&path) {
+        Ok((s, m)) => (s, Some(m)),
         Err(e) => {
             let mut s = AppState::new(Document::default(), path.clone());
             s.read_only = Some(format!("{e:#}"));
@@ -120,6 +121,10 @@ pub struct Studio {
     sketch_pad: Option<sketch::SketchPad>,
     /// The export window: nodes, target folder, every take or only the active one.
     export: Option<(Vec<NodeId>, String, bool)>,
+    open_dialog: Option<String>,
+    /// Where the recent-projects list lives (tests point it at a temp folder).
+    pub recent_dir: Option<PathBuf>,
+    recent: Vec<PathBuf>,
     imports_tx: std::sync::mpsc::Sender<ImportResult>,
     imports_rx: std::sync::mpsc::Receiver<ImportResult>,
 }
@@ -163,6 +168,11 @@ impl Studio {
             save_as: None,
             sketch_pad: None,
             export: None,
+            open_dialog: None,
+            recent: recent::config_dir()
+                .map(|d| recent::load_in(&d))
+                .unwrap_or_default(),
+            recent_dir: recent::config_dir(),
             imports_tx,
             imports_rx,
         })
@@ -306,6 +316,23 @@ impl Studio {
                         .insert(node, RunStatus::Running { fraction, message });
                 }
                 Event::Done { node, cached, .. } => {
+                    let long = self
+                        .started
+                        .get(&node)
+                        .is_some_and(|t| t.elapsed().as_secs() >= 60);
+                    let focused = self
+                        .egui_ctx
+                        .as_ref()
+                        .is_none_or(|c| c.input(|i| i.viewport().focused.unwrap_or(true)));
+                    if long && !cached && !focused {
+                        let title = self
+                            .state
+                            .doc
+                            .node(node)
+                            .map(|n| n.display_title(Catalog::builtin()).to_owned())
+                            .unwrap_or_default();
+                        recent::notify("Aktion Studio", &format!("{title} is done"));
+                    }
                     self.status.insert(node, RunStatus::Done { cached });
                     self.record_result(node);
                 }
@@ -473,6 +500,14 @@ impl Studio {
         if ui.input_mut(|i| i.consume_shortcut(&save)) {
             self.save();
         }
+        if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::N)))
+        {
+            self.new_board();
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O)))
+        {
+            self.open_dialog = Some(String::new());
+        }
         if ui.input_mut(|i| i.consume_shortcut(&run)) {
             self.start_run(Vec::new());
         }
@@ -488,14 +523,98 @@ impl Studio {
 
     fn save(&mut self) {
         self.message = match self.state.save() {
-            Ok(()) => Some(format!("saved {}", self.state.root.display())),
+            Ok(()) => {
+                self.remember_recent();
+                Some(format!("saved {}", self.state.root.display()))
+            }
             Err(e) => Some(e),
         };
     }
 
+    fn remember_recent(&mut self) {
+        let Some(dir) = &self.recent_dir else { return };
+        if let Err(e) = recent::remember_in(dir, &self.state.root) {
+            tracing::warn!("cannot update the recent projects list: {e}");
+        }
+        self.recent = recent::load_in(dir);
+    }
+
+    /// Switches to another board; the current one must be saved first (its autosave copy
+    /// stays, so nothing is lost either way).
+    fn replace_state(&mut self, state: AppState) {
+        if let Some(r) = &self.run {
+            r.cancel();
+        }
+        self.state = state;
+        self.status.clear();
+        self.started.clear();
+        self.board_key = None;
+        self.previews.clear();
+        self.sketch_pad = None;
+        self.palette = None;
+    }
+
+    fn new_board(&mut self) {
+        if self.state.is_modified() {
+            self.message = Some("save this board first (Ctrl+S): it has unsaved changes".into());
+            return;
+        }
+        let root = recent::new_project_dir();
+        let doc = Document {
+            name: root
+                .file_stem()
+                .map_or_else(|| "Untitled".into(), |n| n.to_string_lossy().into_owned()),
+            ..Document::default()
+        };
+        self.replace_state(AppState::new(doc, root));
+        self.save();
+    }
+
+    fn open_project(&mut self, path: &std::path::Path) {
+        if self.state.is_modified() {
+            self.message = Some("save this board first (Ctrl+S): it has unsaved changes".into());
+            return;
+        }
+        match AppState::open_with_recovery(path) {
+            Ok((s, message)) => {
+                self.message = Some(message);
+                self.replace_state(s);
+                self.remember_recent();
+            }
+            Err(e) => self.message = Some(format!("{e:#}")),
+        }
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the menus read top to bottom like the menu bar"
+    )]
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
+                if ui
+                    .add(egui::Button::new("New board").shortcut_text("Ctrl+N"))
+                    .clicked()
+                {
+                    self.new_board();
+                }
+                if ui
+                    .add(egui::Button::new("Open…").shortcut_text("Ctrl+O"))
+                    .clicked()
+                {
+                    self.open_dialog = Some(String::new());
+                }
+                ui.menu_button("Open recent", |ui| {
+                    if self.recent.is_empty() {
+                        ui.label("No recent projects");
+                    }
+                    for p in self.recent.clone() {
+                        if ui.button(p.display().to_string()).clicked() {
+                            self.open_project(&p);
+                        }
+                    }
+                });
+                ui.separator();
                 if ui
                     .add(egui::Button::new("Save").shortcut_text("Ctrl+S"))
                     .clicked()
@@ -1015,6 +1134,32 @@ impl Studio {
         }
     }
 
+    fn open_ui(&mut self, ctx: &egui::Context) {
+        let Some(path) = &mut self.open_dialog else {
+            return;
+        };
+        let mut go = false;
+        let mut close = false;
+        egui::Window::new("Open project")
+            .collapsible(false)
+            .show(ctx, |ui| {
+                let label = ui.label("Project folder or project.json").id;
+                ui.add(egui::TextEdit::singleline(path).desired_width(420.0))
+                    .labelled_by(label);
+                ui.horizontal(|ui| {
+                    go = ui.button("Open project").clicked();
+                    close = ui.button("Cancel").clicked();
+                });
+            });
+        if go {
+            let target = PathBuf::from(path.trim());
+            self.open_dialog = None;
+            self.open_project(&target);
+        } else if close {
+            self.open_dialog = None;
+        }
+    }
+
     fn save_as_ui(&mut self, ctx: &egui::Context) {
         let Some(path) = &mut self.save_as else {
             return;
@@ -1312,5 +1457,6 @@ impl Studio {
         self.save_as_ui(&ctx);
         self.sketch_pad_ui(&ctx);
         self.export_ui(&ctx);
+        self.open_ui(&ctx);
     }
 }

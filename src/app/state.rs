@@ -190,6 +190,22 @@ impl AppState {
         self.history.revision() != self.saved_revision || self.takes_changed
     }
 
+    /// Opens a project, taking the autosave copy when a crash left unsaved work newer than the
+    /// file. The recovered board is marked unsaved, so the user decides by saving (or not);
+    /// project.json itself is not touched. Returns the state and what to tell the user.
+    pub fn open_with_recovery(path: &Path) -> Result<(Self, String), aktion_graph::ProjectError> {
+        let mut s = Self::open(path)?;
+        let message = match project::recoverable(&s.root, Catalog::builtin()) {
+            Some(auto) => {
+                s.doc = auto;
+                s.takes_changed = true;
+                "recovered unsaved changes from the last session; save to keep them".to_owned()
+            }
+            None => format!("opened {}", s.root.display()),
+        };
+        Ok((s, message))
+    }
+
     /// Records a finished result as the node's active take. Not an undoable edit: results are
     /// not taken back by Undo, but they are saved with the board.
     pub fn record_result(
@@ -930,6 +946,31 @@ mod tests {
         s.save().expect("save");
         assert!(project::recoverable(&s.root, Catalog::builtin()).is_none());
         assert!(!s.is_modified());
+    }
+
+    #[test]
+    fn opening_after_a_crash_offers_the_autosaved_board_unsaved() {
+        let (_d, mut s) = state();
+        s.save().expect("save");
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        project::autosave(&s.root, &s.doc).expect("autosave");
+        let (reopened, message) = AppState::open_with_recovery(&s.root).expect("open");
+        assert_eq!(reopened.doc, s.doc);
+        assert!(reopened.is_modified());
+        assert!(message.contains("recovered"), "{message}");
+        let (plain, message) = AppState::open_with_recovery(&s.root).expect("open");
+        assert_eq!(plain.doc.nodes.len(), 1);
+        assert!(
+            message.contains("recovered"),
+            "still offered until saved or discarded"
+        );
     }
 
     #[test]

@@ -37,9 +37,12 @@ impl Fixture {
         let engine = crate::cli::engine(cache)
             .map_err(|f| f.message)
             .expect("engine");
-        Studio::new(state, engine)
+        let mut studio = Studio::new(state, engine)
             .map_err(|f| f.message)
-            .expect("studio")
+            .expect("studio");
+        // Never touch the real recent-projects list from a test.
+        studio.recent_dir = Some(self.dir.path().join("config"));
+        studio
     }
 
     fn harness(&self, state: AppState) -> Harness<'static, Studio> {
@@ -393,6 +396,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.run();
     assert!(!h.state().state.is_modified());
     let saved = h.state().state.doc.clone();
+    assert_eq!(h.state().recent.len(), 1, "a saved board joins the recent projects");
     let reopened = AppState::open(&f.root()).expect("reopen");
     assert_eq!(reopened.doc, saved);
 
