@@ -115,6 +115,11 @@ pub struct Studio {
     pub message: Option<String>,
     egui_ctx: Option<egui::Context>,
     previews: HashMap<String, egui::TextureHandle>,
+    previews_pending: std::collections::HashSet<String>,
+    preview_tx: std::sync::mpsc::Sender<(String, Option<egui::ColorImage>)>,
+    preview_rx: std::sync::mpsc::Receiver<(String, Option<egui::ColorImage>)>,
+    /// A take shown beside the active one: (node, take).
+    compare: Option<(NodeId, aktion_graph::TakeId)>,
     /// Where the canvas was drawn last frame (for drops).
     canvas_rect: Option<egui::Rect>,
     save_as: Option<String>,
@@ -140,6 +145,7 @@ impl Studio {
                 message: format!("cannot start the runtime: {e}"),
             })?;
         let (imports_tx, imports_rx) = std::sync::mpsc::channel();
+        let (preview_tx, preview_rx) = std::sync::mpsc::channel();
         let mut canvas = Canvas::new("board");
         // Open close enough to read the cards (fit-all on a big board would show bare cards).
         canvas.view = aktion_canvas::ViewTransform {
@@ -164,6 +170,10 @@ impl Studio {
             message: None,
             egui_ctx: None,
             previews: HashMap::new(),
+            previews_pending: std::collections::HashSet::new(),
+            preview_tx,
+            preview_rx,
+            compare: None,
             canvas_rect: None,
             save_as: None,
             sketch_pad: None,
@@ -550,6 +560,8 @@ impl Studio {
         self.started.clear();
         self.board_key = None;
         self.previews.clear();
+        self.previews_pending.clear();
+        self.compare = None;
         self.sketch_pad = None;
         self.palette = None;
     }
@@ -861,6 +873,14 @@ impl Studio {
                             take: t.id,
                         });
                     }
+                    if !active
+                        && ui
+                            .small_button(format!("Compare #{}", i + 1))
+                            .on_hover_text("Show beside the active take")
+                            .clicked()
+                    {
+                        self.compare = Some((id, t.id));
+                    }
                     if ui
                         .small_button("Delete")
                         .on_hover_text("Delete take")
@@ -908,41 +928,93 @@ impl Studio {
         let Some(take) = node.active_take() else {
             return;
         };
+        let compared = self
+            .compare
+            .filter(|(n, t)| *n == node.id && *t != take.id)
+            .and_then(|(_, t)| node.takes.iter().find(|x| x.id == t));
+        match compared {
+            None => {
+                let w = ui.available_width().min(320.0);
+                self.take_image_ui(ui, take, w);
+            }
+            Some(other) => {
+                let w = (ui.available_width() / 2.0 - 6.0).min(240.0);
+                ui.horizontal(|ui| {
+                    ui.vertical(|ui| {
+                        ui.label(take_label(node, take));
+                        self.take_image_ui(ui, take, w);
+                    });
+                    ui.vertical(|ui| {
+                        ui.label(take_label(node, other));
+                        self.take_image_ui(ui, other, w);
+                    });
+                });
+                if ui.button("Stop comparing").clicked() {
+                    self.compare = None;
+                }
+            }
+        }
+    }
+
+    /// A take's picture, decoded and scaled off the UI thread; "loading" until it arrives.
+    fn take_image_ui(&mut self, ui: &mut egui::Ui, take: &aktion_graph::Take, width: f32) {
         let Some(out) = take.outputs.first() else {
             return;
         };
         if !out.mime.starts_with("image/") {
+            ui.label(egui::RichText::new(format!("{} ({})", out.name, out.mime)).weak());
             return;
         }
-        let tex = if let Some(t) = self.previews.get(&out.hash) {
-            t.clone()
-        } else {
-            let Ok(hash) = out.hash.parse::<aktion_cache::BlobHash>() else {
-                return;
-            };
-            let Ok(Some(bytes)) = self.engine.cache().read_blob(&hash) else {
-                return;
-            };
-            let Ok(img) = aktion_media::thumbnail_from_bytes(
-                &bytes,
-                320,
-                &aktion_media::DecodeLimits::default(),
-            ) else {
-                return;
-            };
-            let size = [img.width() as usize, img.height() as usize];
-            let color = egui::ColorImage::from_rgba_unmultiplied(size, img.as_raw());
-            let t = ui
-                .ctx()
-                .load_texture(out.hash.clone(), color, egui::TextureOptions::LINEAR);
-            self.previews.insert(out.hash.clone(), t.clone());
-            t
-        };
-        let w = ui.available_width().min(320.0);
-        let size = tex.size_vec2();
-        ui.add(
-            egui::Image::new(&tex).fit_to_exact_size(egui::vec2(w, w * size.y / size.x.max(1.0))),
+        if let Some(tex) = self.previews.get(&out.hash) {
+            let size = tex.size_vec2();
+            ui.add(
+                egui::Image::new(tex)
+                    .fit_to_exact_size(egui::vec2(width, width * size.y / size.x.max(1.0))),
+            );
+            return;
+        }
+        ui.label(egui::RichText::new("loading preview…").weak());
+        if !self.previews_pending.insert(out.hash.clone()) {
+            return;
+        }
+        let (cache, hash_hex, tx, ctx) = (
+            self.engine.cache().clone(),
+            out.hash.clone(),
+            self.preview_tx.clone(),
+            ui.ctx().clone(),
         );
+        std::thread::spawn(move || {
+            let image = hash_hex
+                .parse::<aktion_cache::BlobHash>()
+                .ok()
+                .and_then(|h| cache.read_blob(&h).ok().flatten())
+                .and_then(|bytes| {
+                    aktion_media::thumbnail_from_bytes(
+                        &bytes,
+                        480,
+                        &aktion_media::DecodeLimits::default(),
+                    )
+                    .ok()
+                })
+                .map(|img| {
+                    egui::ColorImage::from_rgba_unmultiplied(
+                        [img.width() as usize, img.height() as usize],
+                        img.as_raw(),
+                    )
+                });
+            let _ = tx.send((hash_hex, image));
+            ctx.request_repaint();
+        });
+    }
+
+    fn poll_previews(&mut self, ctx: &egui::Context) {
+        while let Ok((hash, image)) = self.preview_rx.try_recv() {
+            if let Some(image) = image {
+                let tex = ctx.load_texture(hash.clone(), image, egui::TextureOptions::LINEAR);
+                self.previews.insert(hash, tex);
+            }
+            // A failed preview stays pending: the label says loading, and nothing retries in a loop.
+        }
     }
 
     fn jobs_ui(&mut self, ui: &mut egui::Ui) {
@@ -1269,6 +1341,20 @@ impl Studio {
     }
 }
 
+fn take_label(node: &aktion_graph::Node, take: &aktion_graph::Take) -> String {
+    let n = node
+        .takes
+        .iter()
+        .position(|t| t.id == take.id)
+        .map_or(0, |i| i + 1);
+    let active = if node.active_take == Some(take.id) {
+        " (active)"
+    } else {
+        ""
+    };
+    format!("Take #{n}{active}")
+}
+
 /// "12 s · ~40 s left": elapsed time and an estimate from progress (or the kind's typical
 /// duration while a provider reports none).
 fn eta_text(elapsed: f32, fraction: Option<f32>, typical_seconds: u32) -> String {
@@ -1409,6 +1495,7 @@ impl Studio {
         }
         self.poll_run();
         self.poll_imports();
+        self.poll_previews(&ctx);
         self.drops(&ctx);
         self.shortcuts(ui);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {

@@ -360,6 +360,14 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.run_steps(1);
     wait_for_run(&mut h);
     assert_eq!(h.state().state.doc.node(t2i).expect("t2i").takes.len(), 2);
+    h.get_by_label("Compare #1").click();
+    h.run();
+    assert!(
+        h.query_by_label("Take #1").is_some() && h.query_by_label("Take #2 (active)").is_some(),
+        "two takes side by side"
+    );
+    h.get_by_label("Stop comparing").click();
+    h.run();
     let first_take = h
         .get_all_by_role(egui::accesskit::Role::Button)
         .find(|n| {
@@ -396,7 +404,11 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.run();
     assert!(!h.state().state.is_modified());
     let saved = h.state().state.doc.clone();
-    assert_eq!(h.state().recent.len(), 1, "a saved board joins the recent projects");
+    assert_eq!(
+        h.state().recent.len(),
+        1,
+        "a saved board joins the recent projects"
+    );
     let reopened = AppState::open(&f.root()).expect("reopen");
     assert_eq!(reopened.doc, saved);
 
