@@ -516,7 +516,7 @@ impl Studio {
         }
         if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O)))
         {
-            self.open_dialog = Some(String::new());
+            self.open_native();
         }
         if ui.input_mut(|i| i.consume_shortcut(&run)) {
             self.start_run(Vec::new());
@@ -614,6 +614,10 @@ impl Studio {
                     .add(egui::Button::new("Open…").shortcut_text("Ctrl+O"))
                     .clicked()
                 {
+                    ui.close();
+                    self.open_native();
+                }
+                if ui.button("Open path…").clicked() {
                     self.open_dialog = Some(String::new());
                 }
                 ui.menu_button("Open recent", |ui| {
@@ -634,6 +638,10 @@ impl Studio {
                     self.save();
                 }
                 if ui.button("Save As…").clicked() {
+                    ui.close();
+                    self.save_as_native();
+                }
+                if ui.button("Save As path…").clicked() {
                     self.save_as = Some(self.state.root.display().to_string());
                 }
             });
@@ -1203,6 +1211,37 @@ impl Studio {
             );
         } else if close {
             self.export = None;
+        }
+    }
+
+    /// The platform's folder picker (a modal dialog, as native apps do); where none can be shown
+    /// (no portal on a bare X server), "Open path…" types the path instead.
+    fn open_native(&mut self) {
+        if let Some(dir) = rfd::FileDialog::new()
+            .set_title("Open an Aktion Studio project")
+            .pick_folder()
+        {
+            self.open_project(&dir);
+        }
+    }
+
+    fn save_as_native(&mut self) {
+        let name = format!(
+            "{}.aktion",
+            self.state.doc.name.trim().replace(['/', '\\'], "-")
+        );
+        if let Some(dir) = rfd::FileDialog::new()
+            .set_title("Save the project as")
+            .set_file_name(name)
+            .save_file()
+        {
+            self.message = Some(match self.state.save_as(&dir) {
+                Ok(()) => {
+                    self.remember_recent();
+                    format!("saved {}", dir.display())
+                }
+                Err(e) => e,
+            });
         }
     }
 
