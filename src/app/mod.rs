@@ -1544,7 +1544,7 @@ impl Studio {
             // Elapsed times tick once a second while jobs run; nothing repaints when idle.
             ctx.request_repaint_after(std::time::Duration::from_secs(1));
         }
-        if self.state.is_modified() {
+        if self.state.autosave_pending() {
             // Wake once more so a pending autosave is written even if the user stops moving.
             ctx.request_repaint_after(state::AUTOSAVE_AFTER);
         }

@@ -240,6 +240,13 @@ impl AppState {
         self.save().inspect_err(|_| self.root = old)
     }
 
+    /// Whether unsaved changes are still waiting for their autosave.
+    pub fn autosave_pending(&self) -> bool {
+        self.read_only.is_none()
+            && self.is_modified()
+            && self.history.revision() != self.autosaved_revision
+    }
+
     /// Writes the autosave copy when changes have waited long enough. Returns whether it wrote.
     pub fn autosave_if_due(&mut self, now: Instant) -> Result<bool, String> {
         let due = self.history.revision() != self.autosaved_revision
