@@ -507,6 +507,14 @@ impl Studio {
         let redo = KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
         let save = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
         let run = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
+        if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::G)))
+        {
+            let title = format!("Shot {}", self.state.doc.frames.len() + 1);
+            self.apply(Command::FrameNodes {
+                ids: self.selected(),
+                title,
+            });
+        }
         if ui.input_mut(|i| i.consume_shortcut(&save)) {
             self.save();
         }
@@ -686,8 +694,28 @@ impl Studio {
                     )
                     .clicked()
                 {
-                    self.apply(Command::Delete(sel));
+                    self.apply(Command::Delete(sel.clone()));
                 }
+                if ui
+                    .add_enabled(
+                        !sel.is_empty(),
+                        egui::Button::new("Frame selection").shortcut_text("Ctrl+G"),
+                    )
+                    .clicked()
+                {
+                    let title = format!("Shot {}", self.state.doc.frames.len() + 1);
+                    self.apply(Command::FrameNodes { ids: sel, title });
+                }
+                ui.menu_button("Delete frame", |ui| {
+                    if self.state.doc.frames.is_empty() {
+                        ui.label("No frames");
+                    }
+                    for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
+                        if ui.button(&f.title).clicked() {
+                            self.apply(Command::DeleteFrame(i));
+                        }
+                    }
+                });
             });
             ui.menu_button("View", |ui| {
                 if ui

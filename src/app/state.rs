@@ -84,6 +84,13 @@ pub enum Command {
         slot: u32,
         file: PreparedFile,
     },
+    /// Puts a titled frame (backdrop) around the nodes: a shot or a scene.
+    FrameNodes {
+        ids: Vec<NodeId>,
+        title: String,
+    },
+    /// Removes the frame at `index` (its nodes stay).
+    DeleteFrame(usize),
     PickTake {
         node: NodeId,
         take: TakeId,
@@ -430,6 +437,49 @@ impl AppState {
                 slot,
                 file,
             } => self.fill_input(node, input, slot, &file)?,
+            Command::FrameNodes { ids, title } => {
+                let rects: Vec<[f32; 4]> = ids
+                    .iter()
+                    .filter_map(|i| self.doc.node(*i))
+                    .map(|n| {
+                        let pins = catalog.get(&n.kind).map_or(1, |k| {
+                            k.inputs
+                                .iter()
+                                .map(aktion_graph::catalog::InputSchema::slot_count)
+                                .sum::<u32>()
+                                .max(1)
+                        });
+                        [n.pos[0], n.pos[1], 240.0, 100.0 + 22.0 * pins as f32]
+                    })
+                    .collect();
+                if rects.is_empty() {
+                    return Err("select the nodes to frame first".into());
+                }
+                let margin = 30.0;
+                let x0 = rects.iter().map(|r| r[0]).fold(f32::INFINITY, f32::min) - margin;
+                let y0 = rects.iter().map(|r| r[1]).fold(f32::INFINITY, f32::min) - margin - 24.0;
+                let x1 = rects
+                    .iter()
+                    .map(|r| r[0] + r[2])
+                    .fold(f32::NEG_INFINITY, f32::max)
+                    + margin;
+                let y1 = rects
+                    .iter()
+                    .map(|r| r[1] + r[3])
+                    .fold(f32::NEG_INFINITY, f32::max)
+                    + margin;
+                let mut frames = self.doc.frames.clone();
+                frames.push(aktion_graph::Frame::new(title, [x0, y0, x1 - x0, y1 - y0]));
+                self.edit("Frame nodes".into(), vec![Edit::SetFrames(frames)], None)?;
+            }
+            Command::DeleteFrame(index) => {
+                let mut frames = self.doc.frames.clone();
+                if index >= frames.len() {
+                    return Err("no such frame".into());
+                }
+                frames.remove(index);
+                self.edit("Delete frame".into(), vec![Edit::SetFrames(frames)], None)?;
+            }
             Command::PickTake { node, take } => {
                 self.take_edit("Pick take", node, take, aktion_engine::takes::pick_take)?;
             }
@@ -978,6 +1028,50 @@ mod tests {
             message.contains("recovered"),
             "still offered until saved or discarded"
         );
+    }
+
+    #[test]
+    fn framing_nodes_adds_a_backdrop_around_them_and_undoes() {
+        let (_d, mut s) = state();
+        for x in [0.0, 400.0] {
+            s.apply(
+                Command::AddNode {
+                    kind: "t2i".into(),
+                    pos: [x, 100.0],
+                },
+                now(),
+            )
+            .expect("add");
+        }
+        let ids: Vec<NodeId> = s.doc.nodes.keys().copied().collect();
+        s.apply(
+            Command::FrameNodes {
+                ids,
+                title: "Shot 1".into(),
+            },
+            now(),
+        )
+        .expect("frame");
+        let f = &s.doc.frames[0];
+        assert_eq!(f.title, "Shot 1");
+        assert!(
+            f.rect[0] < 0.0 && f.rect[0] + f.rect[2] > 640.0,
+            "it encloses both nodes: {:?}",
+            f.rect
+        );
+        s.apply(Command::Undo, now()).expect("undo");
+        assert!(s.doc.frames.is_empty());
+        assert!(
+            s.apply(
+                Command::FrameNodes {
+                    ids: vec![],
+                    title: "x".into()
+                },
+                now()
+            )
+            .is_err()
+        );
+        assert!(s.apply(Command::DeleteFrame(3), now()).is_err());
     }
 
     #[test]

@@ -49,6 +49,9 @@ impl Fixture {
         let studio = self.studio(state);
         Harness::builder()
             .with_size(egui::vec2(1400.0, 900.0))
+            // Background work (runs, imports, previews) wakes the UI when it lands; allow a few
+            // frames for it to settle.
+            .with_max_steps(32)
             .build_ui_state(|ui, app: &mut Studio| app.frame_ui(ui), studio)
     }
 }
@@ -409,6 +412,16 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         1,
         "a saved board joins the recent projects"
     );
+
+    // Idle: with nothing running and nothing to autosave, the app asks for no frame at all
+    // (once the previews it asked for have arrived).
+    wait_until(&mut h, |app| {
+        app.previews_pending
+            .iter()
+            .all(|p| app.previews.contains_key(p))
+    });
+    h.run();
+    assert!(!h.ctx.has_requested_repaint(), "an idle app paints nothing");
     let reopened = AppState::open(&f.root()).expect("reopen");
     assert_eq!(reopened.doc, saved);
 

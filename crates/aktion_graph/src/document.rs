@@ -284,6 +284,18 @@ pub struct Frame {
     pub color: [u8; 3],
 }
 
+impl Frame {
+    /// A frame with a fresh id.
+    pub fn new(title: impl Into<String>, rect: [f32; 4]) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            title: title.into(),
+            rect,
+            color: frame_color(),
+        }
+    }
+}
+
 fn frame_color() -> [u8; 3] {
     [60, 70, 90]
 }
