@@ -191,6 +191,10 @@ fn storyboard(b: &mut Builder<'_>) -> Result<(), Failure> {
     {
         b.wire(from, scene, "images", u32::try_from(slot).unwrap_or(0))?;
     }
+    b.doc.frames = vec![
+        aktion_graph::Frame::new("References", [-30.0, -50.0, 300.0, 1660.0]),
+        aktion_graph::Frame::new("Shot 12–13: the punch", [650.0, 990.0, 700.0, 560.0]),
+    ];
     Ok(())
 }
 
