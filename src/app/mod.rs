@@ -118,6 +118,10 @@ pub struct Studio {
     previews_pending: std::collections::HashSet<String>,
     preview_tx: std::sync::mpsc::Sender<(String, Option<egui::ColorImage>)>,
     preview_rx: std::sync::mpsc::Receiver<(String, Option<egui::ColorImage>)>,
+    copy_tx: std::sync::mpsc::Sender<Option<egui::ColorImage>>,
+    copy_rx: std::sync::mpsc::Receiver<Option<egui::ColorImage>>,
+    /// The node the inspector showed last frame.
+    inspected: Option<NodeId>,
     /// A take shown beside the active one: (node, take).
     compare: Option<(NodeId, aktion_graph::TakeId)>,
     /// Where the canvas was drawn last frame (for drops).
@@ -146,6 +150,7 @@ impl Studio {
             })?;
         let (imports_tx, imports_rx) = std::sync::mpsc::channel();
         let (preview_tx, preview_rx) = std::sync::mpsc::channel();
+        let (copy_tx, copy_rx) = std::sync::mpsc::channel();
         let mut canvas = Canvas::new("board");
         // Open close enough to read the cards (fit-all on a big board would show bare cards).
         canvas.view = aktion_canvas::ViewTransform {
@@ -174,6 +179,9 @@ impl Studio {
             preview_tx,
             preview_rx,
             compare: None,
+            inspected: None,
+            copy_tx,
+            copy_rx,
             canvas_rect: None,
             save_as: None,
             sketch_pad: None,
@@ -797,7 +805,16 @@ impl Studio {
                 });
             if let Some(m) = &self.message {
                 ui.separator();
-                ui.label(egui::RichText::new(m).color(egui::Color32::from_rgb(240, 200, 120)));
+                // One line, truncated (the full text on hover): a wrapping message would change
+                // the toolbar's height and move everything under the pointer.
+                let line = m.lines().next().unwrap_or_default();
+                ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(line).color(egui::Color32::from_rgb(240, 200, 120)),
+                    )
+                    .truncate(),
+                )
+                .on_hover_text(m.as_str());
             }
         });
     }
@@ -808,6 +825,17 @@ impl Studio {
     )]
     fn inspector_ui(&mut self, ui: &mut egui::Ui) {
         let sel = self.selected();
+        let shown = match sel.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        };
+        if shown != self.inspected {
+            // Another node: its text boxes are other widgets. Drop the old keyboard focus so
+            // it neither types into the new node nor scrolls the panel to an old cursor.
+            self.inspected = shown;
+            ui.memory_mut(egui::Memory::stop_text_input);
+            self.apply(Command::Seal);
+        }
         let [id] = sel.as_slice() else {
             ui.label(if sel.is_empty() {
                 "Select a node to see its parameters."
@@ -891,7 +919,9 @@ impl Studio {
             ui.separator();
             ui.label(egui::RichText::new("Takes").strong());
             for (i, t) in node.takes.iter().enumerate() {
-                ui.horizontal(|ui| {
+                // Wrapped, so a long row never widens the panel (which would move every
+                // button under the pointer between two frames).
+                ui.horizontal_wrapped(|ui| {
                     let active = node.active_take == Some(t.id);
                     let label = format!(
                         "#{} {} seed {}{}",
@@ -931,7 +961,7 @@ impl Studio {
             }
         }
         ui.separator();
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if ui
                 .add_enabled(
                     node.active_take().is_some(),
@@ -950,7 +980,32 @@ impl Studio {
                 self.export = Some((vec![id], dir, true));
             }
         });
-        ui.horizontal(|ui| {
+        if let Some(out) = node.active_take().and_then(|t| t.outputs.first()).cloned() {
+            ui.horizontal_wrapped(|ui| {
+                let path = out
+                    .hash
+                    .parse::<aktion_cache::BlobHash>()
+                    .ok()
+                    .map(|h| self.engine.cache().blob_path(&h));
+                if ui
+                    .add_enabled(path.is_some(), egui::Button::new("Reveal in folder"))
+                    .clicked()
+                    && let Some(p) = &path
+                {
+                    recent::reveal(p);
+                }
+                if ui
+                    .add_enabled(
+                        out.mime.starts_with("image/"),
+                        egui::Button::new("Copy image"),
+                    )
+                    .clicked()
+                {
+                    self.copy_image(&out.hash, ui.ctx());
+                }
+            });
+        }
+        ui.horizontal_wrapped(|ui| {
             if ui.button("Run node").clicked() {
                 self.start_run(vec![id]);
             }
@@ -992,7 +1047,8 @@ impl Studio {
         }
     }
 
-    /// A take's picture, decoded and scaled off the UI thread; "loading" until it arrives.
+    /// A take's picture, decoded and scaled off the UI thread. It always takes the same box
+    /// (4:3 of `width`), loaded or not, so the panel never jumps when a preview arrives.
     fn take_image_ui(&mut self, ui: &mut egui::Ui, take: &aktion_graph::Take, width: f32) {
         let Some(out) = take.outputs.first() else {
             return;
@@ -1001,15 +1057,26 @@ impl Studio {
             ui.label(egui::RichText::new(format!("{} ({})", out.name, out.mime)).weak());
             return;
         }
+        let (rect, _) =
+            ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::hover());
+        ui.painter()
+            .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
         if let Some(tex) = self.previews.get(&out.hash) {
             let size = tex.size_vec2();
-            ui.add(
-                egui::Image::new(tex)
-                    .fit_to_exact_size(egui::vec2(width, width * size.y / size.x.max(1.0))),
-            );
+            let scale = (rect.width() / size.x.max(1.0)).min(rect.height() / size.y.max(1.0));
+            let shown = egui::Rect::from_center_size(rect.center(), size * scale);
+            // Painted into the box already allocated: adding a widget here would move the layout
+            // under it the moment a preview arrives.
+            egui::Image::new(tex).paint_at(ui, shown);
             return;
         }
-        ui.label(egui::RichText::new("loading preview…").weak());
+        ui.painter().text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "loading preview…",
+            egui::FontId::proportional(12.0),
+            egui::Color32::GRAY,
+        );
         if !self.previews_pending.insert(out.hash.clone()) {
             return;
         }
@@ -1043,7 +1110,45 @@ impl Studio {
         });
     }
 
+    /// Decodes a take's image at full size off the UI thread, then puts it on the clipboard.
+    fn copy_image(&mut self, hash_hex: &str, ctx: &egui::Context) {
+        let (cache, hash_hex, ctx) = (
+            self.engine.cache().clone(),
+            hash_hex.to_owned(),
+            ctx.clone(),
+        );
+        let tx = self.copy_tx.clone();
+        std::thread::spawn(move || {
+            let image = hash_hex
+                .parse::<aktion_cache::BlobHash>()
+                .ok()
+                .and_then(|h| cache.read_blob(&h).ok().flatten())
+                .and_then(|b| {
+                    aktion_media::decode_image(&b, &aktion_media::DecodeLimits::default()).ok()
+                })
+                .map(|img| {
+                    egui::ColorImage::from_rgba_unmultiplied(
+                        [img.width() as usize, img.height() as usize],
+                        img.as_raw(),
+                    )
+                });
+            let _ = tx.send(image);
+            ctx.request_repaint();
+        });
+    }
+
     fn poll_previews(&mut self, ctx: &egui::Context) {
+        while let Ok(image) = self.copy_rx.try_recv() {
+            match image {
+                Some(image) => {
+                    ctx.copy_image(image);
+                    self.message = Some("image copied".into());
+                }
+                None => {
+                    self.message = Some("cannot copy: the result is no longer in the cache".into());
+                }
+            }
+        }
         while let Ok((hash, image)) = self.preview_rx.try_recv() {
             if let Some(image) = image {
                 let tex = ctx.load_texture(hash.clone(), image, egui::TextureOptions::LINEAR);
@@ -1581,10 +1686,17 @@ impl Studio {
             self.toolbar_ui(ui);
         });
         egui::Panel::right("inspector")
-            .default_size(320.0)
+            .default_size(340.0)
+            .size_range(280.0..=560.0)
             .resizable(true)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.inspector_ui(ui));
+                // A scroll bar that comes and goes would narrow the panel and reflow every
+                // button in it; keep it, so the inspector's layout only changes with its content.
+                egui::ScrollArea::vertical()
+                    .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
+                    // egui ignores clicks while a scroll animates; jumps keep buttons clickable.
+                    .animated(false)
+                    .show(ui, |ui| self.inspector_ui(ui));
             });
         egui::Panel::bottom("jobs")
             .default_size(110.0)

@@ -82,6 +82,29 @@ pub fn notify(title: &str, body: &str) {
     }
 }
 
+/// Shows a file in the platform's file manager (best effort, never blocks).
+pub fn reveal(path: &Path) {
+    let spawned = if cfg!(target_os = "macos") {
+        std::process::Command::new("open")
+            .arg("-R")
+            .arg(path)
+            .spawn()
+    } else if cfg!(target_os = "windows") {
+        std::process::Command::new("explorer")
+            .arg(format!("/select,{}", path.display()))
+            .spawn()
+    } else {
+        let dir = path.parent().unwrap_or(path);
+        std::process::Command::new("xdg-open").arg(dir).spawn()
+    };
+    match spawned {
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!("cannot open the file manager: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

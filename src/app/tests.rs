@@ -109,6 +109,24 @@ fn add_from_palette(h: &mut Harness<'_, Studio>, at: Pos2, button: &str) -> Node
         .unwrap_or_else(|| panic!("`{button}` added no node"))
 }
 
+/// Clicks like a person: the pointer arrives over the widget in one frame, presses and releases
+/// in the next two.
+fn press(h: &mut Harness<'_, Studio>, label: &str) {
+    let at = h.get_by_label(label).rect().center();
+    h.hover_at(at);
+    h.run_steps(1);
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos: at,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    h.run();
+}
+
 fn center(h: &Harness<'_, Studio>, label: &str) -> Pos2 {
     h.get_by_label(label).rect().center()
 }
@@ -211,8 +229,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     assert_eq!(h.state().state.doc.wires.len(), 1, "redo");
 
     // Type a prompt in the inspector.
-    h.get_by_label("Text to Image").click();
-    h.run();
+    press(&mut h, "Text to Image");
     assert_eq!(
         h.state()
             .state
@@ -259,8 +276,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         vec![sketch],
         "new nodes are selected"
     );
-    h.get_by_label("Open sketch pad").click();
-    h.run();
+    press(&mut h, "Open sketch pad");
     let pad = h.get_by_label("Sketch pad").rect();
     drag(&mut h, pad.min + egui::vec2(20.0, 20.0), pad.center());
     drag(&mut h, pad.center(), pad.max - egui::vec2(20.0, 20.0));
@@ -270,8 +286,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
             .map_or(0, Vec::len)
     };
     assert_eq!(strokes(&h), 2);
-    h.get_by_label("Undo stroke").click();
-    h.run();
+    press(&mut h, "Undo stroke");
     assert_eq!(strokes(&h), 1);
     let first = &h.state().state.doc.node(sketch).expect("sketch").params["strokes"][0];
     assert!(
@@ -337,8 +352,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     );
 
     // Wire the audio away (the t2v would need a portrait) and run the board on the draft route.
-    h.get_by_label("Audio").click();
-    h.run();
+    press(&mut h, "Audio");
     h.key_press(egui::Key::Delete);
     h.run();
     assert!(h.state().state.doc.node(audio).is_none());
@@ -354,23 +368,25 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     }
 
     // A new seed and another run make a second take; picking the first restores its seed.
-    h.get_by_label("Text to Image").click();
-    h.run();
+    press(&mut h, "Text to Image");
     let first_seed = h.state().state.doc.node(t2i).expect("t2i").seed();
-    h.get_by_label("New seed").click();
-    h.run();
+    press(&mut h, "New seed");
+    assert_ne!(
+        h.state().state.doc.node(t2i).expect("t2i").seed(),
+        first_seed,
+        "a new seed"
+    );
     h.get_by_label("Run node").click();
     h.run_steps(1);
     wait_for_run(&mut h);
     assert_eq!(h.state().state.doc.node(t2i).expect("t2i").takes.len(), 2);
-    h.get_by_label("Compare #1").click();
-    h.run();
+    press(&mut h, "Compare #1");
+    assert!(h.state().compare.is_some(), "compare chosen");
     assert!(
         h.query_by_label("Take #1").is_some() && h.query_by_label("Take #2 (active)").is_some(),
         "two takes side by side"
     );
-    h.get_by_label("Stop comparing").click();
-    h.run();
+    press(&mut h, "Stop comparing");
     let first_take = h
         .get_all_by_role(egui::accesskit::Role::Button)
         .find(|n| {
@@ -387,10 +403,8 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     );
 
     // Export the active take with its sidecar.
-    h.get_by_label("Export take…").click();
-    h.run();
-    h.get_by_label("Export files").click();
-    h.run();
+    press(&mut h, "Export take…");
+    press(&mut h, "Export files");
     let exported: Vec<PathBuf> = std::fs::read_dir(f.root().join("exports"))
         .expect("exports folder")
         .map(|e| e.expect("entry").path())
@@ -401,6 +415,10 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
             .any(|p| p.extension().is_some_and(|e| e == ext))
     };
     assert!(has("png") && has("json"), "{exported:?}");
+
+    // Copy the active take's image to the clipboard (decoded off the UI thread).
+    press(&mut h, "Copy image");
+    wait_until(&mut h, |app| app.message.as_deref() == Some("image copied"));
 
     // Save, reopen: the same board.
     h.key_press_modifiers(Modifiers::COMMAND, egui::Key::S);

@@ -206,7 +206,8 @@ proptest! {
         let b = add(&mut doc, "i2v");
         doc.connect(catalog(), wire(a, b, "image", 0), false).expect("wire");
         let text = project::to_json(&doc).expect("json");
-        let cut = cut % text.len();
+        // Cut inside the JSON itself: dropping only the trailing newline leaves a whole document.
+        let cut = cut % text.trim_end().len();
         prop_assert!(project::parse(&text.as_bytes()[..cut], catalog()).is_err());
     }
 }
