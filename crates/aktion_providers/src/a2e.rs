@@ -163,16 +163,7 @@ async fn upload(p: &Providers, file: InputFile) -> Result<String> {
             message: "presigned upload response lacks uploadUrl/publicUrl".into(),
         });
     };
-    // The presigned URL carries its own credentials; our key must not go to the storage host.
-    p.http
-        .send(P, None, Repeat::Idempotent, || {
-            p.http
-                .client
-                .put(put_url)
-                .header("Content-Type", file.content_type.clone())
-                .body(file.bytes.to_vec())
-        })
-        .await?;
+    p.http.put_presigned(P, put_url, &file).await?;
     Ok(public.to_owned())
 }
 

@@ -216,16 +216,7 @@ async fn upload(p: &Providers, file: InputFile) -> Result<String> {
             message: "upload initiate response lacks upload_url/file_url".into(),
         });
     };
-    // The upload URL is presigned: no key goes with it.
-    p.http
-        .send(P, None, Repeat::Idempotent, || {
-            p.http
-                .client
-                .put(put_url)
-                .header("Content-Type", file.content_type.clone())
-                .body(file.bytes.to_vec())
-        })
-        .await?;
+    p.http.put_presigned(P, put_url, &file).await?;
     Ok(file_url.to_owned())
 }
 

@@ -114,6 +114,24 @@ impl Http {
     /// Returns the first 2xx response; everything else becomes a classified error. No overall
     /// timeout is set here: API calls add `request_timeout` (see `Providers::send`), while
     /// downloads and uploads of large files are bounded only by `read_timeout` (silence).
+    /// PUTs a file to a presigned storage URL. The URL carries its own credentials, so no API
+    /// key goes with it (our key must never reach a storage host).
+    pub(crate) async fn put_presigned(
+        &self,
+        provider: ProviderKind,
+        url: &str,
+        file: &crate::request::InputFile,
+    ) -> Result<()> {
+        self.send(provider, None, Repeat::Idempotent, || {
+            self.client
+                .put(url)
+                .header("Content-Type", file.content_type.clone())
+                .body(file.bytes.to_vec())
+        })
+        .await
+        .map(|_| ())
+    }
+
     pub(crate) async fn send(
         &self,
         provider: ProviderKind,
