@@ -404,6 +404,28 @@ impl Progress {
         }
     }
 
+    /// One "[ n/total] what node: detail" line for a node that has finished one way or another.
+    fn finish(
+        &mut self,
+        err: &mut impl std::io::Write,
+        what: &str,
+        node: NodeId,
+        detail: &str,
+    ) -> std::io::Result<()> {
+        self.finished += 1;
+        let name = self.name(node);
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        writeln!(
+            err,
+            "[{:>3}/{}] {what} {name}{detail}",
+            self.finished, self.total
+        )
+    }
+
     fn event(&mut self, ev: &Event) {
         let mut err = std::io::stderr().lock();
         let _ = match ev {
@@ -434,47 +456,15 @@ impl Progress {
                 ),
                 None => writeln!(err, "           {} {message}", self.name(*node)),
             },
-            Event::Done { node, cached, .. } => {
-                self.finished += 1;
-                let what = if *cached { "cached " } else { "done   " };
-                writeln!(
-                    err,
-                    "[{:>3}/{}] {what} {}",
-                    self.finished,
-                    self.total,
-                    self.name(*node)
-                )
-            }
-            Event::Failed { node, error } => {
-                self.finished += 1;
-                writeln!(
-                    err,
-                    "[{:>3}/{}] FAILED  {}: {error}",
-                    self.finished,
-                    self.total,
-                    self.name(*node)
-                )
-            }
-            Event::Blocked { node, reason } => {
-                self.finished += 1;
-                writeln!(
-                    err,
-                    "[{:>3}/{}] blocked {}: {reason}",
-                    self.finished,
-                    self.total,
-                    self.name(*node)
-                )
-            }
-            Event::Cancelled { node } => {
-                self.finished += 1;
-                writeln!(
-                    err,
-                    "[{:>3}/{}] cancelled {}",
-                    self.finished,
-                    self.total,
-                    self.name(*node)
-                )
-            }
+            Event::Done { node, cached, .. } => self.finish(
+                &mut err,
+                if *cached { "cached " } else { "done   " },
+                *node,
+                "",
+            ),
+            Event::Failed { node, error } => self.finish(&mut err, "FAILED ", *node, error),
+            Event::Blocked { node, reason } => self.finish(&mut err, "blocked", *node, reason),
+            Event::Cancelled { node } => self.finish(&mut err, "cancelled", *node, ""),
         };
     }
 }
