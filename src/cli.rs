@@ -65,7 +65,7 @@ pub enum Command {
     /// Write an example project made entirely from media this program draws itself.
     #[command(hide = true)]
     MakeExample {
-        /// `storyboard` (every node kind) or `small`.
+        /// `storyboard` (every node kind), `small`, or `landing-clip` (then DIR is the GIF file).
         which: String,
         dir: PathBuf,
     },

@@ -68,6 +68,15 @@ impl Builder<'_> {
 }
 
 pub fn make(which: &str, dir: &Path) -> Result<u8, Failure> {
+    if which == "landing-clip" {
+        // The account server's landing page background (crates/aktion_server/assets).
+        let clip = aktion_media::draft::animatic_pan(&skyline(960, 540), "", 4.0, 8, 480, 270, 7)
+            .map_err(fail)?;
+        let gif = aktion_media::encode_gif(&clip).map_err(fail)?;
+        std::fs::write(dir, gif).map_err(fail)?;
+        println!("wrote {}", dir.display());
+        return Ok(0);
+    }
     let mut b = Builder {
         doc: Document::default(),
         root: dir,

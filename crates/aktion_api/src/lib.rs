@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 /// The one JSON error body of every 4xx/5xx answer: `{code, message, fields?}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `insufficient_credits`, `invalid_json`.
@@ -24,6 +25,7 @@ pub struct ErrorBody {
 }
 
 /// `POST /v1/auth/register` and `POST /v1/auth/login`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
@@ -32,6 +34,7 @@ pub struct Credentials {
 }
 
 /// Answer of register and login: a bearer token for `Authorization: Bearer …`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionResponse {
     pub token: String,
@@ -41,6 +44,7 @@ pub struct SessionResponse {
 }
 
 /// `GET /v1/me`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
     pub email: String,
@@ -51,6 +55,7 @@ pub struct Me {
 }
 
 /// Opt-in status of training-data sharing (PRODUCT.md §5.3).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataSharingStatus {
     pub opt_in: bool,
@@ -60,6 +65,7 @@ pub struct DataSharingStatus {
 }
 
 /// `PUT /v1/me/data-sharing`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSharingUpdate {
@@ -67,12 +73,14 @@ pub struct DataSharingUpdate {
 }
 
 /// `POST /v1/auth/logout` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedOut {
     pub logged_out: bool,
 }
 
 /// `GET /v1/pricing`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pricing {
     pub items: Vec<PriceItem>,
@@ -84,6 +92,7 @@ pub struct Pricing {
 }
 
 /// Price of one node kind.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceItem {
     /// Node kind id, e.g. `character`, `epic_scene`.
@@ -96,6 +105,7 @@ pub struct PriceItem {
 }
 
 /// Kind of a ledger entry (PRODUCT.md §5.2).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LedgerKind {
@@ -110,6 +120,7 @@ pub enum LedgerKind {
 }
 
 /// One ledger entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub id: i64,
@@ -127,6 +138,7 @@ pub struct LedgerEntry {
 }
 
 /// `GET /v1/ledger?limit=&before=` (newest first).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPage {
     pub entries: Vec<LedgerEntry>,
@@ -136,6 +148,7 @@ pub struct LedgerPage {
 }
 
 /// Query of `GET /v1/ledger`.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
@@ -148,6 +161,7 @@ pub struct LedgerQuery {
 }
 
 /// `POST /v1/admin/credits/grant`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
@@ -159,6 +173,7 @@ pub struct GrantRequest {
 }
 
 /// Answer of a grant.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantResponse {
     pub email: String,
@@ -167,10 +182,280 @@ pub struct GrantResponse {
 }
 
 /// `GET /healthz`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: String,
     pub database: String,
+}
+
+/// `PUT /v1/blobs/{blake3}` answer: the blob is stored and readable by its uploader.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobInfo {
+    /// BLAKE3 of the bytes, 64 lowercase hex digits.
+    pub hash: String,
+    pub size: i64,
+    pub content_type: String,
+}
+
+/// One input of a generation: a blob the caller uploaded, or text.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GenerationInput {
+    /// The BLAKE3 hash of a blob uploaded with `PUT /v1/blobs/{blake3}`.
+    Blob(String),
+    Text(String),
+}
+
+/// `POST /v1/generations`: run one node kind on the account route.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationRequest {
+    /// Node kind id, e.g. `t2i`, `coherent_scene`.
+    pub kind: String,
+    /// Parameter values by parameter id (prompt, seed, strength, ...).
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Wired inputs by input id; list inputs (character references) take several.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Vec<GenerationInput>>,
+}
+
+/// Where a generation is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenerationState {
+    /// Accepted and paid for (credits reserved); not yet sent to the provider.
+    Queued,
+    /// Being sent to the provider.
+    Submitting,
+    /// At the provider.
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl GenerationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Submitting => "submitting",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "submitting" => Self::Submitting,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// One output file of a generation, downloadable by its owner.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationOutput {
+    pub hash: String,
+    pub content_type: String,
+    pub size: i64,
+    /// `/v1/blobs/{hash}` (needs the owner's bearer token).
+    pub url: String,
+}
+
+/// `GET /v1/generations/{id}`, and each event of its SSE stream.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub id: String,
+    pub kind: String,
+    pub state: GenerationState,
+    /// 0.0–1.0 when the provider reports progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f32>,
+    /// Human-readable detail: queue position, the provider's error, why it was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Credits reserved for it (charged on success, released otherwise).
+    pub credits: i64,
+    pub outputs: Vec<GenerationOutput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+}
+
+/// `POST /v1/generations/{id}/rating`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingRequest {
+    /// 1 to 5.
+    pub rating: u8,
+}
+
+/// One shared training-data record (PRODUCT.md §5.3).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedRecord {
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<String>,
+    pub node_kind: String,
+    /// `image`, `video` or `audio`.
+    pub output_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    pub settings: serde_json::Value,
+    /// BLAKE3 hashes of the character references used.
+    pub character_refs: Vec<String>,
+    /// BLAKE3 hashes (or text) of the other inputs.
+    pub input_refs: Vec<String>,
+    pub output_hash: String,
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
+    pub created_at: i64,
+}
+
+/// `GET /v1/me/shared-data?limit=&before=` (newest first).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedDataPage {
+    pub records: Vec<SharedRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// `DELETE /v1/me/shared-data` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedDataDeleted {
+    /// Records erased, with their files.
+    pub deleted: u64,
+}
+
+/// `POST /v1/training-data`: share a result produced on another route (direct, ComfyUI). The
+/// output must first be uploaded with `PUT /v1/blobs/{blake3}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingDataSubmission {
+    pub node_kind: String,
+    pub output_hash: String,
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub character_refs: Vec<String>,
+    #[serde(default)]
+    pub input_refs: Vec<String>,
+    #[serde(default)]
+    pub generation_ms: Option<i64>,
+    #[serde(default)]
+    pub rating: Option<u8>,
+}
+
+/// Answer of `POST /v1/training-data`: `stored` is false (and nothing was kept) when the caller
+/// is not opted in.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingDataStored {
+    pub stored: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<i64>,
+}
+
+/// One group of `GET /v1/stats/training-data`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStatsGroup {
+    pub node_kind: String,
+    pub output_type: String,
+    pub count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_generation_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_rating: Option<f64>,
+    pub rated: i64,
+}
+
+/// `GET /v1/stats/training-data`: aggregates only, never a record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStats {
+    pub groups: Vec<TrainingStatsGroup>,
+}
+
+/// One line of the admin JSONL export: a record, its owner and where its file is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub user_id: i64,
+    /// Storage key of the output file (private, under the user's prefix).
+    pub file: String,
+    #[serde(flatten)]
+    pub record: SharedRecord,
+}
+
+/// `POST /v1/beta-signups` (JSON, or the landing page's form).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetaSignup {
+    pub email: String,
+}
+
+/// The same answer whether or not the email was already signed up.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetaSignupAccepted {
+    pub message: String,
+}
+
+/// `GET /v1/admin/beta-signups`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetaSignupList {
+    pub signups: Vec<BetaSignupEntry>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetaSignupEntry {
+    pub email: String,
+    pub created_at: i64,
+}
+
+/// Query of the paginated lists (`limit` 1–200, `before` an id from `next_before`).
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub before: Option<i64>,
 }
 
 #[cfg(test)]

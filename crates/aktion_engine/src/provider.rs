@@ -29,10 +29,6 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1024 * 1024 * 1024;
 /// retries, each time reported as "retrying (n)".
 const EXTRA_ATTEMPTS: u32 = 3;
 
-/// Catalog ids whose provider input has another name (the provider configuration speaks the
-/// names of PROVIDERS.md; the catalog speaks the user's).
-const ALIASES: &[(&str, &str)] = &[("creativity", "guidance"), ("refs", "references")];
-
 /// Runs generating nodes at a provider. One instance per route.
 #[derive(Clone, Debug)]
 pub struct ProviderExecutor {
@@ -428,18 +424,11 @@ fn build_request(job: &Job, ctx: &JobContext) -> Result<JobRequest, ExecError> {
                     .insert(schema.id.clone(), InputValue::Json(Value::String(text)));
             }
             PortType::ImageList => {
-                let mut files = Vec::with_capacity(wired.len());
-                for i in &wired {
-                    let file = input_file(ctx, &schema.id, i)?;
-                    // RunComfy workflows take a list as one input per LoadImage node.
-                    request
-                        .inputs
-                        .insert(format!("image_{}", i.slot + 1), file.clone());
-                    files.push(file);
-                }
-                request
-                    .inputs
-                    .insert(schema.id.clone(), InputValue::List(files));
+                let files = wired
+                    .iter()
+                    .map(|i| input_file(ctx, &schema.id, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                request.insert_list(&schema.id, files);
             }
             _ => {
                 let file = input_file(ctx, &schema.id, wired[0])?;
@@ -447,11 +436,7 @@ fn build_request(job: &Job, ctx: &JobContext) -> Result<JobRequest, ExecError> {
             }
         }
     }
-    for (from, to) in ALIASES {
-        if let Some(v) = request.inputs.get(*from).cloned() {
-            request.inputs.entry((*to).to_owned()).or_insert(v);
-        }
-    }
+    request.add_aliases();
     Ok(request)
 }
 

@@ -33,5 +33,5 @@ pub use download::{DownloadLimits, Downloaded};
 pub use error::{ProviderError, Result};
 pub use http::{HttpSettings, RetryPolicy, build_client, parse_retry_after};
 pub use job::{JobHandle, JobState, MediaKind, Output, ProviderKind};
-pub use request::{InputFile, InputValue, JobRequest};
+pub use request::{INPUT_ALIASES, InputFile, InputValue, JobRequest};
 pub use secret::ApiKey;

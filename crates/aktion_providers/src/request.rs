@@ -86,7 +86,31 @@ impl JobRequest {
         self.inputs.insert(name.into(), value.into());
         self
     }
+
+    /// Adds a list input (character references, scene images): as one list under `id`, and
+    /// item by item as `image_1`, `image_2`, ... (RunComfy workflows take one LoadImage input
+    /// per image).
+    pub fn insert_list(&mut self, id: &str, items: Vec<InputValue>) {
+        for (i, item) in items.iter().enumerate() {
+            self.inputs.insert(format!("image_{}", i + 1), item.clone());
+        }
+        self.inputs.insert(id.to_owned(), InputValue::List(items));
+    }
+
+    /// Copies each value of [`INPUT_ALIASES`] to its provider name, unless that name is set.
+    /// Call last, after every catalog input and parameter is in.
+    pub fn add_aliases(&mut self) {
+        for (from, to) in INPUT_ALIASES {
+            if let Some(v) = self.inputs.get(*from).cloned() {
+                self.inputs.entry((*to).to_owned()).or_insert(v);
+            }
+        }
+    }
 }
+
+/// Catalog ids whose provider input has another name (the provider configuration speaks the
+/// names of PROVIDERS.md; the catalog speaks the user's).
+pub const INPUT_ALIASES: &[(&str, &str)] = &[("creativity", "guidance"), ("refs", "references")];
 
 impl From<Value> for InputValue {
     fn from(v: Value) -> Self {

@@ -36,16 +36,30 @@ pub struct Db {
     pub kind: DbKind,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts and ledger",
-    include_str!("../migrations/sqlite/0001_accounts_and_ledger.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts and ledger",
-    include_str!("../migrations/postgres/0001_accounts_and_ledger.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts and ledger",
+        include_str!("../migrations/sqlite/0001_accounts_and_ledger.sql"),
+    ),
+    (
+        2,
+        "generations, blobs and training data",
+        include_str!("../migrations/sqlite/0002_generations_blobs_training.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts and ledger",
+        include_str!("../migrations/postgres/0001_accounts_and_ledger.sql"),
+    ),
+    (
+        2,
+        "generations, blobs and training data",
+        include_str!("../migrations/postgres/0002_generations_blobs_training.sql"),
+    ),
+];
 
 /// Migrations compiled into the binary (no `migrate!` macro, so no sqlx-macros build).
 #[derive(Debug)]

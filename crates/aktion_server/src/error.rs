@@ -20,6 +20,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedContentType(&'static str),
     #[error("missing or invalid session token")]
     Unauthorized,
     #[error("wrong email or password")]
@@ -77,6 +79,9 @@ impl ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::UnsupportedContentType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),

@@ -438,14 +438,18 @@ pub enum Abandoned {
     LeaseExpired,
 }
 
-/// Releases reservations left open by a crashed server. Returns how many were released.
+/// Releases reservations left open by a crashed server, except those of generations still
+/// running (their driver settles them; see `generations::resume`). Returns how many were
+/// released.
 pub async fn settle_abandoned(db: &Db, which: Abandoned) -> Result<u64, ApiError> {
     let cutoff = match which {
         Abandoned::All => i64::MAX,
         Abandoned::LeaseExpired => now_ms(),
     };
     let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM reservations WHERE status = 'open' AND lease_until < $1 ORDER BY id",
+        "SELECT id FROM reservations WHERE status = 'open' AND lease_until < $1 AND id NOT IN \
+         (SELECT reservation_id FROM generations WHERE reservation_id IS NOT NULL \
+         AND state IN ('queued', 'submitting', 'running')) ORDER BY id",
     )
     .bind(cutoff)
     .fetch_all(&db.pool)

@@ -6,19 +6,26 @@
 //! on egui, eframe or `aktion_engine` (STYLE.md).
 
 pub mod auth;
+pub mod beta;
 pub mod db;
 mod error;
+pub mod generations;
 mod idempotency;
 pub mod ledger;
+pub mod metrics;
 pub mod pricing;
 mod routes;
+pub mod signing;
+pub mod storage;
+pub mod training;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use db::{Db, DbKind};
 pub use error::ApiError;
-pub use routes::app;
+pub use routes::{app, openapi};
+pub use storage::Storage;
 
 /// Server settings that are not per-request.
 #[derive(Debug, Clone)]
@@ -36,6 +43,20 @@ pub struct Config {
     pub db_max_connections: Option<u32>,
     /// How long stored answers for `Idempotency-Key` retries are kept.
     pub idempotency_ttl: Duration,
+    /// Blob store: `file:///…`, `s3://bucket/…` or `memory://` (`AKTION_STORAGE_URL`).
+    pub storage_url: String,
+    /// Base URL the server is reachable at from providers (`AKTION_PUBLIC_URL`); inputs are
+    /// then handed over as signed URLs, otherwise as bytes.
+    pub public_url: Option<String>,
+    pub signed_url_ttl: Duration,
+    /// Largest accepted blob upload.
+    pub max_blob_bytes: usize,
+    /// Largest accepted provider output.
+    pub max_output_bytes: u64,
+    /// How long a generation stays with the instance driving it without a renewal.
+    pub generation_lease: Duration,
+    /// Provider endpoints and the server-held keys.
+    pub providers: aktion_providers::ProvidersConfig,
 }
 
 impl Default for Config {
@@ -49,6 +70,13 @@ impl Default for Config {
             reservation_lease: Duration::from_secs(45 * 60),
             db_max_connections: None,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            storage_url: "memory://".to_owned(),
+            public_url: None,
+            signed_url_ttl: Duration::from_secs(3600),
+            max_blob_bytes: 100 * 1024 * 1024,
+            max_output_bytes: 512 * 1024 * 1024,
+            generation_lease: Duration::from_secs(120),
+            providers: aktion_providers::ProvidersConfig::from_lookup(|_| None),
         }
     }
 }
@@ -59,31 +87,60 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub limiter: Arc<auth::LoginLimiter>,
+    pub storage: Storage,
+    pub jobs: Arc<generations::Jobs>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Key of signed blob URLs, shared by every instance through the database.
+    pub signing_key: Arc<[u8; 32]>,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config) -> Self {
+    /// State over an open, migrated database.
+    pub async fn new(db: Db, config: Config) -> Result<Self, ApiError> {
         let limiter = Arc::new(auth::LoginLimiter::new(config.login_limits));
-        Self {
+        let storage = Storage::from_url(&config.storage_url)?;
+        let providers = aktion_providers::Providers::new(config.providers.clone())
+            .map_err(|e| ApiError::Internal(format!("provider clients: {e}")))?;
+        let signing_key = Arc::new(signing::load_or_create_key(&db).await?);
+        Ok(Self {
             db,
             config: Arc::new(config),
             limiter,
-        }
+            storage,
+            jobs: Arc::new(generations::Jobs::new(providers)),
+            metrics: Arc::new(metrics::Metrics::new()),
+            signing_key,
+        })
     }
 }
 
-/// Connects, runs the migrations and settles reservations left open by a crashed server
-/// (all of them on SQLite, which one server owns; those whose lease ran out on PostgreSQL,
-/// which several instances may share). Returns the state and how many were released.
+/// Connects, runs the migrations, picks up generations a stopped server left (all active ones
+/// on SQLite, which one server owns; those whose lease ran out on PostgreSQL, which several
+/// instances may share) and settles reservations nothing will finish. Returns the state and
+/// how many reservations were released.
 pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64), ApiError> {
     let db = Db::connect_with(database_url, config.db_max_connections).await?;
     db.migrate().await?;
-    let which = match db.kind {
-        DbKind::Sqlite => ledger::Abandoned::All,
-        DbKind::Postgres => ledger::Abandoned::LeaseExpired,
+    let state = AppState::new(db, config).await?;
+    let released = sweep(&state, true).await?;
+    auth::purge_expired_sessions(&state.db).await?;
+    idempotency::purge(&state.db, state.config.idempotency_ttl).await?;
+    Ok((state, released))
+}
+
+/// Resumes abandoned generations, then releases open reservations that belong to no active
+/// generation. `at_start` on SQLite takes everything (this server owns the database);
+/// otherwise only expired leases are taken. Returns how many reservations were released.
+pub async fn sweep(state: &AppState, at_start: bool) -> Result<u64, ApiError> {
+    let all = at_start && state.db.kind == DbKind::Sqlite;
+    let resumed = generations::resume(state, all).await?;
+    if resumed > 0 {
+        tracing::info!("picked up {resumed} generation(s) left by a stopped server");
+    }
+    let which = if all {
+        ledger::Abandoned::All
+    } else {
+        ledger::Abandoned::LeaseExpired
     };
-    let released = ledger::settle_abandoned(&db, which).await?;
-    auth::purge_expired_sessions(&db).await?;
-    idempotency::purge(&db, config.idempotency_ttl).await?;
-    Ok((AppState::new(db, config), released))
+    ledger::settle_abandoned(&state.db, which).await
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use aktion_server::{AppState, Config, auth, ledger};
+use aktion_server::{AppState, Config, auth, beta, ledger, training};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
@@ -17,6 +17,10 @@ struct Cli {
     /// `sqlite://FILE` or `postgres://…`; default: a SQLite file under the platform data folder.
     #[arg(long, env = "AKTION_DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// `file:///DIR` or `s3://BUCKET[/PREFIX]` (S3 credentials, region and endpoint from the
+    /// usual `AWS_*` variables); default: a blob folder under the platform data folder.
+    #[arg(long, env = "AKTION_STORAGE_URL", global = true)]
+    storage_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +35,10 @@ enum Command {
         /// Credits given to each new account.
         #[arg(long, env = "AKTION_STARTER_CREDITS", default_value_t = 20)]
         starter_credits: i64,
+        /// Where providers can reach this server (for signed input URLs), e.g.
+        /// `https://api.example.com`; without it inputs are sent to providers as bytes.
+        #[arg(long, env = "AKTION_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Administration commands.
     Admin {
@@ -50,17 +58,26 @@ enum Admin {
     },
     /// Add credits to an account (a ledger grant).
     GrantCredits { email: String, credits: i64 },
-    /// Check the schema and the ledger's invariants.
+    /// Check the schema, the blob storage and the ledger's invariants.
     Doctor,
+    /// Shared training data by node kind and output type.
+    TrainingStats,
+    /// Every shared training-data record as JSON Lines, with file references.
+    ExportTrainingData {
+        #[arg(long, value_name = "FILE.jsonl")]
+        out: PathBuf,
+    },
+    /// Everyone who asked to join the beta.
+    BetaSignups,
 }
 
-fn default_database_url() -> Result<String> {
+fn data_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("com", "Aktion", "aktion-server")
-        .context("no platform data folder; set AKTION_DATABASE_URL")?;
+        .context("no platform data folder; set AKTION_DATABASE_URL and AKTION_STORAGE_URL")?;
     let dir: PathBuf = dirs.data_dir().to_path_buf();
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the data folder {}", dir.display()))?;
-    Ok(format!("sqlite://{}", dir.join("aktion.db").display()))
+    Ok(dir)
 }
 
 #[tokio::main]
@@ -85,42 +102,56 @@ async fn run() -> Result<()> {
     let cli = Cli::parse();
     let url = match cli.database_url {
         Some(url) => url,
-        None => default_database_url()?,
+        None => format!("sqlite://{}", data_dir()?.join("aktion.db").display()),
+    };
+    let storage_url = match cli.storage_url {
+        Some(url) => url,
+        None => format!("file://{}", data_dir()?.join("blobs").display()),
+    };
+    let config = Config {
+        storage_url,
+        // Server-held provider keys under the seed's names, and AKTION_*_BASE_URL overrides.
+        providers: aktion_providers::ProvidersConfig::from_env(),
+        ..Config::default()
     };
     match cli.command {
         Command::Serve {
             bind,
             starter_credits,
-        } => serve(&url, bind, starter_credits).await,
-        Command::Admin { command } => admin(&url, command).await,
+            public_url,
+        } => {
+            let config = Config {
+                starter_grant: starter_credits,
+                public_url,
+                ..config
+            };
+            serve(&url, bind, config).await
+        }
+        Command::Admin { command } => admin(&url, config, command).await,
     }
 }
 
-async fn serve(url: &str, bind: SocketAddr, starter_credits: i64) -> Result<()> {
-    let config = Config {
-        starter_grant: starter_credits,
-        ..Config::default()
-    };
+async fn serve(url: &str, bind: SocketAddr, config: Config) -> Result<()> {
     let (state, released) = aktion_server::start(url, config)
         .await
         .context("opening the database")?;
     if released > 0 {
         tracing::warn!("released {released} reservation(s) left open by a stopped server");
     }
-    if state.db.kind == aktion_server::DbKind::Postgres {
-        // Other instances may share the database: settle expired leases from time to time.
-        let db = state.db.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                if let Err(e) = ledger::settle_abandoned(&db, ledger::Abandoned::LeaseExpired).await
-                {
-                    tracing::error!("settling expired reservations: {e:#}");
-                }
+    tracing::info!("blob storage: {}", state.storage.location);
+    // Generations whose driver stopped (another instance died, or a database hiccup here)
+    // are picked up again, and reservations nothing will finish are released.
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = aktion_server::sweep(&sweeper, false).await {
+                tracing::error!("sweeping abandoned generations and reservations: {e:#}");
             }
-        });
-    }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -158,10 +189,16 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn admin(url: &str, command: Admin) -> Result<()> {
-    let (state, _) = aktion_server::start(url, Config::default())
+async fn admin(url: &str, config: Config, command: Admin) -> Result<()> {
+    // Opening the database without `start`: an admin command must not pick up (and then
+    // abandon) generations a running server is driving.
+    let db = aktion_server::Db::connect(url)
         .await
         .context("opening the database")?;
+    db.migrate().await.context("migrating the database")?;
+    let state = AppState::new(db, config)
+        .await
+        .context("opening the blob storage")?;
     let state: AppState = state;
     let db = &state.db;
     match command {
@@ -207,6 +244,16 @@ async fn admin(url: &str, command: Admin) -> Result<()> {
                 );
                 ok &= applied;
             }
+            match state.storage.check().await {
+                Ok(()) => println!(
+                    "storage: {} (write, read, delete ok)",
+                    state.storage.location
+                ),
+                Err(e) => {
+                    println!("storage: {}: FAILED: {e}", state.storage.location);
+                    ok = false;
+                }
+            }
             let violations = ledger::check_invariants(db).await?;
             for v in &violations {
                 println!("ledger: {v}");
@@ -216,6 +263,50 @@ async fn admin(url: &str, command: Admin) -> Result<()> {
                 bail!("doctor found problems");
             }
             println!("ok");
+        }
+        Admin::TrainingStats => {
+            let stats = training::stats(db).await?;
+            if stats.groups.is_empty() {
+                println!("no shared training data yet");
+            }
+            println!(
+                "{:<16} {:<7} {:>7} {:>12} {:>10}",
+                "node kind", "output", "records", "avg time", "avg rating"
+            );
+            for g in &stats.groups {
+                println!(
+                    "{:<16} {:<7} {:>7} {:>12} {:>10}",
+                    g.node_kind,
+                    g.output_type,
+                    g.count,
+                    g.avg_generation_ms
+                        .map_or_else(|| "-".to_owned(), |ms| format!("{:.1} s", ms / 1000.0)),
+                    g.avg_rating
+                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2} ({})", g.rated)),
+                );
+            }
+        }
+        Admin::ExportTrainingData { out } => {
+            // Written next to the target and renamed, so a failed export leaves no half file.
+            let tmp = out.with_extension("jsonl.partial");
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let n = training::export_jsonl(db, &mut writer).await?;
+            let file = writer
+                .into_inner()
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &out)
+                .with_context(|| format!("renaming to {}", out.display()))?;
+            println!("wrote {n} record(s) to {}", out.display());
+        }
+        Admin::BetaSignups => {
+            let signups = beta::list(db).await?;
+            for s in &signups {
+                println!("{}\t{}", s.email, s.created_at);
+            }
+            println!("{} sign-up(s)", signups.len());
         }
     }
     Ok(())

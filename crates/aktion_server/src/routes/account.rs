@@ -1,0 +1,216 @@
+//! Accounts, sessions, data-sharing status, pricing, the ledger and admin grants.
+
+use aktion_api::{
+    Credentials, DataSharingStatus, DataSharingUpdate, ErrorBody, GrantRequest, GrantResponse,
+    LedgerPage, LedgerQuery, LoggedOut, Me, Pricing, SessionResponse,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{AdminUser, ApiJson, ApiQuery, AuthUser, ClientIp, MaybeUser, page_limit, to_value};
+use crate::auth::{self, User};
+use crate::db::now_ms;
+use crate::{ApiError, AppState, idempotency, ledger, pricing};
+
+pub(super) fn me_of(user: &User) -> Me {
+    Me {
+        email: user.email.clone(),
+        balance: user.balance,
+        is_admin: user.is_admin,
+        data_sharing: DataSharingStatus {
+            opt_in: user.data_sharing_opt_in,
+            opted_in_at: user.data_sharing_opted_in_at,
+        },
+    }
+}
+
+async fn session_response(state: &AppState, user: &User) -> Result<SessionResponse, ApiError> {
+    let (token, expires_at) =
+        auth::create_session(&state.db, user.id, state.config.session_ttl).await?;
+    Ok(SessionResponse {
+        token,
+        expires_at,
+        user: me_of(user),
+    })
+}
+
+// Register and login answer with a fresh token and so do not store their answers for
+// Idempotency-Key replay (the token would sit in the database in clear); a retried
+// register gets 409 `email_taken` and the client logs in.
+/// Create an account; answers with a session token. New accounts get the starter grant.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", request_body = Credentials,
+    responses((status = 201, body = SessionResponse), (status = 400, body = ErrorBody),
+        (status = 409, description = "email taken", body = ErrorBody)))]
+pub(super) async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
+    let user = auth::create_user(
+        &state.db,
+        &body.email,
+        &body.password,
+        false,
+        state.config.starter_grant,
+        state.config.password_cost,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(session_response(&state, &user).await?),
+    ))
+}
+
+/// Sign in; answers with a session token. Rate-limited per email and per IP.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = Credentials,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Json<SessionResponse>, ApiError> {
+    state.limiter.check(&body.email, ip)?;
+    let Some(user) = auth::authenticate(
+        &state.db,
+        &body.email,
+        &body.password,
+        state.config.password_cost,
+    )
+    .await?
+    else {
+        state.limiter.failed(&body.email, ip);
+        return Err(ApiError::BadCredentials);
+    };
+    state.limiter.succeeded(&body.email);
+    Ok(Json(session_response(&state, &user).await?))
+}
+
+/// End this session (the token stops working).
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = LoggedOut), (status = 401, body = ErrorBody)))]
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<LoggedOut>, ApiError> {
+    auth::delete_session(&state.db, &auth.token).await?;
+    Ok(Json(LoggedOut { logged_out: true }))
+}
+
+/// Email, credit balance, admin flag and data-sharing status.
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub(super) async fn me(auth: AuthUser) -> Json<Me> {
+    Json(me_of(&auth.user))
+}
+
+/// Training-data sharing status and opt-in time.
+#[utoipa::path(get, path = "/v1/me/data-sharing", tag = "training data", security(("bearer" = [])),
+    responses((status = 200, body = DataSharingStatus), (status = 401, body = ErrorBody)))]
+pub(super) async fn data_sharing(auth: AuthUser) -> Json<DataSharingStatus> {
+    Json(me_of(&auth.user).data_sharing)
+}
+
+/// Opt in to or out of training-data sharing; takes effect at once.
+#[utoipa::path(put, path = "/v1/me/data-sharing", tag = "training data", security(("bearer" = [])),
+    request_body = DataSharingUpdate,
+    responses((status = 200, body = DataSharingStatus), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(super) async fn set_data_sharing(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<DataSharingUpdate>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("user:{}", auth.user.id);
+    let request = serde_json::json!({"op": "data-sharing", "opt_in": body.opt_in});
+    idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
+        // Opting in again keeps the first opt-in time; opting out clears it.
+        sqlx::query(
+            "UPDATE users SET data_sharing_opt_in = $1, data_sharing_opted_in_at = \
+             CASE WHEN $1 = 0 THEN NULL ELSE COALESCE(data_sharing_opted_in_at, $2) END \
+             WHERE id = $3",
+        )
+        .bind(i64::from(body.opt_in))
+        .bind(now_ms())
+        .bind(auth.user.id)
+        .execute(&state.db.pool)
+        .await?;
+        let user = auth::user_by_id(&state.db, auth.user.id).await?;
+        let status = me_of(&user).data_sharing;
+        Ok((StatusCode::OK, to_value(&status)?))
+    })
+    .await
+}
+
+/// Credits per node kind with typical durations, and the caller's membership discount.
+#[utoipa::path(get, path = "/v1/pricing", tag = "credits",
+    responses((status = 200, body = Pricing), (status = 401, body = ErrorBody)))]
+pub(super) async fn get_pricing(MaybeUser(user): MaybeUser) -> Json<Pricing> {
+    Json(pricing::pricing(
+        user.is_some_and(|u| u.data_sharing_opt_in),
+    ))
+}
+
+/// The caller's ledger entries, newest first.
+#[utoipa::path(get, path = "/v1/ledger", tag = "credits", security(("bearer" = [])),
+    params(LedgerQuery),
+    responses((status = 200, body = LedgerPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(super) async fn get_ledger(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiQuery(query): ApiQuery<LedgerQuery>,
+) -> Result<Json<LedgerPage>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    Ok(Json(
+        ledger::ledger_page(&state.db, auth.user.id, limit, query.before).await?,
+    ))
+}
+
+/// Add credits to an account (admin only).
+#[utoipa::path(post, path = "/v1/admin/credits/grant", tag = "admin", security(("bearer" = [])),
+    request_body = GrantRequest,
+    responses((status = 200, body = GrantResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(super) async fn admin_grant(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<GrantRequest>,
+) -> Result<Response, ApiError> {
+    if body.credits <= 0 || body.credits > 1_000_000_000 {
+        return Err(ApiError::invalid_field("credits", "1 to 1,000,000,000"));
+    }
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("user:{}", admin.id);
+    let request = to_value(&body)?;
+    let op_key = key.as_ref().map(|k| format!("admin:{}:{k}", admin.id));
+    idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
+        let target = auth::user_by_email(&state.db, &body.email)
+            .await?
+            .ok_or(ApiError::NotFound("user"))?;
+        let reason = body
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("granted by {}", admin.email));
+        let granted = ledger::grant(
+            &state.db,
+            target.id,
+            body.credits,
+            &reason,
+            op_key.as_deref(),
+        )
+        .await?;
+        let answer = GrantResponse {
+            email: target.email,
+            balance: granted.balance,
+            entry_id: granted.entry_id,
+        };
+        Ok((StatusCode::OK, to_value(&answer)?))
+    })
+    .await
+}

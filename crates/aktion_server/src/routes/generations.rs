@@ -1,0 +1,282 @@
+//! Blobs (inputs and outputs by content hash) and the generation proxy.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use aktion_api::{BlobInfo, ErrorBody, Generation, GenerationRequest, RatingRequest};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::Deserialize;
+
+use super::{ApiJson, ApiQuery, AuthUser, declared_length, to_value};
+use crate::generations::{self as gen_logic};
+use crate::storage::{BlobHash, Storage};
+use crate::{ApiError, AppState, idempotency, signing};
+
+/// Content types a blob may have: the media a node takes or makes.
+fn accepted_blob_type(content_type: &str) -> Option<String> {
+    let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let (top, sub) = essence.split_once('/')?;
+    let ok = matches!(top, "image" | "video" | "audio")
+        && !sub.is_empty()
+        && sub.len() <= 64
+        && sub
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    ok.then_some(essence)
+}
+
+/// Upload an input by its BLAKE3 hash (verified against the bytes; stored once per content).
+#[utoipa::path(put, path = "/v1/blobs/{blake3}", tag = "blobs", security(("bearer" = [])),
+    params(("blake3" = String, Path, description = "BLAKE3 of the body, 64 hex digits")),
+    request_body(content = Vec<u8>, content_type = "image/*", description = "the bytes; image/*, video/* or audio/*"),
+    responses((status = 201, body = BlobInfo), (status = 200, description = "already uploaded", body = BlobInfo),
+        (status = 400, description = "hash mismatch or bad hash", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
+pub(super) async fn put_blob(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(hash): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<BlobInfo>), ApiError> {
+    let hash = BlobHash::parse(&hash)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(accepted_blob_type)
+        .ok_or(ApiError::UnsupportedContentType(
+            "a blob needs Content-Type image/*, video/* or audio/*",
+        ))?;
+    let limit = u64::try_from(state.config.max_blob_bytes).unwrap_or(u64::MAX);
+    if declared_length(req.headers()).is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let body = axum::body::to_bytes(req.into_body(), state.config.max_blob_bytes)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    if BlobHash::of(&body) != hash {
+        return Err(ApiError::bad_request(
+            "hash_mismatch",
+            "the body's BLAKE3 hash is not the one in the path",
+        ));
+    }
+    let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+    let added = gen_logic::store_blob(&state, auth.user.id, &hash, &content_type, body).await?;
+    let (content_type, size) = gen_logic::blob_of(&state.db, auth.user.id, &hash)
+        .await?
+        .unwrap_or((content_type, size));
+    Ok((
+        if added {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(BlobInfo {
+            hash: hash.to_string(),
+            size,
+            content_type,
+        }),
+    ))
+}
+
+fn blob_response(bytes: Bytes, content_type: &str, hash: &BlobHash) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+    response
+}
+
+/// Download one of your own blobs (an upload or a generation's output).
+#[utoipa::path(get, path = "/v1/blobs/{blake3}", tag = "blobs", security(("bearer" = [])),
+    params(("blake3" = String, Path, description = "BLAKE3 hash, 64 hex digits")),
+    responses((status = 200, description = "the bytes", content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn get_blob(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    let hash = BlobHash::parse(&hash).map_err(|_| ApiError::NotFound("blob"))?;
+    let (content_type, _) = gen_logic::blob_of(&state.db, auth.user.id, &hash)
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
+    let bytes = state
+        .storage
+        .get(&Storage::blob_key(&hash))
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
+    Ok(blob_response(bytes, &content_type, &hash))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignedQuery {
+    /// Unix milliseconds after which the URL stops working.
+    expires: i64,
+    /// Keyed BLAKE3 signature.
+    sig: String,
+}
+
+/// A blob by signed, expiring URL (how providers fetch inputs; no session needed).
+#[utoipa::path(get, path = "/v1/signed/blobs/{blake3}", tag = "blobs",
+    params(("blake3" = String, Path, description = "BLAKE3 hash"), SignedQuery),
+    responses((status = 200, description = "the bytes", content_type = "application/octet-stream"),
+        (status = 404, description = "unknown, wrongly signed or expired", body = ErrorBody)))]
+pub(super) async fn signed_blob(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+    ApiQuery(query): ApiQuery<SignedQuery>,
+) -> Result<Response, ApiError> {
+    let hash = BlobHash::parse(&hash).map_err(|_| ApiError::NotFound("blob"))?;
+    signing::verify(&state.signing_key, &hash, query.expires, &query.sig)?;
+    let content_type: Option<String> =
+        sqlx::query_scalar("SELECT content_type FROM blobs WHERE hash = $1 LIMIT 1")
+            .bind(hash.as_str())
+            .fetch_optional(&state.db.pool)
+            .await?;
+    let content_type = content_type.ok_or(ApiError::NotFound("blob"))?;
+    let bytes = state
+        .storage
+        .get(&Storage::blob_key(&hash))
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
+    Ok(blob_response(bytes, &content_type, &hash))
+}
+
+/// Run a node kind on the account route: reserves its price, then runs it server-side.
+/// With `Idempotency-Key`, a retry answers with the first generation and reserves nothing more.
+#[utoipa::path(post, path = "/v1/generations", tag = "generations", security(("bearer" = [])),
+    request_body = GenerationRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    responses((status = 202, body = Generation), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 402, description = "not enough credits", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused for another request", body = ErrorBody)))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<GenerationRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("user:{}", auth.user.id);
+    let request = to_value(&serde_json::json!({"op": "generation", "request": &body}))?;
+    let started = std::sync::Mutex::new(None::<String>);
+    let response = idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
+        let (row, created) =
+            gen_logic::create(&state, &auth.user, body.clone(), key.as_deref()).await?;
+        if created && let Ok(mut s) = started.lock() {
+            *s = Some(row.id.clone());
+        }
+        Ok((StatusCode::ACCEPTED, to_value(&row.view())?))
+    })
+    .await?;
+    if let Some(id) = started.lock().ok().and_then(|mut s| s.take()) {
+        gen_logic::spawn(&state, &id);
+    }
+    Ok(response)
+}
+
+/// Status, progress and outputs of one of your generations.
+#[utoipa::path(get, path = "/v1/generations/{id}", tag = "generations", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Generation), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(super) async fn status(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Generation>, ApiError> {
+    Ok(Json(gen_logic::current(&state, auth.user.id, &id).await?))
+}
+
+/// Live progress as Server-Sent Events: a `status` event (the generation's JSON) now and at
+/// every change; the stream ends after the final state.
+#[utoipa::path(get, path = "/v1/generations/{id}/events", tag = "generations", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "text/event-stream of `status` events", content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn events(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let user_id = auth.user.id;
+    // 404 before the stream starts.
+    gen_logic::current(&state, user_id, &id).await?;
+    let rx = state.jobs.subscribe();
+    let stream = futures_util::stream::unfold(
+        Some((state, id, rx, None::<Generation>)),
+        move |step| async move {
+            let (state, id, mut rx, last) = step?;
+            loop {
+                let current = gen_logic::current(&state, user_id, &id).await.ok()?;
+                if last.as_ref() != Some(&current) {
+                    let event = Event::default().event("status").json_data(&current).ok()?;
+                    let next =
+                        (!current.state.is_terminal()).then_some((state, id, rx, Some(current)));
+                    return Some((Ok(event), next));
+                }
+                // Changes on this instance wake us at once; another instance's within a second.
+                tokio::select! {
+                    () = gen_logic::changed(&mut rx, &id) => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Cancel one of your generations; its credits are released. Cancelling a finished one
+/// changes nothing.
+#[utoipa::path(post, path = "/v1/generations/{id}/cancel", tag = "generations", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 202, body = Generation), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Generation>), ApiError> {
+    let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
+    let row = gen_logic::cancel(&state, &row).await?;
+    Ok((StatusCode::ACCEPTED, Json(row.view())))
+}
+
+/// Rate a succeeded generation 1–5 (also on its shared training record).
+#[utoipa::path(post, path = "/v1/generations/{id}/rating", tag = "generations", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RatingRequest,
+    responses((status = 200, body = Generation), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn rate(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Json<Generation>, ApiError> {
+    let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
+    let ApiJson(body) = ApiJson::<RatingRequest>::from_request(req, &state).await?;
+    let row = gen_logic::rate(&state, &row, body.rating).await?;
+    Ok(Json(row.view()))
+}

@@ -1,0 +1,91 @@
+//! Training-data sharing: the caller's records, sharing a result from another route, the
+//! aggregated stats and the admin export.
+
+use aktion_api::{
+    ErrorBody, PageQuery, SharedDataDeleted, SharedDataPage, TrainingDataStored,
+    TrainingDataSubmission, TrainingStats,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{AdminUser, ApiJson, ApiQuery, AuthUser, page_limit, to_value};
+use crate::{ApiError, AppState, idempotency, training};
+
+/// Your shared training-data records, newest first.
+#[utoipa::path(get, path = "/v1/me/shared-data", tag = "training data", security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = SharedDataPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(super) async fn shared_data(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<SharedDataPage>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    Ok(Json(
+        training::list(&state.db, auth.user.id, limit, query.before).await?,
+    ))
+}
+
+/// Erase all your shared records and their files.
+#[utoipa::path(delete, path = "/v1/me/shared-data", tag = "training data", security(("bearer" = [])),
+    responses((status = 200, body = SharedDataDeleted), (status = 401, body = ErrorBody)))]
+pub(super) async fn delete_shared_data(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<SharedDataDeleted>, ApiError> {
+    let deleted = training::delete_all(&state, auth.user.id).await?;
+    Ok(Json(SharedDataDeleted { deleted }))
+}
+
+/// Share a result made on another route (upload its output first). Skipped silently, with
+/// `stored: false`, when you are not opted in.
+#[utoipa::path(post, path = "/v1/training-data", tag = "training data", security(("bearer" = [])),
+    request_body = TrainingDataSubmission,
+    responses((status = 200, body = TrainingDataStored), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(super) async fn submit(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TrainingDataSubmission>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("user:{}", auth.user.id);
+    let request = to_value(&serde_json::json!({"op": "training-data", "body": &body}))?;
+    idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
+        let stored = training::submit(&state, &auth.user, body.clone()).await?;
+        Ok((StatusCode::OK, to_value(&stored)?))
+    })
+    .await
+}
+
+/// Counts, average generation time and average rating by node kind and output type.
+#[utoipa::path(get, path = "/v1/stats/training-data", tag = "training data", security(("bearer" = [])),
+    responses((status = 200, body = TrainingStats), (status = 401, body = ErrorBody)))]
+pub(super) async fn stats(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+) -> Result<Json<TrainingStats>, ApiError> {
+    Ok(Json(training::stats(&state.db).await?))
+}
+
+/// Every shared record as JSON Lines, with its owner and file reference (admin only).
+#[utoipa::path(get, path = "/v1/admin/training-data/export", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "one ExportRecord per line", content_type = "application/x-ndjson"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn admin_export(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+) -> Result<Response, ApiError> {
+    let mut out = Vec::new();
+    training::export_jsonl(&state.db, &mut out).await?;
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
+}
