@@ -88,7 +88,7 @@ impl JobRequest {
     }
 
     /// Adds a list input (character references, scene images): as one list under `id`, and
-    /// item by item as `image_1`, `image_2`, ... (RunComfy workflows take one LoadImage input
+    /// item by item as `image_1`, `image_2`, ... (RunComfy workflows take one `LoadImage` input
     /// per image).
     pub fn insert_list(&mut self, id: &str, items: Vec<InputValue>) {
         for (i, item) in items.iter().enumerate() {

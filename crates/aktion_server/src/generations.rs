@@ -408,14 +408,14 @@ pub async fn changed(rx: &mut broadcast::Receiver<String>, id: &str) {
 pub async fn resume(state: &AppState, all: bool) -> Result<usize, ApiError> {
     let now = now_ms();
     let cutoff = if all { i64::MAX } else { now };
-    let stale: Vec<String> = sqlx::query_scalar(&format!(
+    let abandoned: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT id FROM generations WHERE state IN {ACTIVE} AND lease_until < $1 ORDER BY created_at"
     ))
     .bind(cutoff)
     .fetch_all(&state.db.pool)
     .await?;
     let mut picked = 0;
-    for id in stale {
+    for id in abandoned {
         let claimed = sqlx::query(&format!(
             "UPDATE generations SET lease_until = $1 WHERE id = $2 AND state IN {ACTIVE} AND lease_until < $3"
         ))
@@ -570,10 +570,13 @@ async fn work(
         None => {
             let request = build_request(state, row).await?;
             set_state(state, &row.id, GenerationState::Submitting, None).await?;
-            let handle = tokio::select! {
-                () = token.cancelled() => return Err(Stop::Cancelled),
-                h = providers.submit(&request) => h.map_err(|e| Stop::Failed(e.to_string()))?,
-            };
+            // Not raced against a cancel: a submit dropped half-way could leave a paid job at
+            // the provider that nobody knows of. A cancel during it is honoured right after
+            // (the wait below starts by cancelling at the provider).
+            let handle = providers
+                .submit(&request)
+                .await
+                .map_err(|e| Stop::Failed(e.to_string()))?;
             let json = serde_json::to_string(&handle)
                 .map_err(|e| ApiError::Internal(format!("serialise job handle: {e}")))?;
             // Stored before waiting: from here on a restart resumes this provider job.
@@ -624,9 +627,20 @@ async fn work(
         }
     };
     progress.abort();
+    store_outputs(state, row, token, &outputs).await
+}
+
+/// Streams each output from the provider into the blob store, owned by the generation's user.
+async fn store_outputs(
+    state: &AppState,
+    row: &GenerationRow,
+    token: &CancellationToken,
+    outputs: &[aktion_providers::Output],
+) -> Result<Vec<StoredOutput>, Stop> {
+    let providers = &state.jobs.providers;
     let expected = expected_media(&row.kind);
     let mut stored = Vec::with_capacity(outputs.len());
-    for output in &outputs {
+    for output in outputs {
         let mut buf = Vec::new();
         let limits = DownloadLimits {
             max_bytes: state.config.max_output_bytes,
@@ -791,8 +805,9 @@ async fn blob_input(
     )))
 }
 
-/// Moves a generation to its end state (once: a concurrent cancel and success cannot both
-/// win), then settles its credits.
+/// Moves a generation to its end state and settles its credits in one transaction (once: a
+/// concurrent cancel and success cannot both win), then records it as training data when its
+/// owner shares.
 async fn finish(
     state: &AppState,
     row: &GenerationRow,
@@ -802,6 +817,7 @@ async fn finish(
 ) -> Result<(), ApiError> {
     let outputs_json = serde_json::to_string(outputs)
         .map_err(|e| ApiError::Internal(format!("serialise outputs: {e}")))?;
+    let mut tx = state.db.begin_write().await?;
     let moved = sqlx::query(&format!(
         "UPDATE generations SET state = $1, message = $2, outputs = $3, finished_at = $4, \
          progress_permille = CASE WHEN $1 = 'succeeded' THEN 1000 ELSE progress_permille END \
@@ -812,48 +828,82 @@ async fn finish(
     .bind(outputs_json)
     .bind(now_ms())
     .bind(&row.id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
+    let charged = if moved {
+        settle_in(&mut tx, row, to).await?
+    } else {
+        false
+    };
+    tx.commit().await?;
     if moved {
         state.metrics.generation_finished(&row.kind, to.as_str());
+        if charged {
+            state.metrics.credits_charged(row.credits);
+        }
     }
     state.jobs.notify(&row.id);
-    let now = load(&state.db, &row.id).await?;
-    settle(state, &now).await?;
-    state.jobs.notify(&row.id);
+    if moved && to == GenerationState::Succeeded {
+        let now = load(&state.db, &row.id).await?;
+        if let Err(e) = training::record_generation(state, &now).await {
+            tracing::error!(generation = %row.id, "storing the training-data record: {e}");
+        }
+    }
     Ok(())
 }
 
-/// Charges a succeeded generation's reservation, releases a failed or cancelled one's; a
-/// reservation already settled is left alone. A succeeded generation of an opted-in user is
-/// also recorded as training data (once).
-async fn settle(state: &AppState, row: &GenerationRow) -> Result<(), ApiError> {
+/// Settles the reservation of a generation that ended as `to`: charged on success, released
+/// otherwise. Returns true when it charged now.
+async fn settle_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    row: &GenerationRow,
+    to: GenerationState,
+) -> Result<bool, ApiError> {
     let Some(reservation) = row.reservation_id else {
-        return Ok(());
+        return Ok(false);
     };
-    let settled = match row.state {
+    let settled = match to {
         GenerationState::Succeeded => {
-            let charged = ledger::charge(&state.db, reservation).await;
-            if matches!(charged, Ok(Settlement::Settled { .. })) {
-                state.metrics.credits_charged(row.credits);
-            }
-            charged
-        }
-        GenerationState::Failed | GenerationState::Cancelled => {
-            ledger::release(
-                &state.db,
+            ledger::settle_in(
+                tx,
                 reservation,
-                &format!("generation {} {}", row.id, row.state.as_str()),
+                ledger::ReservationStatus::Charged,
+                "charge",
             )
             .await
         }
-        _ => return Ok(()),
+        GenerationState::Failed | GenerationState::Cancelled => {
+            ledger::settle_in(
+                tx,
+                reservation,
+                ledger::ReservationStatus::Released,
+                &format!("generation {} {}", row.id, to.as_str()),
+            )
+            .await
+        }
+        _ => return Ok(false),
     };
     match settled {
-        Ok(_) | Err(ApiError::AlreadySettled(_)) => {}
-        Err(e) => return Err(e),
+        Ok(Settlement::Settled { .. }) => Ok(to == GenerationState::Succeeded),
+        Ok(Settlement::AlreadyDone) => Ok(false),
+        Err(ApiError::AlreadySettled(id)) => {
+            tracing::error!(generation = %row.id, "reservation {id} was settled the other way");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Settles a generation that is over but whose reservation is still open (a server stopped
+/// between the two, before they shared a transaction, or the database failed at commit).
+async fn settle(state: &AppState, row: &GenerationRow) -> Result<(), ApiError> {
+    let mut tx = state.db.begin_write().await?;
+    let charged = settle_in(&mut tx, row, row.state).await?;
+    tx.commit().await?;
+    if charged {
+        state.metrics.credits_charged(row.credits);
     }
     if row.state == GenerationState::Succeeded
         && let Err(e) = training::record_generation(state, row).await

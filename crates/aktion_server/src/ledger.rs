@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aktion_api::{LedgerEntry, LedgerKind, LedgerPage};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use crate::ApiError;
 use crate::db::{Db, DbKind, is_unique_violation, now_ms};
@@ -353,6 +353,21 @@ async fn settle(
     to: ReservationStatus,
     reason: &str,
 ) -> Result<Settlement, ApiError> {
+    let mut tx = db.begin_write().await?;
+    let settled = settle_in(&mut tx, reservation_id, to, reason).await?;
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// Charges (`to` = charged) or releases an open reservation inside the caller's write
+/// transaction, so a job's end state and its settlement commit together. Settling it the same
+/// way again is [`Settlement::AlreadyDone`]; the other way, [`ApiError::AlreadySettled`].
+pub async fn settle_in(
+    tx: &mut Transaction<'static, Any>,
+    reservation_id: i64,
+    to: ReservationStatus,
+    reason: &str,
+) -> Result<Settlement, ApiError> {
     let (status_text, kind) = match to {
         ReservationStatus::Charged => ("charged", "charge"),
         ReservationStatus::Released => ("released", "release"),
@@ -360,7 +375,6 @@ async fn settle(
             return Err(ApiError::Internal("cannot settle to open".to_owned()));
         }
     };
-    let mut tx = db.begin_write().await?;
     let row: Option<(i64, i64)> = sqlx::query_as(
         "UPDATE reservations SET status = $1, settled_at = $2 \
          WHERE id = $3 AND status = 'open' RETURNING user_id, amount",
@@ -368,13 +382,13 @@ async fn settle(
     .bind(status_text)
     .bind(now_ms())
     .bind(reservation_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some((user_id, amount)) = row else {
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
                 .bind(reservation_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         return match status {
             None => Err(ApiError::NotFound("reservation")),
@@ -388,18 +402,18 @@ async fn settle(
         )
         .bind(amount)
         .bind(user_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         (amount, balance)
     } else {
         let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         (0, balance)
     };
     insert_entry(
-        &mut tx,
+        tx,
         NewEntry {
             user_id,
             kind,
@@ -412,7 +426,6 @@ async fn settle(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Settlement::Settled { balance })
 }
 

@@ -138,16 +138,16 @@ impl Storage {
         self.store
             .put(&Path::from(key), PutPayload::from_bytes(bytes))
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| storage_error(&e))?;
         Ok(())
     }
 
     /// The bytes under `key`, or `None` when there are none.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, ApiError> {
         match self.store.get(&Path::from(key)).await {
-            Ok(result) => Ok(Some(result.bytes().await.map_err(storage_error)?)),
+            Ok(result) => Ok(Some(result.bytes().await.map_err(|e| storage_error(&e))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(storage_error(e)),
+            Err(e) => Err(storage_error(&e)),
         }
     }
 
@@ -155,7 +155,7 @@ impl Storage {
         match self.store.head(&Path::from(key)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(storage_error(e)),
+            Err(e) => Err(storage_error(&e)),
         }
     }
 
@@ -163,7 +163,7 @@ impl Storage {
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
         match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(storage_error(e)),
+            Err(e) => Err(storage_error(&e)),
         }
     }
 
@@ -184,7 +184,7 @@ impl Storage {
     }
 }
 
-fn storage_error(e: object_store::Error) -> ApiError {
+fn storage_error(e: &object_store::Error) -> ApiError {
     ApiError::Internal(format!("storage: {e}"))
 }
 

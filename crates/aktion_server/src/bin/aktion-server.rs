@@ -234,80 +234,92 @@ async fn admin(url: &str, config: Config, command: Admin) -> Result<()> {
             let granted = ledger::grant(db, user.id, credits, "admin grant-credits", None).await?;
             println!("{}: balance {}", user.email, granted.balance);
         }
-        Admin::Doctor => {
-            println!("database: {} (connected)", db.kind.name());
-            let mut ok = true;
-            for (version, description, applied) in db.migration_status().await? {
-                println!(
-                    "migration {version} {description}: {}",
-                    if applied { "applied" } else { "MISSING" }
-                );
-                ok &= applied;
-            }
-            match state.storage.check().await {
-                Ok(()) => println!(
-                    "storage: {} (write, read, delete ok)",
-                    state.storage.location
-                ),
-                Err(e) => {
-                    println!("storage: {}: FAILED: {e}", state.storage.location);
-                    ok = false;
-                }
-            }
-            let violations = ledger::check_invariants(db).await?;
-            for v in &violations {
-                println!("ledger: {v}");
-            }
-            println!("ledger invariants: {} violation(s)", violations.len());
-            if !ok || !violations.is_empty() {
-                bail!("doctor found problems");
-            }
-            println!("ok");
-        }
-        Admin::TrainingStats => {
-            let stats = training::stats(db).await?;
-            if stats.groups.is_empty() {
-                println!("no shared training data yet");
-            }
-            println!(
-                "{:<16} {:<7} {:>7} {:>12} {:>10}",
-                "node kind", "output", "records", "avg time", "avg rating"
-            );
-            for g in &stats.groups {
-                println!(
-                    "{:<16} {:<7} {:>7} {:>12} {:>10}",
-                    g.node_kind,
-                    g.output_type,
-                    g.count,
-                    g.avg_generation_ms
-                        .map_or_else(|| "-".to_owned(), |ms| format!("{:.1} s", ms / 1000.0)),
-                    g.avg_rating
-                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2} ({})", g.rated)),
-                );
-            }
-        }
-        Admin::ExportTrainingData { out } => {
-            // Written next to the target and renamed, so a failed export leaves no half file.
-            let tmp = out.with_extension("jsonl.partial");
-            let file = std::fs::File::create(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
-            let mut writer = std::io::BufWriter::new(file);
-            let n = training::export_jsonl(db, &mut writer).await?;
-            let file = writer
-                .into_inner()
-                .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &out)
-                .with_context(|| format!("renaming to {}", out.display()))?;
-            println!("wrote {n} record(s) to {}", out.display());
-        }
-        Admin::BetaSignups => {
-            let signups = beta::list(db).await?;
-            for s in &signups {
-                println!("{}\t{}", s.email, s.created_at);
-            }
-            println!("{} sign-up(s)", signups.len());
+        Admin::Doctor => doctor(&state).await?,
+        Admin::TrainingStats => training_stats(db).await?,
+        Admin::ExportTrainingData { out } => export_training_data(db, &out).await?,
+        Admin::BetaSignups => beta_signups(db).await?,
+    }
+    Ok(())
+}
+
+async fn doctor(state: &AppState) -> Result<()> {
+    let db = &state.db;
+    println!("database: {} (connected)", db.kind.name());
+    let mut ok = true;
+    for (version, description, applied) in db.migration_status().await? {
+        println!(
+            "migration {version} {description}: {}",
+            if applied { "applied" } else { "MISSING" }
+        );
+        ok &= applied;
+    }
+    match state.storage.check().await {
+        Ok(()) => println!(
+            "storage: {} (write, read, delete ok)",
+            state.storage.location
+        ),
+        Err(e) => {
+            println!("storage: {}: FAILED: {e}", state.storage.location);
+            ok = false;
         }
     }
+    let violations = ledger::check_invariants(db).await?;
+    for v in &violations {
+        println!("ledger: {v}");
+    }
+    println!("ledger invariants: {} violation(s)", violations.len());
+    if !ok || !violations.is_empty() {
+        bail!("doctor found problems");
+    }
+    println!("ok");
+    Ok(())
+}
+
+async fn training_stats(db: &aktion_server::Db) -> Result<()> {
+    let summary = training::stats(db).await?;
+    if summary.groups.is_empty() {
+        println!("no shared training data yet");
+    }
+    println!(
+        "{:<16} {:<7} {:>7} {:>12} {:>10}",
+        "node kind", "output", "records", "avg time", "avg rating"
+    );
+    for g in &summary.groups {
+        println!(
+            "{:<16} {:<7} {:>7} {:>12} {:>10}",
+            g.node_kind,
+            g.output_type,
+            g.count,
+            g.avg_generation_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{:.1} s", ms / 1000.0)),
+            g.avg_rating
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2} ({})", g.rated)),
+        );
+    }
+    Ok(())
+}
+
+async fn export_training_data(db: &aktion_server::Db, out: &std::path::Path) -> Result<()> {
+    // Written next to the target and renamed, so a failed export leaves no half file.
+    let tmp = out.with_extension("jsonl.partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let n = training::export_jsonl(db, &mut writer).await?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming to {}", out.display()))?;
+    println!("wrote {n} record(s) to {}", out.display());
+    Ok(())
+}
+
+async fn beta_signups(db: &aktion_server::Db) -> Result<()> {
+    let signups = beta::list(db).await?;
+    for s in &signups {
+        println!("{}\t{}", s.email, s.created_at);
+    }
+    println!("{} sign-up(s)", signups.len());
     Ok(())
 }

@@ -260,7 +260,7 @@ async fn blobs_upload_by_hash_and_only_owners_read_them() {
         let info: BlobInfo = first.parse();
         assert_eq!(
             (info.hash.as_str(), info.size),
-            (hash.as_str(), bytes.len() as i64)
+            (hash.as_str(), i64::try_from(bytes.len()).unwrap())
         );
         assert_eq!(
             upload(&state, &a, &bytes, "image/png").await.status,
@@ -343,6 +343,10 @@ async fn blobs_upload_by_hash_and_only_owners_read_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story, step by step, on each database"
+)]
 async fn a_generation_runs_at_the_provider_streams_progress_and_is_charged_once() {
     let providers = Providers::start().await;
     for db in common::all().await {
@@ -464,4 +468,836 @@ async fn a_generation_runs_at_the_provider_streams_progress_and_is_charged_once(
         }
         eprintln!("{}: ok", db.name);
     }
+}
+
+async fn user_id(state: &AppState, email: &str) -> i64 {
+    aktion_server::auth::user_by_email(&state.db, email)
+        .await
+        .expect("db")
+        .expect("user")
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story, step by step, on each database"
+)]
+async fn failures_and_cancels_release_and_bad_requests_reserve_nothing() {
+    let providers = Providers::start().await;
+    let a2e = providers.get(Flavor::A2e);
+    for db in common::all().await {
+        let state = start(&db, &providers).await;
+        let a = register(&state, "a@example.com").await;
+        let t2i = json!({"kind": "t2i", "params": {"prompt": "a storm"}});
+
+        // The provider fails the job: failed with its message, credits back.
+        a2e.set_script(vec![
+            Step::Queued(0),
+            Step::Fail("content filter: nsfw".into()),
+        ]);
+        let g: Generation = generate(&state, &a, &t2i, None).await.parse();
+        let done = finished(&state, &a, &g.id).await;
+        assert_eq!(done.state, GenerationState::Failed);
+        assert!(
+            done.message.as_deref().unwrap_or("").contains("nsfw"),
+            "{done:?}"
+        );
+        assert!(!done.message.as_deref().unwrap_or("").contains(KEY));
+        assert_eq!(balance(&state, &a).await, 20, "released");
+
+        // Cancelled while running: cancelled at the provider, credits back.
+        a2e.set_script(vec![Step::Running(0.1); 400]);
+        let cancels_before = a2e
+            .seen()
+            .iter()
+            .filter(|s| s.route == aktion_fakes::Route::Cancel)
+            .count();
+        let g: Generation = generate(&state, &a, &t2i, None).await.parse();
+        for _ in 0..200 {
+            let now: Generation = send(
+                &state,
+                empty("GET", &format!("/v1/generations/{}", g.id), Some(&a)),
+            )
+            .await
+            .parse();
+            if now.state == GenerationState::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = send(
+            &state,
+            empty(
+                "POST",
+                &format!("/v1/generations/{}/cancel", g.id),
+                Some(&a),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        let done = finished(&state, &a, &g.id).await;
+        assert_eq!(done.state, GenerationState::Cancelled);
+        assert_eq!(balance(&state, &a).await, 20, "released");
+        let cancels = a2e
+            .seen()
+            .iter()
+            .filter(|s| s.route == aktion_fakes::Route::Cancel)
+            .count();
+        assert!(
+            cancels > cancels_before,
+            "cancelled at the provider too: {done:?} {:?}",
+            a2e.seen()
+                .iter()
+                .rev()
+                .take(6)
+                .map(|s| (s.method.clone(), s.uri.clone(), s.status))
+                .collect::<Vec<_>>()
+        );
+        // Cancelling again, or rating a cancelled one, changes nothing.
+        let again = send(
+            &state,
+            empty(
+                "POST",
+                &format!("/v1/generations/{}/cancel", g.id),
+                Some(&a),
+            ),
+        )
+        .await;
+        assert_eq!(
+            again.parse::<Generation>().state,
+            GenerationState::Cancelled
+        );
+        let rate = send(
+            &state,
+            json_req(
+                "POST",
+                &format!("/v1/generations/{}/rating", g.id),
+                Some(&a),
+                &json!({"rating": 5}),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (rate.status, rate.code().as_str()),
+            (StatusCode::BAD_REQUEST, "not_succeeded")
+        );
+        a2e.set_script(vec![Step::Queued(1), Step::Running(0.5), Step::Succeed]);
+
+        // Not enough credits: 402, nothing reserved.
+        let uid = user_id(&state, "a@example.com").await;
+        let drain = aktion_server::ledger::reserve(
+            &state.db,
+            uid,
+            19,
+            "test drain",
+            None,
+            Duration::from_secs(600),
+        )
+        .await
+        .expect("drain");
+        let poor = generate(&state, &a, &t2i, None).await;
+        assert_eq!(
+            (poor.status, poor.code().as_str()),
+            (StatusCode::PAYMENT_REQUIRED, "insufficient_credits")
+        );
+        aktion_server::ledger::release(&state.db, drain.id, "test")
+            .await
+            .expect("release");
+
+        // Bad requests: each a 4xx JSON error, and nothing reserved or submitted.
+        let other = register(&state, "b@example.com").await;
+        let theirs = upload(&state, &other, b"\x89PNG other", "image/png")
+            .await
+            .parse::<BlobInfo>()
+            .hash;
+        let mine = upload(&state, &a, &png(), "image/png")
+            .await
+            .parse::<BlobInfo>()
+            .hash;
+        let submissions = providers.submissions();
+        let cases: Vec<(Value, StatusCode, &str)> = vec![
+            (
+                json!({"kind": "nope"}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "prompt"}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "t2i", "params": {"prompt": "x", "wings": 2}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "t2i", "params": {"prompt": "x", "seed": "seven"}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "t2i", "params": {"prompt": "x", "aspect_ratio": "1:999"}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "t2i", "inputs": {"tail": [{"text": "x"}]}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "i2v", "params": {"prompt": "x"}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "i2v", "inputs": {"image": [{"blob": theirs}]}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "i2v", "inputs": {"image": [{"text": "not an image"}]}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "i2v", "inputs": {"image": [{"blob": "../../etc/passwd"}]}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "i2v", "inputs": {"image": [{"blob": mine}, {"blob": mine}]}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "i2v", "inputs": {"image": []}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "t2i", "inputs": {"prompt": [{"blob": mine}]}}),
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            ),
+            (
+                json!({"kind": "t2i", "params": {"prompt": "x"}, "extra": 1}),
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                json!({"kind": 5}),
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (json!([1, 2]), StatusCode::BAD_REQUEST, "invalid_request"),
+            (
+                json!({"kind": "t2i", "params": {"prompt": "x".repeat(5000)}}),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+            ),
+        ];
+        for (body, status, code) in cases {
+            let r = generate(&state, &a, &body, None).await;
+            let shown = body.to_string();
+            let shown = &shown[..shown.len().min(120)];
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (status, code),
+                "{shown}: {}",
+                r.text()
+            );
+        }
+        for raw in ["{", "", "null", "{\"kind\": \"t2i\", \"params\": 3}"] {
+            let r = send(
+                &state,
+                req("POST", "/v1/generations", Some(&a))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(raw))
+                    .expect("request"),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{raw:?}: {}", r.text());
+            r.json();
+        }
+        let no_type = send(
+            &state,
+            req("POST", "/v1/generations", Some(&a))
+                .body(Body::from(t2i.to_string()))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(no_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(balance(&state, &a).await, 20);
+        assert_eq!(providers.submissions(), submissions, "nothing submitted");
+        let unknown = send(
+            &state,
+            empty("GET", "/v1/generations/does-not-exist", Some(&a)),
+        )
+        .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        let long = send(
+            &state,
+            empty(
+                "GET",
+                &format!("/v1/generations/{}", "x".repeat(5000)),
+                Some(&a),
+            ),
+        )
+        .await;
+        assert_eq!(long.status, StatusCode::NOT_FOUND);
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_inputs_reach_the_provider_as_bytes_or_signed_urls() {
+    let providers = Providers::start().await;
+    let replicate = providers.get(Flavor::Replicate);
+    let db = common::sqlite();
+    let state = start(&db, &providers).await;
+    let a = register(&state, "a@example.com").await;
+    let sketch = png();
+    let hash = upload(&state, &a, &sketch, "image/png")
+        .await
+        .parse::<BlobInfo>()
+        .hash;
+    let body = json!({"kind": "sketch_to_image", "params": {"prompt": "a knight"}, "inputs": {"sketch": [{"blob": hash}]}});
+    let g: Generation = generate(&state, &a, &body, None).await.parse();
+    assert_eq!(
+        finished(&state, &a, &g.id).await.state,
+        GenerationState::Succeeded
+    );
+    let sent = serde_json::to_string(&replicate.inputs()).expect("inputs");
+    assert!(
+        sent.contains("data:image/png;base64,"),
+        "bytes as a data URI without a public URL"
+    );
+
+    // With AKTION_PUBLIC_URL the provider gets a signed, expiring URL it can fetch.
+    let db2 = common::sqlite();
+    let config = aktion_server::Config {
+        providers: providers.config(),
+        starter_grant: 20,
+        public_url: Some("https://api.aktion.test/".to_owned()),
+        ..common::test_config()
+    };
+    let state = aktion_server::start(&db2.url, config)
+        .await
+        .expect("start")
+        .0;
+    let a = register(&state, "a@example.com").await;
+    upload(&state, &a, &sketch, "image/png").await;
+    let g: Generation = generate(&state, &a, &body, None).await.parse();
+    assert_eq!(
+        finished(&state, &a, &g.id).await.state,
+        GenerationState::Succeeded
+    );
+    let sent = serde_json::to_string(&replicate.inputs()).expect("inputs");
+    let url = sent
+        .split('"')
+        .find(|s| s.starts_with("https://api.aktion.test/v1/signed/blobs/"))
+        .map_or_else(|| panic!("a signed URL among the inputs"), str::to_owned);
+    let path = url.strip_prefix("https://api.aktion.test").unwrap();
+    let fetched = send(&state, empty("GET", path, None)).await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text());
+    assert_eq!(fetched.bytes, sketch);
+    // Tampered, expired or malformed: 404, like an unknown blob.
+    let tampered = path.replace("sig=", "sig=0");
+    let expired = regex_replace_expires(path);
+    for bad in [
+        tampered.as_str(),
+        expired.as_str(),
+        &format!("/v1/signed/blobs/{hash}"),
+        &format!("/v1/signed/blobs/{hash}?expires=x&sig=y"),
+    ] {
+        let r = send(&state, empty("GET", bad, None)).await;
+        assert!(r.status.is_client_error(), "{bad}: {}", r.status);
+        assert_ne!(r.bytes, sketch);
+    }
+}
+
+/// The same signed path with `expires` moved into the past (the signature no longer matches,
+/// and even a matching one would be expired).
+fn regex_replace_expires(path: &str) -> String {
+    let (before, after) = path.split_once("expires=").expect("expires");
+    let rest = after.split_once('&').map_or("", |(_, r)| r);
+    format!("{before}expires=1&{rest}")
+}
+
+async fn opt_in(state: &AppState, token: &str, on: bool) {
+    let r = send(
+        state,
+        json_req(
+            "PUT",
+            "/v1/me/data-sharing",
+            Some(token),
+            &json!({"opt_in": on}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+async fn shared(state: &AppState, token: &str) -> SharedDataPage {
+    send(state, empty("GET", "/v1/me/shared-data", Some(token)))
+        .await
+        .parse()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story, step by step, on each database"
+)]
+async fn training_data_is_kept_only_while_opted_in_and_only_its_owner_sees_it() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start(&db, &providers).await;
+        let a = register(&state, "a@example.com").await;
+        let b = register(&state, "b@example.com").await;
+        let admin = make_admin(&state, "admin@example.com").await;
+        let a_id = user_id(&state, "a@example.com").await;
+        let t2i = |prompt: &str| json!({"kind": "t2i", "params": {"prompt": prompt, "seed": 3, "aspect_ratio": "16:9"}});
+
+        // Not opted in: nothing stored, silently.
+        let g: Generation = generate(&state, &a, &t2i("not shared"), None).await.parse();
+        assert_eq!(
+            finished(&state, &a, &g.id).await.state,
+            GenerationState::Succeeded
+        );
+        assert!(shared(&state, &a).await.records.is_empty());
+        let out = upload(&state, &a, b"\x89PNG from elsewhere", "image/png")
+            .await
+            .parse::<BlobInfo>()
+            .hash;
+        let skipped: TrainingDataStored = send(
+            &state,
+            json_req(
+                "POST",
+                "/v1/training-data",
+                Some(&a),
+                &json!({"node_kind": "t2i", "output_hash": out}),
+            ),
+        )
+        .await
+        .parse();
+        assert!(!skipped.stored);
+
+        // Opted in: each success is recorded with the §5.3 fields, its file under A's prefix.
+        opt_in(&state, &a, true).await;
+        let g: Generation = generate(&state, &a, &t2i("a lighthouse"), None)
+            .await
+            .parse();
+        let done = finished(&state, &a, &g.id).await;
+        let page = shared(&state, &a).await;
+        assert_eq!(page.records.len(), 1);
+        let rec = &page.records[0];
+        assert_eq!(rec.generation_id.as_deref(), Some(g.id.as_str()));
+        assert_eq!(
+            (rec.node_kind.as_str(), rec.output_type.as_str()),
+            ("t2i", "image")
+        );
+        assert_eq!(rec.prompt.as_deref(), Some("a lighthouse"));
+        assert_eq!(rec.settings, json!({"seed": 3, "aspect_ratio": "16:9"}));
+        assert_eq!(rec.output_hash, done.outputs[0].hash);
+        assert!(rec.generation_ms.is_some());
+        let key = format!("training/{a_id}/{}", rec.output_hash);
+        assert!(
+            state.storage.exists(&key).await.unwrap(),
+            "file in A's private prefix"
+        );
+
+        // Rating: on the generation and its record; out of range refused.
+        let rated = send(
+            &state,
+            json_req(
+                "POST",
+                &format!("/v1/generations/{}/rating", g.id),
+                Some(&a),
+                &json!({"rating": 4}),
+            ),
+        )
+        .await;
+        assert_eq!(rated.parse::<Generation>().rating, Some(4));
+        assert_eq!(shared(&state, &a).await.records[0].rating, Some(4));
+        for bad in [
+            json!({"rating": 0}),
+            json!({"rating": 6}),
+            json!({"rating": "5"}),
+            json!({}),
+        ] {
+            let r = send(
+                &state,
+                json_req(
+                    "POST",
+                    &format!("/v1/generations/{}/rating", g.id),
+                    Some(&a),
+                    &bad,
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+
+        // A result from another route, shared by upload + POST.
+        let stored: TrainingDataStored = send(&state, json_req("POST", "/v1/training-data", Some(&a), &json!({
+            "node_kind": "sketch_to_image", "output_hash": out, "prompt": "direct route",
+            "settings": {"creativity": 0.4}, "character_refs": [], "input_refs": ["abc"], "generation_ms": 1200, "rating": 5
+        }))).await.parse();
+        assert!(stored.stored);
+        // B cannot share A's blob, nor see, rate or erase A's records.
+        opt_in(&state, &b, true).await;
+        let r = send(
+            &state,
+            json_req(
+                "POST",
+                "/v1/training-data",
+                Some(&b),
+                &json!({"node_kind": "t2i", "output_hash": out}),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(shared(&state, &b).await.records.is_empty());
+        let erased: Value = send(&state, empty("DELETE", "/v1/me/shared-data", Some(&b)))
+            .await
+            .json();
+        assert_eq!(erased["deleted"], 0);
+        assert_eq!(shared(&state, &a).await.records.len(), 2);
+
+        // Stats aggregate everyone's records without showing any.
+        let summary: TrainingStats =
+            send(&state, empty("GET", "/v1/stats/training-data", Some(&b)))
+                .await
+                .parse();
+        let t2i_group = summary
+            .groups
+            .iter()
+            .find(|g| g.node_kind == "t2i")
+            .expect("t2i");
+        assert_eq!(
+            (t2i_group.count, t2i_group.rated, t2i_group.avg_rating),
+            (1, 1, Some(4.0))
+        );
+        let s2i = summary
+            .groups
+            .iter()
+            .find(|g| g.node_kind == "sketch_to_image")
+            .expect("s2i");
+        assert_eq!(s2i.avg_generation_ms, Some(1200.0));
+        assert_eq!(
+            send(&state, empty("GET", "/v1/stats/training-data", None))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // The admin export: JSONL with owners and file references; admins only.
+        assert_eq!(
+            send(
+                &state,
+                empty("GET", "/v1/admin/training-data/export", Some(&a))
+            )
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&state, empty("GET", "/v1/admin/training-data/export", None))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let export = send(
+            &state,
+            empty("GET", "/v1/admin/training-data/export", Some(&admin)),
+        )
+        .await;
+        assert_eq!(export.status, StatusCode::OK);
+        assert_eq!(export.headers[header::CONTENT_TYPE], "application/x-ndjson");
+        let lines: Vec<Value> = export
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| {
+            l["user_id"] == a_id
+                && l["file"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("training/{a_id}/"))
+        }));
+        assert!(!export.text().contains(KEY));
+
+        // Opting out stops collection; "delete my shared data" erases records and files.
+        opt_in(&state, &a, false).await;
+        let g: Generation = generate(&state, &a, &t2i("after opting out"), None)
+            .await
+            .parse();
+        finished(&state, &a, &g.id).await;
+        assert_eq!(shared(&state, &a).await.records.len(), 2);
+        let erased: Value = send(&state, empty("DELETE", "/v1/me/shared-data", Some(&a)))
+            .await
+            .json();
+        assert_eq!(erased["deleted"], 2);
+        assert!(shared(&state, &a).await.records.is_empty());
+        assert!(!state.storage.exists(&key).await.unwrap(), "file erased");
+        // The generation's own output (not shared data) is still the user's to download.
+        assert_eq!(
+            send(&state, empty("GET", &done.outputs[0].url, Some(&a)))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        for (method, uri) in [
+            ("GET", "/v1/me/shared-data"),
+            ("DELETE", "/v1/me/shared-data"),
+            ("POST", "/v1/training-data"),
+        ] {
+            assert_eq!(
+                send(&state, empty(method, uri, None)).await.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {uri}"
+            );
+        }
+        let bad_page = send(&state, empty("GET", "/v1/me/shared-data?limit=0", Some(&a))).await;
+        assert_eq!(bad_page.status, StatusCode::BAD_REQUEST);
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story, step by step, on each database"
+)]
+async fn landing_page_and_beta_signups_work_without_javascript() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start(&db, &providers).await;
+        let page = send(&state, empty("GET", "/", None)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let html = page.text();
+        assert!(html.contains(r#"<form method="post" action="/v1/beta-signups">"#));
+        assert!(html.contains("JOIN BETA") && html.contains(r#"name="email""#));
+        assert!(!html.contains("<script"), "no JavaScript needed");
+        let clip = send(&state, empty("GET", "/landing/clip.gif", None)).await;
+        assert_eq!(clip.headers[header::CONTENT_TYPE], "image/gif");
+        assert!(clip.bytes.starts_with(b"GIF89a"));
+
+        // The form: redirected back with a notice; a bad address gets one too.
+        let form = |email: &str| {
+            req("POST", "/v1/beta-signups", None)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("email={email}")))
+                .expect("request")
+        };
+        let r = send(&state, form("Director%40Studio.com")).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.headers[header::LOCATION], "/?joined=1");
+        let thanks = send(&state, empty("GET", "/?joined=1", None)).await.text();
+        assert!(thanks.contains("on the list"));
+        let r = send(&state, form("not-an-email")).await;
+        assert_eq!(r.headers[header::LOCATION], "/?error=email");
+        assert!(
+            send(&state, empty("GET", "/?error=email", None))
+                .await
+                .text()
+                .contains("doesn't look like an email")
+        );
+        let r = send(
+            &state,
+            req("POST", "/v1/beta-signups", None)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("%%%"))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(r.headers[header::LOCATION], "/?error=email");
+
+        // JSON: the same answer for a new and a known email (any case).
+        let first = send(
+            &state,
+            json_req(
+                "POST",
+                "/v1/beta-signups",
+                None,
+                &json!({"email": "new@studio.com"}),
+            ),
+        )
+        .await;
+        let known = send(
+            &state,
+            json_req(
+                "POST",
+                "/v1/beta-signups",
+                None,
+                &json!({"email": "DIRECTOR@studio.COM"}),
+            ),
+        )
+        .await;
+        assert_eq!(first.status, StatusCode::ACCEPTED);
+        assert_eq!(
+            (first.status, first.bytes.clone()),
+            (known.status, known.bytes.clone())
+        );
+        for bad in [
+            json!({"email": "nope"}),
+            json!({"email": 3}),
+            json!({}),
+            json!({"email": "a@b.c".repeat(100)}),
+        ] {
+            let r = send(&state, json_req("POST", "/v1/beta-signups", None, &bad)).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+            r.json();
+        }
+
+        // Admins list them, de-duplicated.
+        let user = register(&state, "user@example.com").await;
+        let admin = make_admin(&state, "admin@example.com").await;
+        assert_eq!(
+            send(&state, empty("GET", "/v1/admin/beta-signups", Some(&user)))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&state, empty("GET", "/v1/admin/beta-signups", None))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let list = send(&state, empty("GET", "/v1/admin/beta-signups", Some(&admin)))
+            .await
+            .json();
+        let emails: Vec<&str> = list["signups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(emails, ["Director@Studio.com", "new@studio.com"]);
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+/// Every path of PRODUCT.md §5.1a's table.
+const CONTRACT: &[(&str, &str)] = &[
+    ("post", "/v1/auth/register"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/logout"),
+    ("get", "/v1/me"),
+    ("get", "/v1/pricing"),
+    ("get", "/v1/ledger"),
+    ("put", "/v1/blobs/{blake3}"),
+    ("get", "/v1/blobs/{blake3}"),
+    ("post", "/v1/generations"),
+    ("get", "/v1/generations/{id}"),
+    ("get", "/v1/generations/{id}/events"),
+    ("post", "/v1/generations/{id}/cancel"),
+    ("post", "/v1/generations/{id}/rating"),
+    ("get", "/v1/me/data-sharing"),
+    ("put", "/v1/me/data-sharing"),
+    ("get", "/v1/me/shared-data"),
+    ("delete", "/v1/me/shared-data"),
+    ("post", "/v1/training-data"),
+    ("get", "/v1/stats/training-data"),
+    ("post", "/v1/beta-signups"),
+    ("get", "/v1/admin/beta-signups"),
+    ("get", "/v1/admin/training-data/export"),
+    ("post", "/v1/admin/credits/grant"),
+    ("get", "/"),
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+#[tokio::test]
+async fn served_routes_match_openapi_json_and_metrics_count_them() {
+    let providers = Providers::start().await;
+    let db = common::sqlite();
+    let state = start(&db, &providers).await;
+    let doc = send(&state, empty("GET", "/openapi.json", None)).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                documented.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    for (method, path) in CONTRACT {
+        assert!(
+            documented.contains(&((*method).to_owned(), (*path).to_owned())),
+            "{method} {path} missing from /openapi.json"
+        );
+    }
+    // Every documented operation is served: the router answers with the handler (its own
+    // status), never with the unknown-route fallback or 405.
+    let hash = "ab".repeat(32);
+    for (method, path) in &documented {
+        let uri = path.replace("{blake3}", &hash).replace("{id}", "some-id");
+        let r = send(&state, empty(&method.to_uppercase(), &uri, None)).await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let routed = r.status != StatusCode::NOT_FOUND || !r.text().contains("route not found");
+        assert!(routed, "{method} {path} is documented but not served");
+    }
+    // And what is not documented is not served.
+    for (method, uri) in [
+        ("GET", "/v1/admin"),
+        ("DELETE", "/v1/me"),
+        ("GET", "/v1/generations"),
+        ("PATCH", "/v1/me/data-sharing"),
+    ] {
+        let r = send(&state, empty(method, uri, None)).await;
+        assert!(
+            matches!(
+                r.status,
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+            ),
+            "{method} {uri}: {}",
+            r.status
+        );
+        r.json();
+    }
+    // Schemas of the bodies are there.
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "GenerationRequest",
+        "Generation",
+        "ErrorBody",
+        "SharedRecord",
+        "Pricing",
+    ] {
+        assert!(schemas.contains_key(name), "{name}");
+    }
+
+    let metrics = send(&state, empty("GET", "/metrics", None)).await;
+    assert!(
+        metrics.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = metrics.text();
+    assert!(
+        text.contains(
+            r#"aktion_http_requests_total{method="GET",route="/openapi.json",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/v1/blobs/{blake3}""#),
+        "routes by template, never raw paths: {text}"
+    );
+    assert!(!text.contains(&hash), "no ids in labels");
+    assert!(text.trim_end().ends_with("# EOF"));
 }
