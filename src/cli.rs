@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aktion_cache::{Cache, CacheOptions};
 use aktion_engine::{Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary};
 use aktion_graph::{Catalog, Document, NodeId, Route};
-use aktion_providers::{ConfigFile, ProvidersConfig};
+use aktion_providers::ProvidersConfig;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -162,29 +162,11 @@ pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
     Ok(Arc::new(engine))
 }
 
-/// The variable naming a provider configuration file (base URLs, poll intervals, per-kind
-/// models, deployments and ComfyUI workflows; never keys).
-pub const PROVIDERS_CONFIG_ENV: &str = "AKTION_PROVIDERS_CONFIG";
-
 /// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then the
 /// environment (base URLs `AKTION_*_BASE_URL`, `AKTION_COMFYUI_URL`, keys under the providers'
 /// usual variable names).
 fn providers_config() -> Result<ProvidersConfig, Failure> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let Some(path) = var(PROVIDERS_CONFIG_ENV) else {
-        return Ok(ProvidersConfig::from_lookup(var));
-    };
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Failure::input(format!(
-            "cannot read the provider configuration: {e} ({path})"
-        ))
-    })?;
-    let file: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| {
-        Failure::input(format!(
-            "the provider configuration is not valid: {e} ({path})"
-        ))
-    })?;
-    Ok(ProvidersConfig::from_sources(&file, var))
+    ProvidersConfig::from_env_and_file().map_err(Failure::input)
 }
 
 pub fn validate(project: &Path, json_out: bool) -> Result<u8, Failure> {

@@ -168,6 +168,10 @@ pub fn base_url_var(provider: ProviderKind) -> &'static str {
     }
 }
 
+/// The variable naming a provider configuration file (base URLs, poll intervals, per-kind
+/// models, deployments and ComfyUI workflows; never keys).
+pub const CONFIG_FILE_ENV: &str = "AKTION_PROVIDERS_CONFIG";
+
 /// The provider part of the app's config file (Settings → Providers). Everything is optional;
 /// a kind listed here replaces its default entirely (e.g. to change the RunComfy node ids of a
 /// redeployed workflow). No keys: those live in the keychain or the environment.
@@ -202,6 +206,20 @@ impl ProvidersConfig {
     /// Reads the process environment. See [`Self::from_lookup`].
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Defaults, then the file named by [`CONFIG_FILE_ENV`] (if set), then the environment.
+    /// The error names the file and what is wrong with it.
+    pub fn from_env_and_file() -> std::result::Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(path) = var(CONFIG_FILE_ENV) else {
+            return Ok(Self::from_lookup(var));
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("cannot read the provider configuration: {e} ({path})"))?;
+        let file: ConfigFile = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the provider configuration is not valid: {e} ({path})"))?;
+        Ok(Self::from_sources(&file, var))
     }
 
     /// Builds the configuration from variables looked up by `var`: base URLs from

@@ -26,8 +26,8 @@ mod secret;
 
 pub use client::Providers;
 pub use config::{
-    ConfigFile, Encode, Endpoint, FieldMap, KindConfig, ProvidersConfig, Target, UploadLimits,
-    base_url_var,
+    CONFIG_FILE_ENV, ConfigFile, Encode, Endpoint, FieldMap, KindConfig, ProvidersConfig, Target,
+    UploadLimits, base_url_var,
 };
 pub use download::{DownloadLimits, Downloaded};
 pub use error::{ProviderError, Result};

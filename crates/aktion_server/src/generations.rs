@@ -46,6 +46,8 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Jobs {
     pub providers: Providers,
+    /// This instance's id in `generations.worker`.
+    pub instance: String,
     local: Mutex<HashMap<String, CancellationToken>>,
     changes: broadcast::Sender<String>,
 }
@@ -54,6 +56,7 @@ impl Jobs {
     pub fn new(providers: Providers) -> Self {
         Self {
             providers,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
             local: Mutex::new(HashMap::new()),
             changes: broadcast::channel(256).0,
         }
@@ -316,7 +319,8 @@ pub async fn create(
         .map_err(|e| ApiError::Internal(format!("serialise request: {e}")))?;
     let inserted = sqlx::query(
         "INSERT INTO generations (id, user_id, kind, request, state, credits, reservation_id, \
-         op_key, lease_until, created_at) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)",
+         op_key, worker, lease_until, created_at) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(user.id)
@@ -325,6 +329,7 @@ pub async fn create(
     .bind(credits)
     .bind(reservation.id)
     .bind(op_key)
+    .bind(&state.jobs.instance)
     .bind(now + lease_ms(state))
     .bind(now)
     .execute(&state.db.pool)
@@ -417,8 +422,10 @@ pub async fn resume(state: &AppState, all: bool) -> Result<usize, ApiError> {
     let mut picked = 0;
     for id in abandoned {
         let claimed = sqlx::query(&format!(
-            "UPDATE generations SET lease_until = $1 WHERE id = $2 AND state IN {ACTIVE} AND lease_until < $3"
+            "UPDATE generations SET worker = $1, lease_until = $2 \
+             WHERE id = $3 AND state IN {ACTIVE} AND lease_until < $4"
         ))
+        .bind(&state.jobs.instance)
         .bind(now + lease_ms(state))
         .bind(&id)
         .bind(cutoff)
@@ -463,14 +470,7 @@ async fn drive(state: &AppState, id: &str, token: &CancellationToken) -> Result<
     if row.state.is_terminal() {
         return settle(state, &row).await;
     }
-    let keeper = tokio::spawn(keep_lease(
-        state.clone(),
-        row.id.clone(),
-        row.reservation_id,
-        token.clone(),
-    ));
     let outcome = work(state, &row, token).await;
-    keeper.abort();
     let (end, outputs) = match outcome {
         Ok(outputs) => (GenerationState::Succeeded, outputs),
         Err(Stop::Cancelled) => (GenerationState::Cancelled, Vec::new()),
@@ -484,47 +484,82 @@ async fn drive(state: &AppState, id: &str, token: &CancellationToken) -> Result<
     finish(state, &row, end, message, &outputs).await
 }
 
-/// Renews the generation's and its reservation's leases while it runs, and turns a cancel
-/// requested through another instance into a cancel here.
-async fn keep_lease(
-    state: AppState,
-    id: String,
-    reservation: Option<i64>,
-    token: CancellationToken,
-) {
-    let renew_every = (state.config.generation_lease / 3).max(CANCEL_CHECK);
-    let mut last_renew = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(CANCEL_CHECK).await;
-        let requested: Result<Option<i64>, _> =
-            sqlx::query_scalar("SELECT cancel_requested FROM generations WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(&state.db.pool)
-                .await;
-        if matches!(requested, Ok(Some(1))) {
+/// Keeps this instance's generations: renews their leases (and their reservations') in one
+/// statement per tick, and turns a cancel requested through another instance into a cancel
+/// here. One task per instance, however many generations it drives; it ends with the state.
+pub fn spawn_watcher(state: &AppState) {
+    let db = state.db.clone();
+    let jobs = std::sync::Arc::downgrade(&state.jobs);
+    let lease = state.config.generation_lease;
+    let reservation_lease = state.config.reservation_lease;
+    let renew_every = (lease / 3).max(CANCEL_CHECK);
+    tokio::spawn(async move {
+        let mut last_renew = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(CANCEL_CHECK).await;
+            let Some(jobs) = jobs.upgrade() else {
+                return;
+            };
+            if jobs.running() == 0 {
+                continue;
+            }
+            if let Err(e) = watch_once(
+                &db,
+                &jobs,
+                lease,
+                reservation_lease,
+                &mut last_renew,
+                renew_every,
+            )
+            .await
+            {
+                tracing::warn!("keeping this instance's generations: {e}");
+            }
+        }
+    });
+}
+
+async fn watch_once(
+    db: &crate::Db,
+    jobs: &Jobs,
+    lease: Duration,
+    reservation_lease: Duration,
+    last_renew: &mut tokio::time::Instant,
+    renew_every: Duration,
+) -> Result<(), ApiError> {
+    let cancelled: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM generations WHERE worker = $1 AND cancel_requested = 1 AND state IN {ACTIVE}"
+    ))
+    .bind(&jobs.instance)
+    .fetch_all(&db.pool)
+    .await?;
+    for id in cancelled {
+        if let Some(token) = jobs.token(&id) {
             token.cancel();
         }
-        if last_renew.elapsed() >= renew_every {
-            last_renew = tokio::time::Instant::now();
-            let lease_until = now_ms() + lease_ms(&state);
-            let renewed = sqlx::query(&format!(
-                "UPDATE generations SET lease_until = $1 WHERE id = $2 AND state IN {ACTIVE}"
-            ))
-            .bind(lease_until)
-            .bind(&id)
-            .execute(&state.db.pool)
-            .await;
-            if let Err(e) = renewed {
-                tracing::warn!(generation = %id, "renewing the lease: {e}");
-            }
-            if let Some(r) = reservation
-                && let Err(e) =
-                    ledger::renew_lease(&state.db, r, state.config.reservation_lease).await
-            {
-                tracing::warn!(generation = %id, "renewing the reservation: {e}");
-            }
-        }
     }
+    if last_renew.elapsed() < renew_every {
+        return Ok(());
+    }
+    *last_renew = tokio::time::Instant::now();
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
+    let now = now_ms();
+    sqlx::query(&format!(
+        "UPDATE generations SET lease_until = $1 WHERE worker = $2 AND state IN {ACTIVE}"
+    ))
+    .bind(now + ms(lease))
+    .bind(&jobs.instance)
+    .execute(&db.pool)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE reservations SET lease_until = $1 WHERE status = 'open' AND id IN \
+         (SELECT reservation_id FROM generations WHERE worker = $2 AND state IN {ACTIVE})"
+    ))
+    .bind(now + ms(reservation_lease))
+    .bind(&jobs.instance)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 async fn set_state(

@@ -122,6 +122,7 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
     let db = Db::connect_with(database_url, config.db_max_connections).await?;
     db.migrate().await?;
     let state = AppState::new(db, config).await?;
+    generations::spawn_watcher(&state);
     let released = sweep(&state, true).await?;
     auth::purge_expired_sessions(&state.db).await?;
     idempotency::purge(&state.db, state.config.idempotency_ttl).await?;

@@ -26,6 +26,8 @@ CREATE TABLE generations (
     cancel_requested BIGINT NOT NULL DEFAULT 0,
     rating BIGINT CHECK (rating BETWEEN 1 AND 5),
     op_key TEXT,
+    -- The instance driving it, and until when it holds it.
+    worker TEXT,
     lease_until BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     started_at BIGINT,
@@ -34,6 +36,7 @@ CREATE TABLE generations (
 );
 CREATE INDEX generations_user ON generations (user_id, created_at);
 CREATE INDEX generations_active ON generations (state, lease_until);
+CREATE INDEX generations_worker ON generations (worker, state);
 
 CREATE TABLE training_records (
     id BIGSERIAL PRIMARY KEY,

@@ -39,6 +39,11 @@ enum Command {
         /// `https://api.example.com`; without it inputs are sent to providers as bytes.
         #[arg(long, env = "AKTION_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seconds a generation stays with this instance without a renewal; after that another
+        /// instance (or this one after a restart) picks it up.
+        #[arg(long, env = "AKTION_GENERATION_LEASE_SECS", default_value_t = 120,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        generation_lease_secs: u64,
     },
     /// Administration commands.
     Admin {
@@ -111,7 +116,8 @@ async fn run() -> Result<()> {
     let config = Config {
         storage_url,
         // Server-held provider keys under the seed's names, and AKTION_*_BASE_URL overrides.
-        providers: aktion_providers::ProvidersConfig::from_env(),
+        providers: aktion_providers::ProvidersConfig::from_env_and_file()
+            .map_err(anyhow::Error::msg)?,
         ..Config::default()
     };
     match cli.command {
@@ -119,10 +125,12 @@ async fn run() -> Result<()> {
             bind,
             starter_credits,
             public_url,
+            generation_lease_secs,
         } => {
             let config = Config {
                 starter_grant: starter_credits,
                 public_url,
+                generation_lease: std::time::Duration::from_secs(generation_lease_secs),
                 ..config
             };
             serve(&url, bind, config).await
@@ -142,8 +150,12 @@ async fn serve(url: &str, bind: SocketAddr, config: Config) -> Result<()> {
     // Generations whose driver stopped (another instance died, or a database hiccup here)
     // are picked up again, and reservations nothing will finish are released.
     let sweeper = state.clone();
+    let every = (state.config.generation_lease / 2).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(30),
+    );
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;

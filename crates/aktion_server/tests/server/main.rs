@@ -3,6 +3,7 @@
 //! is set. One test binary, so the crate links once.
 
 mod common;
+mod crash;
 mod http;
 mod ledger;
 mod proxy;

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use crate::common::{self, TestDb};
 
-const KEY: &str = "sk_SERVER_HELD_never_print";
+pub const KEY: &str = "sk_SERVER_HELD_never_print";
 
 pub struct Raw {
     pub status: StatusCode,
@@ -1300,4 +1300,57 @@ async fn served_routes_match_openapi_json_and_metrics_count_them() {
     );
     assert!(!text.contains(&hash), "no ids in labels");
     assert!(text.trim_end().ends_with("# EOF"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_database_a_cancel_through_either_stops_the_job() {
+    let providers = Providers::start().await;
+    let a2e = providers.get(Flavor::A2e);
+    a2e.set_script(vec![Step::Running(0.2); 400]);
+    for db in common::all().await {
+        let one = start(&db, &providers).await;
+        let two = start(&db, &providers).await;
+        let a = register(&one, "a@example.com").await;
+        let g: Generation = generate(
+            &one,
+            &a,
+            &json!({"kind": "t2i", "params": {"prompt": "x"}}),
+            None,
+        )
+        .await
+        .parse();
+        // Instance two sees it (same database) and takes the cancel; instance one, which
+        // drives it, stops it within a second or two.
+        for _ in 0..200 {
+            let now: Generation = send(
+                &two,
+                empty("GET", &format!("/v1/generations/{}", g.id), Some(&a)),
+            )
+            .await
+            .parse();
+            if now.state == GenerationState::Running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = send(
+            &two,
+            empty(
+                "POST",
+                &format!("/v1/generations/{}/cancel", g.id),
+                Some(&a),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        let done = finished(&two, &a, &g.id).await;
+        assert_eq!(done.state, GenerationState::Cancelled);
+        assert_eq!(balance(&two, &a).await, 20);
+        assert_eq!(
+            one.jobs.running(),
+            0,
+            "the driver on instance one has stopped"
+        );
+        eprintln!("{}: ok", db.name);
+    }
 }
