@@ -168,7 +168,7 @@ pub async fn create_user(
     .bind(&hash)
     .bind(i64::from(is_admin))
     .bind(now_ms())
-    .fetch_one(&db.pool)
+    .fetch_one(db.writer())
     .await;
     let id = match inserted {
         Ok(id) => id,
@@ -217,7 +217,7 @@ pub async fn set_admin(db: &Db, user_id: i64, is_admin: bool) -> Result<(), ApiE
     sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
         .bind(i64::from(is_admin))
         .bind(user_id)
-        .execute(&db.pool)
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -266,7 +266,7 @@ pub async fn create_session(
     .bind(user_id)
     .bind(now)
     .bind(expires_at)
-    .execute(&db.pool)
+    .execute(db.writer())
     .await?;
     Ok((token, expires_at))
 }
@@ -290,7 +290,7 @@ pub async fn session_user(db: &Db, token: &str) -> Result<Option<User>, ApiError
 pub async fn delete_session(db: &Db, token: &str) -> Result<bool, ApiError> {
     let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash(token))
-        .execute(&db.pool)
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -299,7 +299,7 @@ pub async fn delete_session(db: &Db, token: &str) -> Result<bool, ApiError> {
 pub async fn purge_expired_sessions(db: &Db) -> Result<u64, ApiError> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now_ms())
-        .execute(&db.pool)
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected())
 }

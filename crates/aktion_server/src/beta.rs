@@ -17,7 +17,7 @@ pub async fn sign_up(db: &Db, email: &str) -> Result<bool, ApiError> {
     .bind(&key)
     .bind(email.trim())
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(db.writer())
     .await?
     .rows_affected()
         == 1;

@@ -30,6 +30,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::User;
+use crate::db::DbKind;
 use crate::db::now_ms;
 use crate::ledger::{self, Settlement};
 use crate::storage::{BlobHash, Storage};
@@ -145,6 +146,20 @@ fn row_from(row: &sqlx::any::AnyRow) -> Result<GenerationRow, ApiError> {
 }
 
 impl GenerationRow {
+    /// The answer `POST /v1/generations` gave when it created this generation (replayed as is
+    /// for a retry with the same `Idempotency-Key`).
+    pub fn created_view(&self) -> Generation {
+        Generation {
+            state: GenerationState::Queued,
+            progress: None,
+            message: None,
+            outputs: Vec::new(),
+            rating: None,
+            finished_at: None,
+            ..self.view()
+        }
+    }
+
     /// The API view of this row.
     pub fn view(&self) -> Generation {
         Generation {
@@ -285,9 +300,10 @@ async fn check(
     Ok((schema, credits))
 }
 
-/// Reserves the price and stores a `queued` generation. `op_key` (from `Idempotency-Key`) makes
-/// a retry return the first generation without reserving again. Returns the generation and
-/// whether this call created it.
+/// Reserves the price and stores a `queued` generation in one transaction. `op_key` (from
+/// `Idempotency-Key`) makes a retry return the first generation without reserving again (the
+/// same key with another request is 422). Returns the generation and whether this call
+/// created it.
 pub async fn create(
     state: &AppState,
     user: &User,
@@ -295,51 +311,170 @@ pub async fn create(
     op_key: Option<&str>,
 ) -> Result<(GenerationRow, bool), ApiError> {
     let (_, credits) = check(&state.db, user, &req).await?;
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let reservation = ledger::reserve(
-        &state.db,
-        user.id,
-        credits,
-        &format!("generation {id} ({})", req.kind),
-        op_key.map(|k| format!("generation:{k}")).as_deref(),
-        state.config.reservation_lease,
-    )
-    .await?;
-    if reservation.replayed {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM generations WHERE reservation_id = $1")
-                .bind(reservation.id)
-                .fetch_optional(&state.db.pool)
-                .await?;
-        let id = id.ok_or(ApiError::IdempotencyInProgress)?;
-        return Ok((load(&state.db, &id).await?, false));
-    }
-    let now = now_ms();
-    let request = serde_json::to_string(&req)
+    let op_key = op_key.map(|k| format!("generation:{k}"));
+    let request_json = serde_json::to_string(&req)
         .map_err(|e| ApiError::Internal(format!("serialise request: {e}")))?;
-    let inserted = sqlx::query(
-        "INSERT INTO generations (id, user_id, kind, request, state, credits, reservation_id, \
-         op_key, worker, lease_until, created_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&id)
-    .bind(user.id)
-    .bind(&req.kind)
-    .bind(request)
-    .bind(credits)
-    .bind(reservation.id)
-    .bind(op_key)
-    .bind(&state.jobs.instance)
-    .bind(now + lease_ms(state))
-    .bind(now)
-    .execute(&state.db.pool)
-    .await;
-    if let Err(e) = inserted {
-        // Nothing will run: give the credits back at once.
-        let _ = ledger::release(&state.db, reservation.id, "generation could not be stored").await;
-        return Err(e.into());
+    let drives = state.config.drive_generations;
+    let now = now_ms();
+    let worker = drives.then_some(state.jobs.instance.as_str());
+    // Not driven here: claimable by a worker's sweep at once.
+    let lease_until = if drives {
+        now + lease_ms(state)
+    } else {
+        now - 1
+    };
+    if state.db.kind == DbKind::Postgres
+        && let Some(row) = create_in_one_statement(
+            state,
+            user,
+            &req,
+            credits,
+            op_key.as_deref(),
+            &request_json,
+            (worker, lease_until, now),
+        )
+        .await?
+    {
+        return Ok((row, true));
     }
-    Ok((load(&state.db, &id).await?, true))
+    let first = state.db.kind == DbKind::Sqlite;
+    for attempt in 0..2 {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = state.db.begin_write().await?;
+        let reservation = match ledger::reserve_in(
+            &mut tx,
+            state.db.kind,
+            user.id,
+            credits,
+            &format!("generation {id} ({})", req.kind),
+            op_key.as_deref(),
+            state.config.reservation_lease,
+            first && attempt == 0,
+        )
+        .await
+        {
+            // A concurrent first call with the same key committed meanwhile: look again.
+            Err(ApiError::Database(e)) if attempt == 0 && crate::db::is_unique_violation(&e) => {
+                continue;
+            }
+            other => other?,
+        };
+        if reservation.replayed {
+            drop(tx);
+            let id: Option<String> =
+                sqlx::query_scalar("SELECT id FROM generations WHERE reservation_id = $1")
+                    .bind(reservation.id)
+                    .fetch_optional(&state.db.pool)
+                    .await?;
+            let first = load(&state.db, &id.ok_or(ApiError::IdempotencyInProgress)?).await?;
+            if first.request != req {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            return Ok((first, false));
+        }
+        sqlx::query(
+            "INSERT INTO generations (id, user_id, kind, request, state, credits, reservation_id, \
+             op_key, worker, lease_until, created_at) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&id)
+        .bind(user.id)
+        .bind(&req.kind)
+        .bind(&request_json)
+        .bind(credits)
+        .bind(reservation.id)
+        .bind(op_key.as_deref())
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok((
+            new_row(id, user.id, req, credits, reservation.id, now),
+            true,
+        ));
+    }
+    Err(ApiError::IdempotencyInProgress)
+}
+
+/// PostgreSQL's fast path of [`create`]: reservation, ledger entry and generation in one
+/// statement (one round trip, atomic without BEGIN/COMMIT). `None` when it stored nothing: not
+/// enough credits, or a replay (the key's unique constraint), which the transaction path of
+/// `create` tells apart.
+async fn create_in_one_statement(
+    state: &AppState,
+    user: &User,
+    req: &GenerationRequest,
+    credits: i64,
+    op_key: Option<&str>,
+    request_json: &str,
+    (worker, lease_until, now): (Option<&str>, i64, i64),
+) -> Result<Option<GenerationRow>, ApiError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let sql = ledger::pg_reserve_sql(Some(
+        "INSERT INTO generations (id, user_id, kind, request, state, credits, \
+         reservation_id, op_key, worker, lease_until, created_at) \
+         SELECT $7, $2, $8, $9, 'queued', $1, r.id, $3, $10, $11, $6 FROM r",
+    ));
+    let reserved = sqlx::query_scalar::<_, i64>(&sql)
+        .bind(credits)
+        .bind(user.id)
+        .bind(op_key)
+        .bind(format!("generation {id} ({})", req.kind))
+        .bind(now.saturating_add(
+            i64::try_from(state.config.reservation_lease.as_millis()).unwrap_or(i64::MAX / 4),
+        ))
+        .bind(now)
+        .bind(&id)
+        .bind(&req.kind)
+        .bind(request_json)
+        .bind(worker)
+        .bind(lease_until)
+        .fetch_optional(state.db.writer())
+        .await;
+    match reserved {
+        Ok(Some(reservation_id)) => Ok(Some(new_row(
+            id,
+            user.id,
+            req.clone(),
+            credits,
+            reservation_id,
+            now,
+        ))),
+        Ok(None) => Ok(None),
+        Err(e) if crate::db::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The row `create` just stored.
+fn new_row(
+    id: String,
+    user_id: i64,
+    req: GenerationRequest,
+    credits: i64,
+    reservation_id: i64,
+    now: i64,
+) -> GenerationRow {
+    GenerationRow {
+        id,
+        user_id,
+        kind: req.kind.clone(),
+        request: req,
+        state: GenerationState::Queued,
+        progress_permille: None,
+        message: None,
+        credits,
+        reservation_id: Some(reservation_id),
+        provider_job: None,
+        outputs: Vec::new(),
+        cancel_requested: false,
+        rating: None,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+    }
 }
 
 fn lease_ms(state: &AppState) -> i64 {
@@ -381,7 +516,7 @@ pub async fn cancel(state: &AppState, row: &GenerationRow) -> Result<GenerationR
     if !row.state.is_terminal() {
         sqlx::query("UPDATE generations SET cancel_requested = 1 WHERE id = $1")
             .bind(&row.id)
-            .execute(&state.db.pool)
+            .execute(state.db.writer())
             .await?;
         if let Some(token) = state.jobs.token(&row.id) {
             token.cancel();
@@ -429,7 +564,7 @@ pub async fn resume(state: &AppState, all: bool) -> Result<usize, ApiError> {
         .bind(now + lease_ms(state))
         .bind(&id)
         .bind(cutoff)
-        .execute(&state.db.pool)
+        .execute(state.db.writer())
         .await?
         .rows_affected()
             == 1;
@@ -549,7 +684,7 @@ async fn watch_once(
     ))
     .bind(now + ms(lease))
     .bind(&jobs.instance)
-    .execute(&db.pool)
+    .execute(db.writer())
     .await?;
     sqlx::query(&format!(
         "UPDATE reservations SET lease_until = $1 WHERE status = 'open' AND id IN \
@@ -557,7 +692,7 @@ async fn watch_once(
     ))
     .bind(now + ms(reservation_lease))
     .bind(&jobs.instance)
-    .execute(&db.pool)
+    .execute(db.writer())
     .await?;
     Ok(())
 }
@@ -576,7 +711,7 @@ async fn set_state(
     .bind(provider_job)
     .bind(now_ms())
     .bind(id)
-    .execute(&state.db.pool)
+    .execute(state.db.writer())
     .await?;
     state.jobs.notify(id);
     Ok(())
@@ -734,7 +869,7 @@ pub async fn store_blob(
     .bind(size)
     .bind(content_type)
     .bind(now_ms())
-    .execute(&state.db.pool)
+    .execute(state.db.writer())
     .await?
     .rows_affected()
         == 1;
@@ -774,7 +909,7 @@ async fn write_progress(state: AppState, id: String, mut rx: watch::Receiver<Opt
         .bind(permille)
         .bind(message)
         .bind(&id)
-        .execute(&state.db.pool)
+        .execute(state.db.writer())
         .await;
         if written.is_ok() {
             state.jobs.notify(&id);

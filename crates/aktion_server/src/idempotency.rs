@@ -21,7 +21,7 @@ pub async fn purge(db: &Db, ttl: std::time::Duration) -> Result<u64, ApiError> {
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(now_ms().saturating_sub(ttl_ms))
-        .execute(&db.pool)
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected())
 }
@@ -69,7 +69,7 @@ where
     .bind(key)
     .bind(&fingerprint)
     .bind(now)
-    .execute(&db.pool)
+    .execute(db.writer())
     .await?
     .rows_affected()
         == 1;
@@ -100,7 +100,7 @@ where
             .bind(scope)
             .bind(key)
             .bind(created_at)
-            .execute(&db.pool)
+            .execute(db.writer())
             .await?
             .rows_affected()
                 == 1;
@@ -126,7 +126,7 @@ where
             .bind(body.to_string())
             .bind(scope)
             .bind(key)
-            .execute(&db.pool)
+            .execute(db.writer())
             .await?;
         }
         None => {
@@ -134,7 +134,7 @@ where
             sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
                 .bind(scope)
                 .bind(key)
-                .execute(&db.pool)
+                .execute(db.writer())
                 .await?;
         }
     }

@@ -193,9 +193,9 @@ pub async fn reserve(
     if amount <= 0 {
         return Err(ApiError::invalid_field("amount", "must be at least 1"));
     }
-    match reserve_once(db, user_id, amount, reason, op_key, lease).await {
+    match reserve_once(db, user_id, amount, reason, op_key, lease, true).await {
         Err(ApiError::Database(e)) if op_key.is_some() && is_unique_violation(&e) => {
-            reserve_once(db, user_id, amount, reason, op_key, lease).await
+            reserve_once(db, user_id, amount, reason, op_key, lease, false).await
         }
         other => other,
     }
@@ -208,64 +208,82 @@ async fn reserve_once(
     reason: &str,
     op_key: Option<&str>,
     lease: Duration,
+    first_attempt: bool,
 ) -> Result<Reservation, ApiError> {
     let mut tx = db.begin_write().await?;
-    if let Some(key) = op_key {
-        let existing: Option<(i64, i64, String)> = sqlx::query_as(
-            "SELECT id, amount, status FROM reservations WHERE user_id = $1 AND op_key = $2",
-        )
-        .bind(user_id)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((id, first_amount, status)) = existing {
-            if first_amount != amount {
-                return Err(ApiError::IdempotencyKeyReused);
-            }
-            return Ok(Reservation {
-                id,
-                user_id,
-                amount,
-                status: ReservationStatus::parse(&status)?,
-                replayed: true,
-            });
-        }
+    let reservation = reserve_in(
+        &mut tx,
+        db.kind,
+        user_id,
+        amount,
+        reason,
+        op_key,
+        lease,
+        first_attempt,
+    )
+    .await?;
+    if !reservation.replayed {
+        tx.commit().await?;
+    }
+    Ok(reservation)
+}
+
+/// [`reserve`] inside the caller's write transaction, so the job it pays for is stored in the
+/// same commit. The caller commits (a replay changed nothing) and, on a unique violation of
+/// `op_key`, retries in a new transaction with `first_attempt` false.
+///
+/// A first attempt does not look for an earlier reservation with `op_key`: the reservation's
+/// insert fails on the key's unique constraint when there is one, the caller drops the
+/// transaction (so the balance change is rolled back) and the retry looks. That saves a round
+/// trip on every new request; replays, which are rare, pay one more.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the ledger's reservation, spelled out"
+)]
+pub async fn reserve_in(
+    tx: &mut Transaction<'static, Any>,
+    kind: DbKind,
+    user_id: i64,
+    amount: i64,
+    reason: &str,
+    op_key: Option<&str>,
+    lease: Duration,
+    first_attempt: bool,
+) -> Result<Reservation, ApiError> {
+    if amount <= 0 {
+        return Err(ApiError::invalid_field("amount", "must be at least 1"));
+    }
+    let look = !first_attempt;
+    if look && let Some(earlier) = earlier_reservation(tx, user_id, amount, op_key).await? {
+        return Ok(earlier);
     }
     let now = now_ms();
     let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
-    let id = if db.kind == DbKind::Postgres {
+    let id = if kind == DbKind::Postgres {
         // One statement: the user's row lock is held for one round trip and the commit, not
         // three. The hot path of a busy account: about 1.5x the reservations/s of the three
         // statements in the reservations bench (64 tasks, one account, fsync off, 2 cores).
-        sqlx::query_scalar::<_, i64>(
-            "WITH u AS ( \
-               UPDATE users SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
-               RETURNING balance), \
-             r AS ( \
-               INSERT INTO reservations \
-                 (user_id, amount, status, op_key, reason, lease_until, created_at) \
-               SELECT $2, $1, 'open', $3, $4, $5, $6 FROM u RETURNING id), \
-             e AS ( \
-               INSERT INTO ledger_entries (user_id, kind, delta, amount, balance_after, \
-                 reservation_id, reason, created_at) \
-               SELECT $2, 'reserve', -$1, $1, u.balance, r.id, $4, $6 FROM u, r) \
-             SELECT id FROM r",
-        )
-        .bind(amount)
-        .bind(user_id)
-        .bind(op_key)
-        .bind(reason)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?
+        sqlx::query_scalar::<_, i64>(&pg_reserve_sql(None))
+            .bind(amount)
+            .bind(user_id)
+            .bind(op_key)
+            .bind(reason)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?
     } else {
-        reserve_statements(&mut tx, user_id, amount, reason, op_key, lease_until, now).await?
+        reserve_statements(tx, user_id, amount, reason, op_key, lease_until, now).await?
     };
     let Some(id) = id else {
+        // Not reserved: a retry of a request that was reserved when the balance allowed it
+        // is a replay, not a refusal.
+        if !look && let Some(earlier) = earlier_reservation(tx, user_id, amount, op_key).await? {
+            return Ok(earlier);
+        }
         let available: Option<i64> = sqlx::query_scalar("SELECT balance FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         return match available {
             None => Err(ApiError::NotFound("user")),
@@ -275,7 +293,6 @@ async fn reserve_once(
             }),
         };
     };
-    tx.commit().await?;
     Ok(Reservation {
         id,
         user_id,
@@ -283,6 +300,64 @@ async fn reserve_once(
         status: ReservationStatus::Open,
         replayed: false,
     })
+}
+
+/// PostgreSQL's one-statement reservation (binds: `$1` amount, `$2` user id, `$3` op key,
+/// `$4` reason, `$5` lease until, `$6` now; answers the new reservation's id, or no row when
+/// the balance is too low). `then` is one more data-modifying CTE run in the same statement,
+/// reading the reservation as `r` and binding from `$7` on: a job stored with its payment
+/// needs neither `BEGIN` nor `COMMIT` round trips.
+pub fn pg_reserve_sql(then: Option<&str>) -> String {
+    let then = then
+        .map(|cte| format!(", j AS ({cte})"))
+        .unwrap_or_default();
+    format!(
+        "WITH u AS ( \
+           UPDATE users SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
+           RETURNING balance), \
+         r AS ( \
+           INSERT INTO reservations \
+             (user_id, amount, status, op_key, reason, lease_until, created_at) \
+           SELECT $2, $1, 'open', $3, $4, $5, $6 FROM u RETURNING id), \
+         e AS ( \
+           INSERT INTO ledger_entries (user_id, kind, delta, amount, balance_after, \
+             reservation_id, reason, created_at) \
+           SELECT $2, 'reserve', -$1, $1, u.balance, r.id, $4, $6 FROM u, r){then} \
+         SELECT id FROM r"
+    )
+}
+
+/// The reservation made earlier under `op_key`, as a replay (422 when it was for another
+/// amount).
+async fn earlier_reservation(
+    tx: &mut Transaction<'static, Any>,
+    user_id: i64,
+    amount: i64,
+    op_key: Option<&str>,
+) -> Result<Option<Reservation>, ApiError> {
+    let Some(key) = op_key else {
+        return Ok(None);
+    };
+    let existing: Option<(i64, i64, String)> = sqlx::query_as(
+        "SELECT id, amount, status FROM reservations WHERE user_id = $1 AND op_key = $2",
+    )
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id, first_amount, status)) = existing else {
+        return Ok(None);
+    };
+    if first_amount != amount {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Ok(Some(Reservation {
+        id,
+        user_id,
+        amount,
+        status: ReservationStatus::parse(&status)?,
+        replayed: true,
+    }))
 }
 
 /// The reservation as separate statements (SQLite, where DML in a `WITH` is not allowed);
@@ -436,7 +511,7 @@ pub async fn renew_lease(db: &Db, reservation_id: i64, lease: Duration) -> Resul
         sqlx::query("UPDATE reservations SET lease_until = $1 WHERE id = $2 AND status = 'open'")
             .bind(now_ms().saturating_add(lease_ms))
             .bind(reservation_id)
-            .execute(&db.pool)
+            .execute(db.writer())
             .await?;
     Ok(done.rows_affected() == 1)
 }

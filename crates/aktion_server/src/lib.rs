@@ -57,6 +57,10 @@ pub struct Config {
     pub generation_lease: Duration,
     /// Provider endpoints and the server-held keys.
     pub providers: aktion_providers::ProvidersConfig,
+    /// Whether this instance runs generations at the providers. An API-only instance
+    /// (`--api-only`, sharing PostgreSQL with workers) stores them claimable at once, and the
+    /// workers' sweep picks them up.
+    pub drive_generations: bool,
 }
 
 impl Default for Config {
@@ -77,6 +81,7 @@ impl Default for Config {
             max_output_bytes: 512 * 1024 * 1024,
             generation_lease: Duration::from_secs(120),
             providers: aktion_providers::ProvidersConfig::from_lookup(|_| None),
+            drive_generations: true,
         }
     }
 }
@@ -122,7 +127,9 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
     let db = Db::connect_with(database_url, config.db_max_connections).await?;
     db.migrate().await?;
     let state = AppState::new(db, config).await?;
-    generations::spawn_watcher(&state);
+    if state.config.drive_generations {
+        generations::spawn_watcher(&state);
+    }
     let released = sweep(&state, true).await?;
     auth::purge_expired_sessions(&state.db).await?;
     idempotency::purge(&state.db, state.config.idempotency_ttl).await?;
@@ -134,9 +141,11 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
 /// otherwise only expired leases are taken. Returns how many reservations were released.
 pub async fn sweep(state: &AppState, at_start: bool) -> Result<u64, ApiError> {
     let all = at_start && state.db.kind == DbKind::Sqlite;
-    let resumed = generations::resume(state, all).await?;
-    if resumed > 0 {
-        tracing::info!("picked up {resumed} generation(s) left by a stopped server");
+    if state.config.drive_generations {
+        let resumed = generations::resume(state, all).await?;
+        if resumed > 0 {
+            tracing::info!("picked up {resumed} generation(s) left by a stopped server");
+        }
     }
     let which = if all {
         ledger::Abandoned::All

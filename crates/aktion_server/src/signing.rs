@@ -21,7 +21,7 @@ pub async fn load_or_create_key(db: &Db) -> Result<[u8; 32], ApiError> {
     .bind(KEY_NAME)
     .bind(hex(&fresh))
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(db.writer())
     .await?;
     let stored: String = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
         .bind(KEY_NAME)

@@ -75,7 +75,7 @@ async fn store(state: &AppState, record: NewRecord<'_>) -> Result<Option<i64>, A
     .bind(record.generation_ms)
     .bind(record.rating)
     .bind(now_ms())
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(state.db.writer())
     .await?;
     if id.is_some() {
         state.metrics.training_record();
@@ -285,7 +285,7 @@ pub async fn delete_all(state: &AppState, user_id: i64) -> Result<u64, ApiError>
     }
     let deleted = sqlx::query("DELETE FROM training_records WHERE user_id = $1")
         .bind(user_id)
-        .execute(&state.db.pool)
+        .execute(state.db.writer())
         .await?
         .rows_affected();
     Ok(deleted)

@@ -37,6 +37,7 @@ CREATE TABLE generations (
 CREATE INDEX generations_user ON generations (user_id, created_at);
 CREATE INDEX generations_active ON generations (state, lease_until);
 CREATE INDEX generations_worker ON generations (worker, state);
+CREATE INDEX generations_reservation ON generations (reservation_id);
 
 CREATE TABLE training_records (
     id BIGSERIAL PRIMARY KEY,

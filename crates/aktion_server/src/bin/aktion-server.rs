@@ -44,6 +44,10 @@ enum Command {
         #[arg(long, env = "AKTION_GENERATION_LEASE_SECS", default_value_t = 120,
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
         generation_lease_secs: u64,
+        /// Accept requests but run no generation here: instances sharing one PostgreSQL with
+        /// this one pick them up (within their sweep interval).
+        #[arg(long, env = "AKTION_API_ONLY")]
+        api_only: bool,
     },
     /// Administration commands.
     Admin {
@@ -126,8 +130,10 @@ async fn run() -> Result<()> {
             starter_credits,
             public_url,
             generation_lease_secs,
+            api_only,
         } => {
             let config = Config {
+                drive_generations: !api_only,
                 starter_grant: starter_credits,
                 public_url,
                 generation_lease: std::time::Duration::from_secs(generation_lease_secs),

@@ -136,7 +136,7 @@ pub(super) async fn set_data_sharing(
         .bind(i64::from(body.opt_in))
         .bind(now_ms())
         .bind(auth.user.id)
-        .execute(&state.db.pool)
+        .execute(state.db.writer())
         .await?;
         let user = auth::user_by_id(&state.db, auth.user.id).await?;
         let status = me_of(&user).data_sharing;

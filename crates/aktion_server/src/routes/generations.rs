@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 
-use super::{ApiJson, ApiQuery, AuthUser, declared_length, to_value};
+use super::{ApiJson, ApiQuery, AuthUser, declared_length};
 use crate::generations::{self as gen_logic};
 use crate::storage::{BlobHash, Storage};
 use crate::{ApiError, AppState, idempotency, signing};
@@ -178,21 +178,18 @@ pub(super) async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GenerationRequest>,
 ) -> Result<Response, ApiError> {
+    // The reservation's operation key is the idempotency record here: the first answer is
+    // rebuilt from the stored generation, so a retry costs no extra writes.
     let key = idempotency::key_from(&headers)?;
-    let scope = format!("user:{}", auth.user.id);
-    let request = to_value(&serde_json::json!({"op": "generation", "request": &body}))?;
-    let started = std::sync::Mutex::new(None::<String>);
-    let response = idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
-        let (row, created) =
-            gen_logic::create(&state, &auth.user, body.clone(), key.as_deref()).await?;
-        if created && let Ok(mut s) = started.lock() {
-            *s = Some(row.id.clone());
-        }
-        Ok((StatusCode::ACCEPTED, to_value(&row.view())?))
-    })
-    .await?;
-    if let Some(id) = started.lock().ok().and_then(|mut s| s.take()) {
-        gen_logic::spawn(&state, &id);
+    let (row, created) = gen_logic::create(&state, &auth.user, body, key.as_deref()).await?;
+    if created && state.config.drive_generations {
+        gen_logic::spawn(&state, &row.id);
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(row.created_view())).into_response();
+    if !created {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
