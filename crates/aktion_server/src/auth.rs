@@ -1,10 +1,8 @@
 //! Accounts: Argon2id password hashes, random session tokens stored as BLAKE3 hashes, users,
 //! and the login rate limiter.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -324,46 +322,50 @@ impl Default for LoginLimits {
     }
 }
 
-/// Counts failed logins per email and per IP in a fixed window (in memory, per instance).
+/// Counts failed logins per email and per IP in a fixed window, in the database: every
+/// instance sharing it sees the same counts, so spreading attempts over instances gains
+/// nothing. Keys are stored hashed (the email a client typed may be anything).
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     limits: LoginLimits,
-    failures: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> Self {
-        Self {
-            limits,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { limits }
     }
 
-    fn keys(email: &str, ip: Option<IpAddr>) -> Vec<(String, bool)> {
-        let mut keys = vec![(format!("email:{}", email.trim().to_lowercase()), true)];
+    fn email_key(email: &str) -> String {
+        token_hash(&format!("email:{}", email.trim().to_lowercase()))
+    }
+
+    fn keys_with(email: &str, ip: Option<IpAddr>, limits: LoginLimits) -> Vec<(String, u32)> {
+        let mut keys = vec![(Self::email_key(email), limits.per_email)];
         if let Some(ip) = ip {
-            keys.push((format!("ip:{ip}"), false));
+            keys.push((token_hash(&format!("ip:{ip}")), limits.per_ip));
         }
         keys
     }
 
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.limits.window.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
     /// Fails with [`ApiError::RateLimited`] while the email or the IP is over its limit.
-    pub fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let Ok(map) = self.failures.lock() else {
-            return Err(ApiError::Internal("login limiter poisoned".to_owned()));
-        };
-        for (key, is_email) in Self::keys(email, ip) {
-            let limit = if is_email {
-                self.limits.per_email
-            } else {
-                self.limits.per_ip
-            };
-            if let Some((start, count)) = map.get(&key) {
-                let elapsed = start.elapsed();
-                if elapsed < self.limits.window && *count >= limit {
-                    let left = self.limits.window.saturating_sub(elapsed).as_secs().max(1);
+    pub async fn check(&self, db: &Db, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let now = now_ms();
+        for (key, limit) in Self::keys_with(email, ip, self.limits) {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT window_start, failures FROM login_failures WHERE key = $1")
+                    .bind(&key)
+                    .fetch_optional(&db.pool)
+                    .await?;
+            if let Some((start, failures)) = row {
+                let left = start + self.window_ms() - now;
+                if left > 0 && failures >= i64::from(limit) {
+                    let secs = u64::try_from(left / 1000).unwrap_or(0).max(1);
                     return Err(ApiError::RateLimited {
-                        retry_after_secs: left,
+                        retry_after_secs: secs,
                     });
                 }
             }
@@ -371,29 +373,45 @@ impl LoginLimiter {
         Ok(())
     }
 
-    /// Records one failed login.
-    pub fn failed(&self, email: &str, ip: Option<IpAddr>) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() > 100_000 {
-            let window = self.limits.window;
-            map.retain(|_, (start, _)| start.elapsed() < window);
+    /// Records one failed login (a new window starts when the last one is over).
+    pub async fn failed(&self, db: &Db, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let now = now_ms();
+        for (key, _) in Self::keys_with(email, ip, self.limits) {
+            sqlx::query(
+                "INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.window_start <= $3 THEN 1 \
+                   ELSE login_failures.failures + 1 END, \
+                 window_start = CASE WHEN login_failures.window_start <= $3 THEN $2 \
+                   ELSE login_failures.window_start END",
+            )
+            .bind(&key)
+            .bind(now)
+            .bind(now - self.window_ms())
+            .execute(db.writer())
+            .await?;
         }
-        for (key, _) in Self::keys(email, ip) {
-            let entry = map.entry(key).or_insert((Instant::now(), 0));
-            if entry.0.elapsed() >= self.limits.window {
-                *entry = (Instant::now(), 0);
-            }
-            entry.1 += 1;
-        }
+        Ok(())
     }
 
     /// Forgets the email's failures after a successful login.
-    pub fn succeeded(&self, email: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&format!("email:{}", email.trim().to_lowercase()));
-        }
+    pub async fn succeeded(&self, db: &Db, email: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(Self::email_key(email))
+            .execute(db.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Drops counts whose window is over.
+    pub async fn purge(&self, db: &Db) -> Result<u64, ApiError> {
+        Ok(
+            sqlx::query("DELETE FROM login_failures WHERE window_start < $1")
+                .bind(now_ms() - self.window_ms())
+                .execute(db.writer())
+                .await?
+                .rows_affected(),
+        )
     }
 }
 
@@ -422,27 +440,39 @@ mod tests {
         assert_ne!(ha, a);
     }
 
-    #[test]
-    fn limiter_blocks_after_the_limit_per_email_and_per_ip() {
-        let limiter = LoginLimiter::new(LoginLimits {
+    #[tokio::test]
+    async fn limiter_blocks_after_the_limit_per_email_and_per_ip_across_instances() {
+        let db = Db::connect("sqlite::memory:").await.expect("db");
+        db.migrate().await.expect("migrate");
+        let limits = LoginLimits {
             per_email: 2,
             per_ip: 3,
             window: Duration::from_secs(60),
-        });
+        };
+        // Two limiters over one database: two server instances.
+        let (one, two) = (LoginLimiter::new(limits), LoginLimiter::new(limits));
         let ip: Option<IpAddr> = "10.0.0.1".parse().ok();
-        limiter.failed("a@x.io", ip);
-        assert!(limiter.check("a@x.io", ip).is_ok());
-        limiter.failed("A@x.io", ip);
+        one.failed(&db, "a@x.io", ip).await.expect("count");
+        assert!(two.check(&db, "a@x.io", ip).await.is_ok());
+        two.failed(&db, "A@x.io", ip).await.expect("count");
         assert!(matches!(
-            limiter.check("a@x.io", None),
-            Err(ApiError::RateLimited { .. })
+            one.check(&db, "a@x.io", None).await,
+            Err(ApiError::RateLimited { retry_after_secs }) if (1..=60).contains(&retry_after_secs)
         ));
-        assert!(limiter.check("b@x.io", ip).is_ok());
-        limiter.failed("b@x.io", ip);
+        assert!(one.check(&db, "b@x.io", ip).await.is_ok());
+        one.failed(&db, "b@x.io", ip).await.expect("count");
         assert!(
-            limiter.check("c@x.io", ip).is_err(),
+            two.check(&db, "c@x.io", ip).await.is_err(),
             "IP limit of 3 reached"
         );
-        assert!(limiter.check("c@x.io", None).is_ok());
+        assert!(two.check(&db, "c@x.io", None).await.is_ok());
+        one.succeeded(&db, "a@x.io").await.expect("forget");
+        assert!(two.check(&db, "a@x.io", None).await.is_ok());
+        // Stored keys are hashes, never the typed email.
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM login_failures")
+            .fetch_all(&db.pool)
+            .await
+            .expect("keys");
+        assert!(keys.iter().all(|k| k.len() == 64 && !k.contains('@')));
     }
 }

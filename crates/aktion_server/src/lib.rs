@@ -132,6 +132,7 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
     }
     let released = sweep(&state, true).await?;
     auth::purge_expired_sessions(&state.db).await?;
+    state.limiter.purge(&state.db).await?;
     idempotency::purge(&state.db, state.config.idempotency_ttl).await?;
     Ok((state, released))
 }

@@ -1,4 +1,4 @@
--- Blobs, generations, training-data records, beta sign-ups and server secrets (SQLite).
+-- Blobs, generations, training-data records, beta sign-ups, login limits and server secrets (SQLite).
 -- Blob bytes live in the object store under keys derived from their BLAKE3 hash; these rows say
 -- who may read which blob.
 CREATE TABLE blobs (
@@ -63,6 +63,13 @@ CREATE TABLE beta_signups (
     email_key TEXT PRIMARY KEY,
     email TEXT NOT NULL,
     created_at INTEGER NOT NULL
+);
+
+-- Failed logins per hashed email or IP, shared by every instance.
+CREATE TABLE login_failures (
+    key TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    failures INTEGER NOT NULL
 );
 
 CREATE TABLE server_secrets (

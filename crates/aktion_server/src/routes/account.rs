@@ -71,7 +71,7 @@ pub(super) async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    state.limiter.check(&body.email, ip)?;
+    state.limiter.check(&state.db, &body.email, ip).await?;
     let Some(user) = auth::authenticate(
         &state.db,
         &body.email,
@@ -80,10 +80,10 @@ pub(super) async fn login(
     )
     .await?
     else {
-        state.limiter.failed(&body.email, ip);
+        state.limiter.failed(&state.db, &body.email, ip).await?;
         return Err(ApiError::BadCredentials);
     };
-    state.limiter.succeeded(&body.email);
+    state.limiter.succeeded(&state.db, &body.email).await?;
     Ok(Json(session_response(&state, &user).await?))
 }
 
