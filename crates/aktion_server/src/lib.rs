@@ -103,9 +103,11 @@ impl AppState {
     /// State over an open, migrated database.
     pub async fn new(db: Db, config: Config) -> Result<Self, ApiError> {
         let limiter = Arc::new(auth::LoginLimiter::new(config.login_limits));
-        let storage = Storage::from_url(&config.storage_url)?;
+        // Built first: it installs the process's TLS provider (ring), which the S3 client
+        // needs as well.
         let providers = aktion_providers::Providers::new(config.providers.clone())
             .map_err(|e| ApiError::Internal(format!("provider clients: {e}")))?;
+        let storage = Storage::from_url(&config.storage_url)?;
         let signing_key = Arc::new(signing::load_or_create_key(&db).await?);
         Ok(Self {
             db,

@@ -7,3 +7,4 @@ mod crash;
 mod http;
 mod ledger;
 mod proxy;
+mod s3;
