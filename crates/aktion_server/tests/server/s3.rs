@@ -1,10 +1,11 @@
 //! `AKTION_STORAGE_URL=s3://…` against a minimal S3-compatible server (path-style PUT, GET,
 //! HEAD, DELETE on a loopback port): `aktion-server admin doctor` writes, reads back and deletes
-//! its probe through object_store's S3 client, signed (SigV4) with the `AWS_*` credentials.
+//! its probe through `object_store`'s S3 client, signed (`SigV4`) with the `AWS_*` credentials.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,12 +36,15 @@ async fn object(
     bucket
         .seen
         .lock()
-        .unwrap()
+        .unwrap_or_else(PoisonError::into_inner)
         .push((method.clone(), format!("{name}/{key}"), auth.clone()));
     if name != "aktion-test" || !auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    let mut objects = bucket.objects.lock().unwrap();
+    let mut objects = bucket
+        .objects
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     let meta = |len: usize| {
         [
             (header::CONTENT_LENGTH, len.to_string()),
@@ -88,7 +92,7 @@ fn doctor(db: &std::path::Path, storage: &str, addr: std::net::SocketAddr) -> Co
     cmd
 }
 
-/// `POST /{bucket}?delete` (S3's DeleteObjects, which object_store uses for deletes).
+/// `POST /{bucket}?delete` (S3's `DeleteObjects`, which `object_store` uses for deletes).
 async fn bulk_delete(
     State(bucket): State<Arc<Bucket>>,
     Path(name): Path<String>,
@@ -103,7 +107,7 @@ async fn bulk_delete(
     bucket
         .seen
         .lock()
-        .unwrap()
+        .unwrap_or_else(PoisonError::into_inner)
         .push((Method::DELETE, name.clone(), auth.clone()));
     if method != Method::POST || name != "aktion-test" || auth.is_none() {
         return StatusCode::FORBIDDEN.into_response();
@@ -112,8 +116,12 @@ async fn bulk_delete(
     let mut deleted = String::new();
     for part in text.split("<Key>").skip(1) {
         let key = part.split("</Key>").next().unwrap_or_default();
-        bucket.objects.lock().unwrap().remove(key);
-        deleted.push_str(&format!("<Deleted><Key>{key}</Key></Deleted>"));
+        bucket
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        let _ = write!(deleted, "<Deleted><Key>{key}</Key></Deleted>");
     }
     (
         StatusCode::OK,
@@ -165,7 +173,11 @@ async fn doctor_checks_an_s3_bucket_through_the_s3_protocol() {
         "keys under the prefix: {seen:?}"
     );
     assert!(
-        bucket.objects.lock().unwrap().is_empty(),
+        bucket
+            .objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty(),
         "the probe was deleted"
     );
 
