@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use aktion_account::AccountClient;
 use aktion_cache::{Cache, CacheOptions};
-use aktion_engine::{Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary};
+use aktion_engine::{
+    AccountExecutor, Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary,
+};
 use aktion_graph::{Catalog, Document, NodeId, Route};
 use aktion_providers::ProvidersConfig;
 use clap::{Parser, Subcommand};
@@ -150,6 +153,7 @@ pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
             code: 1,
             message: format!("cannot open the job journal: {e:#}"),
         })?;
+    engine = engine.with_route(Route::Account, Arc::new(account_executor()));
     let config = providers_config()?;
     match ProviderExecutor::direct(config.clone()) {
         Ok(direct) => engine = engine.with_route(Route::Direct, Arc::new(direct)),
@@ -160,6 +164,28 @@ pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
         Err(e) => tracing::warn!("the comfyui route is unavailable: {e:#}"),
     }
     Ok(Arc::new(engine))
+}
+
+/// The account server's address (`AKTION_ACCOUNT_URL`).
+pub const ACCOUNT_URL_ENV: &str = "AKTION_ACCOUNT_URL";
+/// A session token for the account route without the app's sign-in (`AKTION_ACCOUNT_TOKEN`).
+pub const ACCOUNT_TOKEN_ENV: &str = "AKTION_ACCOUNT_TOKEN";
+/// Where the account server is when nothing else is said.
+pub const DEFAULT_ACCOUNT_URL: &str = "https://api.aktion.studio";
+
+/// The account route: the server of `AKTION_ACCOUNT_URL` (or the default) with the session of
+/// `AKTION_ACCOUNT_TOKEN`; without a token its nodes fail with how to sign in.
+fn account_executor() -> AccountExecutor {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let url = var(ACCOUNT_URL_ENV).unwrap_or_else(|| DEFAULT_ACCOUNT_URL.to_owned());
+    let client = match AccountClient::new(&url, var(ACCOUNT_TOKEN_ENV)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("the account route is unavailable: {e}");
+            None
+        }
+    };
+    AccountExecutor::new(client)
 }
 
 /// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then the

@@ -43,6 +43,17 @@ const RULES: &[(&str, &[&str])] = &[
         &["egui", "eframe", "sqlx", "axum", "aktion_graph"],
     ),
     ("aktion_engine", &["egui", "eframe", "sqlx", "axum"]),
+    (
+        "aktion_account",
+        &[
+            "egui",
+            "eframe",
+            "sqlx",
+            "axum",
+            "aktion_engine",
+            "aktion_server",
+        ],
+    ),
     ("aktion_server", &["egui", "eframe", "aktion_engine"]),
     ("aktion", &["sqlx", "axum", "aktion_server"]),
 ];

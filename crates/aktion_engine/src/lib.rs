@@ -5,6 +5,7 @@
 //!
 //! Must never depend on egui, sqlx or axum.
 
+pub mod account;
 pub mod draft;
 pub mod executor;
 pub mod journal;
@@ -13,6 +14,7 @@ pub mod provider;
 pub mod run;
 pub mod takes;
 
+pub use account::AccountExecutor;
 pub use executor::{
     BoxFuture, ExecError, Executor, Job, JobContext, JobInput, JobOutput, TakeMeta,
 };

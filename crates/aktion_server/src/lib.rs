@@ -139,6 +139,21 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
     Ok((state, released))
 }
 
+/// Serves the API on `listener` (with the peers' addresses, for login limits per IP) until
+/// `shutdown` completes; requests in flight are finished first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// Resumes abandoned generations, then releases open reservations that belong to no active
 /// generation. `at_start` on SQLite takes everything (this server owns the database);
 /// otherwise only expired leases are taken. Returns how many reservations were released.

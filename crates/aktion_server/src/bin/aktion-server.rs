@@ -178,12 +178,7 @@ async fn serve(url: &str, bind: SocketAddr, config: Config) -> Result<()> {
         listener.local_addr()?,
         state.db.kind.name()
     );
-    axum::serve(
-        listener,
-        aktion_server::app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    aktion_server::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
 
