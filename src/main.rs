@@ -1,11 +1,9 @@
 //! Aktion Studio: the desktop app and its command line. `main` only parses arguments, sets up
 //! logging and hands over.
 
-mod app;
-mod cli;
-mod examples;
-
 use std::process::ExitCode;
+
+use aktion::{app, cli, examples};
 
 use clap::Parser as _;
 

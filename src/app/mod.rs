@@ -866,6 +866,9 @@ impl Studio {
                 "BETA: takes 10–15 minutes",
             );
         }
+        if let Some(asset) = image_asset(&node) {
+            self.asset_preview_ui(ui, &asset);
+        }
         self.preview_ui(ui, &node);
         if node.kind == "sketch" && ui.button("Open sketch pad").clicked() {
             self.sketch_pad = Some(sketch::SketchPad::new(id));
@@ -1006,10 +1009,21 @@ impl Studio {
             });
         }
         ui.horizontal_wrapped(|ui| {
-            if ui.button("Run node").clicked() {
+            let failed = match self.status.get(&id) {
+                Some(RunStatus::Failed(m)) => Some(m.clone()),
+                _ => None,
+            };
+            // A failed node offers Retry (a fresh attempt: the account route never replays
+            // the failed generation) next to its message.
+            let label = if failed.is_some() {
+                "Retry"
+            } else {
+                "Run node"
+            };
+            if ui.button(label).clicked() {
                 self.start_run(vec![id]);
             }
-            if let Some(RunStatus::Failed(m)) = self.status.get(&id) {
+            if let Some(m) = failed {
                 ui.colored_label(egui::Color32::LIGHT_RED, m);
             }
         });
@@ -1057,11 +1071,36 @@ impl Studio {
             ui.label(egui::RichText::new(format!("{} ({})", out.name, out.mime)).weak());
             return;
         }
+        let cache = self.engine.cache().clone();
+        let hash = out.hash.clone();
+        self.preview_box(ui, &out.hash, width, move || {
+            let h = hash.parse::<aktion_cache::BlobHash>().ok()?;
+            cache.read_blob(&h).ok().flatten()
+        });
+    }
+
+    /// The picture of an imported image (an image node's file), from the project's assets.
+    fn asset_preview_ui(&mut self, ui: &mut egui::Ui, asset: &aktion_graph::project::AssetRef) {
+        let path = asset.path(&self.state.root);
+        let width = ui.available_width().min(320.0);
+        self.preview_box(ui, &asset.hash, width, move || std::fs::read(path).ok());
+    }
+
+    /// A fixed 4:3 box with the picture `key` once decoded; until then "loading preview…",
+    /// while `load` runs and the thumbnail (≤ 480 px, a texture no bigger than what is shown)
+    /// is made on a worker thread: the UI thread never decodes.
+    fn preview_box(
+        &mut self,
+        ui: &mut egui::Ui,
+        key: &str,
+        width: f32,
+        load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
+    ) {
         let (rect, _) =
             ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::hover());
         ui.painter()
             .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
-        if let Some(tex) = self.previews.get(&out.hash) {
+        if let Some(tex) = self.previews.get(key) {
             let size = tex.size_vec2();
             let scale = (rect.width() / size.x.max(1.0)).min(rect.height() / size.y.max(1.0));
             let shown = egui::Rect::from_center_size(rect.center(), size * scale);
@@ -1077,20 +1116,12 @@ impl Studio {
             egui::FontId::proportional(12.0),
             egui::Color32::GRAY,
         );
-        if !self.previews_pending.insert(out.hash.clone()) {
+        if !self.previews_pending.insert(key.to_owned()) {
             return;
         }
-        let (cache, hash_hex, tx, ctx) = (
-            self.engine.cache().clone(),
-            out.hash.clone(),
-            self.preview_tx.clone(),
-            ui.ctx().clone(),
-        );
+        let (key, tx, ctx) = (key.to_owned(), self.preview_tx.clone(), ui.ctx().clone());
         std::thread::spawn(move || {
-            let image = hash_hex
-                .parse::<aktion_cache::BlobHash>()
-                .ok()
-                .and_then(|h| cache.read_blob(&h).ok().flatten())
+            let image = load()
                 .and_then(|bytes| {
                     aktion_media::thumbnail_from_bytes(
                         &bytes,
@@ -1105,7 +1136,7 @@ impl Studio {
                         img.as_raw(),
                     )
                 });
-            let _ = tx.send((hash_hex, image));
+            let _ = tx.send((key, image));
             ctx.request_repaint();
         });
     }
@@ -1652,6 +1683,20 @@ fn param_value_ui(
     }
 }
 
+/// The imported image file of a node (an image node's `asset` parameter), if it has one.
+fn image_asset(node: &aktion_graph::Node) -> Option<aktion_graph::project::AssetRef> {
+    let kind = Catalog::builtin().get(&node.kind)?;
+    kind.params.iter().find_map(|p| match p.kind {
+        ParamKind::Asset {
+            accept: aktion_graph::PortType::Image,
+        } => node
+            .params
+            .get(&p.id)
+            .and_then(aktion_graph::project::AssetRef::from_value),
+        _ => None,
+    })
+}
+
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.frame_ui(ui);
@@ -1660,6 +1705,21 @@ impl eframe::App for Studio {
 
 impl Studio {
     /// One frame of the whole window (separate from `eframe::App` so tests can drive it).
+    /// Whether the picture the inspector shows for `node` (its imported image, or its active
+    /// take) has its texture (benches and tests).
+    pub fn preview_loaded(&self, node: NodeId) -> bool {
+        let Some(node) = self.state.doc.node(node) else {
+            return false;
+        };
+        let take = node
+            .active_take()
+            .and_then(|t| t.outputs.first())
+            .map(|o| o.hash.clone());
+        let asset = image_asset(node).map(|a| a.hash);
+        take.or(asset)
+            .is_some_and(|hash| self.previews.contains_key(&hash))
+    }
+
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         if self.egui_ctx.is_none() {

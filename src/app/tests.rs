@@ -328,6 +328,20 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         .filter(|n| n.kind == "image")
         .count();
     assert_eq!(images, 2);
+    // Selected, an imported image shows its picture in the inspector (decoded off the UI
+    // thread, from the project's assets).
+    let photo = h
+        .state()
+        .state
+        .doc
+        .nodes
+        .values()
+        .find(|n| n.kind == "image" && n.params["file"]["name"] == "a.png")
+        .map(|n| n.id)
+        .expect("a.png node");
+    h.state_mut().state.selection = std::collections::BTreeSet::from([photo]);
+    h.run();
+    wait_until(&mut h, |app| app.preview_loaded(photo));
     let before = h.state().state.doc.clone();
     h.input_mut().dropped_files = vec![Arc::new(TestFile {
         path: "/photos/broken.jpg".into(),

@@ -103,6 +103,11 @@ fn status_badge(status: Option<&RunStatus>, kind: &KindSchema, stale: bool) -> O
     let credits = (kind.credits > 0).then(|| format!("{} cr", kind.credits));
     match status {
         Some(RunStatus::Queued) => Some("queued".into()),
+        // The account route cannot reach its server: the job keeps its place and goes on
+        // when the network returns (PRODUCT.md §4.5, §6).
+        Some(RunStatus::Running { message, .. }) if message.starts_with("waiting for network") => {
+            Some("waiting for network".into())
+        }
         Some(RunStatus::Running { fraction, .. }) => Some(match fraction {
             Some(f) => format!("running {:.0}%", f * 100.0),
             None => "running".into(),
@@ -312,5 +317,18 @@ mod tests {
         let stale = std::collections::BTreeSet::from([t]);
         let (b, _) = board(&doc, c, &BTreeMap::new(), &stale, 2);
         assert_eq!(b.nodes[0].badge.as_deref(), Some("stale"));
+        let offline = BTreeMap::from([(
+            t,
+            RunStatus::Running {
+                fraction: None,
+                message: "waiting for network".into(),
+            },
+        )]);
+        let (b, _) = board(&doc, c, &offline, &std::collections::BTreeSet::new(), 3);
+        assert_eq!(b.nodes[0].badge.as_deref(), Some("waiting for network"));
+        let failed = BTreeMap::from([(t, RunStatus::Failed("content filter".into()))]);
+        let (b, _) = board(&doc, c, &failed, &std::collections::BTreeSet::new(), 4);
+        assert_eq!(b.nodes[0].badge.as_deref(), Some("failed"));
+        assert!(b.nodes[0].body.iter().any(|l| l.contains("content filter")));
     }
 }
