@@ -259,3 +259,120 @@ async fn killed_during_a_generation_the_server_resumes_it_and_charges_once() {
         eprintln!("{}: ok", db.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "set-up through the library, then each command"
+)]
+async fn admin_commands_report_training_data_and_beta_signups() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db_url = format!("sqlite://{}", dir.path().join("admin.db").display());
+    let storage = format!("file://{}", dir.path().join("blobs").display());
+    {
+        let config = aktion_server::Config {
+            storage_url: storage.clone(),
+            ..common::test_config()
+        };
+        let (state, _) = aktion_server::start(&db_url, config).await.expect("start");
+        let user = aktion_server::auth::create_user(
+            &state.db,
+            "a@example.com",
+            "correct horse",
+            false,
+            5,
+            state.config.password_cost,
+        )
+        .await
+        .expect("user");
+        sqlx::query(
+            "UPDATE users SET data_sharing_opt_in = 1, data_sharing_opted_in_at = 1 WHERE id = $1",
+        )
+        .bind(user.id)
+        .execute(&state.db.pool)
+        .await
+        .expect("opt in");
+        let user = aktion_server::auth::user_by_id(&state.db, user.id)
+            .await
+            .expect("user");
+        let bytes = bytes::Bytes::from_static(b"\x89PNG shared output");
+        let hash = aktion_server::storage::BlobHash::of(&bytes);
+        aktion_server::generations::store_blob(&state, user.id, &hash, "image/png", bytes)
+            .await
+            .expect("blob");
+        for rating in [4, 2] {
+            let stored = aktion_server::training::submit(
+                &state,
+                &user,
+                aktion_api::TrainingDataSubmission {
+                    node_kind: "t2i".into(),
+                    output_hash: hash.to_string(),
+                    prompt: Some("a lighthouse".into()),
+                    settings: serde_json::Map::new(),
+                    character_refs: vec![],
+                    input_refs: vec![],
+                    generation_ms: Some(3000),
+                    rating: Some(rating),
+                },
+            )
+            .await
+            .expect("submit");
+            assert!(stored.stored);
+        }
+        for email in ["Fan@Studio.com", "fan@studio.com", "other@studio.com"] {
+            aktion_server::beta::sign_up(&state.db, email)
+                .await
+                .expect("sign up");
+        }
+    }
+    let admin = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("admin")
+            .args(args)
+            .env("AKTION_DATABASE_URL", &db_url)
+            .env("AKTION_STORAGE_URL", &storage)
+            .output()
+            .expect("admin");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stats = admin(&["training-stats"]);
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("t2i"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[..4], ["t2i", "image", "2", "3.0"], "{stats}");
+    assert!(line.contains("3.00 (2)"), "average rating of two: {line}");
+
+    let out = dir.path().join("export.jsonl");
+    let said = admin(&["export-training-data", "--out", out.to_str().expect("utf8")]);
+    assert!(said.contains("wrote 2 record(s)"), "{said}");
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .expect("export")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| {
+        l["file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("training/"))
+            && l["prompt"] == "a lighthouse"
+    }));
+    assert!(!dir.path().join("export.jsonl.partial").exists());
+
+    let signups = admin(&["beta-signups"]);
+    assert!(
+        signups.contains("Fan@Studio.com") && signups.contains("other@studio.com"),
+        "{signups}"
+    );
+    assert!(
+        signups.contains("2 sign-up(s)"),
+        "de-duplicated case-insensitively: {signups}"
+    );
+}

@@ -948,6 +948,22 @@ async fn training_data_is_kept_only_while_opted_in_and_only_its_owner_sees_it() 
             "settings": {"creativity": 0.4}, "character_refs": [], "input_refs": ["abc"], "generation_ms": 1200, "rating": 5
         }))).await.parse();
         assert!(stored.stored);
+        for bad in [
+            json!({"node_kind": "t2i", "output_hash": "not-a-hash"}),
+            json!({"node_kind": "", "output_hash": out}),
+            json!({"node_kind": "t2i", "output_hash": out, "rating": 9}),
+            json!({"node_kind": "t2i", "output_hash": out, "generation_ms": -1}),
+            json!({"node_kind": "t2i", "output_hash": out, "wings": true}),
+            json!({"node_kind": "t2i"}),
+        ] {
+            let r = send(
+                &state,
+                json_req("POST", "/v1/training-data", Some(&a), &bad),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+            r.json();
+        }
         // B cannot share A's blob, nor see, rate or erase A's records.
         opt_in(&state, &b, true).await;
         let r = send(
