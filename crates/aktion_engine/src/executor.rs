@@ -151,6 +151,20 @@ impl JobContext {
         });
     }
 
+    /// A progress reporter that outlives a borrow of the context (for callbacks that must be
+    /// `'static`, like a provider client's retry observer).
+    pub fn reporter(&self) -> impl Fn(Option<f32>, String) + Send + Sync + 'static {
+        let events = self.events.clone();
+        let node = self.node;
+        move |fraction, message| {
+            let _ = events.send(Event::Progress {
+                node,
+                fraction: fraction.map(|f| f.clamp(0.0, 1.0)),
+                message,
+            });
+        }
+    }
+
     /// Stores bytes in the cache as one output of this job.
     pub fn store(&self, bytes: &[u8], mime: &str, name: &str) -> Result<CachedOutput, ExecError> {
         let hash = self

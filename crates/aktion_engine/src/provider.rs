@@ -323,7 +323,19 @@ impl Executor for ProviderExecutor {
         job: Job,
         ctx: JobContext,
     ) -> BoxFuture<'static, Result<JobOutput, ExecError>> {
-        Box::pin(self.clone().run(job, ctx))
+        // Retries deep inside a client (a 429 or 503 answered with Retry-After) show on the
+        // node as "retrying (n)", like the executor's own.
+        let report = ctx.reporter();
+        let observer: aktion_providers::RetryObserver = std::sync::Arc::new(move |n| {
+            report(
+                None,
+                format!("retrying ({}) in {} s", n.attempt, n.delay.as_secs().max(1)),
+            );
+        });
+        Box::pin(aktion_providers::observe_retries(
+            observer,
+            self.clone().run(job, ctx),
+        ))
     }
 }
 

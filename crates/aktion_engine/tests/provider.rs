@@ -610,3 +610,31 @@ async fn a_rate_limited_submit_is_retried_and_reported() {
         assert!(pair[1] - pair[0] >= Duration::from_secs(2), "{submits:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_retry_shows_on_the_node_as_retrying_n() {
+    let mut f = Fixture::new(Flavor::A2e).await;
+    let t2i = f.add("t2i", &[("prompt", json!("a storm"))]);
+    for _ in 0..2 {
+        f.fake.push_fault(
+            FakeRoute::Status,
+            aktion_fakes::Fault::Status {
+                status: 429,
+                retry_after: Some("4".into()),
+            },
+        );
+    }
+    let engine = f.engine();
+    let (s, events) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, t2i, &OutputSpec::png());
+    let messages: Vec<String> = progress_messages(&events, t2i)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert!(
+        messages.iter().any(|m| m == "retrying (1) in 4 s")
+            && messages.iter().any(|m| m == "retrying (2) in 4 s"),
+        "{messages:?}"
+    );
+    assert_eq!(f.fake.submissions(), 1);
+}

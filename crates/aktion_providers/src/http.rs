@@ -190,6 +190,12 @@ impl Http {
             }
             let delay = policy.delay(attempt, wait);
             tracing::debug!(%provider, attempt, ?delay, error = %err, "retrying");
+            crate::retry::notify(&crate::retry::RetryNotice {
+                provider,
+                attempt: attempt + 1,
+                delay,
+                reason: err.to_string(),
+            });
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

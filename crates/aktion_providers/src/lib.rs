@@ -21,6 +21,7 @@ mod http;
 mod job;
 mod replicate;
 mod request;
+mod retry;
 mod runcomfy;
 mod secret;
 
@@ -34,4 +35,5 @@ pub use error::{ProviderError, Result};
 pub use http::{HttpSettings, RetryPolicy, build_client, parse_retry_after};
 pub use job::{JobHandle, JobState, MediaKind, Output, ProviderKind};
 pub use request::{INPUT_ALIASES, InputFile, InputValue, JobRequest};
+pub use retry::{RetryNotice, RetryObserver, observe_retries};
 pub use secret::ApiKey;

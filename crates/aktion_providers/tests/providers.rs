@@ -1049,3 +1049,47 @@ fn provider_crate_keeps_its_dependency_rules() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn retries_inside_a_client_are_told_to_the_observer() {
+    let (fake, providers) = setup(Flavor::Replicate).await;
+    for _ in 0..2 {
+        fake.push_fault(
+            Route::Status,
+            Fault::Status {
+                status: 503,
+                retry_after: Some("2".into()),
+            },
+        );
+    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let observer: aktion_providers::RetryObserver = std::sync::Arc::new(move |n| {
+        log.lock().unwrap().push(n.clone());
+    });
+    let (request, expected) = request_for(Flavor::Replicate);
+    aktion_providers::observe_retries(observer, run(&providers, &request, expected))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|n| n.attempt).collect::<Vec<_>>(),
+        [1, 2],
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|n| n.delay >= Duration::from_secs(2) && n.provider == ProviderKind::Replicate)
+    );
+    assert!(seen[0].reason.contains("503"), "{}", seen[0].reason);
+    // Outside an observed scope nothing is told (and nothing breaks).
+    fake.push_fault(
+        Route::Status,
+        Fault::Status {
+            status: 503,
+            retry_after: Some("1".into()),
+        },
+    );
+    let (request, expected) = request_for(Flavor::Replicate);
+    run(&providers, &request, expected).await.unwrap();
+}
