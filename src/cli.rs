@@ -178,7 +178,12 @@ pub const DEFAULT_ACCOUNT_URL: &str = "https://api.aktion.studio";
 fn account_executor() -> AccountExecutor {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let url = var(ACCOUNT_URL_ENV).unwrap_or_else(|| DEFAULT_ACCOUNT_URL.to_owned());
-    let client = match AccountClient::new(&url, var(ACCOUNT_TOKEN_ENV)) {
+    let token = var(ACCOUNT_TOKEN_ENV).or_else(|| {
+        secrets()
+            .and_then(|s| s.get(aktion_account::secrets::ACCOUNT_TOKEN).ok())
+            .flatten()
+    });
+    let client = match AccountClient::new(&url, token) {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!("the account route is unavailable: {e}");
@@ -192,7 +197,31 @@ fn account_executor() -> AccountExecutor {
 /// environment (base URLs `AKTION_*_BASE_URL`, `AKTION_COMFYUI_URL`, keys under the providers'
 /// usual variable names).
 fn providers_config() -> Result<ProvidersConfig, Failure> {
-    ProvidersConfig::from_env_and_file().map_err(Failure::input)
+    let store = secrets();
+    ProvidersConfig::from_file_and(|name| {
+        let env = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        env.or_else(|| {
+            // Keys the user saved in Settings → Providers; never anything else from there.
+            if !aktion_providers::KEY_VARIABLES.contains(&name) {
+                return None;
+            }
+            store.as_ref()?.get(name).ok().flatten()
+        })
+    })
+    .map_err(Failure::input)
+}
+
+/// The secret store: the system keychain, or a private file in the config folder where there
+/// is none (or with `AKTION_SECRETS=file`).
+pub fn secrets() -> Option<aktion_account::secrets::SecretStore> {
+    let dir = crate::app::recent::config_dir()?;
+    Some(
+        if std::env::var("AKTION_SECRETS").is_ok_and(|v| v == "file") {
+            aktion_account::secrets::SecretStore::file_only(&dir)
+        } else {
+            aktion_account::secrets::SecretStore::open(&dir)
+        },
+    )
 }
 
 pub fn validate(project: &Path, json_out: bool) -> Result<u8, Failure> {

@@ -350,3 +350,92 @@ fn an_account_job_waits_for_the_network_and_goes_on_when_it_returns() {
         .expect("me");
     assert_eq!(me.balance, 100 - 2, "charged once");
 }
+
+#[test]
+fn keys_and_the_session_come_from_the_secret_store_never_the_project() {
+    let backend = Backend::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let project = dir.path().join("project");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/storyboard.aktion"),
+        &project,
+    );
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(project.join("project.json")).expect("read"))
+            .expect("json");
+    let t2i = doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == "t2i")
+        .and_then(|n| n["id"].as_str())
+        .expect("t2i")
+        .to_owned();
+    let token = backend
+        .runtime
+        .block_on(
+            backend
+                .client(None)
+                .register("kept@example.com", "correct horse"),
+        )
+        .expect("register")
+        .token;
+    // What Settings saves where no keychain exists (AKTION_SECRETS=file forces it here).
+    let config = dir.path().join("config");
+    let store = aktion_account::secrets::SecretStore::file_only(&config);
+    store
+        .set(aktion_account::secrets::ACCOUNT_TOKEN, &token)
+        .expect("token");
+    store.set("A2E_API_KEY", KEY).expect("key");
+    let a2e_url = backend
+        .fakes
+        .iter()
+        .find(|f| f.flavor == aktion_fakes::Flavor::A2e)
+        .expect("a2e")
+        .base_url();
+    let run_on = |route: &str, cache: &str| {
+        let out = Command::new(BIN)
+            .env("AKTION_CACHE_DIR", dir.path().join(cache))
+            .env("AKTION_CONFIG_DIR", &config)
+            .env("AKTION_SECRETS", "file")
+            .env("AKTION_ACCOUNT_URL", backend.url())
+            .env("AKTION_A2E_BASE_URL", &a2e_url)
+            .env_remove("AKTION_ACCOUNT_TOKEN")
+            .env_remove("A2E_API_KEY")
+            .args([
+                "run",
+                project.to_str().expect("utf8"),
+                "--route",
+                route,
+                "--json",
+            ])
+            .args(["--node", &t2i])
+            .output()
+            .expect("aktion runs");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (
+            out.status.code(),
+            report,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, report, stderr) = run_on("account", "cache-account");
+    assert_eq!(
+        code,
+        Some(0),
+        "the session from the store: {report}\n{stderr}"
+    );
+    let (code, report, stderr) = run_on("direct", "cache-direct");
+    assert_eq!(
+        code,
+        Some(0),
+        "the A2E key from the store: {report}\n{stderr}"
+    );
+    for text in [
+        std::fs::read_to_string(project.join("project.json")).expect("project"),
+        report.to_string(),
+        stderr,
+    ] {
+        assert!(!text.contains(KEY) && !text.contains(&token));
+    }
+}

@@ -6,6 +6,8 @@
 //! with the server's stable `code`). The session token is never part of an error or of `Debug`
 //! output. This crate must not depend on egui, sqlx or axum (it ships in the desktop app).
 
+pub mod secrets;
+
 use std::time::Duration;
 
 use aktion_api::{

@@ -168,6 +168,16 @@ pub fn base_url_var(provider: ProviderKind) -> &'static str {
     }
 }
 
+/// The variables API keys are read from, per provider (the seed's names; fal also answers to
+/// its usual `FAL_KEY`).
+pub const KEY_VARIABLES: &[&str] = &[
+    "REPLICATE_API_TOKEN",
+    "RUNCOMFY_API_TOKEN",
+    "A2E_API_KEY",
+    "FAL_KEY",
+    "FAL_API_KEY",
+];
+
 /// The variable naming a provider configuration file (base URLs, poll intervals, per-kind
 /// models, deployments and ComfyUI workflows; never keys).
 pub const CONFIG_FILE_ENV: &str = "AKTION_PROVIDERS_CONFIG";
@@ -211,7 +221,14 @@ impl ProvidersConfig {
     /// Defaults, then the file named by [`CONFIG_FILE_ENV`] (if set), then the environment.
     /// The error names the file and what is wrong with it.
     pub fn from_env_and_file() -> std::result::Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_file_and(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Like [`Self::from_env_and_file`], with variables looked up by `var` (the app looks up
+    /// keys in the keychain when the environment has none).
+    pub fn from_file_and(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, String> {
         let Some(path) = var(CONFIG_FILE_ENV) else {
             return Ok(Self::from_lookup(var));
         };

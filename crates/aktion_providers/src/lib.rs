@@ -27,8 +27,8 @@ mod secret;
 
 pub use client::Providers;
 pub use config::{
-    CONFIG_FILE_ENV, ConfigFile, Encode, Endpoint, FieldMap, KindConfig, ProvidersConfig, Target,
-    UploadLimits, base_url_var,
+    CONFIG_FILE_ENV, ConfigFile, Encode, Endpoint, FieldMap, KEY_VARIABLES, KindConfig,
+    ProvidersConfig, Target, UploadLimits, base_url_var,
 };
 pub use download::{DownloadLimits, Downloaded};
 pub use error::{ProviderError, Result};
