@@ -148,12 +148,23 @@ fn open_cache() -> Result<Cache, Failure> {
 /// clients can be built. A missing key is not an error here: it fails only the nodes that need
 /// that provider, with the variable to set.
 pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
+    engine_with_session(cache, account_session())
+}
+
+/// [`engine`] with the account route following `session` (the app signs in and out there).
+pub fn engine_with_session(
+    cache: Cache,
+    session: aktion_engine::AccountSession,
+) -> Result<Arc<Engine>, Failure> {
     let mut engine =
         Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
             code: 1,
             message: format!("cannot open the job journal: {e:#}"),
         })?;
-    engine = engine.with_route(Route::Account, Arc::new(account_executor()));
+    engine = engine.with_route(
+        Route::Account,
+        Arc::new(AccountExecutor::with_session(session)),
+    );
     let config = providers_config()?;
     match ProviderExecutor::direct(config.clone()) {
         Ok(direct) => engine = engine.with_route(Route::Direct, Arc::new(direct)),
@@ -173,24 +184,36 @@ pub const ACCOUNT_TOKEN_ENV: &str = "AKTION_ACCOUNT_TOKEN";
 /// Where the account server is when nothing else is said.
 pub const DEFAULT_ACCOUNT_URL: &str = "https://api.aktion.studio";
 
-/// The account route: the server of `AKTION_ACCOUNT_URL` (or the default) with the session of
-/// `AKTION_ACCOUNT_TOKEN`; without a token its nodes fail with how to sign in.
-fn account_executor() -> AccountExecutor {
+/// The account server's address: `AKTION_ACCOUNT_URL`, or the default.
+pub fn account_url() -> String {
+    std::env::var(ACCOUNT_URL_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ACCOUNT_URL.to_owned())
+}
+
+/// The account session at start: the server of `AKTION_ACCOUNT_URL` (or the default) with the
+/// token of `AKTION_ACCOUNT_TOKEN` or, failing that, the one kept in the secret store; without
+/// one the account route's nodes fail with how to sign in.
+pub fn account_session() -> aktion_engine::AccountSession {
+    Arc::new(std::sync::RwLock::new(account_client()))
+}
+
+fn account_client() -> Option<AccountClient> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let url = var(ACCOUNT_URL_ENV).unwrap_or_else(|| DEFAULT_ACCOUNT_URL.to_owned());
+    let url = account_url();
     let token = var(ACCOUNT_TOKEN_ENV).or_else(|| {
         secrets()
             .and_then(|s| s.get(aktion_account::secrets::ACCOUNT_TOKEN).ok())
             .flatten()
     });
-    let client = match AccountClient::new(&url, token) {
+    match AccountClient::new(&url, token) {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!("the account route is unavailable: {e}");
             None
         }
-    };
-    AccountExecutor::new(client)
+    }
 }
 
 /// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then the

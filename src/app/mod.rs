@@ -2,6 +2,7 @@
 //! [`state::AppState`] and emit commands; runs go to the engine on a background tokio runtime
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
+pub mod account;
 pub mod recent;
 pub mod sketch;
 pub mod state;
@@ -43,7 +44,8 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
                 message: format!("cannot open the cache: {e:#}"),
             }
         })?;
-    let engine = crate::cli::engine(cache)?;
+    let session = crate::cli::account_session();
+    let engine = crate::cli::engine_with_session(cache, session.clone())?;
     let (state, message) = match AppState::open_with_recovery(&path) {
         Ok((s, m)) => (s, Some(m)),
         Err(e) => {
@@ -62,9 +64,13 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
         "Aktion Studio",
         options,
         Box::new(move |cc| {
-            let mut app = Studio::new(state, engine).map_err(|e| e.message)?;
+            let mut app = Studio::new(state, engine)
+                .map_err(|e| e.message)?
+                .with_account_session(session);
             app.message = message;
             app.egui_ctx = Some(cc.egui_ctx.clone());
+            // The balance in the toolbar, fetched in the background (offline: the board works).
+            app.account.refresh(&app.runtime, &cc.egui_ctx);
             Ok(Box::new(app))
         }),
     )
@@ -136,6 +142,8 @@ pub struct Studio {
     recent: Vec<PathBuf>,
     imports_tx: std::sync::mpsc::Sender<ImportResult>,
     imports_rx: std::sync::mpsc::Receiver<ImportResult>,
+    /// Sign-in, balance and data sharing (the Account window).
+    pub account: account::AccountUi,
 }
 
 impl Studio {
@@ -193,7 +201,24 @@ impl Studio {
             recent_dir: recent::config_dir(),
             imports_tx,
             imports_rx,
+            account: account::AccountUi::new(
+                std::sync::Arc::new(std::sync::RwLock::new(None)),
+                crate::cli::secrets(),
+                crate::cli::account_url(),
+            ),
         })
+    }
+
+    /// Signs in and out through `session`, the one the engine's account route uses.
+    #[must_use]
+    pub fn with_account_session(mut self, session: aktion_engine::AccountSession) -> Self {
+        let server = session
+            .read()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.base_url().to_owned()))
+            .unwrap_or_else(crate::cli::account_url);
+        self.account = account::AccountUi::new(session, crate::cli::secrets(), server);
+        self
     }
 
     fn apply(&mut self, cmd: Command) {
@@ -368,6 +393,12 @@ impl Studio {
         if finished {
             self.events = None;
             self.run = None;
+            if self.account.signed_in()
+                && let Some(ctx) = self.egui_ctx.clone()
+            {
+                // Credits may have been spent.
+                self.account.refresh(&self.runtime, &ctx);
+            }
         }
     }
 
@@ -661,6 +692,12 @@ impl Studio {
                     self.save_as = Some(self.state.root.display().to_string());
                 }
             });
+            ui.menu_button("Account", |ui| {
+                if ui.button("Account…").clicked() {
+                    ui.close();
+                    self.account.open = true;
+                }
+            });
             ui.menu_button("Edit", |ui| {
                 let undo = self.state.history.can_undo().map(|l| format!("Undo {l}"));
                 if ui
@@ -803,6 +840,14 @@ impl Studio {
                         ui.selectable_value(&mut self.route, r, r.as_str());
                     }
                 });
+            ui.separator();
+            if ui
+                .button(self.account.balance_label())
+                .on_hover_text("Your Aktion account: sign in, credits, data sharing")
+                .clicked()
+            {
+                self.account.open = true;
+            }
             if let Some(m) = &self.message {
                 ui.separator();
                 // One line, truncated (the full text on hover): a wrapping message would change
@@ -1784,5 +1829,7 @@ impl Studio {
         self.sketch_pad_ui(&ctx);
         self.export_ui(&ctx);
         self.open_ui(&ctx);
+        self.account.poll();
+        self.account.ui(&ctx, &self.runtime);
     }
 }

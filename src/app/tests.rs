@@ -488,3 +488,132 @@ fn the_jobs_panel_estimates_time_left() {
         "tiny fractions fall back to the typical time"
     );
 }
+
+/// An `aktion-server` on a loopback port, in its own runtime.
+struct Server {
+    _runtime: tokio::runtime::Runtime,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = format!("sqlite://{}", dir.path().join("server.db").display());
+        let url = runtime.block_on(async {
+            let config = aktion_server::Config {
+                password_cost: aktion_server::auth::PasswordCost {
+                    memory_kib: 1024,
+                    passes: 1,
+                },
+                ..aktion_server::Config::default()
+            };
+            let (state, _) = aktion_server::start(&db, config).await.expect("server");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(aktion_server::serve(
+                listener,
+                state,
+                std::future::pending(),
+            ));
+            url
+        });
+        Self {
+            _runtime: runtime,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+fn text_field(h: &mut Harness<'_, Studio>, label: &str, text: &str) {
+    h.get_by_label(label).click();
+    h.run();
+    h.get_by_label(label).type_text(text);
+    h.run();
+}
+
+#[test]
+fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
+    let server = Server::start();
+    let fx = Fixture::new();
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    let store = aktion_account::secrets::SecretStore::file_only(&fx.dir.path().join("secrets"));
+    h.state_mut().account.set_secrets(Some(store.clone()));
+    h.state_mut().account.server.clone_from(&server.url);
+    h.run();
+
+    press(&mut h, "Sign in");
+    text_field(&mut h, "Email", "director@example.com");
+    text_field(&mut h, "Password", "correct horse");
+    press(&mut h, "Create account");
+    wait_until(&mut h, |app| app.account.me.is_some());
+    h.run();
+    assert!(h.state().account.signed_in());
+    // The starter grant, in the toolbar; the session kept in the (file) store, said so.
+    assert!(h.query_by_label("20 credits").is_some());
+    let token = store
+        .get(aktion_account::secrets::ACCOUNT_TOKEN)
+        .expect("store")
+        .expect("the token is kept");
+    assert!(!token.is_empty());
+    assert!(
+        h.state()
+            .account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("no system keychain")),
+        "{:?}",
+        h.state().account.notice
+    );
+    assert!(
+        h.state().account.password.is_empty(),
+        "the password is not kept"
+    );
+
+    // Data sharing: the toggle earns the discount, shows the date, lists what is shared.
+    press(
+        &mut h,
+        "Share my results to train better models (10 % off the membership)",
+    );
+    wait_until(&mut h, |app| {
+        app.account
+            .me
+            .as_ref()
+            .is_some_and(|m| m.data_sharing.opt_in)
+    });
+    h.run();
+    assert!(h.query_by_label_contains("Sharing since").is_some());
+    press(&mut h, "What data is shared?");
+    assert!(h.query_by_label_contains("the prompt").is_some());
+    press(&mut h, "Delete my shared data");
+    wait_until(&mut h, |app| {
+        app.account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("deleted 0 shared record"))
+    });
+
+    // Sign out: the token leaves the store; the button says "Sign in" again.
+    press(&mut h, "Sign out");
+    wait_until(&mut h, |app| !app.account.signed_in());
+    h.run();
+    assert_eq!(
+        store
+            .get(aktion_account::secrets::ACCOUNT_TOKEN)
+            .expect("store"),
+        None
+    );
+    assert_eq!(
+        h.query_all_by_label("Sign in").count(),
+        2,
+        "the toolbar and the window offer it again"
+    );
+}

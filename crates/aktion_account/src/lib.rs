@@ -102,6 +102,11 @@ impl AccountClient {
         self.token.is_some()
     }
 
+    /// The session token, to keep in the keychain (never log it).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The same server with another session (or none).
     #[must_use]
     pub fn with_token(mut self, token: Option<String>) -> Self {

@@ -7,6 +7,7 @@
 //! shows "waiting for network" and keeps its journal entry; it goes on when the network returns.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aktion_account::{AccountClient, AccountError};
@@ -34,17 +35,29 @@ struct AccountJob {
     generation: Option<String>,
 }
 
+/// The signed-in account the route uses; the app swaps it on sign-in and sign-out, and the
+/// next job uses the new one.
+pub type AccountSession = Arc<RwLock<Option<AccountClient>>>;
+
 /// Runs generating nodes on the account route.
 #[derive(Clone, Debug)]
 pub struct AccountExecutor {
-    client: Option<AccountClient>,
+    session: AccountSession,
     poll: Duration,
 }
 
 impl AccountExecutor {
     /// `client` is `None` when nobody is signed in: every job then fails with how to sign in.
     pub fn new(client: Option<AccountClient>) -> Self {
-        Self { client, poll: POLL }
+        Self::with_session(Arc::new(RwLock::new(client)))
+    }
+
+    /// Uses (and follows changes of) a session the app holds.
+    pub fn with_session(session: AccountSession) -> Self {
+        Self {
+            session,
+            poll: POLL,
+        }
     }
 
     /// Polls every `poll` instead of every second (tests).
@@ -55,7 +68,8 @@ impl AccountExecutor {
     }
 
     async fn run(self, job: Job, ctx: JobContext) -> Result<JobOutput, ExecError> {
-        let Some(client) = self.client.clone().filter(AccountClient::is_signed_in) else {
+        let current = self.session.read().ok().and_then(|c| c.clone());
+        let Some(client) = current.filter(AccountClient::is_signed_in) else {
             return Err(ExecError::failed(
                 "sign in to your Aktion account to use the account route \
                  (in the app, or set AKTION_ACCOUNT_URL and AKTION_ACCOUNT_TOKEN)",

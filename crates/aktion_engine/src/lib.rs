@@ -14,7 +14,7 @@ pub mod provider;
 pub mod run;
 pub mod takes;
 
-pub use account::AccountExecutor;
+pub use account::{AccountExecutor, AccountSession};
 pub use executor::{
     BoxFuture, ExecError, Executor, Job, JobContext, JobInput, JobOutput, TakeMeta,
 };

@@ -1,0 +1,374 @@
+//! The account window (PRODUCT.md §4.5): sign up, sign in and out (the session token kept in
+//! the OS keychain, or a private file where there is none, and the app says which), the credit
+//! balance, and training-data sharing: the toggle with its 10 % membership discount, what is
+//! shared, when the user opted in, and "Delete my shared data". Every call runs on the app's
+//! runtime; answers come back through a channel, so the window never waits on the network.
+
+use std::sync::mpsc;
+
+use aktion_account::secrets::{ACCOUNT_TOKEN, SecretStore};
+use aktion_account::{AccountClient, AccountError};
+use aktion_api::Me;
+use aktion_engine::AccountSession;
+
+/// The fields of a shared record, as §5.3 lists them (shown under "What data is shared?").
+pub const SHARED_FIELDS: &[&str] = &[
+    "the generated output (image or video), in private storage under your account",
+    "its type (image, video or audio) and the node kind (character, scene, sketch, …)",
+    "the prompt",
+    "the settings (creativity, strength, seed, …)",
+    "the character references used",
+    "the input images or data",
+    "how long the generation took",
+    "your 1–5 rating, if you give one",
+];
+
+/// What a background call answered.
+pub enum Reply {
+    SignedIn { client: AccountClient, me: Me },
+    Me(Me),
+    SignedOut,
+    Sharing(Me),
+    Deleted(u64),
+    Failed(String),
+}
+
+/// State of the account window and of the session.
+pub struct AccountUi {
+    pub open: bool,
+    pub server: String,
+    pub email: String,
+    pub password: String,
+    pub me: Option<Me>,
+    /// The last thing to tell the user (an error, where the token is kept, ...).
+    pub notice: Option<String>,
+    pub busy: bool,
+    /// Offline: the last call could not reach the server.
+    pub offline: bool,
+    session: AccountSession,
+    secrets: Option<SecretStore>,
+    tx: mpsc::Sender<Reply>,
+    rx: mpsc::Receiver<Reply>,
+}
+
+impl AccountUi {
+    pub fn new(session: AccountSession, secrets: Option<SecretStore>, server: String) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            open: false,
+            server,
+            email: String::new(),
+            password: String::new(),
+            me: None,
+            notice: None,
+            busy: false,
+            offline: false,
+            session,
+            secrets,
+            tx,
+            rx,
+        }
+    }
+
+    /// Keeps the session token in `store` instead (tests use a private file).
+    pub fn set_secrets(&mut self, store: Option<SecretStore>) {
+        self.secrets = store;
+    }
+
+    fn client(&self) -> Option<AccountClient> {
+        self.session.read().ok().and_then(|c| c.clone())
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.client().is_some_and(|c| c.is_signed_in())
+    }
+
+    /// The balance line of the toolbar.
+    pub fn balance_label(&self) -> String {
+        match (&self.me, self.signed_in(), self.offline) {
+            (Some(me), _, false) => format!("{} credits", me.balance),
+            (Some(me), _, true) => format!("{} credits (offline)", me.balance),
+            (None, true, true) => "account offline".to_owned(),
+            (None, true, false) => "account…".to_owned(),
+            (None, false, _) => "Sign in".to_owned(),
+        }
+    }
+
+    fn spawn<F>(&mut self, rt: &tokio::runtime::Runtime, ctx: &egui::Context, call: F)
+    where
+        F: std::future::Future<Output = Reply> + Send + 'static,
+    {
+        self.busy = true;
+        let tx = self.tx.clone();
+        let ctx = ctx.clone();
+        rt.spawn(async move {
+            let _ = tx.send(call.await);
+            ctx.request_repaint();
+        });
+    }
+
+    /// Asks for the balance and sharing status (at start and after each run).
+    pub fn refresh(&mut self, rt: &tokio::runtime::Runtime, ctx: &egui::Context) {
+        let Some(client) = self.client().filter(AccountClient::is_signed_in) else {
+            return;
+        };
+        self.spawn(rt, ctx, async move {
+            match client.me().await {
+                Ok(me) => Reply::Me(me),
+                Err(e) => Reply::Failed(describe(&e)),
+            }
+        });
+    }
+
+    /// Applies answers that came back.
+    pub fn poll(&mut self) {
+        while let Ok(reply) = self.rx.try_recv() {
+            self.busy = false;
+            match reply {
+                Reply::SignedIn { client, me } => {
+                    let token_kept = match (&self.secrets, client.token()) {
+                        (Some(store), Some(token)) => match store.set(ACCOUNT_TOKEN, token) {
+                            Ok(kept) => format!("signed in; your session is kept in {kept}"),
+                            Err(e) => format!("signed in for this session only ({e})"),
+                        },
+                        _ => "signed in for this session only".to_owned(),
+                    };
+                    if let Ok(mut s) = self.session.write() {
+                        *s = Some(client);
+                    }
+                    self.password.clear();
+                    self.me = Some(me);
+                    self.offline = false;
+                    self.notice = Some(token_kept);
+                }
+                Reply::Me(me) | Reply::Sharing(me) => {
+                    self.me = Some(me);
+                    self.offline = false;
+                }
+                Reply::SignedOut => {
+                    if let Some(store) = &self.secrets
+                        && let Err(e) = store.delete(ACCOUNT_TOKEN)
+                    {
+                        self.notice = Some(format!("signed out, but {e}"));
+                    } else {
+                        self.notice = Some("signed out".to_owned());
+                    }
+                    if let Ok(mut s) = self.session.write() {
+                        *s = s.take().map(|c| c.with_token(None));
+                    }
+                    self.me = None;
+                }
+                Reply::Deleted(n) => {
+                    self.notice = Some(format!("deleted {n} shared record(s) and their files"));
+                }
+                Reply::Failed(message) => {
+                    self.offline = message.starts_with("offline");
+                    self.notice = Some(message);
+                }
+            }
+        }
+    }
+
+    /// The window.
+    pub fn ui(&mut self, ctx: &egui::Context, rt: &tokio::runtime::Runtime) {
+        if !self.open {
+            return;
+        }
+        let mut open = true;
+        egui::Window::new("Account")
+            .collapsible(false)
+            .default_width(420.0)
+            .open(&mut open)
+            .show(ctx, |ui| {
+                if self.signed_in() {
+                    self.signed_in_ui(ui, ctx, rt);
+                } else {
+                    self.sign_in_ui(ui, ctx, rt);
+                }
+                if self.busy {
+                    // Text, not a spinner: the answer repaints the window when it comes, and
+                    // nothing repaints while waiting.
+                    ui.label(egui::RichText::new("talking to the server…").weak());
+                }
+                if let Some(n) = &self.notice {
+                    ui.label(egui::RichText::new(n).weak());
+                }
+            });
+        self.open = open;
+    }
+
+    fn sign_in_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context, rt: &tokio::runtime::Runtime) {
+        egui::Grid::new("sign-in").num_columns(2).show(ui, |ui| {
+            let l = ui.label("Server").id;
+            ui.add(egui::TextEdit::singleline(&mut self.server).desired_width(260.0))
+                .labelled_by(l);
+            ui.end_row();
+            let l = ui.label("Email").id;
+            ui.add(egui::TextEdit::singleline(&mut self.email).desired_width(260.0))
+                .labelled_by(l);
+            ui.end_row();
+            let l = ui.label("Password").id;
+            ui.add(
+                egui::TextEdit::singleline(&mut self.password)
+                    .password(true)
+                    .desired_width(260.0),
+            )
+            .labelled_by(l);
+            ui.end_row();
+        });
+        ui.horizontal(|ui| {
+            let ready = !self.busy && !self.email.trim().is_empty() && !self.password.is_empty();
+            let sign_in = ui
+                .add_enabled(ready, egui::Button::new("Sign in"))
+                .clicked();
+            let create = ui
+                .add_enabled(ready, egui::Button::new("Create account"))
+                .clicked();
+            if sign_in || create {
+                match AccountClient::new(&self.server, None) {
+                    Ok(client) => {
+                        let (email, password) =
+                            (self.email.trim().to_owned(), self.password.clone());
+                        self.spawn(rt, ctx, async move {
+                            let session = if create {
+                                client.register(&email, &password).await
+                            } else {
+                                client.login(&email, &password).await
+                            };
+                            match session {
+                                Ok(s) => Reply::SignedIn {
+                                    client: client.with_token(Some(s.token)),
+                                    me: s.user,
+                                },
+                                Err(e) => Reply::Failed(describe(&e)),
+                            }
+                        });
+                    }
+                    Err(e) => self.notice = Some(e.to_string()),
+                }
+            }
+        });
+        if let Some(store) = &self.secrets {
+            ui.label(
+                egui::RichText::new(format!("Your session will be kept in {}.", store.kept()))
+                    .weak()
+                    .small(),
+            );
+        }
+    }
+
+    fn signed_in_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &egui::Context,
+        rt: &tokio::runtime::Runtime,
+    ) {
+        let Some(client) = self.client() else {
+            return;
+        };
+        if let Some(me) = self.me.clone() {
+            ui.label(egui::RichText::new(&me.email).strong());
+            ui.label(format!("Balance: {} credits", me.balance));
+            ui.separator();
+            ui.heading("Training data sharing");
+            let mut opt_in = me.data_sharing.opt_in;
+            let toggle = ui.add_enabled(
+                !self.busy,
+                egui::Checkbox::new(
+                    &mut opt_in,
+                    "Share my results to train better models (10 % off the membership)",
+                ),
+            );
+            if toggle.changed() {
+                let c = client.clone();
+                self.spawn(rt, ctx, async move {
+                    match c.set_data_sharing(opt_in).await {
+                        Ok(_) => match c.me().await {
+                            Ok(me) => Reply::Sharing(me),
+                            Err(e) => Reply::Failed(describe(&e)),
+                        },
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                });
+            }
+            if let Some(at) = me.data_sharing.opted_in_at {
+                ui.label(format!("Sharing since {}", date(at)));
+            }
+            egui::CollapsingHeader::new("What data is shared?").show(ui, |ui| {
+                for f in SHARED_FIELDS {
+                    ui.label(format!("• {f}"));
+                }
+                ui.label(
+                    egui::RichText::new(
+                        "Only while sharing is on. Only you can see your records; \
+                         turning it off stops collection.",
+                    )
+                    .weak(),
+                );
+            });
+            if ui
+                .add_enabled(!self.busy, egui::Button::new("Delete my shared data"))
+                .clicked()
+            {
+                let c = client.clone();
+                self.spawn(rt, ctx, async move {
+                    match c.delete_shared_data().await {
+                        Ok(d) => Reply::Deleted(d.deleted),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                });
+            }
+            ui.separator();
+        } else if !self.busy {
+            self.refresh(rt, ctx);
+        }
+        if ui
+            .add_enabled(!self.busy, egui::Button::new("Sign out"))
+            .clicked()
+        {
+            self.spawn(rt, ctx, async move {
+                // Ending the session on the server is best effort; offline, it just expires.
+                let _ = client.logout().await;
+                Reply::SignedOut
+            });
+        }
+    }
+}
+
+/// A message for the window; offline errors start with "offline".
+fn describe(e: &AccountError) -> String {
+    match e {
+        AccountError::Offline(_) => {
+            "offline: the account server cannot be reached; the board keeps working".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of Unix milliseconds.
+fn date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_795_651_200_000), "2026-11-26");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+    }
+}
