@@ -35,8 +35,49 @@ fn example_project() -> PathBuf {
     })
 }
 
+/// What the app opens without a project argument: the most recent project, or else a copy of
+/// the example storyboard in the user's data folder (edits never touch the bundled example).
+fn starting_project(
+    recent_dir: Option<&std::path::Path>,
+    data_dir: Option<&std::path::Path>,
+) -> PathBuf {
+    if let Some(last) = recent_dir
+        .map(recent::load_in)
+        .and_then(|r| r.into_iter().next())
+    {
+        return last;
+    }
+    let example = example_project();
+    let Some(data) = data_dir else {
+        return example;
+    };
+    let copy = data.join("Rooftop showdown.aktion");
+    if copy.join("project.json").is_file() || copy_tree(&example, &copy).is_ok() {
+        copy
+    } else {
+        example
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
-    let path = project.unwrap_or_else(example_project);
+    let data_dir = directories::ProjectDirs::from("studio", "Aktion", "Aktion Studio")
+        .map(|d| d.data_dir().join("projects"));
+    let path = project
+        .unwrap_or_else(|| starting_project(recent::config_dir().as_deref(), data_dir.as_deref()));
     let cache =
         aktion_cache::Cache::open_default(aktion_cache::CacheOptions::default()).map_err(|e| {
             Failure {

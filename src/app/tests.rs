@@ -617,3 +617,26 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
         "the toolbar and the window offer it again"
     );
 }
+
+#[test]
+fn first_launch_opens_a_copy_of_the_example_then_the_last_project() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (config, data) = (dir.path().join("config"), dir.path().join("data"));
+    let first = super::starting_project(Some(&config), Some(&data));
+    assert_eq!(first, data.join("Rooftop showdown.aktion"));
+    assert!(
+        first.join("project.json").is_file(),
+        "copied, with its assets"
+    );
+    assert!(first.join("assets").is_dir());
+    assert!(AppState::open(&first).is_ok());
+    // Edits there never reach the bundled example; a second launch opens the same copy.
+    std::fs::write(first.join("marker"), b"edited").expect("write");
+    assert_eq!(super::starting_project(Some(&config), Some(&data)), first);
+    assert!(first.join("marker").is_file(), "not copied over again");
+    // Once there is a recent project, that one opens.
+    let other = dir.path().join("film.aktion");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    super::recent::remember_in(&config, &other).expect("remember");
+    assert_eq!(super::starting_project(Some(&config), Some(&data)), other);
+}
