@@ -294,12 +294,21 @@ impl ProviderExecutor {
 impl Executor for ProviderExecutor {
     fn version(&self, kind: &KindSchema) -> String {
         match self.kind_config(&kind.id) {
-            Some(config) => format!(
-                "{}:{}:{}",
-                slug(config.target.provider()),
-                target_id(&config.target),
-                config_digest(config)
-            ),
+            Some(config) => {
+                // The service's address is part of what computes the result (a fake, a proxy,
+                // another region): hashed in, never written out (it may carry credentials).
+                let base = &self
+                    .providers
+                    .config()
+                    .endpoint(config.target.provider())
+                    .base_url;
+                format!(
+                    "{}:{}:{}",
+                    slug(config.target.provider()),
+                    target_id(&config.target),
+                    config_digest(config, base)
+                )
+            }
             None => format!("{}-unconfigured", self.route),
         }
     }
@@ -577,8 +586,10 @@ fn target_id(target: &Target) -> String {
 /// A short, stable digest of the whole kind configuration (workflow, input mapping, fixed
 /// fields), so editing any of it never reuses an old result. FNV-1a over the JSON, whose object
 /// keys are sorted.
-fn config_digest(config: &KindConfig) -> String {
-    let json = serde_json::to_vec(config).unwrap_or_default();
+fn config_digest(config: &KindConfig, base_url: &str) -> String {
+    let mut json = serde_json::to_vec(config).unwrap_or_default();
+    json.push(0);
+    json.extend_from_slice(base_url.trim_end_matches('/').as_bytes());
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in json {
         h ^= u64::from(b);
@@ -590,6 +601,21 @@ fn config_digest(config: &KindConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_service_address_is_part_of_the_version_but_never_shown() {
+        let mk = |base: &str| {
+            let mut config = ProvidersConfig::from_lookup(|_| None);
+            config.endpoint_mut(ProviderKind::A2e).base_url = base.to_owned();
+            ProviderExecutor::direct(config).unwrap()
+        };
+        let kind = aktion_graph::Catalog::builtin().get("t2i").unwrap();
+        let a = mk("https://video.a2e.ai").version(kind);
+        let b = mk("http://user:secret@127.0.0.1:9999").version(kind);
+        assert_ne!(a, b, "another service never reuses a result");
+        assert_eq!(a, mk("https://video.a2e.ai/").version(kind));
+        assert!(!b.contains("secret") && !b.contains("127.0.0.1"));
+    }
 
     #[test]
     fn only_connection_failures_keep_a_job_journaled() {
