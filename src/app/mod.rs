@@ -3,6 +3,7 @@
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
 pub mod account;
+pub mod media;
 pub mod recent;
 pub mod sketch;
 pub mod state;
@@ -185,6 +186,8 @@ pub struct Studio {
     imports_rx: std::sync::mpsc::Receiver<ImportResult>,
     /// Sign-in, balance and data sharing (the Account window).
     pub account: account::AccountUi,
+    /// Clips and sounds in the inspector.
+    pub media: media::Media,
 }
 
 impl Studio {
@@ -247,6 +250,7 @@ impl Studio {
                 crate::cli::secrets(),
                 crate::cli::account_url(),
             ),
+            media: media::Media::default(),
         })
     }
 
@@ -952,8 +956,15 @@ impl Studio {
                 "BETA: takes 10–15 minutes",
             );
         }
-        if let Some(asset) = image_asset(&node) {
-            self.asset_preview_ui(ui, &asset);
+        match node_asset(&node) {
+            Some((asset, aktion_graph::PortType::Image)) => self.asset_preview_ui(ui, &asset),
+            Some((asset, _)) => {
+                let path = asset.path(&self.state.root);
+                let width = ui.available_width().min(320.0);
+                self.media
+                    .ui(ui, &asset.hash, width, move || std::fs::read(path).ok());
+            }
+            None => {}
         }
         self.preview_ui(ui, &node);
         if node.kind == "sketch" && ui.button("Open sketch pad").clicked() {
@@ -1153,11 +1164,24 @@ impl Studio {
         let Some(out) = take.outputs.first() else {
             return;
         };
+        let cache = self.engine.cache().clone();
+        if out.mime == "image/gif"
+            || out.mime.starts_with("video/")
+            || out.mime.starts_with("audio/")
+        {
+            // Clips play (GIF) or show their first frame (MP4, with ffmpeg); sounds show their
+            // waveform.
+            let hash = out.hash.clone();
+            self.media.ui(ui, &out.hash, width, move || {
+                let h = hash.parse::<aktion_cache::BlobHash>().ok()?;
+                cache.read_blob(&h).ok().flatten()
+            });
+            return;
+        }
         if !out.mime.starts_with("image/") {
             ui.label(egui::RichText::new(format!("{} ({})", out.name, out.mime)).weak());
             return;
         }
-        let cache = self.engine.cache().clone();
         let hash = out.hash.clone();
         self.preview_box(ui, &out.hash, width, move || {
             let h = hash.parse::<aktion_cache::BlobHash>().ok()?;
@@ -1769,16 +1793,18 @@ fn param_value_ui(
     }
 }
 
-/// The imported image file of a node (an image node's `asset` parameter), if it has one.
-fn image_asset(node: &aktion_graph::Node) -> Option<aktion_graph::project::AssetRef> {
+/// The imported file of a node (an image, video or audio node's `asset` parameter) and what
+/// it holds, if it has one.
+fn node_asset(
+    node: &aktion_graph::Node,
+) -> Option<(aktion_graph::project::AssetRef, aktion_graph::PortType)> {
     let kind = Catalog::builtin().get(&node.kind)?;
     kind.params.iter().find_map(|p| match p.kind {
-        ParamKind::Asset {
-            accept: aktion_graph::PortType::Image,
-        } => node
+        ParamKind::Asset { accept } => node
             .params
             .get(&p.id)
-            .and_then(aktion_graph::project::AssetRef::from_value),
+            .and_then(aktion_graph::project::AssetRef::from_value)
+            .map(|a| (a, accept)),
         _ => None,
     })
 }
@@ -1801,9 +1827,9 @@ impl Studio {
             .active_take()
             .and_then(|t| t.outputs.first())
             .map(|o| o.hash.clone());
-        let asset = image_asset(node).map(|a| a.hash);
+        let asset = node_asset(node).map(|(a, _)| a.hash);
         take.or(asset)
-            .is_some_and(|hash| self.previews.contains_key(&hash))
+            .is_some_and(|hash| self.previews.contains_key(&hash) || self.media.is_ready(&hash))
     }
 
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
@@ -1814,6 +1840,7 @@ impl Studio {
         self.poll_run();
         self.poll_imports();
         self.poll_previews(&ctx);
+        self.media.poll(&ctx);
         self.drops(&ctx);
         self.shortcuts(ui);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {

@@ -640,3 +640,85 @@ fn first_launch_opens_a_copy_of_the_example_then_the_last_project() {
     super::recent::remember_in(&config, &other).expect("remember");
     assert_eq!(super::starting_project(Some(&config), Some(&data)), other);
 }
+
+/// 16-bit mono PCM WAV of a 440 Hz tone.
+fn wav(seconds: f32) -> Vec<u8> {
+    let rate = 8000u32;
+    let n = (seconds * rate as f32) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(n * 2).to_le_bytes());
+    for i in 0..n {
+        let v = ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 12_000.0) as i16;
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn clips_play_and_sounds_show_their_waveform_in_the_inspector() {
+    let fx = Fixture::new();
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    h.run();
+    let canvas = h.get_by_label("Node canvas").rect();
+    h.hover_at(canvas.center());
+    let frames = (0..4)
+        .map(|i| image::RgbaImage::from_pixel(96, 54, image::Rgba([i * 60, 40, 90, 255])))
+        .collect();
+    let gif = aktion_media::encode_gif(&aktion_media::Clip { frames, fps: 8 }).expect("gif");
+    h.input_mut().dropped_files = vec![
+        Arc::new(TestFile {
+            path: "/footage/rehearsal.gif".into(),
+            bytes: gif,
+        }),
+        Arc::new(TestFile {
+            path: "/sound/line.wav".into(),
+            bytes: wav(1.5),
+        }),
+    ];
+    h.run();
+    wait_until(&mut h, |app| app.state.doc.nodes.len() == 2);
+    let find = |h: &Harness<'_, Studio>, kind: &str| {
+        h.state()
+            .state
+            .doc
+            .nodes
+            .values()
+            .find(|n| n.kind == kind)
+            .map_or_else(|| panic!("a {kind} node"), |n| n.id)
+    };
+    let (clip, sound) = (find(&h, "video"), find(&h, "audio"));
+
+    h.state_mut().state.selection = std::collections::BTreeSet::from([clip]);
+    h.run();
+    wait_until(&mut h, |app| app.preview_loaded(clip));
+    h.run();
+    assert!(h.query_by_label_contains("4 frames").is_some());
+    press(&mut h, "Play");
+    let key = |h: &Harness<'_, Studio>, id: NodeId| {
+        h.state().state.doc.node(id).expect("node").params["file"]["hash"]
+            .as_str()
+            .expect("hash")
+            .to_owned()
+    };
+    let clip_key = key(&h, clip);
+    assert!(h.state().media.is_playing(&clip_key));
+    press(&mut h, "Pause");
+    assert!(!h.state().media.is_playing(&clip_key));
+
+    h.state_mut().state.selection = std::collections::BTreeSet::from([sound]);
+    h.run();
+    wait_until(&mut h, |app| app.preview_loaded(sound));
+    h.run();
+    assert!(h.query_by_label("sound · 1.5 s").is_some());
+}

@@ -1,0 +1,359 @@
+//! Video and audio in the inspector: a clip's poster with Play/Pause (animated GIF clips play
+//! frame by frame; MP4s show their first frame when ffmpeg is there), and a sound's waveform
+//! with its length. Everything is decoded on a worker thread; nothing repaints unless a clip is
+//! playing.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Cursor;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use image::AnimationDecoder as _;
+
+/// Clips longer than this many frames play their first this-many.
+const MAX_FRAMES: usize = 240;
+/// Frames are shown at most this wide (textures no bigger than what is shown).
+const FRAME_WIDTH: u32 = 480;
+/// Bars of a waveform.
+const WAVE_BARS: usize = 240;
+
+/// Decoded media, ready to show.
+pub enum Decoded {
+    Clip(Vec<(egui::ColorImage, Duration)>),
+    Poster(egui::ColorImage),
+    Wave { peaks: Vec<f32>, seconds: f64 },
+    Unavailable(String),
+}
+
+enum Shown {
+    Clip(Vec<(egui::TextureHandle, Duration)>),
+    Poster(egui::TextureHandle),
+    Wave { peaks: Vec<f32>, seconds: f64 },
+    Unavailable(String),
+}
+
+/// Media previews by content hash, and which clip plays.
+pub struct Media {
+    shown: HashMap<String, Shown>,
+    pending: HashSet<String>,
+    tx: mpsc::Sender<(String, Decoded)>,
+    rx: mpsc::Receiver<(String, Decoded)>,
+    playing: Option<(String, Instant)>,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            shown: HashMap::new(),
+            pending: HashSet::new(),
+            tx,
+            rx,
+            playing: None,
+        }
+    }
+}
+
+/// Decodes `bytes` (a video or a sound) for the inspector.
+pub fn decode(bytes: &[u8]) -> Decoded {
+    match aktion_media::sniff(bytes) {
+        (aktion_media::MediaKind::Audio, _) => match aktion_media::decode_audio(bytes) {
+            Ok(audio) => Decoded::Wave {
+                peaks: peaks(&audio.samples, WAVE_BARS),
+                seconds: audio.seconds(),
+            },
+            Err(e) => Decoded::Unavailable(e.to_string()),
+        },
+        (_, "image/gif") => match gif_frames(bytes) {
+            Ok(frames) if frames.len() > 1 => Decoded::Clip(frames),
+            Ok(mut frames) => match frames.pop() {
+                Some((f, _)) => Decoded::Poster(f),
+                None => Decoded::Unavailable("an empty clip".into()),
+            },
+            Err(e) => Decoded::Unavailable(e),
+        },
+        _ => match aktion_media::first_frame(bytes) {
+            Ok(img) => Decoded::Poster(color_image(&shrink(&img))),
+            Err(e) => Decoded::Unavailable(e.to_string()),
+        },
+    }
+}
+
+/// The loudest sample of each of `bars` equal slices, 0..=1.
+pub fn peaks(samples: &[f32], bars: usize) -> Vec<f32> {
+    if samples.is_empty() || bars == 0 {
+        return Vec::new();
+    }
+    let per = samples.len().div_ceil(bars);
+    samples
+        .chunks(per)
+        .map(|c| c.iter().fold(0.0f32, |m, s| m.max(s.abs())).min(1.0))
+        .collect()
+}
+
+fn gif_frames(bytes: &[u8]) -> Result<Vec<(egui::ColorImage, Duration)>, String> {
+    let decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes))
+        .map_err(|e| format!("cannot read the clip: {e}"))?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > 16_000_000 {
+        return Err(format!("a {w}×{h} clip is too large to preview"));
+    }
+    let mut frames = Vec::new();
+    for frame in decoder.into_frames().take(MAX_FRAMES) {
+        let frame = frame.map_err(|e| format!("cannot read the clip: {e}"))?;
+        let (num, den) = frame.delay().numer_denom_ms();
+        let ms = num.checked_div(den).unwrap_or(100);
+        let delay = Duration::from_millis(u64::from(ms.clamp(20, 2000)));
+        frames.push((color_image(&shrink(frame.buffer())), delay));
+    }
+    Ok(frames)
+}
+
+fn shrink(img: &image::RgbaImage) -> image::RgbaImage {
+    if img.width() <= FRAME_WIDTH {
+        return img.clone();
+    }
+    let h = (u64::from(img.height()) * u64::from(FRAME_WIDTH) / u64::from(img.width())).max(1);
+    image::imageops::resize(
+        img,
+        FRAME_WIDTH,
+        u32::try_from(h).unwrap_or(1),
+        image::imageops::FilterType::Triangle,
+    )
+}
+
+fn color_image(img: &image::RgbaImage) -> egui::ColorImage {
+    egui::ColorImage::from_rgba_unmultiplied(
+        [img.width() as usize, img.height() as usize],
+        img.as_raw(),
+    )
+}
+
+impl Media {
+    /// Takes in what the workers decoded.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        while let Ok((key, decoded)) = self.rx.try_recv() {
+            let shown = match decoded {
+                Decoded::Clip(frames) => Shown::Clip(
+                    frames
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (img, d))| {
+                            (
+                                ctx.load_texture(
+                                    format!("{key}#{i}"),
+                                    img,
+                                    egui::TextureOptions::LINEAR,
+                                ),
+                                d,
+                            )
+                        })
+                        .collect(),
+                ),
+                Decoded::Poster(img) => {
+                    Shown::Poster(ctx.load_texture(key.clone(), img, egui::TextureOptions::LINEAR))
+                }
+                Decoded::Wave { peaks, seconds } => Shown::Wave { peaks, seconds },
+                Decoded::Unavailable(why) => Shown::Unavailable(why),
+            };
+            self.shown.insert(key, shown);
+        }
+    }
+
+    /// Whether `key` has been decoded (tests).
+    pub fn is_ready(&self, key: &str) -> bool {
+        self.shown.contains_key(key)
+    }
+
+    pub fn is_playing(&self, key: &str) -> bool {
+        self.playing.as_ref().is_some_and(|(k, _)| k == key)
+    }
+
+    /// The preview of media `key`, loading it with `load` the first time.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        key: &str,
+        width: f32,
+        load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
+    ) {
+        let Some(shown) = self.shown.get(key) else {
+            let (rect, _) =
+                ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
+            ui.painter()
+                .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "loading preview…",
+                egui::FontId::proportional(12.0),
+                egui::Color32::GRAY,
+            );
+            if self.pending.insert(key.to_owned()) {
+                let (key, tx, ctx) = (key.to_owned(), self.tx.clone(), ui.ctx().clone());
+                std::thread::spawn(move || {
+                    let decoded = load().map_or_else(
+                        || Decoded::Unavailable("the file is no longer there".into()),
+                        |bytes| decode(&bytes),
+                    );
+                    let _ = tx.send((key, decoded));
+                    ctx.request_repaint();
+                });
+            }
+            return;
+        };
+        match shown {
+            Shown::Poster(tex) => {
+                picture(ui, tex, width);
+            }
+            Shown::Clip(frames) => {
+                let playing = self.playing.as_ref().filter(|(k, _)| k == key).map(|p| p.1);
+                let index = playing.map_or(0, |started| frame_at(frames, started.elapsed()));
+                picture(ui, &frames[index].0, width);
+                let total: Duration = frames.iter().map(|f| f.1).sum();
+                ui.horizontal(|ui| {
+                    let label = if playing.is_some() { "Pause" } else { "Play" };
+                    if ui.button(label).clicked() {
+                        self.playing = if playing.is_some() {
+                            None
+                        } else {
+                            Some((key.to_owned(), Instant::now()))
+                        };
+                    }
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "{} frames · {:.1} s",
+                            frames.len(),
+                            total.as_secs_f32()
+                        ))
+                        .weak(),
+                    );
+                });
+                if let Some(started) = playing {
+                    // Wake exactly when the next frame is due; nothing repaints when paused.
+                    let (_, due) = next_change(frames, started.elapsed());
+                    ui.ctx().request_repaint_after(due);
+                }
+            }
+            Shown::Wave { peaks, seconds } => {
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(width, width * 0.25), egui::Sense::hover());
+                let painter = ui.painter();
+                painter.rect_filled(rect, 4.0, egui::Color32::from_gray(20));
+                let bar = rect.width() / peaks.len().max(1) as f32;
+                for (i, p) in peaks.iter().enumerate() {
+                    let x = rect.left() + (i as f32 + 0.5) * bar;
+                    let half = (p * rect.height() * 0.45).max(0.5);
+                    painter.line_segment(
+                        [
+                            egui::pos2(x, rect.center().y - half),
+                            egui::pos2(x, rect.center().y + half),
+                        ],
+                        egui::Stroke::new(
+                            bar.max(1.0) * 0.7,
+                            egui::Color32::from_rgb(110, 210, 140),
+                        ),
+                    );
+                }
+                ui.label(egui::RichText::new(format!("sound · {seconds:.1} s")).weak());
+            }
+            Shown::Unavailable(why) => {
+                ui.label(egui::RichText::new(format!("no preview: {why}")).weak());
+            }
+        }
+    }
+}
+
+fn picture(ui: &mut egui::Ui, tex: &egui::TextureHandle, width: f32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
+    ui.painter()
+        .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
+    let size = tex.size_vec2();
+    let scale = (rect.width() / size.x.max(1.0)).min(rect.height() / size.y.max(1.0));
+    egui::Image::new(tex).paint_at(
+        ui,
+        egui::Rect::from_center_size(rect.center(), size * scale),
+    );
+}
+
+/// The frame showing `elapsed` into a looping clip.
+fn frame_at<T>(frames: &[(T, Duration)], elapsed: Duration) -> usize {
+    next_change(frames, elapsed).0
+}
+
+/// The frame at `elapsed` (looping) and how long until the next one.
+fn next_change<T>(frames: &[(T, Duration)], elapsed: Duration) -> (usize, Duration) {
+    let total: Duration = frames.iter().map(|f| f.1).sum();
+    if frames.is_empty() || total.is_zero() {
+        return (0, Duration::from_millis(100));
+    }
+    let mut t =
+        Duration::from_nanos(u64::try_from(elapsed.as_nanos() % total.as_nanos()).unwrap_or(0));
+    for (i, (_, d)) in frames.iter().enumerate() {
+        if t < *d {
+            return (i, d.saturating_sub(t));
+        }
+        t = t.saturating_sub(*d);
+    }
+    (frames.len() - 1, Duration::from_millis(20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_loop_and_wake_when_the_next_frame_is_due() {
+        let frames = [
+            ((), Duration::from_millis(100)),
+            ((), Duration::from_millis(300)),
+        ];
+        assert_eq!(
+            next_change(&frames, Duration::ZERO),
+            (0, Duration::from_millis(100))
+        );
+        assert_eq!(
+            next_change(&frames, Duration::from_millis(150)),
+            (1, Duration::from_millis(250))
+        );
+        assert_eq!(
+            frame_at(&frames, Duration::from_millis(450)),
+            0,
+            "loops after 400 ms"
+        );
+    }
+
+    #[test]
+    fn waveforms_follow_the_loudness() {
+        let mut samples = vec![0.0f32; 1000];
+        samples[990] = -0.8;
+        let p = peaks(&samples, 10);
+        assert_eq!(p.len(), 10);
+        assert!(p[..9].iter().all(|v| *v == 0.0));
+        assert!((p[9] - 0.8).abs() < 1e-6);
+        assert!(peaks(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_gif_clip_decodes_to_frames_and_garbage_to_a_reason() {
+        let frames = (0..3)
+            .map(|i| image::RgbaImage::from_pixel(64, 36, image::Rgba([i * 80, 0, 0, 255])))
+            .collect();
+        let gif = aktion_media::encode_gif(&aktion_media::Clip { frames, fps: 8 }).unwrap();
+        match decode(&gif) {
+            Decoded::Clip(f) => {
+                assert_eq!(f.len(), 3);
+                assert_eq!(f[0].0.size, [64, 36]);
+            }
+            _ => panic!("a clip"),
+        }
+        assert!(matches!(
+            decode(b"GIF89a\x00\x01garbage"),
+            Decoded::Unavailable(_)
+        ));
+        assert!(matches!(
+            decode(b"not media at all"),
+            Decoded::Unavailable(_)
+        ));
+    }
+}
