@@ -268,6 +268,12 @@ fn picture(ui: &mut egui::Ui, tex: &egui::TextureHandle, width: f32) {
     let (rect, _) = ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
     ui.painter()
         .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
+    paint_fit(ui, tex, rect);
+}
+
+/// Paints `tex` as large as fits in `rect`, centred, into space already allocated (adding a
+/// widget would move the layout under it the moment a picture arrives).
+pub fn paint_fit(ui: &egui::Ui, tex: &egui::TextureHandle, rect: egui::Rect) {
     let size = tex.size_vec2();
     let scale = (rect.width() / size.x.max(1.0)).min(rect.height() / size.y.max(1.0));
     egui::Image::new(tex).paint_at(

@@ -1211,12 +1211,7 @@ impl Studio {
         ui.painter()
             .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
         if let Some(tex) = self.previews.get(key) {
-            let size = tex.size_vec2();
-            let scale = (rect.width() / size.x.max(1.0)).min(rect.height() / size.y.max(1.0));
-            let shown = egui::Rect::from_center_size(rect.center(), size * scale);
-            // Painted into the box already allocated: adding a widget here would move the layout
-            // under it the moment a preview arrives.
-            egui::Image::new(tex).paint_at(ui, shown);
+            media::paint_fit(ui, tex, rect);
             return;
         }
         ui.painter().text(

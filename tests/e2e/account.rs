@@ -101,17 +101,26 @@ impl Backend {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("ls") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy");
-        }
-    }
+/// A copy of the example storyboard at `project`; its document.
+fn storyboard(project: &Path) -> Value {
+    crate::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/storyboard.aktion"),
+        project,
+    );
+    serde_json::from_slice(&std::fs::read(project.join("project.json")).expect("read"))
+        .expect("json")
+}
+
+/// The id of the document's node of `kind`.
+fn node_of(doc: &Value, kind: &str) -> String {
+    doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == kind)
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_else(|| panic!("a {kind} node"))
+        .to_owned()
 }
 
 const IMAGE_KINDS: [&str; 6] = [
@@ -163,13 +172,7 @@ fn the_storyboard_runs_on_the_account_route_and_is_charged_once() {
     let backend = Backend::start();
     let dir = tempfile::tempdir().expect("tmp");
     let project = dir.path().join("project");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/storyboard.aktion"),
-        &project,
-    );
-    let doc: Value =
-        serde_json::from_slice(&std::fs::read(project.join("project.json")).expect("read"))
-            .expect("json");
+    let doc = storyboard(&project);
     let nodes: Vec<String> = doc["nodes"]
         .as_array()
         .expect("nodes")
@@ -267,21 +270,8 @@ fn an_account_job_waits_for_the_network_and_goes_on_when_it_returns() {
     let backend = Backend::start();
     let dir = tempfile::tempdir().expect("tmp");
     let project = dir.path().join("project");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/storyboard.aktion"),
-        &project,
-    );
-    let doc: Value =
-        serde_json::from_slice(&std::fs::read(project.join("project.json")).expect("read"))
-            .expect("json");
-    let t2i = doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == "t2i")
-        .and_then(|n| n["id"].as_str())
-        .expect("t2i")
-        .to_owned();
+    let doc = storyboard(&project);
+    let t2i = node_of(&doc, "t2i");
     let token = backend
         .runtime
         .block_on(
@@ -356,21 +346,8 @@ fn keys_and_the_session_come_from_the_secret_store_never_the_project() {
     let backend = Backend::start();
     let dir = tempfile::tempdir().expect("tmp");
     let project = dir.path().join("project");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/storyboard.aktion"),
-        &project,
-    );
-    let doc: Value =
-        serde_json::from_slice(&std::fs::read(project.join("project.json")).expect("read"))
-            .expect("json");
-    let t2i = doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == "t2i")
-        .and_then(|n| n["id"].as_str())
-        .expect("t2i")
-        .to_owned();
+    let doc = storyboard(&project);
+    let t2i = node_of(&doc, "t2i");
     let token = backend
         .runtime
         .block_on(

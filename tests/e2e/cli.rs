@@ -20,7 +20,7 @@ struct Sandbox {
 impl Sandbox {
     fn new(example: &str) -> Self {
         let dir = tempfile::tempdir().expect("tmp");
-        copy_dir(&examples().join(example), &dir.path().join("project"));
+        crate::copy_dir(&examples().join(example), &dir.path().join("project"));
         Self { dir }
     }
 
@@ -58,19 +58,6 @@ impl Sandbox {
             )
         });
         (out.status.code().expect("exit code"), json)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("ls") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy");
-        }
     }
 }
 

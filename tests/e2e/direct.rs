@@ -61,7 +61,7 @@ impl Sandbox {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tmp");
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples");
-        copy_dir(
+        crate::copy_dir(
             &examples.join("storyboard.aktion"),
             &dir.path().join("project"),
         );
@@ -111,19 +111,6 @@ impl Sandbox {
             )
         });
         (out.status.code().expect("exit code"), json, stderr)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("ls") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy");
-        }
     }
 }
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use aktion_api::{BlobInfo, ErrorBody, Generation, GenerationRequest, RatingRequest};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -86,7 +85,18 @@ pub(super) async fn put_blob(
     ))
 }
 
-fn blob_response(bytes: Bytes, content_type: &str, hash: &BlobHash) -> Response {
+/// The bytes of blob `hash` with its content type and immutable-cache headers; 404 when the
+/// store has lost them.
+async fn blob_response(
+    state: &AppState,
+    hash: &BlobHash,
+    content_type: &str,
+) -> Result<Response, ApiError> {
+    let bytes = state
+        .storage
+        .get(&Storage::blob_key(hash))
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(content_type) {
@@ -103,7 +113,7 @@ fn blob_response(bytes: Bytes, content_type: &str, hash: &BlobHash) -> Response 
     if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
         headers.insert(header::ETAG, v);
     }
-    response
+    Ok(response)
 }
 
 /// Download one of your own blobs (an upload or a generation's output).
@@ -120,12 +130,7 @@ pub(super) async fn get_blob(
     let (content_type, _) = gen_logic::blob_of(&state.db, auth.user.id, &hash)
         .await?
         .ok_or(ApiError::NotFound("blob"))?;
-    let bytes = state
-        .storage
-        .get(&Storage::blob_key(&hash))
-        .await?
-        .ok_or(ApiError::NotFound("blob"))?;
-    Ok(blob_response(bytes, &content_type, &hash))
+    blob_response(&state, &hash, &content_type).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -155,12 +160,7 @@ pub(super) async fn signed_blob(
             .fetch_optional(&state.db.pool)
             .await?;
     let content_type = content_type.ok_or(ApiError::NotFound("blob"))?;
-    let bytes = state
-        .storage
-        .get(&Storage::blob_key(&hash))
-        .await?
-        .ok_or(ApiError::NotFound("blob"))?;
-    Ok(blob_response(bytes, &content_type, &hash))
+    blob_response(&state, &hash, &content_type).await
 }
 
 /// Run a node kind on the account route: reserves its price, then runs it server-side.
