@@ -404,15 +404,12 @@ impl Studio {
                         .insert(node, RunStatus::Running { fraction, message });
                 }
                 Event::Done { node, cached, .. } => {
-                    let long = self
-                        .started
-                        .get(&node)
-                        .is_some_and(|t| t.elapsed().as_secs() >= 60);
+                    let ran = self.started.get(&node).map_or(0, |t| t.elapsed().as_secs());
                     let focused = self
                         .egui_ctx
                         .as_ref()
                         .is_none_or(|c| c.input(|i| i.viewport().focused.unwrap_or(true)));
-                    if long && !cached && !focused {
+                    if recent::should_notify(ran, cached, focused) {
                         let title = self
                             .state
                             .doc

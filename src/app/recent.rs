@@ -58,25 +58,35 @@ pub fn new_project_dir() -> PathBuf {
         .unwrap_or_else(|| base.join("Untitled.aktion"))
 }
 
-/// Tells the desktop that a long job finished (best effort: `notify-send` on Linux,
-/// `osascript` on macOS; nothing elsewhere). Never blocks the UI: the child is not waited for
-/// beyond its start.
-pub fn notify(title: &str, body: &str) {
-    let spawned = if cfg!(target_os = "macos") {
+/// Whether a finished job is worth a desktop notification: it ran (not cached) for a minute or
+/// more while the window was not focused (PRODUCT.md §4.3).
+pub fn should_notify(ran_secs: u64, cached: bool, focused: bool) -> bool {
+    ran_secs >= 60 && !cached && !focused
+}
+
+/// The command that shows a desktop notification: `osascript` on macOS, `notify-send`
+/// elsewhere.
+pub fn notify_command(title: &str, body: &str) -> std::process::Command {
+    if cfg!(target_os = "macos") {
         let script = format!(
             "display notification {:?} with title {:?}",
             body.replace('"', "'"),
             title.replace('"', "'")
         );
-        std::process::Command::new("osascript")
-            .args(["-e", &script])
-            .spawn()
+        let mut c = std::process::Command::new("osascript");
+        c.args(["-e", &script]);
+        c
     } else {
-        std::process::Command::new("notify-send")
-            .args(["--app-name=Aktion Studio", title, body])
-            .spawn()
-    };
-    if let Ok(mut child) = spawned {
+        let mut c = std::process::Command::new("notify-send");
+        c.args(["--app-name=Aktion Studio", title, body]);
+        c
+    }
+}
+
+/// Tells the desktop that a long job finished (best effort; nothing happens where there is no
+/// notification service). Never blocks the UI: the child is not waited for beyond its start.
+pub fn notify(title: &str, body: &str) {
+    if let Ok(mut child) = notify_command(title, body).spawn() {
         // Reap it off the UI thread so no zombie is left behind.
         std::thread::spawn(move || child.wait());
     }
@@ -108,6 +118,37 @@ pub fn reveal(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_long_uncached_jobs_finishing_unfocused_notify() {
+        assert!(should_notify(61, false, false));
+        assert!(!should_notify(59, false, false), "short jobs do not");
+        assert!(!should_notify(600, true, false), "cache hits do not");
+        assert!(!should_notify(600, false, true), "the user is looking");
+    }
+
+    #[test]
+    fn the_notification_names_the_app_and_the_node() {
+        let c = notify_command("Aktion Studio", "Epic scene: the showdown is done");
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if cfg!(target_os = "macos") {
+            assert_eq!(c.get_program(), "osascript");
+            assert!(args[1].contains("Epic scene: the showdown is done"));
+        } else {
+            assert_eq!(c.get_program(), "notify-send");
+            assert_eq!(
+                args,
+                [
+                    "--app-name=Aktion Studio",
+                    "Aktion Studio",
+                    "Epic scene: the showdown is done"
+                ]
+            );
+        }
+    }
 
     #[test]
     fn recent_projects_are_newest_first_unique_bounded_and_existing() {
