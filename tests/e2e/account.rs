@@ -140,7 +140,10 @@ fn run(
     nodes: &[String],
 ) -> (i32, Value, String) {
     let mut c = Command::new(BIN);
+    // A secret store of the test's own: never the developer's keychain or saved session.
     c.env("AKTION_CACHE_DIR", cache)
+        .env("AKTION_CONFIG_DIR", cache.join("config"))
+        .env("AKTION_SECRETS", "file")
         .env("AKTION_ACCOUNT_URL", url)
         .env_remove("AKTION_ACCOUNT_TOKEN")
         .args([
@@ -290,6 +293,8 @@ fn an_account_job_waits_for_the_network_and_goes_on_when_it_returns() {
         .port();
     let child = Command::new(BIN)
         .env("AKTION_CACHE_DIR", dir.path().join("cache"))
+        .env("AKTION_CONFIG_DIR", dir.path().join("config"))
+        .env("AKTION_SECRETS", "file")
         .env("AKTION_ACCOUNT_URL", format!("http://127.0.0.1:{port}"))
         .env("AKTION_ACCOUNT_TOKEN", &token)
         .args([

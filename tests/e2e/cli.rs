@@ -31,6 +31,9 @@ impl Sandbox {
     fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.env("AKTION_CACHE_DIR", self.dir.path().join("cache"));
+        // A secret store of the test's own: never the developer's keychain.
+        c.env("AKTION_CONFIG_DIR", self.dir.path().join("config"));
+        c.env("AKTION_SECRETS", "file");
         c.env_remove("AKTION_LOG");
         c
     }

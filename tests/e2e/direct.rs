@@ -80,6 +80,10 @@ impl Sandbox {
     fn cmd(&self, fakes: &Fakes, nodes: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.env("AKTION_CACHE_DIR", self.cache());
+        // A secret store of the test's own: a key removed from the environment must not be
+        // found in the developer's keychain.
+        c.env("AKTION_CONFIG_DIR", self.dir.path().join("config"));
+        c.env("AKTION_SECRETS", "file");
         c.env(
             "AKTION_PROVIDERS_CONFIG",
             self.dir.path().join("providers.json"),
