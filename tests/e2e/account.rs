@@ -96,6 +96,14 @@ impl Backend {
         AccountClient::new(&self.url(), token).expect("client")
     }
 
+    /// A new account on the server; its session token.
+    fn register(&self, email: &str) -> String {
+        self.runtime
+            .block_on(self.client(None).register(email, "correct horse"))
+            .expect("register")
+            .token
+    }
+
     fn submissions(&self) -> usize {
         self.fakes.iter().map(Fake::submissions).sum()
     }
@@ -205,15 +213,7 @@ fn the_storyboard_runs_on_the_account_route_and_is_charged_once() {
         "{first}"
     );
 
-    let session = backend
-        .runtime
-        .block_on(
-            backend
-                .client(None)
-                .register("director@example.com", "correct horse"),
-        )
-        .expect("register");
-    let token = session.token;
+    let token = backend.register("director@example.com");
     let client = backend.client(Some(token.clone()));
     let before = backend.submissions();
     let (code, report, stderr) = run(
@@ -275,15 +275,7 @@ fn an_account_job_waits_for_the_network_and_goes_on_when_it_returns() {
     let project = dir.path().join("project");
     let doc = storyboard(&project);
     let t2i = node_of(&doc, "t2i");
-    let token = backend
-        .runtime
-        .block_on(
-            backend
-                .client(None)
-                .register("late@example.com", "correct horse"),
-        )
-        .expect("register")
-        .token;
+    let token = backend.register("late@example.com");
 
     // The app's address leads nowhere for now (nothing listens on the port)...
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -353,15 +345,7 @@ fn keys_and_the_session_come_from_the_secret_store_never_the_project() {
     let project = dir.path().join("project");
     let doc = storyboard(&project);
     let t2i = node_of(&doc, "t2i");
-    let token = backend
-        .runtime
-        .block_on(
-            backend
-                .client(None)
-                .register("kept@example.com", "correct horse"),
-        )
-        .expect("register")
-        .token;
+    let token = backend.register("kept@example.com");
     // What Settings saves where no keychain exists (AKTION_SECRETS=file forces it here).
     let config = dir.path().join("config");
     let store = aktion_account::secrets::SecretStore::file_only(&config);

@@ -245,6 +245,22 @@ async fn finished(state: &AppState, token: &str, id: &str) -> Generation {
     panic!("generation {id} did not finish");
 }
 
+/// Waits (up to 4 s) until the generation is at the provider.
+async fn running(state: &AppState, token: &str, id: &str) {
+    for _ in 0..200 {
+        let now: Generation = send(
+            state,
+            empty("GET", &format!("/v1/generations/{id}"), Some(token)),
+        )
+        .await
+        .parse();
+        if now.state == GenerationState::Running {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_upload_by_hash_and_only_owners_read_them() {
     let providers = Providers::start().await;
@@ -514,18 +530,7 @@ async fn failures_and_cancels_release_and_bad_requests_reserve_nothing() {
             .filter(|s| s.route == aktion_fakes::Route::Cancel)
             .count();
         let g: Generation = generate(&state, &a, &t2i, None).await.parse();
-        for _ in 0..200 {
-            let now: Generation = send(
-                &state,
-                empty("GET", &format!("/v1/generations/{}", g.id), Some(&a)),
-            )
-            .await
-            .parse();
-            if now.state == GenerationState::Running {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        running(&state, &a, &g.id).await;
         let r = send(
             &state,
             empty(
@@ -1337,18 +1342,7 @@ async fn two_instances_share_one_database_a_cancel_through_either_stops_the_job(
         .parse();
         // Instance two sees it (same database) and takes the cancel; instance one, which
         // drives it, stops it within a second or two.
-        for _ in 0..200 {
-            let now: Generation = send(
-                &two,
-                empty("GET", &format!("/v1/generations/{}", g.id), Some(&a)),
-            )
-            .await
-            .parse();
-            if now.state == GenerationState::Running {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        running(&two, &a, &g.id).await;
         let r = send(
             &two,
             empty(

@@ -22,6 +22,21 @@ struct Bucket {
     seen: Mutex<Vec<(Method, String, Option<String>)>>,
 }
 
+impl Bucket {
+    /// Logs a request (method, path, its Authorization header); returns the header.
+    fn record(&self, method: Method, path: String, headers: &HeaderMap) -> Option<String> {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((method, path, auth.clone()));
+        auth
+    }
+}
+
 async fn object(
     State(bucket): State<Arc<Bucket>>,
     Path((name, key)): Path<(String, String)>,
@@ -29,15 +44,7 @@ async fn object(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    bucket
-        .seen
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push((method.clone(), format!("{name}/{key}"), auth.clone()));
+    let auth = bucket.record(method.clone(), format!("{name}/{key}"), &headers);
     if name != "aktion-test" || !auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")) {
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -100,15 +107,7 @@ async fn bulk_delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    bucket
-        .seen
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push((Method::DELETE, name.clone(), auth.clone()));
+    let auth = bucket.record(Method::DELETE, name.clone(), &headers);
     if method != Method::POST || name != "aktion-test" || auth.is_none() {
         return StatusCode::FORBIDDEN.into_response();
     }
