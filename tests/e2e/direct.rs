@@ -78,6 +78,10 @@ impl Sandbox {
     }
 
     fn cmd(&self, fakes: &Fakes, nodes: &[&str]) -> Command {
+        self.cmd_on(fakes, "direct", nodes)
+    }
+
+    fn cmd_on(&self, fakes: &Fakes, route: &str, nodes: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.env("AKTION_CACHE_DIR", self.cache());
         // A secret store of the test's own: a key removed from the environment must not be
@@ -98,7 +102,7 @@ impl Sandbox {
         c.env("WAN_FUN_INP_DEPLOYMENT_ID", "wan-fun-inp-e2e");
         let project = self.dir.path().join("project");
         c.args(["run", project.to_str().expect("utf8")]);
-        c.args(["--route", "direct", "--json"]);
+        c.args(["--route", route, "--json"]);
         for n in nodes {
             c.args(["--node", n]);
         }
@@ -106,7 +110,14 @@ impl Sandbox {
     }
 
     fn run(&self, fakes: &Fakes, nodes: &[&str]) -> (i32, Value, String) {
-        let out: Output = self.cmd(fakes, nodes).output().expect("aktion runs");
+        self.run_on(fakes, "direct", nodes)
+    }
+
+    fn run_on(&self, fakes: &Fakes, route: &str, nodes: &[&str]) -> (i32, Value, String) {
+        let out: Output = self
+            .cmd_on(fakes, route, nodes)
+            .output()
+            .expect("aktion runs");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
@@ -205,6 +216,71 @@ fn the_storyboard_runs_on_the_direct_route_against_the_fakes() {
         "no key in the cache or the journal"
     );
     assert!(!stderr.contains(KEY));
+    drop(fakes.runtime);
+}
+
+/// `aktion run --route comfyui` with `AKTION_COMFYUI_URL` pointing at the fake ComfyUI, which
+/// validates every prompt as ComfyUI does: the storyboard's kinds with a shipped workflow run on
+/// it; the three that stock ComfyUI cannot make fail with a message that says what to add.
+#[test]
+fn the_storyboard_runs_on_the_comfyui_route_against_the_fake() {
+    const COMFY_IMAGES: [&str; 5] = ["character", "t2i", "sketch_to_image", "i2i", "action_pose"];
+    const NO_WORKFLOW: [(&str, &str); 3] = [
+        ("t2v", "Talking Portrait"),
+        ("lip_sync", "Lip Sync"),
+        ("coherent_scene", "Epic Scene"),
+    ];
+    let fakes = Fakes::start();
+    let comfy = fakes.get(Flavor::ComfyUi);
+    let sandbox = Sandbox::new();
+    let image_nodes = ids(&sandbox, &COMFY_IMAGES);
+    let args: Vec<&str> = image_nodes.iter().map(String::as_str).collect();
+    let (code, report, stderr) = sandbox.run_on(&fakes, "comfyui", &args);
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    for kind in COMFY_IMAGES {
+        let n = node(&report, kind);
+        assert_eq!(n["status"], "done", "{kind}: {n}");
+        assert_eq!(n["outputs"][0]["mime"], "image/png", "{kind}");
+    }
+    assert_eq!(comfy.submissions(), 5);
+    assert!(stderr.contains("running"), "progress on stderr: {stderr}");
+
+    comfy.set_output(OutputSpec::mp4());
+    let (code, report, stderr) = sandbox.run_on(&fakes, "comfyui", &[]);
+    assert_eq!(code, 1, "three kinds have no workflow: {report}\n{stderr}");
+    for kind in COMFY_IMAGES {
+        assert_eq!(node(&report, kind)["status"], "cached", "{kind}");
+    }
+    for kind in ["i2v", "sequence"] {
+        let n = node(&report, kind);
+        assert_eq!(n["status"], "done", "{kind}: {n}");
+        assert_eq!(n["outputs"][0]["mime"], "video/mp4", "{kind}");
+    }
+    for (kind, title) in NO_WORKFLOW {
+        let n = node(&report, kind);
+        let error = n["error"].as_str().unwrap_or_default();
+        // Lip Sync may be skipped because its Talking Portrait input failed.
+        if kind == "lip_sync" && n["status"] != "failed" {
+            continue;
+        }
+        assert_eq!(n["status"], "failed", "{kind}: {n}");
+        assert!(
+            error.contains(&format!(
+                "no ComfyUI workflow is configured for {title} nodes"
+            )) && error.contains(&format!("comfyui:{kind}")),
+            "{kind}: {error}"
+        );
+    }
+    assert_eq!(comfy.submissions(), 7, "only the two videos ran");
+    // Nothing went to the hosted providers.
+    for flavor in [
+        Flavor::Replicate,
+        Flavor::RunComfy,
+        Flavor::A2e,
+        Flavor::Fal,
+    ] {
+        assert_eq!(fakes.get(flavor).submissions(), 0, "{flavor:?}");
+    }
     drop(fakes.runtime);
 }
 

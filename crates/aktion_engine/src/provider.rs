@@ -100,8 +100,8 @@ impl ProviderExecutor {
         let Some(config) = self.kind_config(&job.kind.id).cloned() else {
             return Err(ExecError::failed(match self.route {
                 Route::Comfyui => format!(
-                    "no ComfyUI workflow is configured for {} nodes (add one under `kinds` in the provider configuration)",
-                    job.kind.title
+                    "no ComfyUI workflow is configured for {} nodes: stock ComfyUI cannot make them; add a workflow as `comfyui:{}` under `kinds` in the provider configuration",
+                    job.kind.title, job.kind.id
                 ),
                 route => format!(
                     "no provider is configured for {} nodes on the {route} route",
@@ -697,7 +697,16 @@ mod tests {
         );
         let exec = ProviderExecutor::comfyui(config).expect("builds");
         let kinds: Vec<&String> = exec.providers().config().kinds.keys().collect();
-        assert_eq!(kinds, ["t2i"]);
+        // The shipped workflows, none of the hosted targets; a configured one replaces its own.
+        assert_eq!(
+            kinds,
+            ["action_pose", "character", "i2i", "i2v", "sequence", "sketch_to_image", "t2i"]
+        );
+        assert_eq!(
+            exec.kind_config("t2i").map(|k| k.timeout_secs),
+            Some(60),
+            "the configured workflow wins over the shipped one"
+        );
         let catalog = aktion_graph::Catalog::builtin();
         let t2i = catalog.get("t2i").expect("kind");
         assert_eq!(exec.limit(t2i), ("comfyui:comfyui".to_owned(), 1));

@@ -10,9 +10,7 @@ use aktion_cache::{Cache, CacheOptions};
 use aktion_engine::{Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary};
 use aktion_fakes::{Fake, Flavor, OutputSpec, Route as FakeRoute, Step};
 use aktion_graph::{Catalog, Document, Node, NodeId, Route, Wire};
-use aktion_providers::{
-    ApiKey, FieldMap, KindConfig, MediaKind, ProviderKind, ProvidersConfig, Target,
-};
+use aktion_providers::{ApiKey, ProviderKind, ProvidersConfig, Target};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk_ENGINE_TEST_KEY_never_print_me";
@@ -27,8 +25,8 @@ fn provider_of(flavor: Flavor) -> ProviderKind {
     }
 }
 
-/// The default configuration pointed at `fake`, with `key`, a sequence deployment and a ComfyUI
-/// workflow for t2i.
+/// The default configuration pointed at `fake`, with `key` and a sequence deployment (the
+/// shipped ComfyUI workflows are part of the defaults).
 fn config(fake: &Fake, key: Option<&str>) -> ProvidersConfig {
     let mut cfg = ProvidersConfig::from_lookup(|_| None);
     let ep = cfg.endpoint_mut(provider_of(fake.flavor));
@@ -39,25 +37,6 @@ fn config(fake: &Fake, key: Option<&str>) -> ProvidersConfig {
             deployment_id: "wan-fun-inp-test".into(),
         };
     }
-    cfg.kinds.insert(
-        "comfyui:t2i".into(),
-        KindConfig {
-            target: Target::ComfyUi {
-                workflow: json!({
-                    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}},
-                    "3": {"class_type": "KSampler", "inputs": {"seed": 0}},
-                    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "aktion"}}
-                }),
-            },
-            inputs: vec![
-                FieldMap::new("prompt", "6/inputs/text").required(),
-                FieldMap::new("seed", "3/inputs/seed"),
-            ],
-            fixed: json!({}),
-            output: MediaKind::Image,
-            timeout_secs: 600,
-        },
-    );
     cfg
 }
 
@@ -263,7 +242,7 @@ async fn sequence_runs_at_runcomfy_and_downloads_a_video() {
         input["6"]["inputs"]["text"], "the camera dollies in",
         "{input}"
     );
-    assert_eq!(input["55"]["inputs"]["length"], 49, "{input}");
+    assert_eq!(input["67"]["inputs"]["length"], 49, "{input}");
     assert!(input["52"]["inputs"]["image"].is_string(), "{input}");
     assert!(input["68"]["inputs"]["image"].is_string(), "{input}");
 }
@@ -318,18 +297,173 @@ async fn t2i_runs_on_comfyui() {
 #[tokio::test(start_paused = true)]
 async fn a_kind_without_a_comfyui_workflow_fails_clearly() {
     let mut f = Fixture::new(Flavor::ComfyUi).await;
-    let i2v = f.add("i2v", &[("prompt", json!("pan"))]);
-    let img = f.sketch();
-    f.wire(img, i2v, "image", 0);
+    let scene = f.add("coherent_scene", &[]);
+    for slot in 0..6 {
+        let s = f.sketch();
+        f.wire(s, scene, "images", slot);
+    }
     let engine = f.engine();
     let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
-    assert_eq!(status(&s, i2v), NodeStatus::Failed);
+    assert_eq!(status(&s, scene), NodeStatus::Failed);
+    let message = error(&s, scene);
     assert!(
-        error(&s, i2v).contains("no ComfyUI workflow is configured"),
-        "{}",
-        error(&s, i2v)
+        message.contains("no ComfyUI workflow is configured for Epic Scene nodes")
+            && message.contains("comfyui:coherent_scene"),
+        "{message}"
     );
     assert_eq!(f.fake.submissions(), 0);
+}
+
+/// Every kind with a shipped ComfyUI workflow, run through the engine on the comfyui route
+/// against a fake that validates prompts as ComfyUI does (node types, required inputs, link
+/// types, ranges, option lists, uploaded files): the workflow is accepted, the node's
+/// parameters land where the workflow reads them, and the output is in the cache.
+#[tokio::test(start_paused = true)]
+async fn every_shipped_comfyui_workflow_runs_with_its_parameters_in_place() {
+    let mut f = Fixture::new(Flavor::ComfyUi).await;
+    let still = f.sketch();
+    let other = f.add("sketch", &[("width", json!(320)), ("height", json!(480))]);
+    let t2i = f.add(
+        "t2i",
+        &[
+            ("prompt", json!("a harbour at dawn")),
+            ("aspect_ratio", json!("2.39:1")),
+        ],
+    );
+    let character = f.add(
+        "character",
+        &[("prompt", json!("a ranger")), ("style", json!("anime"))],
+    );
+    let s2i = f.add(
+        "sketch_to_image",
+        &[
+            ("prompt", json!("a castle")),
+            ("creativity", json!(12.0)),
+            ("resolution", json!("768")),
+        ],
+    );
+    f.wire(still, s2i, "sketch", 0);
+    let i2i = f.add(
+        "i2i",
+        &[("prompt", json!("at night")), ("strength", json!(0.35))],
+    );
+    f.wire(still, i2i, "image", 0);
+    let pose = f.add(
+        "action_pose",
+        &[("prompt", json!("leaping")), ("pose_strength", json!(1.4))],
+    );
+    f.wire(still, pose, "character", 0);
+    f.wire(other, pose, "pose", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
+    for node in [t2i, character, s2i, i2i, pose] {
+        assert_output(&s, node, &OutputSpec::png());
+    }
+
+    // Videos: the image nodes above are cached now and not submitted again.
+    f.fake.set_output(OutputSpec::mp4());
+    let i2v = f.add(
+        "i2v",
+        &[("prompt", json!("waves")), ("duration", json!(3.0))],
+    );
+    f.wire(still, i2v, "image", 0);
+    let seq = f.add(
+        "sequence",
+        &[
+            ("prompt", json!("dolly in")),
+            ("length", json!(49)),
+            ("fps", json!(24)),
+            ("size", json!("480x832")),
+        ],
+    );
+    f.wire(still, seq, "first_frame", 0);
+    f.wire(other, seq, "last_frame", 0);
+    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
+    assert_output(&s, i2v, &OutputSpec::mp4());
+    assert_output(&s, seq, &OutputSpec::mp4());
+    assert_eq!(f.fake.submissions(), 7, "one prompt per node, none twice");
+    assert_parameters_in_place(&f.fake);
+}
+
+/// Each node's parameters, at the paths its shipped workflow reads them from.
+fn assert_parameters_in_place(fake: &Fake) {
+    // Each prompt, found by its saving node's file prefix.
+    let prompts = fake.inputs();
+    let prompt = |kind: &str| {
+        prompts
+            .values()
+            .find(|p| {
+                p.as_object()
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, n)| n["inputs"]["filename_prefix"] == json!(format!("aktion/{kind}")))
+            })
+            .unwrap_or_else(|| panic!("a prompt for {kind}"))
+            .clone()
+    };
+    let p = prompt("t2i");
+    assert_eq!(p["6"]["inputs"]["text"], "a harbour at dawn");
+    assert_eq!(
+        (&p["5"]["inputs"]["width"], &p["5"]["inputs"]["height"]),
+        (&json!(1536), &json!(640)),
+        "2.39:1 at SDXL's size"
+    );
+    assert_eq!(p["3"]["inputs"]["seed"], 7);
+    let p = prompt("character");
+    assert!(
+        p["6"]["inputs"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("a ranger, anime style")),
+        "{p}"
+    );
+    assert_eq!(p["5"]["inputs"]["height"], 1152, "the default 3:4");
+    let p = prompt("sketch_to_image");
+    assert_eq!(p["3"]["inputs"]["cfg"], 12.0);
+    assert_eq!(p["14"]["inputs"]["megapixels"], 0.5625);
+    assert!(
+        p["10"]["inputs"]["image"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("upload"))
+    );
+    let p = prompt("i2i");
+    assert_eq!(p["3"]["inputs"]["denoise"], 0.35, "strength is the denoise");
+    let p = prompt("action_pose");
+    assert_eq!(
+        p["13"]["inputs"]["strength"], 1.4,
+        "pose strength steers the ControlNet"
+    );
+    assert_ne!(p["10"]["inputs"]["image"], p["16"]["inputs"]["image"]);
+    let p = prompt("i2v");
+    assert_eq!(
+        p["55"]["inputs"]["length"], 73,
+        "3 s at 24 fps, 4k+1 frames"
+    );
+    let p = prompt("sequence");
+    assert_eq!(
+        (&p["67"]["inputs"]["width"], &p["67"]["inputs"]["height"]),
+        (&json!(480), &json!(832))
+    );
+    assert_eq!(p["67"]["inputs"]["length"], 49);
+    assert_eq!(p["60"]["inputs"]["fps"], 24);
+    assert_eq!(p["57"]["inputs"]["noise_seed"], 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_missing_on_the_comfyui_server_is_named_in_the_node_error() {
+    let mut f = Fixture::new(Flavor::ComfyUi).await;
+    f.fake.remove_model("sd_xl_base_1.0.safetensors");
+    let t2i = f.add("t2i", &[("prompt", json!("a red door"))]);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
+    assert_eq!(status(&s, t2i), NodeStatus::Failed);
+    let message = error(&s, t2i);
+    assert!(
+        message.contains("does not have the model file \"sd_xl_base_1.0.safetensors\"")
+            && message.contains("comfyui_models"),
+        "{message}"
+    );
+    assert_eq!(f.fake.submissions(), 0, "a refused prompt is not a job");
+    assert!(engine.journal().entries().is_empty(), "nothing to resume");
 }
 
 #[tokio::test(start_paused = true)]

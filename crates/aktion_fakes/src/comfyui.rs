@@ -57,16 +57,19 @@ async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Va
             &json!({ "error": { "type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {} }, "node_errors": {} }),
         );
     };
-    let has_output = prompt.values().any(|n| {
-        n.get("class_type")
-            .and_then(Value::as_str)
-            .is_some_and(|c| OUTPUT_NODES.contains(&c))
-    });
-    if !has_output {
-        return json(
-            StatusCode::BAD_REQUEST,
-            &json!({ "error": { "type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {} }, "node_errors": {} }),
-        );
+    let verdict = {
+        let inner = s.lock();
+        let inputs: BTreeSet<String> = inner.uploads.keys().cloned().collect();
+        crate::comfyui_validate::validate(
+            prompt,
+            &crate::comfyui_validate::Installed {
+                inputs: &inputs,
+                missing_models: &inner.missing_models,
+            },
+        )
+    };
+    if let Err(body) = verdict {
+        return json(StatusCode::BAD_REQUEST, &body);
     }
     let id = body
         .get("prompt_id")
@@ -90,7 +93,7 @@ impl FakeState {
     }
 }
 
-fn entry(s: &FakeState, id: &str, step: &Step, cancelled: bool) -> Value {
+fn entry(s: &FakeState, id: &str, step: &Step, cancelled: bool, input: &Value) -> Value {
     let start = json!(["execution_start", { "prompt_id": id, "timestamp": 1 }]);
     if cancelled {
         return json!({ "prompt": [], "outputs": {}, "status": { "status_str": "error", "completed": false, "messages": [start, ["execution_interrupted", { "prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": [], "timestamp": 2 }]] }, "meta": {} });
@@ -113,8 +116,16 @@ fn entry(s: &FakeState, id: &str, step: &Step, cancelled: bool) -> Value {
             } else {
                 json!({ "images": [item] })
             };
+            // Outputs are listed under the id of the prompt's saving node.
+            let save = input.as_object().and_then(|nodes| {
+                nodes.iter().find_map(|(id, n)| {
+                    let class = n.get("class_type").and_then(Value::as_str)?;
+                    OUTPUT_NODES.contains(&class).then(|| id.clone())
+                })
+            });
+            let save = save.unwrap_or_else(|| "9".to_owned());
             json!({
-                "prompt": [], "outputs": { "9": node, "12": { "images": [preview] } },
+                "prompt": [], "outputs": { save: node, "preview": { "images": [preview] } },
                 "status": { "status_str": "success", "completed": true, "messages": [start, ["execution_success", { "prompt_id": id, "timestamp": 3 }]] },
                 "meta": {}
             })
@@ -125,9 +136,9 @@ fn entry(s: &FakeState, id: &str, step: &Step, cancelled: bool) -> Value {
 async fn history(State(s): State<Arc<FakeState>>, Path(id): Path<String>) -> Response {
     // Jobs advance on `/queue` polls, which is where a ComfyUI client sees progress over HTTP.
     match s.step(&id, false) {
-        Some((step, cancelled, ..)) if step.is_terminal() || cancelled => json(
+        Some((step, cancelled, input, _)) if step.is_terminal() || cancelled => json(
             StatusCode::OK,
-            &json!({ id.clone(): entry(&s, &id, &step, cancelled) }),
+            &json!({ id.clone(): entry(&s, &id, &step, cancelled, &input) }),
         ),
         // `{}` until the prompt finishes (and for unknown ids).
         _ => json(StatusCode::OK, &json!({})),
@@ -280,7 +291,7 @@ async fn events(s: Arc<FakeState>, client_id: String, mut socket: WebSocket) {
             .map(|j| j.id.clone())
             .collect();
         for id in ids {
-            let Some((step, cancelled, ..)) = s.step(&id, true) else {
+            let Some((step, cancelled, input, _)) = s.step(&id, true) else {
                 continue;
             };
             let mut out = Vec::new();
@@ -305,8 +316,10 @@ async fn events(s: Arc<FakeState>, client_id: String, mut socket: WebSocket) {
                         finished.insert(id.clone());
                     }
                     _ => {
-                        let outputs = entry(&s, &id, &step, false)["outputs"]["9"].clone();
-                        out.push(json!({"type": "executed", "data": {"node": "9", "display_node": "9", "output": outputs, "prompt_id": id}}));
+                        let entry = entry(&s, &id, &step, false, &input);
+                        for (node, output) in entry["outputs"].as_object().into_iter().flatten() {
+                            out.push(json!({"type": "executed", "data": {"node": node, "display_node": node, "output": output, "prompt_id": id}}));
+                        }
                         out.push(json!({"type": "execution_success", "data": {"prompt_id": id, "timestamp": 3}}));
                         out.push(done);
                         finished.insert(id.clone());

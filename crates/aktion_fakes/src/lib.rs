@@ -12,6 +12,7 @@
 
 mod a2e;
 mod comfyui;
+mod comfyui_validate;
 mod fal;
 mod replicate;
 mod runcomfy;
@@ -190,6 +191,8 @@ struct Inner {
     uploads: BTreeMap<String, (String, Vec<u8>)>,
     cancel_spelling: &'static str,
     websocket: bool,
+    /// ComfyUI: model files this server does not have.
+    missing_models: std::collections::BTreeSet<String>,
 }
 
 /// Shared state of one fake; cloned into every handler.
@@ -326,6 +329,7 @@ impl Fake {
                 uploads: BTreeMap::new(),
                 cancel_spelling: "cancelled",
                 websocket: true,
+                missing_models: std::collections::BTreeSet::new(),
             }),
         });
         let api = match flavor {
@@ -393,6 +397,12 @@ impl Fake {
     /// RunComfy spells it both ways; choose which the fake uses.
     pub fn set_cancel_spelling(&self, spelling: &'static str) {
         self.state.lock().cancel_spelling = spelling;
+    }
+
+    /// ComfyUI: the server lacks this model file (a workflow loading it is refused with
+    /// `value_not_in_list`, as ComfyUI does).
+    pub fn remove_model(&self, file: &str) {
+        self.state.lock().missing_models.insert(file.to_owned());
     }
 
     /// ComfyUI: refuse websocket connections, as a proxy without upgrade support would.

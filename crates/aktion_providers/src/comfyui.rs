@@ -101,6 +101,57 @@ pub(crate) async fn submit(
     ))
 }
 
+/// What ComfyUI's validation refused, node by node (`node_errors` of a 400 to `POST /prompt`),
+/// in words a filmmaker can act on: a missing model file is named with where to fix it.
+pub(crate) fn node_errors_message(body: &Value) -> Option<String> {
+    let nodes = body.get("node_errors")?.as_object()?;
+    let mut parts = Vec::new();
+    for (id, node) in nodes {
+        let class = node
+            .get("class_type")
+            .and_then(Value::as_str)
+            .unwrap_or("node");
+        for e in node
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
+            let input = e
+                .pointer("/extra_info/input_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let received = e
+                .pointer("/extra_info/received_value")
+                .and_then(Value::as_str);
+            parts.push(match (field("type"), received) {
+                ("value_not_in_list", Some(file)) if input.ends_with("_name") => format!(
+                    "ComfyUI does not have the model file \"{file}\" ({input} of node {id}, {class}): \
+                     add it to ComfyUI's models folder, or name one it has under `comfyui_models` \
+                     in the provider configuration"
+                ),
+                _ => format!(
+                    "{}: {} (node {id}, {class})",
+                    field("message"),
+                    field("details")
+                ),
+            });
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let more = parts.len().saturating_sub(3);
+    parts.truncate(3);
+    let mut text = parts.join("; ");
+    if more > 0 {
+        use std::fmt::Write as _;
+        let _ = write!(text, "; and {more} more");
+    }
+    Some(text)
+}
+
 /// ComfyUI sends a prompt's events only to the socket of its `client_id`. Deriving it from the
 /// prompt id lets a resumed job reconnect to its events without journaling anything more.
 fn client_id(prompt_id: &str) -> String {
@@ -451,6 +502,48 @@ mod tests {
         let node = json!({"type": "executing", "data": {"node": "3", "prompt_id": "a"}});
         assert!(interpret(&node, "a").is_none());
         assert!(interpret(&json!({"type": "status", "data": {"status": {}}}), "a").is_none());
+    }
+
+    #[test]
+    fn validation_errors_name_the_node_and_a_missing_model_says_where_to_fix_it() {
+        let body = json!({
+            "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
+            "node_errors": {
+                "4": {"errors": [{"type": "value_not_in_list", "message": "Value not in list",
+                    "details": "ckpt_name: 'sd_xl_base_1.0.safetensors' not in ['a.safetensors']",
+                    "extra_info": {"input_name": "ckpt_name", "received_value": "sd_xl_base_1.0.safetensors"}}],
+                    "dependent_outputs": ["9"], "class_type": "CheckpointLoaderSimple"},
+                "3": {"errors": [{"type": "value_bigger_than_max", "message": "Value 200.0 bigger than max of 100.0",
+                    "details": "cfg", "extra_info": {"input_name": "cfg", "received_value": 200.0}}],
+                    "dependent_outputs": ["9"], "class_type": "KSampler"}
+            }
+        });
+        let m = node_errors_message(&body).unwrap();
+        assert!(
+            m.contains("Value 200.0 bigger than max of 100.0: cfg (node 3, KSampler)"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "does not have the model file \"sd_xl_base_1.0.safetensors\" (ckpt_name of node 4"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("comfyui_models"), "{m}");
+        // Bodies without node errors (other providers, ComfyUI's own top-level errors) pass.
+        assert_eq!(node_errors_message(&json!({"node_errors": {}})), None);
+        assert_eq!(node_errors_message(&json!({"node_errors": []})), None);
+        assert_eq!(node_errors_message(&json!({"detail": "x"})), None);
+        let many: serde_json::Map<String, Value> = (0..6)
+            .map(|i| {
+                (
+                    i.to_string(),
+                    json!({"errors": [{"type": "t", "message": "m", "details": "d"}]}),
+                )
+            })
+            .collect();
+        let m = node_errors_message(&json!({ "node_errors": many })).unwrap();
+        assert!(m.ends_with("; and 3 more"), "{m}");
     }
 
     #[test]

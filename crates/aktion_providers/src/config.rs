@@ -86,8 +86,10 @@ impl Target {
     }
 }
 
-/// How a value is written into the provider's request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// How a value is written into the provider's request. Besides plain JSON, a few transforms let
+/// configuration (not code) bridge the catalog's parameters and a provider's inputs: an aspect
+/// ratio to a workflow's width and height, seconds to frames, a style appended to the prompt.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encode {
     #[default]
@@ -95,6 +97,25 @@ pub enum Encode {
     /// Numbers become strings: ControlNet Scribble's `num_samples` and `image_resolution` are
     /// string enums and reject integers with a 422.
     String,
+    /// The value (a choice such as `"16:9"` or `"512"`) picks the written value from a table;
+    /// a value missing from the table is a clear error, never a guess.
+    Lookup(BTreeMap<String, Value>),
+    /// A number `v` becomes `round(v × scale / step) × step + offset`, an integer (seconds to
+    /// frames: Wan wants `4k + 1` frames, so `scale` = fps, `step` 4, `offset` 1).
+    Linear {
+        scale: f64,
+        #[serde(default = "one")]
+        step: f64,
+        #[serde(default)]
+        offset: f64,
+    },
+    /// Appended to the string already at the target (e.g. the prompt): `{}` in the pattern
+    /// stands for the value, so `", {} style"` turns a style choice into a prompt suffix.
+    Append(String),
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Copies the node input `from` to the slash-separated path `to` inside the provider's input
@@ -128,6 +149,11 @@ impl FieldMap {
         self.encode = Encode::String;
         self
     }
+    #[must_use]
+    pub fn encoded(mut self, encode: Encode) -> Self {
+        self.encode = encode;
+        self
+    }
 }
 
 /// Everything the clients need to run one node kind.
@@ -152,6 +178,9 @@ impl KindConfig {
 /// The pinned ControlNet Scribble version used by nearly all public callers (PROVIDERS.md 1.14).
 pub const SCRIBBLE_VERSION: &str =
     "435061a1b5a4c1e26740464bf786efdfa9cb3a3ac488595a2de23e143fdb0117";
+/// `jagilley/controlnet-pose` as pinned by public callers [I]: its schema matches Scribble's
+/// (`image`, `prompt`, string enums `num_samples` / `image_resolution`).
+pub const POSE_VERSION: &str = "0304f7f774ba7341ef754231f794b1ba3d129e3c46af3022241325ae0c50fb99";
 /// The seed's `CREATE_COHERENT` deployment.
 pub const COHERENT_DEPLOYMENT: &str = "437a16af-d5ad-4eff-a6d9-3e094c5c0e6c";
 /// The six `LoadImage` node ids of the `CREATE_COHERENT` workflow (PRODUCT.md §3), in slot order.
@@ -191,6 +220,9 @@ pub struct ConfigFile {
     pub base_urls: BTreeMap<ProviderKind, String>,
     pub fal_storage_url: Option<String>,
     pub poll_interval_secs: BTreeMap<ProviderKind, u64>,
+    /// Model files of the default ComfyUI workflows renamed to the ones this server has, e.g.
+    /// `{"sd_xl_base_1.0.safetensors": "juggernautXL_v9.safetensors"}`.
+    pub comfyui_models: BTreeMap<String, String>,
     pub kinds: BTreeMap<String, KindConfig>,
 }
 
@@ -336,6 +368,7 @@ impl ProvidersConfig {
         for (provider, secs) in &file.poll_interval_secs {
             config.endpoint_mut(*provider).poll_interval = Duration::from_secs(*secs);
         }
+        rename_models(&mut config.kinds, &file.comfyui_models);
         for (kind, cfg) in &file.kinds {
             config.kinds.insert(kind.clone(), cfg.clone());
         }
@@ -364,7 +397,75 @@ impl ProvidersConfig {
     }
 }
 
-/// PRODUCT.md §3 defaults for the direct route.
+/// The ComfyUI workflows shipped for the `comfyui` route, in API format, one per kind that stock
+/// ComfyUI nodes can do (Talking Portrait, Lip Sync and Epic Scene need custom nodes or a
+/// private workflow: they have none and say so). Each file is a [`KindConfig`]; the models they
+/// load are listed in the README. The `sequence` workflow is also the one its RunComfy
+/// deployment is expected to run, so the direct route's node ids match it.
+const COMFYUI_WORKFLOWS: &[(&str, &str)] = &[
+    ("t2i", include_str!("../workflows/t2i.json")),
+    ("character", include_str!("../workflows/character.json")),
+    (
+        "sketch_to_image",
+        include_str!("../workflows/sketch_to_image.json"),
+    ),
+    ("i2i", include_str!("../workflows/i2i.json")),
+    ("action_pose", include_str!("../workflows/action_pose.json")),
+    ("i2v", include_str!("../workflows/i2v.json")),
+    ("sequence", include_str!("../workflows/sequence.json")),
+];
+
+/// The shipped ComfyUI workflows by kind id (see [`COMFYUI_WORKFLOWS`]).
+pub fn default_comfyui_kinds() -> BTreeMap<String, KindConfig> {
+    COMFYUI_WORKFLOWS
+        .iter()
+        .filter_map(|(kind, text)| match serde_json::from_str::<KindConfig>(text) {
+            Ok(cfg) if cfg.target.provider() == ProviderKind::ComfyUi => {
+                Some(((*kind).to_owned(), cfg))
+            }
+            Ok(_) => {
+                tracing::error!(kind, "shipped ComfyUI workflow has another target; skipped");
+                None
+            }
+            Err(e) => {
+                tracing::error!(kind, error = %e, "shipped ComfyUI workflow does not parse; skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Renames model files in the shipped ComfyUI workflows (`comfyui:<kind>` entries): every
+/// string input equal to a key of `models` becomes its value.
+fn rename_models(kinds: &mut BTreeMap<String, KindConfig>, models: &BTreeMap<String, String>) {
+    if models.is_empty() {
+        return;
+    }
+    for (name, kind) in kinds.iter_mut() {
+        if !name.starts_with("comfyui:") {
+            continue;
+        }
+        let Target::ComfyUi { workflow } = &mut kind.target else {
+            continue;
+        };
+        let Some(nodes) = workflow.as_object_mut() else {
+            continue;
+        };
+        for node in nodes.values_mut() {
+            let Some(inputs) = node.get_mut("inputs").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for value in inputs.values_mut() {
+                if let Some(new) = value.as_str().and_then(|v| models.get(v)) {
+                    *value = Value::String(new.clone());
+                }
+            }
+        }
+    }
+}
+
+/// PRODUCT.md §3 defaults for the direct route, and the shipped ComfyUI workflows under
+/// `comfyui:<kind>`.
 #[expect(
     clippy::too_many_lines,
     reason = "one table of data; splitting it would scatter the defaults"
@@ -414,9 +515,19 @@ pub fn default_kinds() -> BTreeMap<String, KindConfig> {
         .collect();
 
     let mut kinds = BTreeMap::new();
+    let mut character_inputs = t2i_inputs();
+    character_inputs.insert(
+        1,
+        FieldMap::new("style", "prompt").encoded(Encode::Append(", {} style".into())),
+    );
     kinds.insert(
         "character".into(),
-        a2e("userText2Image", t2i_inputs(), MediaKind::Image, mins(10)),
+        a2e(
+            "userText2Image",
+            character_inputs,
+            MediaKind::Image,
+            mins(10),
+        ),
     );
     kinds.insert(
         "t2i".into(),
@@ -428,9 +539,11 @@ pub fn default_kinds() -> BTreeMap<String, KindConfig> {
         "action_pose".into(),
         KindConfig {
             // [I] PROVIDERS.md names no pose model; this default is configuration, not fact.
+            // A community model runs by version (only official models take `model`); the
+            // version is the one public callers of jagilley/controlnet-pose pin.
             target: Target::Replicate {
-                version: None,
-                model: Some("jagilley/controlnet-pose".into()),
+                version: Some(POSE_VERSION.into()),
+                model: None,
             },
             inputs: vec![
                 FieldMap::new("pose", "image").required(),
@@ -488,15 +601,13 @@ pub fn default_kinds() -> BTreeMap<String, KindConfig> {
             target: Target::RunComfy {
                 deployment_id: String::new(),
             },
-            // [I] Placeholder node ids: the real ones are whatever the deployed API export has
-            // (PROVIDERS.md 2.9); set them per deployment.
-            inputs: vec![
-                FieldMap::new("first_frame", "52/inputs/image").required(),
-                FieldMap::new("last_frame", "68/inputs/image").required(),
-                FieldMap::new("prompt", "6/inputs/text"),
-                FieldMap::new("seed", "57/inputs/noise_seed"),
-                FieldMap::new("length", "55/inputs/length"),
-            ],
+            // Node ids are whatever the deployed API export has (PROVIDERS.md 2.9): the default
+            // expects a deployment of the shipped `workflows/sequence.json`, so its mapping is
+            // that workflow's. Another deployment sets its own under `kinds`.
+            inputs: default_comfyui_kinds()
+                .remove("sequence")
+                .map(|k| k.inputs)
+                .unwrap_or_default(),
             fixed: json!({}),
             output: MediaKind::Video,
             timeout_secs: mins(20),
@@ -514,6 +625,9 @@ pub fn default_kinds() -> BTreeMap<String, KindConfig> {
             timeout_secs: mins(30),
         },
     );
+    for (kind, cfg) in default_comfyui_kinds() {
+        kinds.insert(format!("comfyui:{kind}"), cfg);
+    }
     kinds
 }
 
@@ -602,6 +716,98 @@ mod tests {
                 "297/inputs/image",
                 "304/inputs/image"
             ]
+        );
+    }
+
+    #[test]
+    fn shipped_comfyui_workflows_are_whole_and_their_mappings_land_on_real_inputs() {
+        let kinds = default_comfyui_kinds();
+        let names: Vec<&str> = kinds.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "action_pose",
+                "character",
+                "i2i",
+                "i2v",
+                "sequence",
+                "sketch_to_image",
+                "t2i"
+            ]
+        );
+        for (kind, cfg) in &kinds {
+            let Target::ComfyUi { workflow } = &cfg.target else {
+                panic!("{kind}: not a ComfyUI target");
+            };
+            let nodes = workflow.as_object().expect("nodes by id");
+            for (id, node) in nodes {
+                assert!(node["class_type"].is_string(), "{kind}/{id}: class_type");
+                for (name, value) in node["inputs"].as_object().expect("inputs") {
+                    if let Some([from, Value::Number(_)]) = value.as_array().map(Vec::as_slice) {
+                        let from = from.as_str().expect("link source id");
+                        assert!(
+                            nodes.contains_key(from),
+                            "{kind}/{id}.{name}: link to {from}"
+                        );
+                    }
+                }
+            }
+            // A mapping to a missing node or input would make ComfyUI reject the prompt (or
+            // silently ignore the value): each one must land on an input the node has.
+            for map in &cfg.inputs {
+                let mut parts = map.to.split('/');
+                let (node, inputs, input) = (parts.next(), parts.next(), parts.next());
+                assert_eq!(inputs, Some("inputs"), "{kind}: {}", map.to);
+                let node = &nodes[node.expect("node id")];
+                assert!(
+                    node["inputs"].get(input.expect("input")).is_some(),
+                    "{kind}: {} is not an input of its node",
+                    map.to
+                );
+            }
+            let saves = nodes
+                .values()
+                .filter(|n| matches!(n["class_type"].as_str(), Some("SaveImage" | "SaveVideo")))
+                .count();
+            assert_eq!(saves, 1, "{kind}: one saved output");
+        }
+        // Every default kind's ComfyUI workflow is in the defaults under `comfyui:<kind>`.
+        let all = default_kinds();
+        for kind in kinds.keys() {
+            assert!(all.contains_key(&format!("comfyui:{kind}")), "{kind}");
+        }
+        // The RunComfy deployment of Sequence is the shipped workflow: same node ids.
+        assert_eq!(all["sequence"].inputs, kinds["sequence"].inputs);
+    }
+
+    #[test]
+    fn model_files_of_the_shipped_workflows_can_be_renamed() {
+        let file: ConfigFile = serde_json::from_value(json!({
+            "comfyui_models": {"sd_xl_base_1.0.safetensors": "juggernautXL.safetensors"},
+            "kinds": {"comfyui:i2i": {
+                "target": {"provider": "comfyui", "workflow": {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}}}},
+                "inputs": [], "output": "image", "timeout_secs": 60
+            }}
+        }))
+        .unwrap();
+        let cfg = ProvidersConfig::from_sources(&file, |_| None);
+        let ckpt = |kind: &str| match &cfg.kinds[kind].target {
+            Target::ComfyUi { workflow } => workflow["4"]["inputs"]["ckpt_name"].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ckpt("comfyui:t2i"), "juggernautXL.safetensors");
+        assert_eq!(ckpt("comfyui:character"), "juggernautXL.safetensors");
+        // SD 1.5 workflows keep theirs; a workflow from the file is the user's own, untouched.
+        assert_eq!(
+            ckpt("comfyui:sketch_to_image"),
+            "v1-5-pruned-emaonly.safetensors"
+        );
+        let Target::ComfyUi { workflow } = &cfg.kinds["comfyui:i2i"].target else {
+            panic!()
+        };
+        assert_eq!(
+            workflow["1"]["inputs"]["ckpt_name"],
+            "sd_xl_base_1.0.safetensors"
         );
     }
 

@@ -330,7 +330,7 @@ pub(crate) fn message_from_body(body: &[u8], status: StatusCode) -> String {
     };
     serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| json_message(&v))
+        .and_then(|v| crate::comfyui::node_errors_message(&v).or_else(|| json_message(&v)))
         .unwrap_or_else(fallback)
 }
 

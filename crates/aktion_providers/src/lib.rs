@@ -28,7 +28,7 @@ mod secret;
 pub use client::Providers;
 pub use config::{
     CONFIG_FILE_ENV, ConfigFile, Encode, Endpoint, FieldMap, KEY_VARIABLES, KindConfig,
-    ProvidersConfig, Target, UploadLimits, base_url_var,
+    ProvidersConfig, Target, UploadLimits, base_url_var, default_comfyui_kinds,
 };
 pub use download::{DownloadLimits, Downloaded};
 pub use error::{ProviderError, Result};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::config::{Encode, KindConfig};
+use crate::config::{Encode, FieldMap, KindConfig};
 use crate::error::{ProviderError, Result};
 
 /// A file the engine hands over as an input (a sketch, a reference photo, an audio clip).
@@ -149,10 +149,7 @@ where
             continue;
         };
         let value = resolve(value, &upload).await?;
-        let value = match (map.encode, value) {
-            (Encode::String, Value::Number(n)) => Value::String(n.to_string()),
-            (_, v) => v,
-        };
+        let value = encode(&request.kind, map, value, get_path(&body, &map.to))?;
         set_path(&mut body, &map.to, value)?;
     }
     Ok(body)
@@ -176,6 +173,76 @@ where
             Value::Array(out)
         }
     })
+}
+
+/// Applies the mapping's [`Encode`] to a resolved value; `current` is what the target holds
+/// now (the workflow's default, or an earlier mapping's value).
+fn encode(kind: &str, map: &FieldMap, value: Value, current: Option<&Value>) -> Result<Value> {
+    let bad = |why: String| {
+        ProviderError::Config(format!(
+            "node kind {kind}: input {:?} cannot be written to {:?}: {why}",
+            map.from, map.to
+        ))
+    };
+    Ok(match (&map.encode, value) {
+        (Encode::String, Value::Number(n)) => Value::String(n.to_string()),
+        (Encode::Json | Encode::String, v) => v,
+        (Encode::Lookup(table), v) => {
+            let key = match &v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            table.get(&key).cloned().ok_or_else(|| {
+                let known: Vec<&str> = table.keys().map(String::as_str).collect();
+                bad(format!("{key:?} is not one of {}", known.join(", ")))
+            })?
+        }
+        (
+            Encode::Linear {
+                scale,
+                step,
+                offset,
+            },
+            v,
+        ) => {
+            let n = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| bad(format!("{v} is not a number")))?;
+            let step = if *step > 0.0 { *step } else { 1.0 };
+            let out = (n * scale / step).round() * step + offset;
+            if !out.is_finite() || out.abs() > 9.0e15 {
+                return Err(bad(format!("{n} is out of range")));
+            }
+            // Rounded and range-checked just above.
+            Value::from(out as i64)
+        }
+        (Encode::Append(pattern), v) => {
+            let text = match &v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            let base = current.and_then(Value::as_str).unwrap_or_default();
+            if text.trim().is_empty() {
+                Value::String(base.to_owned())
+            } else {
+                let suffix = pattern.replace("{}", text.trim());
+                // A prompt left empty gets the suffix without its leading separator.
+                let suffix = if base.trim().is_empty() {
+                    suffix.trim_start_matches([',', ' ', ';', '.']).to_owned()
+                } else {
+                    suffix
+                };
+                Value::String(format!("{base}{suffix}"))
+            }
+        }
+    })
+}
+
+/// The value at `a/b/c`, if there is one.
+fn get_path<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('/').try_fold(root, |node, part| node.get(part))
 }
 
 fn merge(into: &mut Value, from: &Value) {
@@ -218,7 +285,7 @@ pub(crate) fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()>
 mod tests {
     use super::*;
     use crate::MediaKind;
-    use crate::config::{FieldMap, Target};
+    use crate::config::Target;
     use serde_json::json;
 
     fn kind(inputs: Vec<FieldMap>, fixed: Value) -> KindConfig {
@@ -291,6 +358,110 @@ mod tests {
         assert!(
             err.to_string().contains("missing required input \"img\""),
             "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn transforms_bridge_catalog_params_and_workflow_inputs() {
+        let sizes: BTreeMap<String, Value> = [
+            ("16:9".to_owned(), json!(1344)),
+            ("1:1".to_owned(), json!(1024)),
+        ]
+        .into();
+        let k = kind(
+            vec![
+                FieldMap::new("prompt", "6/inputs/text"),
+                FieldMap::new("style", "6/inputs/text")
+                    .encoded(Encode::Append(", {} style".into())),
+                FieldMap::new("aspect_ratio", "5/inputs/width").encoded(Encode::Lookup(sizes)),
+                FieldMap::new("duration", "55/inputs/length").encoded(Encode::Linear {
+                    scale: 24.0,
+                    step: 4.0,
+                    offset: 1.0,
+                }),
+            ],
+            json!({}),
+        );
+        let workflow =
+            json!({"6": {"inputs": {"text": "default"}}, "5": {"inputs": {"width": 512}}});
+        let no_upload = |_| async { Ok(String::new()) };
+        let req = JobRequest::new("k")
+            .with("prompt", "a knight")
+            .with("style", "anime")
+            .with("aspect_ratio", "16:9")
+            .with("duration", json!(5.0));
+        let body = build_input(&k, workflow.clone(), &req, no_upload)
+            .await
+            .unwrap();
+        assert_eq!(body["6"]["inputs"]["text"], "a knight, anime style");
+        assert_eq!(body["5"]["inputs"]["width"], 1344);
+        assert_eq!(
+            body["55"]["inputs"]["length"], 121,
+            "5 s at 24 fps, 4k+1 frames"
+        );
+
+        // An empty prompt gets the style without a dangling comma; no style leaves the prompt.
+        let req = JobRequest::new("k")
+            .with("prompt", "")
+            .with("style", "comic");
+        let body = build_input(&k, workflow.clone(), &req, no_upload)
+            .await
+            .unwrap();
+        assert_eq!(body["6"]["inputs"]["text"], "comic style");
+        let req = JobRequest::new("k").with("prompt", "x").with("style", " ");
+        let body = build_input(&k, workflow.clone(), &req, no_upload)
+            .await
+            .unwrap();
+        assert_eq!(body["6"]["inputs"]["text"], "x");
+
+        // Values the table or the arithmetic cannot take are errors that name the input.
+        for (name, value, expect) in [
+            (
+                "aspect_ratio",
+                json!("7:5"),
+                "\"7:5\" is not one of 16:9, 1:1",
+            ),
+            ("aspect_ratio", json!(["16:9"]), "is not one of"),
+            ("duration", json!("soon"), "is not a number"),
+            ("duration", json!(1e300), "out of range"),
+        ] {
+            let req = JobRequest::new("k").with(name, value);
+            let err = build_input(&k, workflow.clone(), &req, no_upload)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect) && err.contains(name), "{err}");
+        }
+        // Seconds given as text still count.
+        let req = JobRequest::new("k").with("duration", "2.5");
+        let body = build_input(&k, workflow, &req, no_upload).await.unwrap();
+        assert_eq!(body["55"]["inputs"]["length"], 61);
+    }
+
+    #[test]
+    fn transforms_are_data() {
+        let map: FieldMap = serde_json::from_value(json!({
+            "from": "duration", "to": "55/inputs/length",
+            "encode": {"linear": {"scale": 16}}
+        }))
+        .unwrap();
+        assert_eq!(
+            map.encode,
+            Encode::Linear {
+                scale: 16.0,
+                step: 1.0,
+                offset: 0.0
+            }
+        );
+        let map: FieldMap =
+            serde_json::from_value(json!({"from": "s", "to": "t", "encode": {"lookup": {"a": 1}}}))
+                .unwrap();
+        assert!(matches!(map.encode, Encode::Lookup(t) if t["a"] == 1));
+        assert!(
+            serde_json::from_value::<FieldMap>(
+                json!({"from": "s", "to": "t", "encode": "sideways"})
+            )
+            .is_err()
         );
     }
 

@@ -47,25 +47,10 @@ fn config(fake: &Fake) -> ProvidersConfig {
             timeout_secs: 600,
         },
     );
-    cfg.kinds.insert(
-        "comfy_i2v".into(),
-        KindConfig {
-            target: Target::ComfyUi {
-                workflow: json!({
-                    "10": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
-                    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}},
-                    "9": {"class_type": "SaveVideo", "inputs": {"filename_prefix": "video/ComfyUI"}}
-                }),
-            },
-            inputs: vec![
-                FieldMap::new("image", "10/inputs/image").required(),
-                FieldMap::new("prompt", "6/inputs/text"),
-            ],
-            fixed: json!({}),
-            output: MediaKind::Video,
-            timeout_secs: 600,
-        },
-    );
+    // The shipped Image to Video workflow, as the comfyui route runs it.
+    let comfy_i2v = aktion_providers::default_comfyui_kinds().remove("i2v");
+    cfg.kinds
+        .insert("comfy_i2v".into(), comfy_i2v.expect("shipped i2v workflow"));
     cfg
 }
 
@@ -259,7 +244,7 @@ async fn inputs_reach_each_provider_in_its_own_form() {
     p.submit(&request_for(Flavor::ComfyUi).0).await.unwrap();
     let prompt = fake.last_input().unwrap();
     assert!(
-        prompt["10"]["inputs"]["image"]
+        prompt["56"]["inputs"]["image"]
             .as_str()
             .unwrap()
             .starts_with("upload")
