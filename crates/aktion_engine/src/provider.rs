@@ -700,7 +700,15 @@ mod tests {
         // The shipped workflows, none of the hosted targets; a configured one replaces its own.
         assert_eq!(
             kinds,
-            ["action_pose", "character", "i2i", "i2v", "sequence", "sketch_to_image", "t2i"]
+            [
+                "action_pose",
+                "character",
+                "i2i",
+                "i2v",
+                "sequence",
+                "sketch_to_image",
+                "t2i"
+            ]
         );
         assert_eq!(
             exec.kind_config("t2i").map(|k| k.timeout_secs),

@@ -27,7 +27,14 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
     Router::new()
         .route("/api/v1/r2/upload-presigned-url", post(presign))
         .route("/api/v1/{feature}/start", post(start))
+        .route("/api/v1/{feature}/allRecords", get(all_records))
         .route("/api/v1/{feature}/{id}", get(task).delete(delete))
+}
+
+/// `GET /api/v1/<feature>/allRecords`: the account's tasks of a feature.
+async fn all_records(State(s): State<Arc<FakeState>>, Path(feature): Path<String>) -> Response {
+    let count = s.lock().jobs.values().filter(|j| j.tag == feature).count();
+    ok(&json!({ "list": [], "total": count }))
 }
 
 fn ok(data: &Value) -> Response {

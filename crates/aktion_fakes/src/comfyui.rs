@@ -45,9 +45,35 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
         .route("/interrupt", post(interrupt))
         .route("/view", get(view))
         .route("/upload/image", post(upload))
-        .route("/ws", get(websocket));
+        .route("/ws", get(websocket))
+        .route("/system_stats", get(system_stats))
+        .route("/object_info/{class}", get(object_info));
     // ComfyUI registers every route bare and under /api.
     Router::new().merge(api.clone()).nest("/api", api)
+}
+
+async fn system_stats() -> Response {
+    json(
+        StatusCode::OK,
+        &json!({
+            "system": { "os": "posix", "comfyui_version": "0.3.66", "python_version": "3.12.3", "embedded_python": false },
+            "devices": [{ "name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync", "type": "cuda", "index": 0,
+                          "vram_total": 25_757_220_864_u64, "vram_free": 24_000_000_000_u64 }]
+        }),
+    )
+}
+
+async fn object_info(State(s): State<Arc<FakeState>>, Path(class): Path<String>) -> Response {
+    let inner = s.lock();
+    let inputs: BTreeSet<String> = inner.uploads.keys().cloned().collect();
+    let installed = crate::comfyui_validate::Installed {
+        inputs: &inputs,
+        missing_models: &inner.missing,
+    };
+    // ComfyUI answers an unknown class with `{}`.
+    let info =
+        crate::comfyui_validate::object_info(&class, &installed).unwrap_or_else(|| json!({}));
+    json(StatusCode::OK, &info)
 }
 
 async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Value>) -> Response {
@@ -64,7 +90,7 @@ async fn prompt(State(s): State<Arc<FakeState>>, axum::Json(body): axum::Json<Va
             prompt,
             &crate::comfyui_validate::Installed {
                 inputs: &inputs,
-                missing_models: &inner.missing_models,
+                missing_models: &inner.missing,
             },
         )
     };

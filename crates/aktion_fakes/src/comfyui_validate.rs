@@ -39,6 +39,80 @@ static NODES: LazyLock<BTreeMap<String, NodeSchema>> = LazyLock::new(|| {
     })
 });
 
+/// The model files of a ComfyUI set up as Aktion's README says, by `models/` folder.
+const INSTALLED_MODELS: &[(&str, &str)] = &[
+    ("checkpoints", "sd_xl_base_1.0.safetensors"),
+    ("checkpoints", "v1-5-pruned-emaonly.safetensors"),
+    ("controlnet", "control_v11p_sd15_scribble.pth"),
+    ("controlnet", "control_v11p_sd15_openpose.pth"),
+    ("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors"),
+    (
+        "diffusion_models",
+        "wan2.2_fun_inpaint_high_noise_14B_fp8_scaled.safetensors",
+    ),
+    (
+        "diffusion_models",
+        "wan2.2_fun_inpaint_low_noise_14B_fp8_scaled.safetensors",
+    ),
+    (
+        "loras",
+        "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors",
+    ),
+    (
+        "loras",
+        "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors",
+    ),
+    ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+    ("vae", "wan2.2_vae.safetensors"),
+    ("vae", "wan_2.1_vae.safetensors"),
+];
+
+/// `GET /object_info/{class}` as ComfyUI answers it (V1 form: links as `["MODEL"]`, widgets as
+/// `["INT", {min, max}]`, lists as `[[options...], {}]`), or `None` for an unknown class.
+pub(crate) fn object_info(class: &str, installed: &Installed<'_>) -> Option<Value> {
+    let schema = NODES.get(class)?;
+    let section = |inputs: &BTreeMap<String, InputSpec>| -> Map<String, Value> {
+        inputs
+            .iter()
+            .map(|(name, spec)| {
+                let v = match (&spec.options, spec.folder.as_deref()) {
+                    (Some(options), _) => json!([options, {}]),
+                    (None, Some("input")) => json!([installed.inputs, {"image_upload": true}]),
+                    (None, Some(folder)) => {
+                        let files: Vec<&str> = INSTALLED_MODELS
+                            .iter()
+                            .filter(|(f, file)| {
+                                *f == folder && !installed.missing_models.contains(*file)
+                            })
+                            .map(|(_, file)| *file)
+                            .collect();
+                        json!([files, {}])
+                    }
+                    (None, None) => {
+                        let mut extra = Map::new();
+                        if let Some(min) = spec.min {
+                            extra.insert("min".into(), json!(min));
+                        }
+                        if let Some(max) = spec.max {
+                            extra.insert("max".into(), json!(max));
+                        }
+                        json!([spec.ty, extra])
+                    }
+                };
+                (name.clone(), v)
+            })
+            .collect()
+    };
+    Some(json!({ class: {
+        "input": { "required": section(&schema.required), "optional": section(&schema.optional) },
+        "output": schema.outputs,
+        "output_node": schema.output_node,
+        "name": class,
+        "display_name": class,
+        "category": "fake",
+    }}))
+}
+
 /// What the fake server has installed.
 pub(crate) struct Installed<'a> {
     /// Files in `input/` (uploads).

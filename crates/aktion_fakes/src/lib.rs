@@ -191,8 +191,8 @@ struct Inner {
     uploads: BTreeMap<String, (String, Vec<u8>)>,
     cancel_spelling: &'static str,
     websocket: bool,
-    /// ComfyUI: model files this server does not have.
-    missing_models: std::collections::BTreeSet<String>,
+    /// ComfyUI model files and RunComfy deployments this server does not have.
+    missing: std::collections::BTreeSet<String>,
 }
 
 /// Shared state of one fake; cloned into every handler.
@@ -329,7 +329,7 @@ impl Fake {
                 uploads: BTreeMap::new(),
                 cancel_spelling: "cancelled",
                 websocket: true,
-                missing_models: std::collections::BTreeSet::new(),
+                missing: std::collections::BTreeSet::new(),
             }),
         });
         let api = match flavor {
@@ -402,7 +402,12 @@ impl Fake {
     /// ComfyUI: the server lacks this model file (a workflow loading it is refused with
     /// `value_not_in_list`, as ComfyUI does).
     pub fn remove_model(&self, file: &str) {
-        self.state.lock().missing_models.insert(file.to_owned());
+        self.state.lock().missing.insert(file.to_owned());
+    }
+
+    /// RunComfy: the deployment does not exist (its lookup answers 404).
+    pub fn remove_deployment(&self, id: &str) {
+        self.state.lock().missing.insert(id.to_owned());
     }
 
     /// ComfyUI: refuse websocket connections, as a proxy without upgrade support would.

@@ -28,7 +28,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
 
 pub(crate) fn router() -> Router<Arc<FakeState>> {
     Router::new()
-        .route("/v1/predictions", post(create))
+        .route("/v1/predictions", post(create).get(list))
         .route(
             "/v1/models/{owner}/{name}/predictions",
             post(create_official),
@@ -36,6 +36,19 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
         .route("/v1/predictions/{id}", get(get_prediction))
         .route("/v1/predictions/{id}/cancel", post(cancel))
         .route("/v1/files", post(upload))
+}
+
+/// `GET /predictions`: the account's predictions, newest first, one page.
+async fn list(State(s): State<Arc<FakeState>>) -> Response {
+    let ids: Vec<String> = s.lock().jobs.keys().rev().cloned().collect();
+    let results: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "id": id, "status": "starting" }))
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({ "next": null, "previous": null, "results": results }),
+    )
 }
 
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response {

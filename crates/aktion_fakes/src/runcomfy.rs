@@ -36,6 +36,21 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
             "/prod/v1/deployments/{dep}/requests/{rid}/cancel",
             post(cancel),
         )
+        .route("/prod/v2/deployments/{dep}", get(deployment))
+}
+
+/// `GET /prod/v2/deployments/{id}` (management API): every deployment exists unless removed.
+async fn deployment(State(s): State<Arc<FakeState>>, Path(dep): Path<String>) -> Response {
+    if s.lock().missing.contains(&dep) {
+        return json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error_code": 404, "error_message": "deployment not found" }),
+        );
+    }
+    json(
+        StatusCode::OK,
+        &json!({ "id": dep, "name": "fake deployment", "is_enabled": true, "hardware": ["AMPERE_48"] }),
+    )
 }
 
 fn urls(s: &FakeState, dep: &str, rid: &str) -> Value {

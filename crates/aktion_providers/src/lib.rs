@@ -11,6 +11,7 @@
 //! egui, sqlx, axum or `aktion_graph`. TLS is rustls with the `ring` provider (no OpenSSL).
 
 mod a2e;
+mod check;
 mod client;
 mod comfyui;
 pub mod config;
@@ -25,6 +26,7 @@ mod retry;
 mod runcomfy;
 mod secret;
 
+pub use check::{ConnectionCheck, key_variable};
 pub use client::Providers;
 pub use config::{
     CONFIG_FILE_ENV, ConfigFile, Encode, Endpoint, FieldMap, KEY_VARIABLES, KindConfig,

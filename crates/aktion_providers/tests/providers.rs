@@ -1078,3 +1078,101 @@ async fn retries_inside_a_client_are_told_to_the_observer() {
     let (request, expected) = request_for(Flavor::Replicate);
     run(&providers, &request, expected).await.unwrap();
 }
+
+/// Settings → Providers → Test connection, against each fake: a good key is accepted, a wrong
+/// one refused, a missing one named by its variable, an unreachable address said so; nothing
+/// is ever submitted.
+#[tokio::test(start_paused = true)]
+async fn connection_checks_say_whether_the_address_and_key_work() {
+    for flavor in Flavor::ALL {
+        let (fake, providers) = setup(flavor).await;
+        let provider = provider_of(flavor);
+        let check = providers.check(provider).await;
+        assert!(check.ok, "{flavor:?}: {check:?}");
+        assert!(check.summary.starts_with("connected"), "{flavor:?}: {check:?}");
+        if flavor == Flavor::ComfyUi {
+            continue; // no key
+        }
+        let mut wrong = config(&fake);
+        wrong.endpoint_mut(provider).key = Some(ApiKey::new("sk_wrong"));
+        let check = Providers::new(wrong).unwrap().check(provider).await;
+        assert!(!check.ok, "{flavor:?}: {check:?}");
+        assert!(check.summary.contains("key was refused"), "{flavor:?}: {check:?}");
+        assert!(!format!("{check:?}").contains("sk_wrong"), "the key is never echoed");
+
+        let mut none = config(&fake);
+        none.endpoint_mut(provider).key = None;
+        let check = Providers::new(none).unwrap().check(provider).await;
+        let var = aktion_providers::key_variable(provider).unwrap();
+        assert_eq!(
+            (check.ok, check.summary.as_str()),
+            (false, format!("no API key: save one here or set {var}").as_str())
+        );
+        assert_eq!(fake.submissions(), 0, "{flavor:?}: a check submits nothing");
+    }
+
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let mut cfg = ProvidersConfig::from_lookup(|_| None);
+    cfg.comfyui.base_url = format!("http://{addr}");
+    cfg.http.retry.max_retries = 0;
+    let check = Providers::new(cfg).unwrap().check(ProviderKind::ComfyUi).await;
+    assert!(!check.ok && check.summary.starts_with("cannot reach"), "{check:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_runcomfy_check_looks_up_each_configured_deployment() {
+    let (fake, providers) = setup(Flavor::RunComfy).await;
+    let check = providers.check(ProviderKind::RunComfy).await;
+    assert!(
+        check
+            .details
+            .iter()
+            .any(|d| d.starts_with("coherent_scene: deployment") && d.ends_with("found")),
+        "{check:?}"
+    );
+    assert!(
+        check.details.iter().any(|d| d.starts_with("sequence: no deployment id")),
+        "{check:?}"
+    );
+    fake.remove_deployment(aktion_providers::config::COHERENT_DEPLOYMENT);
+    let check = providers.check(ProviderKind::RunComfy).await;
+    assert!(!check.ok, "{check:?}");
+    assert!(
+        check.details.iter().any(|d| d.ends_with("not found")),
+        "{check:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_comfyui_check_lists_ready_kinds_and_missing_models() {
+    let (fake, providers) = setup(Flavor::ComfyUi).await;
+    let check = providers.check(ProviderKind::ComfyUi).await;
+    assert!(check.summary.contains("ComfyUI 0.3.66 on cuda:0"), "{check:?}");
+    assert!(
+        check.details[0].starts_with("ready: action_pose, character, comfy_i2v, i2i, i2v, sequence"),
+        "{check:?}"
+    );
+    assert_eq!(check.details.len(), 1, "{check:?}");
+
+    fake.remove_model("control_v11p_sd15_openpose.pth");
+    fake.remove_model("wan_2.1_vae.safetensors");
+    let check = providers.check(ProviderKind::ComfyUi).await;
+    assert!(check.ok, "reachable; the gaps are details: {check:?}");
+    assert!(!check.details[0].contains("action_pose"), "{check:?}");
+    assert!(check.details[0].contains("sketch_to_image"), "{check:?}");
+    assert!(
+        check
+            .details
+            .contains(&"action_pose needs control_v11p_sd15_openpose.pth".to_owned()),
+        "{check:?}"
+    );
+    assert!(
+        check
+            .details
+            .contains(&"sequence needs wan_2.1_vae.safetensors".to_owned()),
+        "{check:?}"
+    );
+}
