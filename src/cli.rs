@@ -166,15 +166,31 @@ pub fn engine_with_session(
         Arc::new(AccountExecutor::with_session(session)),
     );
     let config = providers_config()?;
+    set_routes_from(&engine, config);
+    Ok(Arc::new(engine))
+}
+
+/// Rebuilds the direct and comfyui executors from the settings in force now (after Settings →
+/// Providers saved a key or an address). Jobs already running finish on the old ones.
+pub fn set_provider_routes(
+    engine: &Engine,
+    store: Option<&aktion_account::secrets::SecretStore>,
+    config_dir: Option<&Path>,
+) -> Result<(), String> {
+    let config = providers_config_in(store, config_dir).map_err(|f| f.message)?;
+    set_routes_from(engine, config);
+    Ok(())
+}
+
+fn set_routes_from(engine: &Engine, config: ProvidersConfig) {
     match ProviderExecutor::direct(config.clone()) {
-        Ok(direct) => engine = engine.with_route(Route::Direct, Arc::new(direct)),
+        Ok(direct) => engine.set_route(Route::Direct, Arc::new(direct)),
         Err(e) => tracing::warn!("the direct route is unavailable: {e:#}"),
     }
     match ProviderExecutor::comfyui(config) {
-        Ok(comfy) => engine = engine.with_route(Route::Comfyui, Arc::new(comfy)),
+        Ok(comfy) => engine.set_route(Route::Comfyui, Arc::new(comfy)),
         Err(e) => tracing::warn!("the comfyui route is unavailable: {e:#}"),
     }
-    Ok(Arc::new(engine))
 }
 
 /// The account server's address (`AKTION_ACCOUNT_URL`).
@@ -216,19 +232,36 @@ fn account_client() -> Option<AccountClient> {
     }
 }
 
-/// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then the
+/// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then what the
+/// user set in Settings → Providers (keys in the secret store, the ComfyUI address), then the
 /// environment (base URLs `AKTION_*_BASE_URL`, `AKTION_COMFYUI_URL`, keys under the providers'
-/// usual variable names).
-fn providers_config() -> Result<ProvidersConfig, Failure> {
-    let store = secrets();
+/// usual variable names), which wins.
+pub fn providers_config() -> Result<ProvidersConfig, Failure> {
+    providers_config_in(
+        secrets().as_ref(),
+        crate::app::recent::config_dir().as_deref(),
+    )
+}
+
+/// [`providers_config`] with the keys of `store` and the settings kept in `config_dir`.
+pub fn providers_config_in(
+    store: Option<&aktion_account::secrets::SecretStore>,
+    config_dir: Option<&Path>,
+) -> Result<ProvidersConfig, Failure> {
+    let prefs = config_dir
+        .map(crate::app::settings::Prefs::load)
+        .unwrap_or_default();
     ProvidersConfig::from_file_and(|name| {
         let env = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         env.or_else(|| {
-            // Keys the user saved in Settings → Providers; never anything else from there.
+            if name == aktion_providers::base_url_var(aktion_providers::ProviderKind::ComfyUi) {
+                return prefs.comfyui_url.clone();
+            }
+            // Keys the user saved in Settings → Providers; nothing else comes from there.
             if !aktion_providers::KEY_VARIABLES.contains(&name) {
                 return None;
             }
-            store.as_ref()?.get(name).ok().flatten()
+            store?.get(name).ok().flatten()
         })
     })
     .map_err(Failure::input)

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod media;
 pub mod recent;
+pub mod settings;
 pub mod sketch;
 pub mod state;
 #[cfg(test)]
@@ -188,6 +189,8 @@ pub struct Studio {
     pub account: account::AccountUi,
     /// Clips and sounds in the inspector.
     pub media: media::Media,
+    /// Providers (keys, ComfyUI, connection tests), routes per kind, the cache.
+    pub settings: settings::SettingsUi,
 }
 
 impl Studio {
@@ -251,6 +254,7 @@ impl Studio {
                 crate::cli::account_url(),
             ),
             media: media::Media::default(),
+            settings: settings::SettingsUi::new(crate::cli::secrets(), recent::config_dir()),
         })
     }
 
@@ -599,6 +603,11 @@ impl Studio {
         if ui.input_mut(|i| i.consume_shortcut(&save)) {
             self.save();
         }
+        if ui.input_mut(|i| {
+            i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Comma))
+        }) {
+            self.settings.open = true;
+        }
         if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::N)))
         {
             self.new_board();
@@ -732,6 +741,14 @@ impl Studio {
                 }
                 if ui.button("Save As path…").clicked() {
                     self.save_as = Some(self.state.root.display().to_string());
+                }
+                ui.separator();
+                if ui
+                    .add(egui::Button::new("Settings…").shortcut_text("Ctrl+,"))
+                    .clicked()
+                {
+                    ui.close();
+                    self.settings.open = true;
                 }
             });
             ui.menu_button("Account", |ui| {
@@ -883,6 +900,13 @@ impl Studio {
                     }
                 });
             ui.separator();
+            if ui
+                .button("Settings")
+                .on_hover_text("Provider keys, ComfyUI, routes per kind, the cache (Ctrl+,)")
+                .clicked()
+            {
+                self.settings.open = true;
+            }
             if ui
                 .button(self.account.balance_label())
                 .on_hover_text("Your Aktion account: sign in, credits, data sharing")
@@ -1891,5 +1915,12 @@ impl Studio {
         self.open_ui(&ctx);
         self.account.poll();
         self.account.ui(&ctx, &self.runtime);
+        let running = self.run.is_some();
+        for cmd in self
+            .settings
+            .ui(&ctx, &self.runtime, &self.engine, &self.state.doc, running)
+        {
+            self.apply(cmd);
+        }
     }
 }

@@ -63,6 +63,11 @@ pub enum Command {
         node: NodeId,
         route: Option<Route>,
     },
+    /// The board's route for every node of a kind (`None`: the app's default).
+    SetKindRoute {
+        kind: String,
+        route: Option<Route>,
+    },
     PinSeed {
         node: NodeId,
         pinned: bool,
@@ -415,6 +420,10 @@ impl AppState {
             Command::SetRoute { node, route } => {
                 let edits = self.replace_each(&[node], |n| n.route = route);
                 self.edit("Change route".into(), edits, None)?;
+            }
+            Command::SetKindRoute { kind, route } => {
+                let edits = vec![Edit::SetKindRoute { kind, route }];
+                self.edit("Change route of a kind".into(), edits, None)?;
             }
             Command::PinSeed { node, pinned } => {
                 let edits = self.replace_each(&[node], |n| n.seed_pinned = pinned);

@@ -722,3 +722,185 @@ fn clips_play_and_sounds_show_their_waveform_in_the_inspector() {
     h.run();
     assert!(h.query_by_label("sound · 1.5 s").is_some());
 }
+
+/// Clicks the `index`-th widget labelled `label` (Settings has a Save and a Test connection per
+/// provider).
+fn press_nth(h: &mut Harness<'_, Studio>, label: &str, index: usize) {
+    let at = h
+        .get_all_by_label(label)
+        .nth(index)
+        .unwrap_or_else(|| panic!("a {index}th {label:?}"))
+        .rect()
+        .center();
+    h.hover_at(at);
+    h.run_steps(1);
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos: at,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    h.run();
+}
+
+/// Settings → Providers, Routes, Cache, driven as a filmmaker would: a key saved to the (file)
+/// secret store and removed again, the ComfyUI address pointed at a server (a fake that
+/// validates prompts as ComfyUI does), its connection test listing what it can run, a board run
+/// on the comfyui route reaching that server at once, and the cache shown and cleared.
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one visit to Settings, tab by tab, as a filmmaker makes it"
+)]
+fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
+    use aktion_providers::ProviderKind;
+    use settings_under_test::*;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let comfy = rt
+        .block_on(aktion_fakes::Fake::start(aktion_fakes::Flavor::ComfyUi))
+        .expect("fake");
+    comfy.set_script(vec![aktion_fakes::Step::Succeed]);
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let mut t2i =
+        aktion_graph::Node::new(Catalog::builtin().get("t2i").expect("kind"), [100.0, 100.0]);
+    t2i.params.insert("prompt".into(), "a red door".into());
+    let t2i = doc.add_node(t2i);
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    let store = aktion_account::secrets::SecretStore::file_only(&fx.dir.path().join("secrets"));
+    let config = fx.dir.path().join("config");
+    h.state_mut()
+        .settings
+        .set_storage(Some(store.clone()), Some(config.clone()));
+    h.run();
+
+    press(&mut h, "Settings");
+    text_field(&mut h, "Replicate key", "r8_SETTINGS_KEY_never_shown");
+    press_nth(&mut h, "Save", 1);
+    assert_eq!(
+        store.get("REPLICATE_API_TOKEN").expect("store").as_deref(),
+        Some("r8_SETTINGS_KEY_never_shown")
+    );
+    assert!(matches!(
+        h.state().settings.key_source(ProviderKind::Replicate),
+        KeySource::Saved(_)
+    ));
+    assert!(
+        h.state().settings.keys[&ProviderKind::Replicate].is_empty(),
+        "field cleared"
+    );
+
+    text_field(&mut h, "Address", &comfy.base_url());
+    press_nth(&mut h, "Save", 4);
+    assert_eq!(
+        Prefs::load(&config).comfyui_url.as_deref(),
+        Some(comfy.base_url().as_str())
+    );
+    press_nth(&mut h, "Test connection", 4);
+    wait_until(&mut h, |app| {
+        app.settings.checks.contains_key(&ProviderKind::ComfyUi)
+    });
+    let check = h.state().settings.checks[&ProviderKind::ComfyUi].clone();
+    assert!(
+        check.ok && check.summary.contains("ComfyUI 0.3.66"),
+        "{check:?}"
+    );
+    assert!(check.details[0].starts_with("ready: "), "{check:?}");
+    assert!(h.get_by_label(&check.summary).rect().width() > 0.0, "shown");
+
+    // The comfyui route follows the new address at once.
+    h.state_mut().route = aktion_graph::Route::Comfyui;
+    h.state_mut().start_run(Vec::new());
+    wait_for_run(&mut h);
+    assert_eq!(comfy.submissions(), 1);
+    assert_eq!(
+        h.state().state.doc.nodes[&t2i].takes.len(),
+        1,
+        "{:?}",
+        h.state().message
+    );
+
+    // Routes: one line per generating kind; a choice is a board edit with undo.
+    press(&mut h, "Routes");
+    // The board's node and the Routes line answer to the kind's name.
+    assert!(h.get_all_by_label("Text to Image").count() >= 2);
+    assert!(
+        h.query_by_label("Epic Scene").is_some(),
+        "every generating kind is listed"
+    );
+    h.state_mut().apply(super::state::Command::SetKindRoute {
+        kind: "t2i".into(),
+        route: Some(aktion_graph::Route::Direct),
+    });
+    assert_eq!(
+        h.state().state.doc.settings.routes.get("t2i"),
+        Some(&aktion_graph::Route::Direct)
+    );
+    h.state_mut().apply(super::state::Command::Undo);
+    assert!(h.state().state.doc.settings.routes.is_empty());
+
+    // Cache: what is kept, and clearing it.
+    press(&mut h, "Cache");
+    wait_until(
+        &mut h,
+        |app| matches!(&app.settings.stats, Some(Ok(s)) if s.entries > 0),
+    );
+    press(&mut h, "Clear cache");
+    wait_until(
+        &mut h,
+        |app| matches!(&app.settings.stats, Some(Ok(s)) if s.entries == 0),
+    );
+    assert!(
+        h.state()
+            .settings
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("the cache is empty")),
+        "{:?}",
+        h.state().settings.notice
+    );
+
+    // The key goes again; it was never written to the project or the settings file.
+    press(&mut h, "Providers");
+    press_nth(&mut h, "Remove", 1);
+    assert_eq!(store.get("REPLICATE_API_TOKEN").expect("store"), None);
+    h.state_mut().save();
+    for dir in [fx.root(), config] {
+        for f in walk(&dir) {
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            assert!(
+                !bytes
+                    .windows(b"r8_SETTINGS".len())
+                    .any(|w| w == b"r8_SETTINGS"),
+                "key in {}",
+                f.display()
+            );
+        }
+    }
+    drop(rt);
+}
+
+mod settings_under_test {
+    pub use super::super::settings::{KeySource, Prefs};
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -174,7 +174,9 @@ pub struct Engine {
     cache: Cache,
     journal: Arc<Journal>,
     local: Arc<dyn Executor>,
-    routes: BTreeMap<Route, Arc<dyn Executor>>,
+    /// Swappable while the engine runs (Settings → Providers changes keys and addresses); a
+    /// job keeps the executor it started with.
+    routes: std::sync::RwLock<BTreeMap<Route, Arc<dyn Executor>>>,
     groups: Mutex<BTreeMap<String, Arc<Semaphore>>>,
     paused: watch::Sender<bool>,
 }
@@ -194,7 +196,7 @@ impl Engine {
             cache,
             journal,
             local: Arc::new(crate::local::LocalExecutor),
-            routes,
+            routes: std::sync::RwLock::new(routes),
             groups: Mutex::new(BTreeMap::new()),
             paused: watch::Sender::new(false),
         })
@@ -202,9 +204,27 @@ impl Engine {
 
     /// Sets the executor of a route (replacing any).
     #[must_use]
-    pub fn with_route(mut self, route: Route, executor: Arc<dyn Executor>) -> Self {
-        self.routes.insert(route, executor);
+    pub fn with_route(self, route: Route, executor: Arc<dyn Executor>) -> Self {
+        self.set_route(route, executor);
         self
+    }
+
+    /// Replaces the executor of a route on a running engine: later jobs use the new one (with
+    /// its own version, so results of another address or model are never mixed up); jobs
+    /// already started finish on theirs.
+    pub fn set_route(&self, route: Route, executor: Arc<dyn Executor>) {
+        self.routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(route, executor);
+    }
+
+    fn route(&self, route: Route) -> Option<Arc<dyn Executor>> {
+        self.routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&route)
+            .cloned()
     }
 
     pub fn cache(&self) -> &Cache {
@@ -228,16 +248,15 @@ impl Engine {
         *self.paused.borrow()
     }
 
-    fn executor_for(&self, route: Option<Route>) -> Result<&Arc<dyn Executor>, EngineError> {
+    fn executor_for(&self, route: Option<Route>) -> Result<Arc<dyn Executor>, EngineError> {
         match route {
-            None => Ok(&self.local),
-            Some(r) => self.routes.get(&r).ok_or(EngineError::NoExecutor(r)),
+            None => Ok(Arc::clone(&self.local)),
+            Some(r) => self.route(r).ok_or(EngineError::NoExecutor(r)),
         }
     }
 
     fn version(&self, kind: &KindSchema, route: Route) -> String {
-        self.routes
-            .get(&route)
+        self.route(route)
             .map_or_else(|| format!("{route}-unconfigured"), |e| e.version(kind))
     }
 
@@ -651,10 +670,9 @@ impl Engine {
         cancel: CancellationToken,
         tx: mpsc::UnboundedSender<Event>,
     ) -> Result<CachedResult, ExecError> {
-        let executor = Arc::clone(
-            self.executor_for(job.route)
-                .map_err(|e| ExecError::failed(e.to_string()))?,
-        );
+        let executor = self
+            .executor_for(job.route)
+            .map_err(|e| ExecError::failed(e.to_string()))?;
         let (group, limit) = executor.limit(&job.kind);
         let sem = self.group(&group, limit);
 

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::document::{Document, Frame, Node, NodeId, Wire};
+use crate::document::{Document, Frame, Node, NodeId, Route, Wire};
 use crate::error::ConnectError;
 
 /// One primitive, reversible change.
@@ -27,6 +27,8 @@ pub enum Edit {
     SetFrames(Vec<Frame>),
     /// Renames the board.
     SetName(String),
+    /// Sets (or, with `None`, clears) the board's route for every node of a kind.
+    SetKindRoute { kind: String, route: Option<Route> },
 }
 
 /// Why an edit could not be applied. Nothing changed.
@@ -93,6 +95,13 @@ impl Edit {
             Edit::SetName(name) => {
                 let old = std::mem::replace(&mut doc.name, name);
                 Ok(vec![Edit::SetName(old)])
+            }
+            Edit::SetKindRoute { kind, route } => {
+                let old = match route {
+                    Some(r) => doc.settings.routes.insert(kind.clone(), r),
+                    None => doc.settings.routes.remove(&kind),
+                };
+                Ok(vec![Edit::SetKindRoute { kind, route: old }])
             }
         }
     }
@@ -277,6 +286,33 @@ mod tests {
         h.redo(&mut doc, c).expect("redo");
         assert_eq!(doc.nodes.len(), 20);
         assert!(doc.nodes.contains_key(&first), "redo keeps the same ids");
+    }
+
+    #[test]
+    fn a_kind_route_is_set_cleared_and_undone() {
+        let c = Catalog::builtin();
+        let mut doc = Document::default();
+        let mut h = History::new(100);
+        let set = |route| {
+            vec![Edit::SetKindRoute {
+                kind: "t2i".into(),
+                route,
+            }]
+        };
+        h.apply(&mut doc, c, "Route", set(Some(Route::Comfyui)), None)
+            .expect("set");
+        h.apply(&mut doc, c, "Route", set(Some(Route::Direct)), None)
+            .expect("change");
+        assert_eq!(doc.settings.routes.get("t2i"), Some(&Route::Direct));
+        h.apply(&mut doc, c, "Route", set(None), None)
+            .expect("clear");
+        assert!(doc.settings.routes.is_empty());
+        h.undo(&mut doc, c);
+        assert_eq!(doc.settings.routes.get("t2i"), Some(&Route::Direct));
+        h.undo(&mut doc, c);
+        assert_eq!(doc.settings.routes.get("t2i"), Some(&Route::Comfyui));
+        h.undo(&mut doc, c);
+        assert!(doc.settings.routes.is_empty());
     }
 
     #[test]

@@ -1089,7 +1089,10 @@ async fn connection_checks_say_whether_the_address_and_key_work() {
         let provider = provider_of(flavor);
         let check = providers.check(provider).await;
         assert!(check.ok, "{flavor:?}: {check:?}");
-        assert!(check.summary.starts_with("connected"), "{flavor:?}: {check:?}");
+        assert!(
+            check.summary.starts_with("connected"),
+            "{flavor:?}: {check:?}"
+        );
         if flavor == Flavor::ComfyUi {
             continue; // no key
         }
@@ -1097,8 +1100,14 @@ async fn connection_checks_say_whether_the_address_and_key_work() {
         wrong.endpoint_mut(provider).key = Some(ApiKey::new("sk_wrong"));
         let check = Providers::new(wrong).unwrap().check(provider).await;
         assert!(!check.ok, "{flavor:?}: {check:?}");
-        assert!(check.summary.contains("key was refused"), "{flavor:?}: {check:?}");
-        assert!(!format!("{check:?}").contains("sk_wrong"), "the key is never echoed");
+        assert!(
+            check.summary.contains("key was refused"),
+            "{flavor:?}: {check:?}"
+        );
+        assert!(
+            !format!("{check:?}").contains("sk_wrong"),
+            "the key is never echoed"
+        );
 
         let mut none = config(&fake);
         none.endpoint_mut(provider).key = None;
@@ -1106,7 +1115,10 @@ async fn connection_checks_say_whether_the_address_and_key_work() {
         let var = aktion_providers::key_variable(provider).unwrap();
         assert_eq!(
             (check.ok, check.summary.as_str()),
-            (false, format!("no API key: save one here or set {var}").as_str())
+            (
+                false,
+                format!("no API key: save one here or set {var}").as_str()
+            )
         );
         assert_eq!(fake.submissions(), 0, "{flavor:?}: a check submits nothing");
     }
@@ -1118,8 +1130,14 @@ async fn connection_checks_say_whether_the_address_and_key_work() {
     let mut cfg = ProvidersConfig::from_lookup(|_| None);
     cfg.comfyui.base_url = format!("http://{addr}");
     cfg.http.retry.max_retries = 0;
-    let check = Providers::new(cfg).unwrap().check(ProviderKind::ComfyUi).await;
-    assert!(!check.ok && check.summary.starts_with("cannot reach"), "{check:?}");
+    let check = Providers::new(cfg)
+        .unwrap()
+        .check(ProviderKind::ComfyUi)
+        .await;
+    assert!(
+        !check.ok && check.summary.starts_with("cannot reach"),
+        "{check:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1134,7 +1152,10 @@ async fn the_runcomfy_check_looks_up_each_configured_deployment() {
         "{check:?}"
     );
     assert!(
-        check.details.iter().any(|d| d.starts_with("sequence: no deployment id")),
+        check
+            .details
+            .iter()
+            .any(|d| d.starts_with("sequence: no deployment id")),
         "{check:?}"
     );
     fake.remove_deployment(aktion_providers::config::COHERENT_DEPLOYMENT);
@@ -1150,9 +1171,13 @@ async fn the_runcomfy_check_looks_up_each_configured_deployment() {
 async fn the_comfyui_check_lists_ready_kinds_and_missing_models() {
     let (fake, providers) = setup(Flavor::ComfyUi).await;
     let check = providers.check(ProviderKind::ComfyUi).await;
-    assert!(check.summary.contains("ComfyUI 0.3.66 on cuda:0"), "{check:?}");
     assert!(
-        check.details[0].starts_with("ready: action_pose, character, comfy_i2v, i2i, i2v, sequence"),
+        check.summary.contains("ComfyUI 0.3.66 on cuda:0"),
+        "{check:?}"
+    );
+    assert!(
+        check.details[0]
+            .starts_with("ready: action_pose, character, comfy_i2v, i2i, i2v, sequence"),
         "{check:?}"
     );
     assert_eq!(check.details.len(), 1, "{check:?}");
