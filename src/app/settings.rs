@@ -84,11 +84,22 @@ pub enum KeySource {
 }
 
 impl KeySource {
+    /// One short line for the window; the full place is on hover.
     fn describe(&self) -> String {
         match self {
             Self::Environment(var) => format!("from {var} in the environment"),
-            Self::Saved(kept) => format!("saved in {kept}"),
+            Self::Saved(kept) if kept.starts_with("the system keychain") => {
+                "saved in the system keychain".to_owned()
+            }
+            Self::Saved(_) => "saved in a private file".to_owned(),
             Self::None => "no key".to_owned(),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Saved(kept) => format!("saved in {kept}"),
+            other => other.describe(),
         }
     }
 }
@@ -183,7 +194,11 @@ impl SettingsUi {
             return;
         }
         self.notice = Some(match store.set(var, key) {
-            Ok(kept) => format!("{} key saved in {kept}", provider_name(provider)),
+            Ok(kept) => format!(
+                "{} key {}",
+                provider_name(provider),
+                KeySource::Saved(kept.to_string()).describe()
+            ),
             Err(e) => format!("the key was not saved: {e}"),
         });
         self.checks.remove(&provider);
@@ -244,7 +259,7 @@ impl SettingsUi {
         ctx: &egui::Context,
     ) {
         let config = crate::cli::providers_config_in(self.secrets.as_ref(), self.dir.as_deref());
-        let providers = match config.map(Providers::new) {
+        let providers = match config.map(|c| Providers::new(c.for_connection_test())) {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
                 self.notice = Some(e.to_string());
@@ -396,40 +411,51 @@ impl SettingsUi {
             )
             .weak(),
         );
-        for provider in HOSTED {
-            ui.add_space(6.0);
-            ui.horizontal(|ui| {
-                ui.label(egui::RichText::new(provider_name(provider)).strong());
-                ui.label(egui::RichText::new(self.key_source(provider).describe()).weak());
-            });
-            ui.horizontal(|ui| {
-                let l = ui.label(format!("{} key", provider_name(provider))).id;
-                let typed = self.keys.entry(provider).or_default();
-                let field = ui
-                    .add(
-                        egui::TextEdit::singleline(typed)
-                            .password(true)
-                            .hint_text("paste a key")
-                            .desired_width(240.0),
-                    )
-                    .labelled_by(l);
-                let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                let has_text = !typed.trim().is_empty();
-                if ui
-                    .add_enabled(has_text, egui::Button::new("Save"))
-                    .clicked()
-                    || (entered && has_text)
-                {
-                    self.save_key(provider, engine);
+        egui::Grid::new("provider-keys")
+            .num_columns(2)
+            .spacing([10.0, 6.0])
+            .show(ui, |ui| {
+                for provider in HOSTED {
+                    ui.label(egui::RichText::new(provider_name(provider)).strong());
+                    let source = self.key_source(provider);
+                    ui.label(egui::RichText::new(source.describe()).weak())
+                        .on_hover_text(source.detail());
+                    ui.end_row();
+                    let l = ui.label(format!("{} key", provider_name(provider))).id;
+                    ui.horizontal(|ui| {
+                        let typed = self.keys.entry(provider).or_default();
+                        let field = ui
+                            .add(
+                                egui::TextEdit::singleline(typed)
+                                    .password(true)
+                                    .hint_text("paste a key")
+                                    .desired_width(220.0),
+                            )
+                            .labelled_by(l);
+                        let entered =
+                            field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        let has_text = !typed.trim().is_empty();
+                        if ui
+                            .add_enabled(has_text, egui::Button::new("Save"))
+                            .clicked()
+                            || (entered && has_text)
+                        {
+                            self.save_key(provider, engine);
+                        }
+                        let saved = matches!(self.key_source(provider), KeySource::Saved(_));
+                        if ui.add_enabled(saved, egui::Button::new("Remove")).clicked() {
+                            self.remove_key(provider, engine);
+                        }
+                        self.check_button(ui, provider, ctx, rt);
+                    });
+                    ui.end_row();
+                    if self.checks.contains_key(&provider) {
+                        ui.label("");
+                        ui.vertical(|ui| self.check_result(ui, provider));
+                        ui.end_row();
+                    }
                 }
-                let saved = matches!(self.key_source(provider), KeySource::Saved(_));
-                if ui.add_enabled(saved, egui::Button::new("Remove")).clicked() {
-                    self.remove_key(provider, engine);
-                }
-                self.check_button(ui, provider, ctx, rt);
             });
-            self.check_result(ui, provider);
-        }
         ui.add_space(6.0);
         ui.separator();
         ui.label(egui::RichText::new("ComfyUI").strong());

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::ProviderKind;
 use crate::client::{Providers, seg};
-use crate::config::{KEY_VARIABLES, Target};
+use crate::config::{KEY_VARIABLES, ProvidersConfig, Target};
 use crate::error::ProviderError;
 use crate::http::Repeat;
 
@@ -65,6 +65,19 @@ pub fn key_variable(provider: ProviderKind) -> Option<&'static str> {
     };
     debug_assert!(KEY_VARIABLES.contains(&name));
     Some(name)
+}
+
+impl ProvidersConfig {
+    /// The same configuration with a person waiting on the answer: one retry, short timeouts
+    /// (a job's client retries for minutes; a connection test must answer in seconds).
+    #[must_use]
+    pub fn for_connection_test(mut self) -> Self {
+        self.http.retry.max_retries = 1;
+        self.http.retry.max_retry_after = std::time::Duration::from_secs(5);
+        self.http.connect_timeout = std::time::Duration::from_secs(5);
+        self.http.request_timeout = std::time::Duration::from_secs(15);
+        self
+    }
 }
 
 impl Providers {
