@@ -345,8 +345,14 @@ fn describe(e: &AccountError) -> String {
     }
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of Unix milliseconds.
+pub(crate) fn date_time(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!("{} {:02}:{:02} UTC", date(ms), minutes / 60, minutes % 60)
+}
+
 /// `YYYY-MM-DD` (UTC) of Unix milliseconds.
-fn date(ms: i64) -> String {
+pub(crate) fn date(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -370,5 +376,10 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(1_795_651_200_000), "2026-11-26");
         assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(
+            date_time(1_795_651_200_000 + 3_600_000 * 13 + 60_000 * 7 + 59_999),
+            "2026-11-26 13:07 UTC"
+        );
+        assert_eq!(date_time(-1), "1969-12-31 23:59 UTC");
     }
 }

@@ -1081,6 +1081,9 @@ impl Studio {
                 });
             }
         }
+        if let Some(take) = node.active_take() {
+            take_details(ui, take, Catalog::builtin().get(&node.kind));
+        }
         ui.separator();
         ui.horizontal_wrapped(|ui| {
             if ui
@@ -1922,5 +1925,66 @@ impl Studio {
         {
             self.apply(cmd);
         }
+    }
+}
+
+/// The active take's metadata (PRODUCT.md §4.2): provider, model, seed, route, how long it took,
+/// the credits charged, when, and parameters the model did not take.
+fn take_details(
+    ui: &mut egui::Ui,
+    take: &aktion_graph::Take,
+    kind: Option<&aktion_graph::KindSchema>,
+) {
+    let seed = take
+        .params
+        .get("seed")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    let mut lines = vec![format!(
+        "{}{} · {} route{}",
+        if take.provider.is_empty() {
+            "local"
+        } else {
+            &take.provider
+        },
+        if take.model.is_empty() {
+            String::new()
+        } else if take.model.len() > 24 && take.model.chars().all(|c| c.is_ascii_hexdigit()) {
+            // A pinned version hash: its start tells versions apart.
+            format!(" · version {}…", &take.model[..12])
+        } else {
+            format!(" · {}", take.model)
+        },
+        take.route.as_str(),
+        if take.draft { " · draft preview" } else { "" }
+    )];
+    let mut facts = vec![format!("seed {seed}")];
+    if take.duration_ms > 0 {
+        facts.push(format!("{:.1} s", take.duration_ms as f64 / 1000.0));
+    }
+    facts.push(format!("{} credits", take.credits));
+    if take.created > 0 {
+        facts.push(account::date_time(
+            i64::try_from(take.created).unwrap_or(i64::MAX),
+        ));
+    }
+    lines.push(facts.join(" · "));
+    for line in lines {
+        ui.label(egui::RichText::new(line).weak().small());
+    }
+    if !take.unused.is_empty() {
+        let label = |id: &String| {
+            kind.and_then(|k| k.params.iter().find(|p| &p.id == id))
+                .map_or_else(|| id.clone(), |p| p.label.clone())
+        };
+        let names: Vec<String> = take.unused.iter().map(label).collect();
+        ui.label(
+            egui::RichText::new(format!("not used by this model: {}", names.join(", ")))
+                .small()
+                .color(egui::Color32::from_rgb(220, 180, 110)),
+        )
+        .on_hover_text(
+            "These settings did not shape this take; another route's model may take them.",
+        );
     }
 }

@@ -95,6 +95,9 @@ pub struct TakeMeta {
     /// The parameters that produced it.
     #[serde(default)]
     pub params: BTreeMap<String, Value>,
+    /// Parameters the provider's model does not take (see `Take::unused`).
+    #[serde(default)]
+    pub unused: Vec<String>,
 }
 
 /// Why a job did not produce a result.

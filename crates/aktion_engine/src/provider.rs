@@ -166,12 +166,14 @@ impl ProviderExecutor {
             Ok(outputs) => {
                 guard.disarm();
                 ctx.journal.clear();
+                let params = job.kind.params.iter().map(|p| p.id.as_str());
                 Ok(JobOutput {
                     outputs,
                     meta: TakeMeta {
                         provider: slug(provider).to_owned(),
                         model: target_id(&config.target),
                         seed: job.seed(),
+                        unused: config.unmapped(params),
                         ..TakeMeta::default()
                     },
                 })

@@ -45,6 +45,7 @@ pub fn record_take(
         credits: meta.credits,
         duration_ms: meta.duration_ms,
         created: result.created_unix_ms,
+        unused: meta.unused,
     };
     let id = take.id;
     n.takes.push(take);

@@ -448,6 +448,37 @@ fn assert_parameters_in_place(fake: &Fake) {
     assert_eq!(p["57"]["inputs"]["noise_seed"], 7);
 }
 
+/// A parameter the route's model does not take is named on the take, so the filmmaker knows
+/// its value did not shape the result: ControlNet Scribble (i2i's direct route, as in the
+/// seed) has no strength; the shipped ComfyUI workflow uses it as the denoise.
+#[tokio::test(start_paused = true)]
+async fn a_parameter_the_model_does_not_take_is_named_on_the_take() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    let img = f.sketch();
+    let i2i = f.add(
+        "i2i",
+        &[("prompt", json!("at night")), ("strength", json!(0.3))],
+    );
+    f.wire(img, i2i, "image", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, i2i, &OutputSpec::png());
+    let meta = s.report(i2i).and_then(|r| r.meta.clone()).expect("meta");
+    assert_eq!(meta["unused"], json!(["strength"]), "{meta}");
+
+    let mut f = Fixture::new(Flavor::ComfyUi).await;
+    let img = f.sketch();
+    let i2i = f.add(
+        "i2i",
+        &[("prompt", json!("at night")), ("strength", json!(0.3))],
+    );
+    f.wire(img, i2i, "image", 0);
+    let engine = f.engine();
+    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
+    let meta = s.report(i2i).and_then(|r| r.meta.clone()).expect("meta");
+    assert_eq!(meta["unused"], json!([]), "{meta}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_model_missing_on_the_comfyui_server_is_named_in_the_node_error() {
     let mut f = Fixture::new(Flavor::ComfyUi).await;

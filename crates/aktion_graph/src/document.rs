@@ -142,6 +142,10 @@ pub struct Take {
     /// Unix milliseconds.
     #[serde(default)]
     pub created: u64,
+    /// Parameters the model did not take (their values did not shape this take), e.g. a
+    /// strength on a route whose model has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused: Vec<String>,
 }
 
 /// A node on the board.

@@ -173,6 +173,23 @@ impl KindConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
     }
+
+    /// Of the catalog parameters `names`, those no mapping reads (under their own name or
+    /// their provider alias, see `INPUT_ALIASES`): the model does not take them.
+    pub fn unmapped<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let read = |name: &str| self.inputs.iter().any(|m| m.from == name);
+        names
+            .into_iter()
+            .filter(|name| {
+                let alias = crate::request::INPUT_ALIASES
+                    .iter()
+                    .find(|(from, _)| from == name)
+                    .map(|(_, to)| *to);
+                !read(name) && !alias.is_some_and(read)
+            })
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// The pinned ControlNet Scribble version used by nearly all public callers (PROVIDERS.md 1.14).
@@ -809,6 +826,45 @@ mod tests {
             workflow["1"]["inputs"]["ckpt_name"],
             "sd_xl_base_1.0.safetensors"
         );
+    }
+
+    #[test]
+    fn parameters_a_model_does_not_take_are_named() {
+        let kinds = default_kinds();
+        let params = |kind: &str| -> Vec<&str> {
+            match kind {
+                "i2i" => vec!["prompt", "strength", "seed"],
+                "sketch_to_image" => vec![
+                    "prompt",
+                    "creativity",
+                    "resolution",
+                    "negative_prompt",
+                    "seed",
+                ],
+                "action_pose" => vec!["prompt", "pose_strength", "seed"],
+                _ => vec!["prompt", "style", "aspect_ratio", "seed"],
+            }
+        };
+        // ControlNet Scribble has no strength; the ComfyUI workflow does (its denoise).
+        assert_eq!(kinds["i2i"].unmapped(params("i2i")), ["strength"]);
+        assert!(kinds["comfyui:i2i"].unmapped(params("i2i")).is_empty());
+        // `creativity` reaches Scribble as `guidance` (an alias), so it counts as taken.
+        assert!(
+            kinds["sketch_to_image"]
+                .unmapped(params("sketch_to_image"))
+                .is_empty()
+        );
+        assert_eq!(
+            kinds["action_pose"].unmapped(params("action_pose")),
+            ["pose_strength"]
+        );
+        assert!(
+            kinds["comfyui:action_pose"]
+                .unmapped(params("action_pose"))
+                .is_empty()
+        );
+        // A2E's text to image takes no seed.
+        assert_eq!(kinds["character"].unmapped(params("character")), ["seed"]);
     }
 
     #[test]
