@@ -479,11 +479,20 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
 
 #[test]
 fn the_jobs_panel_estimates_time_left() {
-    assert_eq!(super::eta_text(10.0, Some(0.5), 120), "10 s · ~10 s left");
-    assert_eq!(super::eta_text(30.0, None, 120), "30 s · ~1 min 30 s left");
-    assert_eq!(super::eta_text(200.0, None, 120), "3 min 20 s · finishing");
     assert_eq!(
-        super::eta_text(5.0, Some(0.01), 60),
+        super::jobs::eta_text(10.0, Some(0.5), 120),
+        "10 s · ~10 s left"
+    );
+    assert_eq!(
+        super::jobs::eta_text(30.0, None, 120),
+        "30 s · ~1 min 30 s left"
+    );
+    assert_eq!(
+        super::jobs::eta_text(200.0, None, 120),
+        "3 min 20 s · finishing"
+    );
+    assert_eq!(
+        super::jobs::eta_text(5.0, Some(0.01), 60),
         "5 s · ~55 s left",
         "tiny fractions fall back to the typical time"
     );
