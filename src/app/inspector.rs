@@ -320,19 +320,13 @@ impl Studio {
     ) {
         let (rect, _) =
             ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::hover());
-        ui.painter()
-            .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
         if let Some(tex) = self.previews.get(key) {
+            ui.painter()
+                .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
             media::paint_fit(ui, tex, rect);
             return;
         }
-        ui.painter().text(
-            rect.center(),
-            egui::Align2::CENTER_CENTER,
-            "loading preview…",
-            egui::FontId::proportional(12.0),
-            egui::Color32::GRAY,
-        );
+        media::placeholder(ui, rect, "loading preview…");
         if !self.previews_pending.insert(key.to_owned()) {
             return;
         }

@@ -180,15 +180,7 @@ impl Media {
         let Some(shown) = self.shown.get(key) else {
             let (rect, _) =
                 ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
-            ui.painter()
-                .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
-            ui.painter().text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                "loading preview…",
-                egui::FontId::proportional(12.0),
-                egui::Color32::GRAY,
-            );
+            placeholder(ui, rect, "loading preview…");
             if self.pending.insert(key.to_owned()) {
                 let (key, tx, ctx) = (key.to_owned(), self.tx.clone(), ui.ctx().clone());
                 std::thread::spawn(move || {
@@ -302,6 +294,19 @@ fn next_change<T>(frames: &[(T, Duration)], elapsed: Duration) -> (usize, Durati
         t = t.saturating_sub(*d);
     }
     (frames.len() - 1, Duration::from_millis(20))
+}
+
+/// A dark box with a grey line of text: where a preview will be, or why there is none.
+pub fn placeholder(ui: &egui::Ui, rect: egui::Rect, text: &str) {
+    ui.painter()
+        .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
+    ui.painter().text(
+        rect.center(),
+        egui::Align2::CENTER_CENTER,
+        text,
+        egui::FontId::proportional(12.0),
+        egui::Color32::GRAY,
+    );
 }
 
 #[cfg(test)]

@@ -113,6 +113,10 @@ fn add_from_palette(h: &mut Harness<'_, Studio>, at: Pos2, button: &str) -> Node
 /// in the next two.
 fn press(h: &mut Harness<'_, Studio>, label: &str) {
     let at = h.get_by_label(label).rect().center();
+    click_at(h, at);
+}
+
+fn click_at(h: &mut Harness<'_, Studio>, at: Pos2) {
     h.hover_at(at);
     h.run_steps(1);
     for pressed in [true, false] {
@@ -741,18 +745,7 @@ fn press_nth(h: &mut Harness<'_, Studio>, label: &str, index: usize) {
         .unwrap_or_else(|| panic!("a {index}th {label:?}"))
         .rect()
         .center();
-    h.hover_at(at);
-    h.run_steps(1);
-    for pressed in [true, false] {
-        h.event(Event::PointerButton {
-            pos: at,
-            button: PointerButton::Primary,
-            pressed,
-            modifiers: Modifiers::NONE,
-        });
-        h.run_steps(1);
-    }
-    h.run();
+    click_at(h, at);
 }
 
 /// Settings → Providers, Routes, Cache, driven as a filmmaker would: a key saved to the (file)

@@ -700,18 +700,8 @@ mod tests {
         let exec = ProviderExecutor::comfyui(config).expect("builds");
         let kinds: Vec<&String> = exec.providers().config().kinds.keys().collect();
         // The shipped workflows, none of the hosted targets; a configured one replaces its own.
-        assert_eq!(
-            kinds,
-            [
-                "action_pose",
-                "character",
-                "i2i",
-                "i2v",
-                "sequence",
-                "sketch_to_image",
-                "t2i"
-            ]
-        );
+        let shipped = aktion_providers::default_comfyui_kinds();
+        assert_eq!(kinds, shipped.keys().collect::<Vec<_>>());
         assert_eq!(
             exec.kind_config("t2i").map(|k| k.timeout_secs),
             Some(60),

@@ -453,30 +453,23 @@ fn assert_parameters_in_place(fake: &Fake) {
 /// seed) has no strength; the shipped ComfyUI workflow uses it as the denoise.
 #[tokio::test(start_paused = true)]
 async fn a_parameter_the_model_does_not_take_is_named_on_the_take() {
-    let mut f = Fixture::new(Flavor::Replicate).await;
-    let img = f.sketch();
-    let i2i = f.add(
-        "i2i",
-        &[("prompt", json!("at night")), ("strength", json!(0.3))],
-    );
-    f.wire(img, i2i, "image", 0);
-    let engine = f.engine();
-    let (s, _) = run(&engine, f.request(Route::Direct)).await;
-    assert_output(&s, i2i, &OutputSpec::png());
-    let meta = s.report(i2i).and_then(|r| r.meta.clone()).expect("meta");
-    assert_eq!(meta["unused"], json!(["strength"]), "{meta}");
-
-    let mut f = Fixture::new(Flavor::ComfyUi).await;
-    let img = f.sketch();
-    let i2i = f.add(
-        "i2i",
-        &[("prompt", json!("at night")), ("strength", json!(0.3))],
-    );
-    f.wire(img, i2i, "image", 0);
-    let engine = f.engine();
-    let (s, _) = run(&engine, f.request(Route::Comfyui)).await;
-    let meta = s.report(i2i).and_then(|r| r.meta.clone()).expect("meta");
-    assert_eq!(meta["unused"], json!([]), "{meta}");
+    for (flavor, route, unused) in [
+        (Flavor::Replicate, Route::Direct, json!(["strength"])),
+        (Flavor::ComfyUi, Route::Comfyui, json!([])),
+    ] {
+        let mut f = Fixture::new(flavor).await;
+        let img = f.sketch();
+        let i2i = f.add(
+            "i2i",
+            &[("prompt", json!("at night")), ("strength", json!(0.3))],
+        );
+        f.wire(img, i2i, "image", 0);
+        let engine = f.engine();
+        let (s, _) = run(&engine, f.request(route)).await;
+        assert_output(&s, i2i, &OutputSpec::png());
+        let meta = s.report(i2i).and_then(|r| r.meta.clone()).expect("meta");
+        assert_eq!(meta["unused"], unused, "{route}: {meta}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
