@@ -126,6 +126,10 @@ pub struct SettingsUi {
     pub comfyui_url: String,
     pub checks: BTreeMap<ProviderKind, ConnectionCheck>,
     checking: BTreeSet<ProviderKind>,
+    /// Where each key comes from, read when the window opens and after a save or removal
+    /// (a keychain lookup is I/O: never once per frame).
+    sources: BTreeMap<ProviderKind, KeySource>,
+    shown: bool,
     pub stats: Option<Result<CacheStats, String>>,
     busy_cache: bool,
     /// The last thing to tell the user.
@@ -151,6 +155,8 @@ impl SettingsUi {
             comfyui_url,
             checks: BTreeMap::new(),
             checking: BTreeSet::new(),
+            sources: BTreeMap::new(),
+            shown: false,
             stats: None,
             busy_cache: false,
             notice: None,
@@ -165,6 +171,17 @@ impl SettingsUi {
     pub fn set_storage(&mut self, secrets: Option<SecretStore>, dir: Option<PathBuf>) {
         self.secrets = secrets;
         self.dir = dir;
+    }
+
+    fn refresh_sources(&mut self) {
+        self.sources = HOSTED.iter().map(|p| (*p, self.key_source(*p))).collect();
+    }
+
+    fn source(&self, provider: ProviderKind) -> KeySource {
+        self.sources
+            .get(&provider)
+            .cloned()
+            .unwrap_or(KeySource::None)
     }
 
     pub fn key_source(&self, provider: ProviderKind) -> KeySource {
@@ -202,6 +219,7 @@ impl SettingsUi {
             Err(e) => format!("the key was not saved: {e}"),
         });
         self.checks.remove(&provider);
+        self.refresh_sources();
         self.reload(engine);
     }
 
@@ -214,6 +232,7 @@ impl SettingsUi {
             Err(e) => format!("the key was not removed: {e}"),
         });
         self.checks.remove(&provider);
+        self.refresh_sources();
         self.reload(engine);
     }
 
@@ -359,7 +378,12 @@ impl SettingsUi {
     ) -> Vec<Command> {
         let mut commands = Vec::new();
         if !self.open {
+            self.shown = false;
             return commands;
+        }
+        if !self.shown {
+            self.shown = true;
+            self.refresh_sources();
         }
         self.poll();
         let mut open = true;
@@ -417,7 +441,7 @@ impl SettingsUi {
             .show(ui, |ui| {
                 for provider in HOSTED {
                     ui.label(egui::RichText::new(provider_name(provider)).strong());
-                    let source = self.key_source(provider);
+                    let source = self.source(provider);
                     ui.label(egui::RichText::new(source.describe()).weak())
                         .on_hover_text(source.detail());
                     ui.end_row();
@@ -442,7 +466,7 @@ impl SettingsUi {
                         {
                             self.save_key(provider, engine);
                         }
-                        let saved = matches!(self.key_source(provider), KeySource::Saved(_));
+                        let saved = matches!(self.source(provider), KeySource::Saved(_));
                         if ui.add_enabled(saved, egui::Button::new("Remove")).clicked() {
                             self.remove_key(provider, engine);
                         }
