@@ -509,6 +509,20 @@ impl Studio {
                         });
                     }
                 }
+                CanvasEvent::FrameResized { frame, rect } => {
+                    let index = self
+                        .state
+                        .doc
+                        .frames
+                        .iter()
+                        .position(|f| view::frame_canvas_id(f) == frame);
+                    if let Some(index) = index {
+                        self.apply(Command::ResizeFrame {
+                            index,
+                            rect: [rect.min.x, rect.min.y, rect.width(), rect.height()],
+                        });
+                    }
+                }
                 CanvasEvent::Disconnect { from, to } => {
                     if let Some(w) = self.ids.wire(&self.state.doc, catalog, from, to) {
                         self.apply(Command::Disconnect(w));

@@ -94,6 +94,11 @@ pub enum Command {
         ids: Vec<NodeId>,
         title: String,
     },
+    /// Gives the frame at `index` a new rectangle (`[x, y, width, height]`).
+    ResizeFrame {
+        index: usize,
+        rect: [f32; 4],
+    },
     /// Removes the frame at `index` (its nodes stay).
     DeleteFrame(usize),
     PickTake {
@@ -355,6 +360,14 @@ impl AppState {
                     n.pos = [n.pos[0] + delta[0], n.pos[1] + delta[1]];
                 });
                 self.edit(plural("Move", ids.len()), edits, None)?;
+            }
+            Command::ResizeFrame { index, rect } => {
+                if !rect.iter().all(|v| v.is_finite()) || rect[2] <= 0.0 || rect[3] <= 0.0 {
+                    return Err("bad frame size".into());
+                }
+                let mut frames = self.doc.frames.clone();
+                frames.get_mut(index).ok_or("no such frame")?.rect = rect;
+                self.edit("Resize frame".into(), vec![Edit::SetFrames(frames)], None)?;
             }
             Command::MoveFrame {
                 index,
@@ -1067,6 +1080,56 @@ mod tests {
             f.rect[0] < 0.0 && f.rect[0] + f.rect[2] > 640.0,
             "it encloses both nodes: {:?}",
             f.rect
+        );
+        // Resized, with undo; a nonsense size or frame is refused and changes nothing.
+        let before = f.rect;
+        let bigger = [before[0], before[1], before[2] + 200.0, before[3] + 100.0];
+        s.apply(
+            Command::ResizeFrame {
+                index: 0,
+                rect: bigger,
+            },
+            now(),
+        )
+        .expect("resize");
+        assert_eq!(
+            s.doc.frames[0].rect.map(f32::to_bits),
+            bigger.map(f32::to_bits)
+        );
+        for bad in [
+            [0.0, 0.0, -5.0, 10.0],
+            [f32::NAN, 0.0, 10.0, 10.0],
+            [0.0, 0.0, 10.0, 0.0],
+        ] {
+            assert!(
+                s.apply(
+                    Command::ResizeFrame {
+                        index: 0,
+                        rect: bad
+                    },
+                    now()
+                )
+                .is_err()
+            );
+        }
+        assert!(
+            s.apply(
+                Command::ResizeFrame {
+                    index: 9,
+                    rect: bigger
+                },
+                now()
+            )
+            .is_err()
+        );
+        assert_eq!(
+            s.doc.frames[0].rect.map(f32::to_bits),
+            bigger.map(f32::to_bits)
+        );
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(
+            s.doc.frames[0].rect.map(f32::to_bits),
+            before.map(f32::to_bits)
         );
         s.apply(Command::Undo, now()).expect("undo");
         assert!(s.doc.frames.is_empty());

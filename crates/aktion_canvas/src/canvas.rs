@@ -113,6 +113,13 @@ enum Drag {
         start: Pos2,
         additive: bool,
     },
+    /// A frame's bottom-right corner dragged: `size` is its size so far (board units).
+    ResizeFrame {
+        frame: u64,
+        start: Rect,
+        origin: Pos2,
+        size: Vec2,
+    },
     Connect {
         from: PinId,
         /// The input a wire was picked up from (dragging from a connected input).
@@ -544,12 +551,24 @@ impl Canvas {
             }
             HitIdx::Background => {
                 let b = x.to_board(origin);
+                let corner = board
+                    .frames
+                    .iter()
+                    .rev()
+                    .find(|f| frame_handle(f.rect, x.zoom).contains(b));
                 let title = board
                     .frames
                     .iter()
                     .rev()
                     .find(|f| frame_title(f.rect).contains(b));
-                if let Some(frame) = title {
+                if let Some(frame) = corner {
+                    Drag::ResizeFrame {
+                        frame: frame.id,
+                        start: frame.rect,
+                        origin,
+                        size: frame.rect.size(),
+                    }
+                } else if let Some(frame) = title {
                     let mut inside = Vec::new();
                     self.cache.index.query(frame.rect, &mut inside);
                     let ids = inside
@@ -613,6 +632,22 @@ impl Canvas {
                     raw
                 };
             }
+            Drag::ResizeFrame {
+                start,
+                origin,
+                size,
+                ..
+            } => {
+                let raw = (pointer - *origin) / x.zoom;
+                let mut corner = start.max + raw;
+                if snap {
+                    corner = pos2(
+                        (corner.x / grid).round() * grid,
+                        (corner.y / grid).round() * grid,
+                    );
+                }
+                *size = (corner - start.min).max(FRAME_MIN);
+            }
             Drag::Minimap => {
                 if let Some(mm) = minimap {
                     self.center_on_minimap(rect, mm, pointer);
@@ -657,6 +692,16 @@ impl Canvas {
                             delta,
                         },
                         None => CanvasEvent::NodesMoved { ids, delta },
+                    });
+                }
+            }
+            Drag::ResizeFrame {
+                frame, start, size, ..
+            } => {
+                if size != start.size() {
+                    events.push(CanvasEvent::FrameResized {
+                        frame,
+                        rect: Rect::from_min_size(start.min, size),
                     });
                 }
             }
@@ -945,35 +990,30 @@ impl Canvas {
 
     // ---------------------------------------------------------------- painting
 
-    fn paint(
-        &mut self,
+    /// Frames (backdrops) under the nodes: fill, title, resize grip; a frame being moved or
+    /// resized is drawn where the drag has it.
+    fn paint_frames(
+        &self,
         ui: &mut Ui,
+        painter: &egui::Painter,
         id: Id,
+        x: Xform,
         rect: Rect,
         board: &Board,
-        delegate: &mut dyn CanvasDelegate,
     ) {
-        let painter = ui.painter_at(rect);
-        let x = self.view.at(rect.min);
         let lod = Lod::for_zoom(x.zoom);
         let view = x.rect_to_board(rect);
-        painter.rect_filled(rect, 0.0, BACKGROUND);
-        if self.options.show_grid {
-            paint_grid(&painter, x, rect, self.options.grid);
-        }
-        let (moved_frame, frame_delta) = match &self.drag {
-            Drag::Move {
-                frame: Some(f),
-                delta,
-                ..
-            } => (Some(*f), *delta),
-            _ => (None, Vec2::ZERO),
-        };
         for frame in &board.frames {
-            let frame_rect = if moved_frame == Some(frame.id) {
-                frame.rect.translate(frame_delta)
-            } else {
-                frame.rect
+            let frame_rect = match &self.drag {
+                Drag::Move {
+                    frame: Some(f),
+                    delta,
+                    ..
+                } if *f == frame.id => frame.rect.translate(*delta),
+                Drag::ResizeFrame { frame: f, size, .. } if *f == frame.id => {
+                    Rect::from_min_size(frame.rect.min, *size)
+                }
+                _ => frame.rect,
             };
             if frame_rect.intersects(view) {
                 let r = x.rect_to_screen(frame_rect);
@@ -991,9 +1031,55 @@ impl Canvas {
                     resp.widget_info(|| {
                         WidgetInfo::labeled(Role::Group, true, format!("Frame {}", frame.title))
                     });
+                    // The resize grip: three short diagonals in the bottom-right corner.
+                    let grip = x.rect_to_screen(frame_handle(frame_rect, x.zoom));
+                    let stroke = Stroke::new(1.0, frame.color.gamma_multiply(0.8));
+                    for k in 1..=3 {
+                        let d = grip.width() * k as f32 / 4.0;
+                        painter.line_segment(
+                            [grip.max - vec2(d, 2.0), grip.max - vec2(2.0, d)],
+                            stroke,
+                        );
+                    }
+                    let handle = ui.interact(
+                        grip.intersect(rect),
+                        id.with(("frame-resize", frame.id)),
+                        Sense::hover(),
+                    );
+                    handle.widget_info(|| {
+                        WidgetInfo::labeled(
+                            Role::Button,
+                            true,
+                            format!("Resize frame {}", frame.title),
+                        )
+                    });
+                    if handle.hovered()
+                        || matches!(&self.drag, Drag::ResizeFrame { frame: f, .. } if *f == frame.id)
+                    {
+                        ui.ctx().set_cursor_icon(egui::CursorIcon::ResizeNwSe);
+                    }
                 }
             }
         }
+    }
+
+    fn paint(
+        &mut self,
+        ui: &mut Ui,
+        id: Id,
+        rect: Rect,
+        board: &Board,
+        delegate: &mut dyn CanvasDelegate,
+    ) {
+        let painter = ui.painter_at(rect);
+        let x = self.view.at(rect.min);
+        let lod = Lod::for_zoom(x.zoom);
+        let view = x.rect_to_board(rect);
+        painter.rect_filled(rect, 0.0, BACKGROUND);
+        if self.options.show_grid {
+            paint_grid(&painter, x, rect, self.options.grid);
+        }
+        self.paint_frames(ui, &painter, id, x, rect, board);
 
         let delta = match &self.drag {
             Drag::Move { delta, .. } => *delta,
@@ -1205,7 +1291,7 @@ impl Canvas {
                     painter.circle_stroke(c, PIN_RADIUS * x.zoom + 3.0, Stroke::new(1.5, TEXT));
                 }
             }
-            Drag::Pan | Drag::Move { .. } | Drag::Minimap => {}
+            Drag::Pan | Drag::Move { .. } | Drag::Minimap | Drag::ResizeFrame { .. } => {}
         }
         if let Some(mm) = self.minimap_rect(rect) {
             self.paint_minimap(ui, painter, id, mm, x, rect);
@@ -1415,6 +1501,18 @@ enum HitIdx {
 }
 
 /// The strip at the top of a frame that drags it, in board units.
+/// The smallest a frame can be resized to (board units).
+const FRAME_MIN: Vec2 = vec2(160.0, 80.0);
+
+/// A frame's resize grip: a square in its bottom-right corner, 14 px on screen at any zoom
+/// (never more than a third of the frame).
+fn frame_handle(rect: Rect, zoom: f32) -> Rect {
+    let side = (14.0 / zoom.max(0.05))
+        .min(rect.width() / 3.0)
+        .min(rect.height() / 3.0);
+    Rect::from_min_max(rect.max - vec2(side, side), rect.max)
+}
+
 fn frame_title(rect: Rect) -> Rect {
     Rect::from_min_max(
         rect.min,

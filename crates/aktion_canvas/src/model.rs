@@ -151,6 +151,12 @@ pub enum CanvasEvent {
         nodes: Vec<NodeId>,
         delta: Vec2,
     },
+    /// A frame was resized by its bottom-right corner; `rect` is its new rectangle (board
+    /// units, snapped, never smaller than the minimum).
+    FrameResized {
+        frame: u64,
+        rect: Rect,
+    },
     /// A wire was dropped on a compatible pin. `from` is always the output.
     Connect {
         from: PinId,

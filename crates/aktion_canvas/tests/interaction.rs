@@ -609,3 +609,36 @@ fn dragging_a_frame_title_moves_it_with_its_nodes() {
         }]
     );
 }
+
+#[test]
+fn dragging_a_frame_corner_resizes_it_snapped_and_never_below_the_minimum() {
+    let mut h = harness();
+    let grip = center_of(&h, "Resize frame Shot 1");
+    // The frame spans (30, 260)–(250, 400); the corner lands on the 20-unit grid.
+    drag(&mut h, grip, grip + vec2(83.0, 38.0));
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::FrameResized {
+            frame: 1,
+            rect: Rect::from_min_max(pos2(30.0, 260.0), pos2(340.0, 440.0)),
+        }]
+    );
+    // Dragged far up and left: the minimum size, the top-left corner stays.
+    let mut h = harness();
+    let grip = center_of(&h, "Resize frame Shot 1");
+    drag(&mut h, grip, grip - vec2(400.0, 300.0));
+    assert_eq!(
+        h.state().events,
+        vec![CanvasEvent::FrameResized {
+            frame: 1,
+            rect: Rect::from_min_size(pos2(30.0, 260.0), vec2(160.0, 80.0)),
+        }]
+    );
+    // The title still moves the frame; nodes inside are not selected by a corner drag.
+    assert!(
+        !h.state()
+            .events
+            .iter()
+            .any(|e| matches!(e, CanvasEvent::SelectionChanged(_)))
+    );
+}
