@@ -298,4 +298,37 @@ impl Studio {
             }
         }
     }
+
+    /// "Rename frame": a title for a frame (double-click its title, or Edit → Rename frame).
+    pub(super) fn rename_frame_ui(&mut self, ctx: &egui::Context) {
+        let Some((index, title)) = &mut self.rename_frame else {
+            return;
+        };
+        let index = *index;
+        let mut go = false;
+        let mut close = false;
+        egui::Window::new("Rename frame")
+            .collapsible(false)
+            .show(ctx, |ui| {
+                let l = ui.label("Frame title").id;
+                let field = ui
+                    .add(egui::TextEdit::singleline(title).desired_width(280.0))
+                    .labelled_by(l);
+                if !field.has_focus() && !field.lost_focus() {
+                    field.request_focus();
+                }
+                go = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                ui.horizontal(|ui| {
+                    go |= ui.button("Rename").clicked();
+                    close = ui.button("Cancel").clicked();
+                });
+            });
+        if go {
+            let title = title.clone();
+            self.rename_frame = None;
+            self.apply(Command::RenameFrame { index, title });
+        } else if close {
+            self.rename_frame = None;
+        }
+    }
 }

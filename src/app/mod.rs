@@ -179,6 +179,8 @@ pub struct Studio {
     /// Where the canvas was drawn last frame (for drops).
     canvas_rect: Option<egui::Rect>,
     save_as: Option<String>,
+    /// The frame being renamed (its index) and the title typed so far.
+    rename_frame: Option<(usize, String)>,
     sketch_pad: Option<sketch::SketchPad>,
     /// The export window: nodes, target folder, every take or only the active one.
     export: Option<(Vec<NodeId>, String, bool)>,
@@ -242,6 +244,7 @@ impl Studio {
             copy_rx,
             canvas_rect: None,
             save_as: None,
+            rename_frame: None,
             sketch_pad: None,
             export: None,
             open_dialog: None,
@@ -508,6 +511,16 @@ impl Studio {
                             delta: [delta.x, delta.y],
                         });
                     }
+                }
+                CanvasEvent::RenameFrame { frame, .. } => {
+                    self.rename_frame = self
+                        .state
+                        .doc
+                        .frames
+                        .iter()
+                        .enumerate()
+                        .find(|(_, f)| view::frame_canvas_id(f) == frame)
+                        .map(|(i, f)| (i, f.title.clone()));
                 }
                 CanvasEvent::FrameResized { frame, rect } => {
                     let index = self
@@ -827,6 +840,17 @@ impl Studio {
                     let title = format!("Shot {}", self.state.doc.frames.len() + 1);
                     self.apply(Command::FrameNodes { ids: sel, title });
                 }
+                ui.menu_button("Rename frame", |ui| {
+                    if self.state.doc.frames.is_empty() {
+                        ui.label("No frames");
+                    }
+                    for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
+                        if ui.button(&f.title).clicked() {
+                            ui.close();
+                            self.rename_frame = Some((i, f.title.clone()));
+                        }
+                    }
+                });
                 ui.menu_button("Delete frame", |ui| {
                     if self.state.doc.frames.is_empty() {
                         ui.label("No frames");
@@ -1033,6 +1057,7 @@ impl Studio {
         });
         self.palette_ui(&ctx);
         self.save_as_ui(&ctx);
+        self.rename_frame_ui(&ctx);
         self.sketch_pad_ui(&ctx);
         self.export_ui(&ctx);
         self.open_ui(&ctx);

@@ -94,6 +94,11 @@ pub enum Command {
         ids: Vec<NodeId>,
         title: String,
     },
+    /// Gives the frame at `index` a new title.
+    RenameFrame {
+        index: usize,
+        title: String,
+    },
     /// Gives the frame at `index` a new rectangle (`[x, y, width, height]`).
     ResizeFrame {
         index: usize,
@@ -360,6 +365,19 @@ impl AppState {
                     n.pos = [n.pos[0] + delta[0], n.pos[1] + delta[1]];
                 });
                 self.edit(plural("Move", ids.len()), edits, None)?;
+            }
+            Command::RenameFrame { index, title } => {
+                let title = title.trim();
+                if title.is_empty() || title.chars().count() > 200 {
+                    return Err("a frame title is 1 to 200 characters".into());
+                }
+                let mut frames = self.doc.frames.clone();
+                let frame = frames.get_mut(index).ok_or("no such frame")?;
+                if frame.title == title {
+                    return Ok(());
+                }
+                title.clone_into(&mut frame.title);
+                self.edit("Rename frame".into(), vec![Edit::SetFrames(frames)], None)?;
             }
             Command::ResizeFrame { index, rect } => {
                 if !rect.iter().all(|v| v.is_finite()) || rect[2] <= 0.0 || rect[3] <= 0.0 {
@@ -1053,18 +1071,16 @@ mod tests {
     }
 
     #[test]
-    fn framing_nodes_adds_a_backdrop_around_them_and_undoes() {
+    fn a_frame_is_renamed_and_resized_with_undo() {
         let (_d, mut s) = state();
-        for x in [0.0, 400.0] {
-            s.apply(
-                Command::AddNode {
-                    kind: "t2i".into(),
-                    pos: [x, 100.0],
-                },
-                now(),
-            )
-            .expect("add");
-        }
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 100.0],
+            },
+            now(),
+        )
+        .expect("add");
         let ids: Vec<NodeId> = s.doc.nodes.keys().copied().collect();
         s.apply(
             Command::FrameNodes {
@@ -1074,13 +1090,31 @@ mod tests {
             now(),
         )
         .expect("frame");
+        // Renamed, with undo; an empty or huge title is refused.
+        s.apply(
+            Command::RenameFrame {
+                index: 0,
+                title: "  Rooftop chase ".into(),
+            },
+            now(),
+        )
+        .expect("rename");
+        assert_eq!(s.doc.frames[0].title, "Rooftop chase");
+        for bad in [String::new(), "   ".into(), "x".repeat(201)] {
+            assert!(
+                s.apply(
+                    Command::RenameFrame {
+                        index: 0,
+                        title: bad
+                    },
+                    now()
+                )
+                .is_err()
+            );
+        }
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(s.doc.frames[0].title, "Shot 1");
         let f = &s.doc.frames[0];
-        assert_eq!(f.title, "Shot 1");
-        assert!(
-            f.rect[0] < 0.0 && f.rect[0] + f.rect[2] > 640.0,
-            "it encloses both nodes: {:?}",
-            f.rect
-        );
         // Resized, with undo; a nonsense size or frame is refused and changes nothing.
         let before = f.rect;
         let bigger = [before[0], before[1], before[2] + 200.0, before[3] + 100.0];
@@ -1130,6 +1164,37 @@ mod tests {
         assert_eq!(
             s.doc.frames[0].rect.map(f32::to_bits),
             before.map(f32::to_bits)
+        );
+    }
+
+    #[test]
+    fn framing_nodes_adds_a_backdrop_around_them_and_undoes() {
+        let (_d, mut s) = state();
+        for x in [0.0, 400.0] {
+            s.apply(
+                Command::AddNode {
+                    kind: "t2i".into(),
+                    pos: [x, 100.0],
+                },
+                now(),
+            )
+            .expect("add");
+        }
+        let ids: Vec<NodeId> = s.doc.nodes.keys().copied().collect();
+        s.apply(
+            Command::FrameNodes {
+                ids,
+                title: "Shot 1".into(),
+            },
+            now(),
+        )
+        .expect("frame");
+        let f = &s.doc.frames[0];
+        assert_eq!(f.title, "Shot 1");
+        assert!(
+            f.rect[0] < 0.0 && f.rect[0] + f.rect[2] > 640.0,
+            "it encloses both nodes: {:?}",
+            f.rect
         );
         s.apply(Command::Undo, now()).expect("undo");
         assert!(s.doc.frames.is_empty());

@@ -475,6 +475,23 @@ impl Canvas {
                 }
             }
         }
+        if response.double_clicked_by(PointerButton::Primary) {
+            let x = self.view.at(rect.min);
+            if matches!(self.hit(board, x, pointer), HitIdx::Background) {
+                let b = x.to_board(pointer);
+                if let Some(frame) = board
+                    .frames
+                    .iter()
+                    .rev()
+                    .find(|f| frame_title(f.rect).contains(b))
+                {
+                    events.push(CanvasEvent::RenameFrame {
+                        frame: frame.id,
+                        screen: pointer,
+                    });
+                }
+            }
+        }
         if response.secondary_clicked() {
             let x = self.view.at(rect.min);
             match self.hit(board, x, pointer) {
@@ -1024,7 +1041,8 @@ impl Canvas {
                         Align2::LEFT_TOP,
                         &frame.title,
                         FontId::proportional(font_px(16.0, x.zoom)),
-                        frame.color,
+                        // Lifted towards white: a dark frame colour still gives a readable title.
+                        frame.color.lerp_to_gamma(Color32::WHITE, 0.55),
                     );
                     let title = x.rect_to_screen(frame_title(frame_rect)).intersect(rect);
                     let resp = ui.interact(title, id.with(("frame", frame.id)), Sense::hover());

@@ -157,6 +157,11 @@ pub enum CanvasEvent {
         frame: u64,
         rect: Rect,
     },
+    /// A frame's title was double-clicked: ask for a new title.
+    RenameFrame {
+        frame: u64,
+        screen: Pos2,
+    },
     /// A wire was dropped on a compatible pin. `from` is always the output.
     Connect {
         from: PinId,

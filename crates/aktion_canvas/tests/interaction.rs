@@ -80,6 +80,11 @@ fn board() -> Board {
 }
 
 fn harness() -> Harness<'static, App> {
+    harness_stepping(0.25)
+}
+
+/// A harness whose every step advances egui's clock by `dt` seconds.
+fn harness_stepping(dt: f32) -> Harness<'static, App> {
     let app = App {
         board: board(),
         canvas: Canvas::default(),
@@ -88,6 +93,7 @@ fn harness() -> Harness<'static, App> {
     };
     Harness::builder()
         .with_size(vec2(800.0, 600.0))
+        .with_step_dt(dt)
         .build_ui_state(
             |ui, app: &mut App| {
                 let board = &app.board;
@@ -640,5 +646,34 @@ fn dragging_a_frame_corner_resizes_it_snapped_and_never_below_the_minimum() {
             .events
             .iter()
             .any(|e| matches!(e, CanvasEvent::SelectionChanged(_)))
+    );
+}
+
+#[test]
+fn double_clicking_a_frame_title_asks_to_rename_it() {
+    // Steps of 50 ms of egui time, so two clicks fall within the double-click delay.
+    let mut h = harness_stepping(0.05);
+    let title = center_of(&h, "Frame Shot 1");
+    h.hover_at(title);
+    h.run();
+    for _ in 0..2 {
+        for pressed in [true, false] {
+            h.event(egui::Event::PointerButton {
+                pos: title,
+                button: egui::PointerButton::Primary,
+                pressed,
+                modifiers: egui::Modifiers::NONE,
+            });
+            h.step();
+        }
+    }
+    h.run();
+    assert!(
+        h.state()
+            .events
+            .iter()
+            .any(|e| matches!(e, CanvasEvent::RenameFrame { frame: 1, screen } if (*screen - title).length() < 1.0)),
+        "{:?}",
+        h.state().events
     );
 }
