@@ -78,7 +78,11 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
     Ok(())
 }
 
+/// How soon progress reports of running jobs are drawn (they coalesce into one frame).
+const PROGRESS_REPAINT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
+    let launched = Instant::now();
     let data_dir = directories::ProjectDirs::from("studio", "Aktion", "Aktion Studio")
         .map(|d| d.data_dir().join("projects"));
     let path = project
@@ -114,6 +118,7 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
                 .map_err(|e| e.message)?
                 .with_account_session(session);
             app.message = message;
+            app.launched = Some(launched);
             app.egui_ctx = Some(cc.egui_ctx.clone());
             // The balance in the toolbar, fetched in the background (offline: the board works).
             app.account.refresh(&app.runtime, &cc.egui_ctx);
@@ -196,6 +201,8 @@ pub struct Studio {
     pub media: media::Media,
     /// Providers (keys, ComfyUI, connection tests), routes per kind, the cache.
     pub settings: settings::SettingsUi,
+    /// When `run` started; the first frame logs how long start-up took (`AKTION_LOG=info`).
+    launched: Option<Instant>,
 }
 
 impl Studio {
@@ -261,6 +268,7 @@ impl Studio {
             ),
             media: media::Media::default(),
             settings: settings::SettingsUi::new(crate::cli::secrets(), recent::config_dir()),
+            launched: None,
         })
     }
 
@@ -353,11 +361,18 @@ impl Studio {
         let ctx = self.egui_ctx.clone();
         self.runtime.spawn(async move {
             while let Some(e) = events.recv().await {
+                // Progress of running jobs is shown with the once-a-second tick (one repaint
+                // for all of them); a job starting, finishing or failing shows at once.
+                let progress_only = matches!(e, Event::Progress { .. });
                 if tx.send(e).is_err() {
                     break;
                 }
                 if let Some(ctx) = &ctx {
-                    ctx.request_repaint();
+                    if progress_only {
+                        ctx.request_repaint_after(PROGRESS_REPAINT);
+                    } else {
+                        ctx.request_repaint();
+                    }
                 }
             }
             // Closing the channel tells the UI the run has ended.
@@ -1000,6 +1015,13 @@ impl Studio {
         if self.egui_ctx.is_none() {
             self.egui_ctx = Some(ctx.clone());
         }
+        if let Some(t) = self.launched.take() {
+            tracing::info!(
+                ms = t.elapsed().as_millis(),
+                nodes = self.state.doc.nodes.len(),
+                "first frame (from start, window and GPU set-up included)"
+            );
+        }
         self.poll_run();
         self.poll_imports();
         self.poll_previews(&ctx);
@@ -1011,7 +1033,7 @@ impl Studio {
         }
         if self.run.is_some() {
             // Elapsed times tick once a second while jobs run; nothing repaints when idle.
-            ctx.request_repaint_after(std::time::Duration::from_secs(1));
+            ctx.request_repaint_after(PROGRESS_REPAINT);
         }
         if self.state.autosave_pending() {
             // Wake once more so a pending autosave is written even if the user stops moving.

@@ -4,6 +4,8 @@
 //! eval "$(aktion-fakes)"   # in another shell, or copy the printed lines
 //! ```
 //! The process runs until interrupted. Any key is accepted unless `AKTION_FAKES_KEY` is set.
+//! `AKTION_FAKES_STEPS=N` makes every job go through N progress steps (one per status poll)
+//! before it succeeds, for trying long jobs (the default is a short queue and two steps).
 
 use std::io::Write as _;
 
@@ -11,10 +13,20 @@ use std::io::Write as _;
 async fn main() -> std::io::Result<()> {
     let fakes = aktion_fakes::start_all().await?;
     let key = std::env::var("AKTION_FAKES_KEY").ok();
+    let steps = std::env::var("AKTION_FAKES_STEPS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .map(|n| n.clamp(1, 100_000));
     let mut out = std::io::stdout().lock();
     for fake in &fakes {
         if let Some(key) = &key {
             fake.require_key(key);
+        }
+        if let Some(n) = steps {
+            let mut script = vec![aktion_fakes::Step::Queued(0)];
+            script.extend((0..n).map(|i| aktion_fakes::Step::Running(i as f32 / n as f32)));
+            script.push(aktion_fakes::Step::Succeed);
+            fake.set_script(script);
         }
         writeln!(out, "export {}={}", fake.flavor.env_var(), fake.base_url())?;
     }
