@@ -63,16 +63,6 @@ const HOSTED: [ProviderKind; 4] = [
     ProviderKind::Fal,
 ];
 
-fn provider_name(p: ProviderKind) -> &'static str {
-    match p {
-        ProviderKind::A2e => "A2E",
-        ProviderKind::Replicate => "Replicate",
-        ProviderKind::RunComfy => "RunComfy",
-        ProviderKind::Fal => "fal",
-        ProviderKind::ComfyUi => "ComfyUI",
-    }
-}
-
 /// Where a provider's key comes from now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -213,7 +203,7 @@ impl SettingsUi {
         self.notice = Some(match store.set(var, key) {
             Ok(kept) => format!(
                 "{} key {}",
-                provider_name(provider),
+                provider,
                 KeySource::Saved(kept.to_string()).describe()
             ),
             Err(e) => format!("the key was not saved: {e}"),
@@ -228,7 +218,7 @@ impl SettingsUi {
             return;
         };
         self.notice = Some(match store.delete(var) {
-            Ok(()) => format!("{} key removed", provider_name(provider)),
+            Ok(()) => format!("{provider} key removed"),
             Err(e) => format!("the key was not removed: {e}"),
         });
         self.checks.remove(&provider);
@@ -440,12 +430,12 @@ impl SettingsUi {
             .spacing([10.0, 6.0])
             .show(ui, |ui| {
                 for provider in HOSTED {
-                    ui.label(egui::RichText::new(provider_name(provider)).strong());
+                    ui.label(egui::RichText::new(provider.to_string()).strong());
                     let source = self.source(provider);
                     ui.label(egui::RichText::new(source.describe()).weak())
                         .on_hover_text(source.detail());
                     ui.end_row();
-                    let l = ui.label(format!("{} key", provider_name(provider))).id;
+                    let l = ui.label(format!("{provider} key")).id;
                     ui.horizontal(|ui| {
                         let typed = self.keys.entry(provider).or_default();
                         let field = ui

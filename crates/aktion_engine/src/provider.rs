@@ -116,7 +116,7 @@ impl ProviderExecutor {
             return Err(ExecError::failed(format!(
                 "no API key for {}: set {}",
                 slug(provider),
-                key_var(provider)
+                aktion_providers::key_variable(provider).unwrap_or("its key variable")
             )));
         }
 
@@ -557,17 +557,6 @@ fn slug(provider: ProviderKind) -> &'static str {
         ProviderKind::A2e => "a2e",
         ProviderKind::Fal => "fal",
         ProviderKind::ComfyUi => "comfyui",
-    }
-}
-
-/// The variable a provider's key is read from.
-pub fn key_var(provider: ProviderKind) -> &'static str {
-    match provider {
-        ProviderKind::Replicate => "REPLICATE_API_TOKEN",
-        ProviderKind::RunComfy => "RUNCOMFY_API_TOKEN",
-        ProviderKind::A2e => "A2E_API_KEY",
-        ProviderKind::Fal => "FAL_KEY",
-        ProviderKind::ComfyUi => "AKTION_COMFYUI_URL",
     }
 }
 
