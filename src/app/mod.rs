@@ -486,6 +486,15 @@ impl Studio {
         }
     }
 
+    /// The board's index of the frame the canvas calls `frame`.
+    fn frame_index(&self, frame: u64) -> Option<usize> {
+        self.state
+            .doc
+            .frames
+            .iter()
+            .position(|f| view::frame_canvas_id(f) == frame)
+    }
+
     fn selected(&self) -> Vec<NodeId> {
         self.state.selection.iter().copied().collect()
     }
@@ -513,13 +522,7 @@ impl Studio {
                     delta,
                 } => {
                     let nodes = nodes.into_iter().filter_map(|i| self.ids.node(i)).collect();
-                    let index = self
-                        .state
-                        .doc
-                        .frames
-                        .iter()
-                        .position(|f| view::frame_canvas_id(f) == frame);
-                    if let Some(index) = index {
+                    if let Some(index) = self.frame_index(frame) {
                         self.apply(Command::MoveFrame {
                             index,
                             nodes,
@@ -529,22 +532,11 @@ impl Studio {
                 }
                 CanvasEvent::RenameFrame { frame, .. } => {
                     self.rename_frame = self
-                        .state
-                        .doc
-                        .frames
-                        .iter()
-                        .enumerate()
-                        .find(|(_, f)| view::frame_canvas_id(f) == frame)
-                        .map(|(i, f)| (i, f.title.clone()));
+                        .frame_index(frame)
+                        .map(|i| (i, self.state.doc.frames[i].title.clone()));
                 }
                 CanvasEvent::FrameResized { frame, rect } => {
-                    let index = self
-                        .state
-                        .doc
-                        .frames
-                        .iter()
-                        .position(|f| view::frame_canvas_id(f) == frame);
-                    if let Some(index) = index {
+                    if let Some(index) = self.frame_index(frame) {
                         self.apply(Command::ResizeFrame {
                             index,
                             rect: [rect.min.x, rect.min.y, rect.width(), rect.height()],

@@ -1072,24 +1072,7 @@ mod tests {
 
     #[test]
     fn a_frame_is_renamed_and_resized_with_undo() {
-        let (_d, mut s) = state();
-        s.apply(
-            Command::AddNode {
-                kind: "t2i".into(),
-                pos: [0.0, 100.0],
-            },
-            now(),
-        )
-        .expect("add");
-        let ids: Vec<NodeId> = s.doc.nodes.keys().copied().collect();
-        s.apply(
-            Command::FrameNodes {
-                ids,
-                title: "Shot 1".into(),
-            },
-            now(),
-        )
-        .expect("frame");
+        let (_d, mut s) = framed(&[0.0]);
         // Renamed, with undo; an empty or huge title is refused.
         s.apply(
             Command::RenameFrame {
@@ -1167,14 +1150,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn framing_nodes_adds_a_backdrop_around_them_and_undoes() {
-        let (_d, mut s) = state();
-        for x in [0.0, 400.0] {
+    /// A board with a Text to Image node at each `x` and a frame "Shot 1" around them.
+    fn framed(xs: &[f32]) -> (tempfile::TempDir, AppState) {
+        let (d, mut s) = state();
+        for x in xs {
             s.apply(
                 Command::AddNode {
                     kind: "t2i".into(),
-                    pos: [x, 100.0],
+                    pos: [*x, 100.0],
                 },
                 now(),
             )
@@ -1189,6 +1172,12 @@ mod tests {
             now(),
         )
         .expect("frame");
+        (d, s)
+    }
+
+    #[test]
+    fn framing_nodes_adds_a_backdrop_around_them_and_undoes() {
+        let (_d, mut s) = framed(&[0.0, 400.0]);
         let f = &s.doc.frames[0];
         assert_eq!(f.title, "Shot 1");
         assert!(
