@@ -249,6 +249,11 @@ impl Studio {
         {
             target = DropTarget::Input { node, input, slot };
         }
+        if let (Some(p), 1) = (pointer, handles.len())
+            && let Some(slot) = self.epic.slot_at(p)
+        {
+            target = DropTarget::SceneSlot(slot);
+        }
         let root = self.state.root.clone();
         let tx = self.imports_tx.clone();
         let ctx = ctx.clone();
@@ -295,6 +300,18 @@ impl Studio {
                     }
                 }
                 DropTarget::Board(at) => self.apply(Command::AddPrepared { files, at }),
+                DropTarget::SceneSlot(slot) => {
+                    for file in files {
+                        if file.kind != "image" {
+                            self.message = Some(format!(
+                                "`{}` is not an image; a scene takes images",
+                                file.name
+                            ));
+                        } else if let Some(s) = self.epic.slots.get_mut(slot) {
+                            *s = Some(state::SceneImage::File(file));
+                        }
+                    }
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod account;
 mod dialogs;
+pub mod epic;
 mod inspector;
 mod jobs;
 pub mod media;
@@ -135,6 +136,8 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
 /// Where dropped files go.
 enum DropTarget {
     Board([f32; 2]),
+    /// A slot of the Epic Scene panel.
+    SceneSlot(usize),
     Input {
         node: NodeId,
         input: String,
@@ -203,6 +206,8 @@ pub struct Studio {
     pub settings: settings::SettingsUi,
     /// When `run` started; the first frame logs how long start-up took (`AKTION_LOG=info`).
     launched: Option<Instant>,
+    /// The Epic Scene panel (Run → Epic Scene…).
+    pub epic: epic::EpicPanel,
 }
 
 impl Studio {
@@ -269,6 +274,7 @@ impl Studio {
             media: media::Media::default(),
             settings: settings::SettingsUi::new(crate::cli::secrets(), recent::config_dir()),
             launched: None,
+            epic: epic::EpicPanel::default(),
         })
     }
 
@@ -897,6 +903,11 @@ impl Studio {
                 {
                     self.start_run(sel);
                 }
+                ui.separator();
+                if ui.button("Epic Scene…").clicked() {
+                    ui.close();
+                    self.epic.open = true;
+                }
             });
         });
     }
@@ -1072,6 +1083,7 @@ impl Studio {
         self.palette_ui(&ctx);
         self.save_as_ui(&ctx);
         self.rename_frame_ui(&ctx);
+        self.epic_ui(&ctx);
         self.sketch_pad_ui(&ctx);
         self.export_ui(&ctx);
         self.open_ui(&ctx);

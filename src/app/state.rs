@@ -89,6 +89,14 @@ pub enum Command {
         slot: u32,
         file: PreparedFile,
     },
+    /// The Epic Scene panel's Generate: an Epic Scene node at `at` with the six images wired
+    /// into its slots in order (board nodes, or files dropped on the panel, which become image
+    /// nodes), as one undoable step. The new node is selected.
+    AddEpicScene {
+        images: Vec<SceneImage>,
+        prompt: String,
+        at: [f32; 2],
+    },
     /// Puts a titled frame (backdrop) around the nodes: a shot or a scene.
     FrameNodes {
         ids: Vec<NodeId>,
@@ -119,6 +127,15 @@ pub enum Command {
     Redo,
     /// Ends merging of typing into one undo step (a text box lost focus).
     Seal,
+}
+
+/// Where one of the Epic Scene's six images comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SceneImage {
+    /// A node on the board whose output is an image.
+    Node(NodeId),
+    /// A file dropped on the panel (checked and copied into the assets already).
+    File(PreparedFile),
 }
 
 /// A file from the file manager (its bytes read off the UI thread).
@@ -471,6 +488,9 @@ impl AppState {
             }
             Command::Paste { text, at } => self.paste(&text, at, "Paste")?,
             Command::AddPrepared { files, at } => self.add_prepared(&files, at)?,
+            Command::AddEpicScene { images, prompt, at } => {
+                self.add_epic_scene(&images, prompt, at)?;
+            }
             Command::FillInputPrepared {
                 node,
                 input,
@@ -614,6 +634,71 @@ impl AppState {
         }
         self.edit(plural("Import", ids.len()), edits, None)?;
         self.selection = ids.into_iter().collect();
+        Ok(())
+    }
+
+    fn add_epic_scene(
+        &mut self,
+        images: &[SceneImage],
+        prompt: String,
+        at: [f32; 2],
+    ) -> Result<(), String> {
+        const SLOTS: usize = 6;
+        if images.len() != SLOTS {
+            return Err(format!(
+                "an Epic Scene takes exactly {SLOTS} images ({} given)",
+                images.len()
+            ));
+        }
+        let catalog = Catalog::builtin();
+        let mut scene = new_node(catalog, "coherent_scene", at)?;
+        scene.params.insert("prompt".into(), prompt.into());
+        let scene_id = scene.id;
+        let mut probe = self.doc.clone();
+        probe.add_node(scene.clone());
+        let mut edits = vec![Edit::AddNode(Box::new(scene))];
+        let mut wires = Vec::new();
+        for (slot, image) in images.iter().enumerate() {
+            let from = match image {
+                SceneImage::Node(id) => {
+                    let node = self
+                        .doc
+                        .node(*id)
+                        .ok_or("an image of the scene is no longer on the board")?;
+                    let output = catalog.get(&node.kind).map(|k| k.output);
+                    if output != Some(aktion_graph::PortType::Image) {
+                        return Err(format!(
+                            "`{}` does not give an image",
+                            node.display_title(catalog)
+                        ));
+                    }
+                    *id
+                }
+                SceneImage::File(file) => {
+                    let pos = [at[0] - 320.0, at[1] - 250.0 + 100.0 * slot as f32];
+                    let source = Self::source_node(file, pos)?;
+                    let id = source.id;
+                    probe.add_node(source.clone());
+                    edits.push(Edit::AddNode(Box::new(source)));
+                    id
+                }
+            };
+            wires.push(Wire {
+                from,
+                to: scene_id,
+                input: "images".into(),
+                slot: u32::try_from(slot).unwrap_or(u32::MAX),
+            });
+        }
+        // Every wire checked against the board as it will be, before anything changes.
+        for wire in &wires {
+            probe
+                .connect(catalog, wire.clone(), true)
+                .map_err(|e| e.to_string())?;
+        }
+        edits.extend(wires.into_iter().map(Edit::Connect));
+        self.edit("Epic scene".into(), edits, None)?;
+        self.selection = std::iter::once(scene_id).collect();
         Ok(())
     }
 

@@ -906,3 +906,85 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The Epic Scene panel (PRODUCT.md §4.6): six slots filled from the board's selection and by
+/// a file dropped on a slot, Generate enabled only when all six are filled, then the scene node
+/// is on the board with its six images wired in order, runs (draft route here: offline), and
+/// shows its progress and result; the whole placement is one undo step.
+#[test]
+fn the_epic_scene_panel_fills_six_slots_generates_and_places_the_scene() {
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let sketch = Catalog::builtin().get("sketch").expect("kind");
+    let sketches: Vec<NodeId> = (0..5)
+        .map(|i| doc.add_node(aktion_graph::Node::new(sketch, [0.0, 140.0 * i as f32])))
+        .collect();
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.state_mut().state.selection = sketches.iter().copied().collect();
+    h.run();
+
+    press(&mut h, "Run");
+    press(&mut h, "Epic Scene…");
+    assert!(h.state().epic.open);
+    let generate = "Generate · 10 credits";
+    press(&mut h, "Fill from selection");
+    assert_eq!(h.state().epic.filled(), 5, "five image nodes selected");
+    // In board order, top to bottom.
+    assert_eq!(
+        h.state().epic.slots[0],
+        Some(super::state::SceneImage::Node(sketches[0]))
+    );
+    press(&mut h, generate);
+    assert!(
+        h.state().epic.node.is_none(),
+        "Generate does nothing with a slot empty"
+    );
+
+    // The sixth image: a file dropped on the empty slot.
+    let slot = h.state().epic.slot_rects[5].center();
+    h.hover_at(slot);
+    h.input_mut().dropped_files = vec![Arc::new(TestFile {
+        path: "/photos/rooftop.png".into(),
+        bytes: png(40, 30),
+    })];
+    h.run();
+    wait_until(&mut h, |app| app.epic.filled() == 6);
+    let nodes_before = h.state().state.doc.nodes.len();
+
+    text_field(&mut h, "Prompt (optional)", "the showdown, wide");
+    press(&mut h, generate);
+    let scene = h.state().epic.node.expect("the scene node");
+    wait_for_run(&mut h);
+    let doc = &h.state().state.doc;
+    assert_eq!(
+        doc.nodes.len(),
+        nodes_before + 2,
+        "the scene and the dropped image"
+    );
+    assert_eq!(doc.nodes[&scene].kind, "coherent_scene");
+    assert_eq!(doc.nodes[&scene].params["prompt"], "the showdown, wide");
+    let mut wires: Vec<_> = doc.wires.iter().filter(|w| w.to == scene).collect();
+    wires.sort_by_key(|w| w.slot);
+    assert_eq!(wires.len(), 6);
+    assert_eq!(
+        wires.iter().take(5).map(|w| w.from).collect::<Vec<_>>(),
+        sketches,
+        "slots in order"
+    );
+    assert_eq!(doc.nodes[&wires[5].from].kind, "image");
+    assert_eq!(doc.nodes[&scene].takes.len(), 1, "{:?}", h.state().message);
+    assert!(
+        h.state().epic.slots.iter().all(Option::is_none),
+        "emptied for the next one"
+    );
+    assert!(
+        h.query_by_label_contains("Done: the scene is on the board")
+            .is_some(),
+        "the panel says where the result is"
+    );
+
+    // One step undoes the placement; the board's own nodes stay.
+    h.state_mut().apply(super::state::Command::Undo);
+    assert_eq!(h.state().state.doc.nodes.len(), nodes_before);
+    assert!(!h.state().state.doc.nodes.contains_key(&scene));
+}

@@ -1,0 +1,311 @@
+//! The Epic Scene panel (PRODUCT.md §4.6, as in the seed): six drop slots, a BETA notice that
+//! generation takes 10–15 minutes, the cost, a Generate button enabled only when all six slots
+//! are filled, then live progress with elapsed time; the result is an Epic Scene node on the
+//! board (its six images wired in), so it is cached, has takes and can be re-run like any node.
+//!
+//! A slot takes an image node of the board ("Fill from selection", in board order) or an image
+//! file dropped on it from the file manager (imported off the UI thread like any drop).
+
+use aktion_graph::{Catalog, NodeId, PortType};
+use eframe::egui;
+
+use super::state::{Command, SceneImage};
+use super::view::RunStatus;
+use super::{Studio, jobs};
+
+/// How many images an Epic Scene takes.
+pub const SLOTS: usize = 6;
+
+/// State of the panel.
+#[derive(Default)]
+pub struct EpicPanel {
+    pub open: bool,
+    pub slots: [Option<SceneImage>; SLOTS],
+    pub prompt: String,
+    /// The scene node made by the last Generate (its progress is shown here).
+    pub node: Option<NodeId>,
+    /// Where each slot was drawn last frame (files dropped there fill it).
+    pub slot_rects: Vec<egui::Rect>,
+}
+
+impl EpicPanel {
+    pub fn filled(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// The slot under `pointer`, if the panel is open and one is there.
+    pub fn slot_at(&self, pointer: egui::Pos2) -> Option<usize> {
+        if !self.open {
+            return None;
+        }
+        self.slot_rects.iter().position(|r| r.contains(pointer))
+    }
+}
+
+impl Studio {
+    /// Fills the empty slots, in order, with the selected nodes that give an image, top to
+    /// bottom and left to right as they sit on the board.
+    pub(super) fn fill_scene_from_selection(&mut self) {
+        let catalog = Catalog::builtin();
+        let mut picked: Vec<(f32, f32, NodeId)> = self
+            .state
+            .selection
+            .iter()
+            .filter_map(|id| self.state.doc.node(*id))
+            .filter(|n| {
+                catalog
+                    .get(&n.kind)
+                    .is_some_and(|k| k.output == PortType::Image)
+            })
+            .map(|n| (n.pos[1], n.pos[0], n.id))
+            .collect();
+        picked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let mut picked = picked.into_iter().map(|(_, _, id)| id);
+        for slot in &mut self.epic.slots {
+            if slot.is_none() {
+                match picked.next() {
+                    Some(id) => *slot = Some(SceneImage::Node(id)),
+                    None => break,
+                }
+            }
+        }
+        if self.epic.filled() < SLOTS {
+            self.message = Some(format!(
+                "{} of {SLOTS} images; select more image nodes or drop files on the empty slots",
+                self.epic.filled()
+            ));
+        }
+    }
+
+    /// Generate: the node goes on the board right of everything, and runs.
+    pub(super) fn generate_scene(&mut self) {
+        let Some(images) = self.epic.slots.iter().cloned().collect::<Option<Vec<_>>>() else {
+            return;
+        };
+        let right = self
+            .state
+            .doc
+            .nodes
+            .values()
+            .map(|n| n.pos[0])
+            .fold(0.0_f32, f32::max);
+        let top = self
+            .state
+            .doc
+            .nodes
+            .values()
+            .map(|n| n.pos[1])
+            .fold(f32::INFINITY, f32::min);
+        let at = [right + 400.0, if top.is_finite() { top } else { 0.0 }];
+        let before = self.state.history.revision();
+        self.apply(Command::AddEpicScene {
+            images,
+            prompt: self.epic.prompt.trim().to_owned(),
+            at,
+        });
+        if self.state.history.revision() == before {
+            return; // refused; the message says why
+        }
+        let Some(node) = self.state.selection.iter().next().copied() else {
+            return;
+        };
+        self.epic.node = Some(node);
+        self.epic.slots = Default::default();
+        self.start_run(vec![node]);
+    }
+
+    pub(super) fn epic_ui(&mut self, ctx: &egui::Context) {
+        if !self.epic.open {
+            self.epic.slot_rects.clear();
+            return;
+        }
+        let catalog = Catalog::builtin();
+        let Some(kind) = catalog.get("coherent_scene").cloned() else {
+            return;
+        };
+        let mut open = true;
+        let mut fill = false;
+        let mut generate = false;
+        let mut clear: Option<usize> = None;
+        let mut rects = Vec::with_capacity(SLOTS);
+        egui::Window::new("Epic Scene")
+            .collapsible(false)
+            .default_width(480.0)
+            .open(&mut open)
+            .show(ctx, |ui| {
+                ui.colored_label(
+                    egui::Color32::from_rgb(240, 190, 90),
+                    "BETA: generation takes 10–15 minutes.",
+                );
+                ui.label(
+                    egui::RichText::new(
+                        "Six images of the same scene: characters, location, props. Drop files \
+                         on the slots, or select image nodes and fill from the selection.",
+                    )
+                    .weak(),
+                );
+                egui::Grid::new("scene-slots")
+                    .num_columns(3)
+                    .spacing([8.0, 8.0])
+                    .show(ui, |ui| {
+                        for i in 0..SLOTS {
+                            let (rect, emptied) = self.scene_slot_ui(ui, i);
+                            rects.push(rect);
+                            if emptied {
+                                clear = Some(i);
+                            }
+                            if i % 3 == 2 {
+                                ui.end_row();
+                            }
+                        }
+                    });
+                ui.horizontal(|ui| {
+                    fill = ui
+                        .add_enabled(
+                            !self.state.selection.is_empty() && self.epic.filled() < SLOTS,
+                            egui::Button::new("Fill from selection"),
+                        )
+                        .clicked();
+                    ui.label(format!("{} of {SLOTS}", self.epic.filled()));
+                });
+                let l = ui.label("Prompt (optional)").id;
+                ui.add(
+                    egui::TextEdit::multiline(&mut self.epic.prompt)
+                        .desired_rows(2)
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(l);
+                ui.horizontal(|ui| {
+                    let ready = self.epic.filled() == SLOTS && self.run.is_none();
+                    generate = ui
+                        .add_enabled(
+                            ready,
+                            egui::Button::new(format!("Generate · {} credits", kind.credits)),
+                        )
+                        .on_disabled_hover_text(if self.run.is_some() {
+                            "wait for the run going now"
+                        } else {
+                            "fill all six slots first"
+                        })
+                        .clicked();
+                    ui.label(egui::RichText::new(format!("route: {}", self.route.as_str())).weak());
+                });
+                if let Some(node) = self.epic.node {
+                    ui.separator();
+                    self.scene_progress_ui(ui, node, kind.typical_seconds);
+                }
+            });
+        self.epic.open = open;
+        self.epic.slot_rects = rects;
+        if let Some(i) = clear {
+            self.epic.slots[i] = None;
+        }
+        if fill {
+            self.fill_scene_from_selection();
+        }
+        if generate {
+            self.generate_scene();
+        }
+    }
+
+    /// One slot: what fills it (or "drop an image"); a click on a filled slot empties it.
+    /// Returns where it is and whether it was clicked empty.
+    fn scene_slot_ui(&self, ui: &mut egui::Ui, i: usize) -> (egui::Rect, bool) {
+        let label = self.epic.slots[i]
+            .as_ref()
+            .map(|s| self.scene_image_label(s));
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(140.0, 64.0), egui::Sense::hover());
+        let filled = label.is_some();
+        ui.painter().rect_filled(
+            rect,
+            6.0,
+            if filled {
+                egui::Color32::from_rgb(38, 52, 70)
+            } else {
+                egui::Color32::from_gray(40)
+            },
+        );
+        ui.painter().rect_stroke(
+            rect,
+            6.0,
+            egui::Stroke::new(1.0, egui::Color32::from_gray(if filled { 110 } else { 75 })),
+            egui::StrokeKind::Inside,
+        );
+        ui.painter().text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            label.as_deref().unwrap_or("drop an image"),
+            egui::FontId::proportional(12.0),
+            if filled {
+                egui::Color32::from_gray(220)
+            } else {
+                egui::Color32::GRAY
+            },
+        );
+        let slot = ui.interact(
+            rect,
+            ui.scope_id().with(("scene-slot", i)),
+            egui::Sense::click(),
+        );
+        slot.widget_info(|| {
+            egui::WidgetInfo::labeled(
+                egui::Role::Button,
+                true,
+                format!("Slot {}: {}", i + 1, label.as_deref().unwrap_or("empty")),
+            )
+        });
+        let emptied = filled && slot.on_hover_text("Click to empty this slot").clicked();
+        (rect, emptied)
+    }
+
+    fn scene_image_label(&self, image: &SceneImage) -> String {
+        match image {
+            SceneImage::Node(id) => self.state.doc.node(*id).map_or_else(
+                || "(removed)".to_owned(),
+                |n| n.display_title(Catalog::builtin()).to_owned(),
+            ),
+            SceneImage::File(file) => file.name.clone(),
+        }
+    }
+
+    /// The generated scene's status: progress with elapsed time while it runs, then done.
+    fn scene_progress_ui(&mut self, ui: &mut egui::Ui, node: NodeId, typical_seconds: u32) {
+        let elapsed = self
+            .started
+            .get(&node)
+            .map_or(0.0, |t| t.elapsed().as_secs_f32());
+        match self.status.get(&node) {
+            Some(RunStatus::Running { fraction, message }) => {
+                let text = jobs::eta_text(elapsed, *fraction, typical_seconds);
+                ui.add(
+                    egui::ProgressBar::new(fraction.unwrap_or(0.0))
+                        .text(format!("{message} · {text}")),
+                );
+            }
+            Some(RunStatus::Done { .. }) => {
+                ui.label("Done: the scene is on the board as an Epic Scene node.");
+            }
+            Some(RunStatus::Failed(e)) => {
+                ui.colored_label(egui::Color32::from_rgb(240, 150, 110), e);
+            }
+            Some(RunStatus::Queued) => {
+                ui.label("queued");
+            }
+            Some(RunStatus::Blocked(why)) => {
+                ui.colored_label(egui::Color32::from_rgb(240, 150, 110), why);
+            }
+            Some(RunStatus::Cancelled) => {
+                ui.label("cancelled");
+            }
+            None => {
+                ui.label(egui::RichText::new("waiting to start…").weak());
+            }
+        }
+        if ui.button("Show on board").clicked() {
+            self.apply(Command::Select(vec![node]));
+            self.canvas
+                .set_selection(std::iter::once(super::view::canvas_id(node)));
+            self.canvas.fit_selection();
+        }
+    }
+}
