@@ -13,6 +13,9 @@ use super::state::{Command, SceneImage};
 use super::view::RunStatus;
 use super::{Studio, jobs};
 
+/// Reads a picture's bytes (on a worker thread).
+type Loader = Box<dyn FnOnce() -> Option<Vec<u8>> + Send>;
+
 /// How many images an Epic Scene takes.
 pub const SLOTS: usize = 6;
 
@@ -210,10 +213,13 @@ impl Studio {
 
     /// One slot: what fills it (or "drop an image"); a click on a filled slot empties it.
     /// Returns where it is and whether it was clicked empty.
-    fn scene_slot_ui(&self, ui: &mut egui::Ui, i: usize) -> (egui::Rect, bool) {
+    fn scene_slot_ui(&mut self, ui: &mut egui::Ui, i: usize) -> (egui::Rect, bool) {
         let label = self.epic.slots[i]
             .as_ref()
             .map(|s| self.scene_image_label(s));
+        let thumbnail = self.epic.slots[i]
+            .clone()
+            .and_then(|s| self.scene_thumbnail(ui.ctx(), &s));
         let (rect, _) = ui.allocate_exact_size(egui::vec2(140.0, 64.0), egui::Sense::hover());
         let filled = label.is_some();
         ui.painter().rect_filled(
@@ -231,13 +237,32 @@ impl Studio {
             egui::Stroke::new(1.0, egui::Color32::from_gray(if filled { 110 } else { 75 })),
             egui::StrokeKind::Inside,
         );
+        if let Some(tex) = &thumbnail {
+            super::media::paint_fit(ui, tex, rect.shrink(3.0));
+            // A dark band under the name, so it reads over any picture.
+            let band = egui::Rect::from_min_max(
+                egui::pos2(rect.min.x + 3.0, rect.max.y - 20.0),
+                rect.max - egui::vec2(3.0, 3.0),
+            );
+            ui.painter()
+                .rect_filled(band, 3.0, egui::Color32::from_black_alpha(170));
+        }
+        // The name, over the picture's lower edge when there is one.
+        let (at, align) = if thumbnail.is_some() {
+            (
+                rect.center_bottom() - egui::vec2(0.0, 4.0),
+                egui::Align2::CENTER_BOTTOM,
+            )
+        } else {
+            (rect.center(), egui::Align2::CENTER_CENTER)
+        };
         ui.painter().text(
-            rect.center(),
-            egui::Align2::CENTER_CENTER,
+            at,
+            align,
             label.as_deref().unwrap_or("drop an image"),
             egui::FontId::proportional(12.0),
             if filled {
-                egui::Color32::from_gray(220)
+                egui::Color32::from_gray(230)
             } else {
                 egui::Color32::GRAY
             },
@@ -256,6 +281,48 @@ impl Studio {
         });
         let emptied = filled && slot.on_hover_text("Click to empty this slot").clicked();
         (rect, emptied)
+    }
+
+    /// The slot's picture: the file, the image node's file, or the node's active take; loaded
+    /// off the UI thread the first time (`None` until it is there, or for a node with nothing
+    /// to show yet).
+    fn scene_thumbnail(
+        &mut self,
+        ctx: &egui::Context,
+        image: &SceneImage,
+    ) -> Option<egui::TextureHandle> {
+        let (key, source): (String, Loader) = match image {
+            SceneImage::File(file) => {
+                let path = file.asset.path(&self.state.root);
+                (
+                    file.asset.hash.clone(),
+                    Box::new(move || std::fs::read(path).ok()),
+                )
+            }
+            SceneImage::Node(id) => {
+                let node = self.state.doc.node(*id)?;
+                if let Some((asset, PortType::Image)) = super::inspector::node_asset(node) {
+                    let path = asset.path(&self.state.root);
+                    (asset.hash, Box::new(move || std::fs::read(path).ok()))
+                } else {
+                    let out = node.active_take()?.outputs.first()?;
+                    if !out.mime.starts_with("image/") || out.mime == "image/gif" {
+                        return None;
+                    }
+                    let hash = out.hash.parse::<aktion_cache::BlobHash>().ok()?;
+                    let cache = self.engine.cache().clone();
+                    (
+                        out.hash.clone(),
+                        Box::new(move || cache.read_blob(&hash).ok().flatten()),
+                    )
+                }
+            }
+        };
+        if let Some(tex) = self.previews.get(&key) {
+            return Some(tex.clone());
+        }
+        self.request_preview(ctx, &key, source);
+        None
     }
 
     fn scene_image_label(&self, image: &SceneImage) -> String {

@@ -327,10 +327,20 @@ impl Studio {
             return;
         }
         media::placeholder(ui, rect, "loading preview…");
-        if !self.previews_pending.insert(key.to_owned()) {
+        self.request_preview(ui.ctx(), key, load);
+    }
+
+    /// Decodes a preview texture for `key` on a worker thread (once; it lands in `previews`).
+    pub(super) fn request_preview(
+        &mut self,
+        ctx: &egui::Context,
+        key: &str,
+        load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
+    ) {
+        if self.previews.contains_key(key) || !self.previews_pending.insert(key.to_owned()) {
             return;
         }
-        let (key, tx, ctx) = (key.to_owned(), self.preview_tx.clone(), ui.ctx().clone());
+        let (key, tx, ctx) = (key.to_owned(), self.preview_tx.clone(), ctx.clone());
         std::thread::spawn(move || {
             let image = load()
                 .and_then(|bytes| {

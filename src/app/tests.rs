@@ -949,6 +949,11 @@ fn the_epic_scene_panel_fills_six_slots_generates_and_places_the_scene() {
     })];
     h.run();
     wait_until(&mut h, |app| app.epic.filled() == 6);
+    // The dropped file's slot shows its picture (decoded off the UI thread).
+    let Some(super::state::SceneImage::File(file)) = h.state().epic.slots[5].clone() else {
+        panic!("the sixth slot holds the dropped file");
+    };
+    wait_until(&mut h, |app| app.previews.contains_key(&file.asset.hash));
     let nodes_before = h.state().state.doc.nodes.len();
 
     text_field(&mut h, "Prompt (optional)", "the showdown, wide");
