@@ -119,18 +119,6 @@ fn storyboard(project: &Path) -> Value {
         .expect("json")
 }
 
-/// The id of the document's node of `kind`.
-fn node_of(doc: &Value, kind: &str) -> String {
-    doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == kind)
-        .and_then(|n| n["id"].as_str())
-        .unwrap_or_else(|| panic!("a {kind} node"))
-        .to_owned()
-}
-
 const IMAGE_KINDS: [&str; 6] = [
     "character",
     "t2i",
@@ -202,12 +190,7 @@ fn the_storyboard_runs_on_the_account_route_and_is_charged_once() {
         &nodes,
     );
     assert_eq!(code, 1, "{report}");
-    let first = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == "t2i")
-        .expect("t2i");
+    let first = crate::node_of_kind(&report, "t2i");
     assert!(
         first["error"].as_str().unwrap_or("").contains("sign in"),
         "{first}"
@@ -225,12 +208,7 @@ fn the_storyboard_runs_on_the_account_route_and_is_charged_once() {
     );
     assert_eq!(code, 0, "{report}\n{stderr}");
     for kind in IMAGE_KINDS {
-        let n = report["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .find(|n| n["kind"] == kind)
-            .expect("node");
+        let n = crate::node_of_kind(&report, kind);
         assert_eq!(n["status"], "done", "{kind}: {n}");
         assert_eq!(n["outputs"][0]["mime"], "image/png", "{kind}");
     }
@@ -274,7 +252,7 @@ fn an_account_job_waits_for_the_network_and_goes_on_when_it_returns() {
     let dir = tempfile::tempdir().expect("tmp");
     let project = dir.path().join("project");
     let doc = storyboard(&project);
-    let t2i = node_of(&doc, "t2i");
+    let t2i = crate::id_of_kind(&doc, "t2i");
     let token = backend.register("late@example.com");
 
     // The app's address leads nowhere for now (nothing listens on the port)...
@@ -324,12 +302,7 @@ fn an_account_job_waits_for_the_network_and_goes_on_when_it_returns() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(out.status.code(), Some(0), "{report}\n{stderr}");
     assert!(stderr.contains("waiting for network"), "{stderr}");
-    let node = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == "t2i")
-        .expect("t2i");
+    let node = crate::node_of_kind(&report, "t2i");
     assert_eq!(node["status"], "done", "{node}");
     let me = backend
         .runtime
@@ -344,7 +317,7 @@ fn keys_and_the_session_come_from_the_secret_store_never_the_project() {
     let dir = tempfile::tempdir().expect("tmp");
     let project = dir.path().join("project");
     let doc = storyboard(&project);
-    let t2i = node_of(&doc, "t2i");
+    let t2i = crate::id_of_kind(&doc, "t2i");
     let token = backend.register("kept@example.com");
     // What Settings saves where no keychain exists (AKTION_SECRETS=file forces it here).
     let config = dir.path().join("config");

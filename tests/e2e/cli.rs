@@ -194,12 +194,7 @@ fn a_killed_run_continues_from_the_cache_and_corrupt_blobs_are_recomputed() {
     );
 
     // Corrupt one cached output: the next run detects it and recomputes that node.
-    let victim = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == "t2i")
-        .expect("t2i");
+    let victim = crate::node_of_kind(&report, "t2i");
     let path = victim["outputs"][0]["path"]
         .as_str()
         .expect("path")
@@ -233,12 +228,7 @@ fn running_one_node_runs_only_what_it_needs() {
     let doc: Value =
         serde_json::from_slice(&std::fs::read(sb.project().join("project.json")).expect("read"))
             .expect("json");
-    let t2i = doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == "t2i")
-        .expect("t2i")["id"]
+    let t2i = crate::node_of_kind(&doc, "t2i")["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -361,7 +351,7 @@ fn a_failing_node_exits_1_and_reports_its_error() {
             "params": { "file": broken.to_value() }
         }));
     // The new wire replaces the t2i's into the i2v.
-    let i2v = nodes_id(&doc, "i2v");
+    let i2v = crate::id_of_kind(&doc, "i2v");
     let wires = doc["wires"].as_array_mut().expect("wires");
     wires.retain(|w| w["to"] != i2v.as_str());
     wires.push(serde_json::json!({
@@ -387,18 +377,6 @@ fn a_failing_node_exits_1_and_reports_its_error() {
         "the i2v waits on it: {report:#}"
     );
     assert_eq!(count(&report, "done"), 2, "the prompt and t2i still run");
-}
-
-fn nodes_id(doc: &Value, kind: &str) -> String {
-    doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == kind)
-        .expect("kind")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
 }
 
 #[test]

@@ -130,30 +130,14 @@ impl Sandbox {
 }
 
 fn node<'a>(report: &'a Value, kind: &str) -> &'a Value {
-    report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .find(|n| n["kind"] == kind)
-        .unwrap_or_else(|| panic!("a {kind} node in {report}"))
+    crate::node_of_kind(report, kind)
 }
 
 /// The ids of the project's nodes of these kinds.
 fn ids(sandbox: &Sandbox, kinds: &[&str]) -> Vec<String> {
     let bytes = std::fs::read(sandbox.dir.path().join("project/project.json")).expect("project");
     let doc: Value = serde_json::from_slice(&bytes).expect("json");
-    let nodes = doc["nodes"].as_array().expect("nodes");
-    kinds
-        .iter()
-        .map(|k| {
-            nodes
-                .iter()
-                .find(|n| n["kind"] == *k)
-                .and_then(|n| n["id"].as_str())
-                .unwrap_or_else(|| panic!("a {k} node"))
-                .to_owned()
-        })
-        .collect()
+    kinds.iter().map(|k| crate::id_of_kind(&doc, k)).collect()
 }
 
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {

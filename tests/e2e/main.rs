@@ -19,3 +19,21 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The node of `kind` in a project document or a run report (both list `nodes` with a `kind`).
+pub fn node_of_kind<'a>(doc: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["kind"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} node in {doc}"))
+}
+
+/// The id of the document's node of `kind`.
+pub fn id_of_kind(doc: &serde_json::Value, kind: &str) -> String {
+    node_of_kind(doc, kind)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
