@@ -72,7 +72,7 @@ fn one_run(jpeg: &[u8]) -> (Duration, usize, Duration) {
         .map_err(|f| f.message)
         .expect("engine");
     let state = AppState::new(Document::default(), dir.path().join("film.aktion"));
-    let mut studio = Studio::new(state, engine)
+    let mut studio = Studio::new(state, engine, &aktion::setup::Setup::from_process())
         .map_err(|f| f.message)
         .expect("studio");
     studio.recent_dir = Some(dir.path().join("config"));

@@ -78,7 +78,7 @@ fn start(project: Option<&Path>, dir: &Path) -> (Duration, usize) {
         None => AppState::new(Document::default(), dir.join("new.aktion")),
     };
     let nodes = state.doc.nodes.len();
-    let mut studio = Studio::new(state, engine)
+    let mut studio = Studio::new(state, engine, &aktion::setup::Setup::from_process())
         .map_err(|f| f.message)
         .expect("studio");
     studio.recent_dir = Some(dir.join("config"));

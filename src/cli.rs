@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use aktion_account::AccountClient;
 use aktion_cache::{Cache, CacheOptions};
-use aktion_engine::{
-    AccountExecutor, Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary,
-};
+use aktion_engine::{Engine, Event, NodeStatus, RunRequest, RunSummary};
 use aktion_graph::{Catalog, Document, NodeId, Route};
 use aktion_providers::ProvidersConfig;
 use clap::{Parser, Subcommand};
 use serde_json::json;
+
+use crate::setup::Setup;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,21 +84,7 @@ pub enum CacheAction {
     Clear,
 }
 
-/// A failure with its exit code; the message is printed once, by `main`.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn input(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::setup::Failure;
 
 pub fn exit(result: Result<u8, Failure>) -> ExitCode {
     match result {
@@ -144,140 +129,16 @@ fn open_cache() -> Result<Cache, Failure> {
     })
 }
 
-/// The engine with every route this build can run: draft always; direct and comfyui when their
-/// clients can be built. A missing key is not an error here: it fails only the nodes that need
-/// that provider, with the variable to set.
+/// The engine with every route this build can run, from the process's surroundings
+/// ([`Setup::from_process`]).
 pub fn engine(cache: Cache) -> Result<Arc<Engine>, Failure> {
-    engine_with_session(cache, account_session())
+    let setup = Setup::from_process();
+    setup.engine(cache, setup.account_session())
 }
 
-/// [`engine`] with the account route following `session` (the app signs in and out there).
-pub fn engine_with_session(
-    cache: Cache,
-    session: aktion_engine::AccountSession,
-) -> Result<Arc<Engine>, Failure> {
-    let mut engine =
-        Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
-            code: 1,
-            message: format!("cannot open the job journal: {e:#}"),
-        })?;
-    engine = engine.with_route(
-        Route::Account,
-        Arc::new(AccountExecutor::with_session(session)),
-    );
-    let config = providers_config()?;
-    set_routes_from(&engine, config);
-    Ok(Arc::new(engine))
-}
-
-/// Rebuilds the direct and comfyui executors from the settings in force now (after Settings →
-/// Providers saved a key or an address). Jobs already running finish on the old ones.
-pub fn set_provider_routes(
-    engine: &Engine,
-    store: Option<&aktion_account::secrets::SecretStore>,
-    config_dir: Option<&Path>,
-) -> Result<(), String> {
-    let config = providers_config_in(store, config_dir).map_err(|f| f.message)?;
-    set_routes_from(engine, config);
-    Ok(())
-}
-
-fn set_routes_from(engine: &Engine, config: ProvidersConfig) {
-    match ProviderExecutor::direct(config.clone()) {
-        Ok(direct) => engine.set_route(Route::Direct, Arc::new(direct)),
-        Err(e) => tracing::warn!("the direct route is unavailable: {e:#}"),
-    }
-    match ProviderExecutor::comfyui(config) {
-        Ok(comfy) => engine.set_route(Route::Comfyui, Arc::new(comfy)),
-        Err(e) => tracing::warn!("the comfyui route is unavailable: {e:#}"),
-    }
-}
-
-/// The account server's address (`AKTION_ACCOUNT_URL`).
-pub const ACCOUNT_URL_ENV: &str = "AKTION_ACCOUNT_URL";
-/// A session token for the account route without the app's sign-in (`AKTION_ACCOUNT_TOKEN`).
-pub const ACCOUNT_TOKEN_ENV: &str = "AKTION_ACCOUNT_TOKEN";
-/// Where the account server is when nothing else is said.
-pub const DEFAULT_ACCOUNT_URL: &str = "https://api.aktion.studio";
-
-/// The account server's address: `AKTION_ACCOUNT_URL`, or the default.
-pub fn account_url() -> String {
-    std::env::var(ACCOUNT_URL_ENV)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_ACCOUNT_URL.to_owned())
-}
-
-/// The account session at start: the server of `AKTION_ACCOUNT_URL` (or the default) with the
-/// token of `AKTION_ACCOUNT_TOKEN` or, failing that, the one kept in the secret store; without
-/// one the account route's nodes fail with how to sign in.
-pub fn account_session() -> aktion_engine::AccountSession {
-    Arc::new(std::sync::RwLock::new(account_client()))
-}
-
-fn account_client() -> Option<AccountClient> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let url = account_url();
-    let token = var(ACCOUNT_TOKEN_ENV).or_else(|| {
-        secrets()
-            .and_then(|s| s.get(aktion_account::secrets::ACCOUNT_TOKEN).ok())
-            .flatten()
-    });
-    match AccountClient::new(&url, token) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!("the account route is unavailable: {e}");
-            None
-        }
-    }
-}
-
-/// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then what the
-/// user set in Settings → Providers (keys in the secret store, the ComfyUI address), then the
-/// environment (base URLs `AKTION_*_BASE_URL`, `AKTION_COMFYUI_URL`, keys under the providers'
-/// usual variable names), which wins.
+/// The process's provider settings ([`Setup::providers_config`]).
 pub fn providers_config() -> Result<ProvidersConfig, Failure> {
-    providers_config_in(
-        secrets().as_ref(),
-        crate::app::recent::config_dir().as_deref(),
-    )
-}
-
-/// [`providers_config`] with the keys of `store` and the settings kept in `config_dir`.
-pub fn providers_config_in(
-    store: Option<&aktion_account::secrets::SecretStore>,
-    config_dir: Option<&Path>,
-) -> Result<ProvidersConfig, Failure> {
-    let prefs = config_dir
-        .map(crate::app::settings::Prefs::load)
-        .unwrap_or_default();
-    ProvidersConfig::from_file_and(|name| {
-        let env = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        env.or_else(|| {
-            if name == aktion_providers::base_url_var(aktion_providers::ProviderKind::ComfyUi) {
-                return prefs.comfyui_url.clone();
-            }
-            // Keys the user saved in Settings → Providers; nothing else comes from there.
-            if !aktion_providers::KEY_VARIABLES.contains(&name) {
-                return None;
-            }
-            store?.get(name).ok().flatten()
-        })
-    })
-    .map_err(Failure::input)
-}
-
-/// The secret store: the system keychain, or a private file in the config folder where there
-/// is none (or with `AKTION_SECRETS=file`).
-pub fn secrets() -> Option<aktion_account::secrets::SecretStore> {
-    let dir = crate::app::recent::config_dir()?;
-    Some(
-        if std::env::var("AKTION_SECRETS").is_ok_and(|v| v == "file") {
-            aktion_account::secrets::SecretStore::file_only(&dir)
-        } else {
-            aktion_account::secrets::SecretStore::open(&dir)
-        },
-    )
+    Setup::from_process().providers_config()
 }
 
 pub fn validate(project: &Path, json_out: bool) -> Result<u8, Failure> {

@@ -7,7 +7,7 @@ use aktion_graph::Catalog;
 use eframe::egui;
 
 use super::state::Command;
-use super::{DropTarget, Studio, state, view};
+use super::{AppCommand, DropTarget, Studio, state, view};
 
 impl Studio {
     pub(super) fn palette_ui(&mut self, ctx: &egui::Context) {
@@ -123,12 +123,7 @@ impl Studio {
         if go {
             let (nodes, dir, all) = (nodes.clone(), PathBuf::from(dir.as_str()), *all);
             self.export = None;
-            self.message = Some(
-                match state::export_takes(&self.state.doc, self.engine.cache(), &nodes, &dir, all) {
-                    Ok(files) => format!("exported {} file(s) to {}", files.len(), dir.display()),
-                    Err(e) => e,
-                },
-            );
+            self.send(AppCommand::Export { nodes, dir, all });
         } else if close {
             self.export = None;
         }
@@ -185,7 +180,7 @@ impl Studio {
         if go {
             let target = PathBuf::from(path.trim());
             self.open_dialog = None;
-            self.open_project(&target);
+            self.send(AppCommand::Open(target));
         } else if close {
             self.open_dialog = None;
         }
@@ -210,10 +205,7 @@ impl Studio {
         if go {
             let target = PathBuf::from(path.as_str());
             self.save_as = None;
-            self.message = Some(match self.state.save_as(&target) {
-                Ok(()) => format!("saved {}", target.display()),
-                Err(e) => e,
-            });
+            self.send(AppCommand::SaveAs(target));
         } else if close {
             self.save_as = None;
         }
@@ -255,10 +247,8 @@ impl Studio {
             target = DropTarget::SceneSlot(slot);
         }
         let root = self.state.root.clone();
-        let tx = self.imports_tx.clone();
-        let ctx = ctx.clone();
         self.message = Some(format!("importing {} file(s)…", handles.len()));
-        std::thread::spawn(move || {
+        let task = self.spawner.blocking(move || {
             let prepared = handles
                 .iter()
                 .map(|h| {
@@ -272,14 +262,27 @@ impl Studio {
                     state::prepare_file(&root, &state::DroppedFile { name, bytes })
                 })
                 .collect::<Result<Vec<_>, String>>();
-            let _ = tx.send((target, prepared));
-            ctx.request_repaint();
+            (target, prepared)
         });
+        self.imports.push(task);
     }
 
     /// Applies imports the worker thread has finished.
     pub(super) fn poll_imports(&mut self) {
-        while let Ok((target, prepared)) = self.imports_rx.try_recv() {
+        // In drop order: a later drop waits for an earlier one still being read.
+        while let Some(first) = self.imports.first_mut() {
+            let (target, prepared) = match first.poll() {
+                super::task::Poll::Pending => break,
+                super::task::Poll::Lost => {
+                    self.imports.remove(0);
+                    self.message = Some(super::task::Lost.to_string());
+                    continue;
+                }
+                super::task::Poll::Ready(r) => {
+                    self.imports.remove(0);
+                    r
+                }
+            };
             let files = match prepared {
                 Ok(files) => files,
                 Err(e) => {

@@ -100,13 +100,12 @@ impl Studio {
             .map(|n| n.pos[1])
             .fold(f32::INFINITY, f32::min);
         let at = [right + 400.0, if top.is_finite() { top } else { 0.0 }];
-        let before = self.state.history.revision();
-        self.apply(Command::AddEpicScene {
+        let added = self.apply_now(Command::AddEpicScene {
             images,
             prompt: self.epic.prompt.trim().to_owned(),
             at,
         });
-        if self.state.history.revision() == before {
+        if !added {
             return; // refused; the message says why
         }
         let Some(node) = self.state.selection.iter().next().copied() else {
@@ -179,17 +178,13 @@ impl Studio {
                 )
                 .labelled_by(l);
                 ui.horizontal(|ui| {
-                    let ready = self.epic.filled() == SLOTS && self.run.is_none();
+                    let ready = self.epic.filled() == SLOTS;
                     generate = ui
                         .add_enabled(
                             ready,
                             egui::Button::new(format!("Generate · {} credits", kind.credits)),
                         )
-                        .on_disabled_hover_text(if self.run.is_some() {
-                            "wait for the run going now"
-                        } else {
-                            "fill all six slots first"
-                        })
+                        .on_disabled_hover_text("fill all six slots first")
                         .clicked();
                     ui.label(egui::RichText::new(format!("route: {}", self.route.as_str())).weak());
                 });
@@ -207,7 +202,7 @@ impl Studio {
             self.fill_scene_from_selection();
         }
         if generate {
-            self.generate_scene();
+            self.send(super::AppCommand::GenerateEpicScene);
         }
     }
 
@@ -338,10 +333,11 @@ impl Studio {
     /// The generated scene's status: progress with elapsed time while it runs, then done.
     fn scene_progress_ui(&mut self, ui: &mut egui::Ui, node: NodeId, typical_seconds: u32) {
         let elapsed = self
+            .runs
             .started
             .get(&node)
             .map_or(0.0, |t| t.elapsed().as_secs_f32());
-        match self.status.get(&node) {
+        match self.runs.status.get(&node) {
             Some(RunStatus::Running { fraction, message }) => {
                 let text = jobs::eta_text(elapsed, *fraction, typical_seconds);
                 ui.add(

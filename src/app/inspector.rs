@@ -204,12 +204,12 @@ impl Studio {
                     )
                     .clicked()
                 {
-                    self.copy_image(&out.hash, ui.ctx());
+                    self.send(super::AppCommand::CopyImage(out.hash.clone()));
                 }
             });
         }
         ui.horizontal_wrapped(|ui| {
-            let failed = match self.status.get(&id) {
+            let failed = match self.runs.status.get(&id) {
                 Some(RunStatus::Failed(m)) => Some(m.clone()),
                 _ => None,
             };
@@ -221,7 +221,11 @@ impl Studio {
                 "Run node"
             };
             if ui.button(label).clicked() {
-                self.start_run(vec![id]);
+                self.send(if failed.is_some() {
+                    super::AppCommand::Retry(id)
+                } else {
+                    super::AppCommand::Run(vec![id])
+                });
             }
             if let Some(m) = failed {
                 ui.colored_label(egui::Color32::LIGHT_RED, m);
@@ -337,12 +341,12 @@ impl Studio {
         key: &str,
         load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
     ) {
-        if self.previews.contains_key(key) || !self.previews_pending.insert(key.to_owned()) {
+        if self.previews.contains_key(key) || self.previews_pending.contains_key(key) {
             return;
         }
-        let (key, tx, ctx) = (key.to_owned(), self.preview_tx.clone(), ctx.clone());
-        std::thread::spawn(move || {
-            let image = load()
+        let _ = ctx;
+        let task = self.spawner.blocking(move || {
+            load()
                 .and_then(|bytes| {
                     aktion_media::thumbnail_from_bytes(
                         &bytes,
@@ -356,22 +360,17 @@ impl Studio {
                         [img.width() as usize, img.height() as usize],
                         img.as_raw(),
                     )
-                });
-            let _ = tx.send((key, image));
-            ctx.request_repaint();
+                })
         });
+        self.previews_pending.insert(key.to_owned(), task);
     }
 
     /// Decodes a take's image at full size off the UI thread, then puts it on the clipboard.
     pub(super) fn copy_image(&mut self, hash_hex: &str, ctx: &egui::Context) {
-        let (cache, hash_hex, ctx) = (
-            self.engine.cache().clone(),
-            hash_hex.to_owned(),
-            ctx.clone(),
-        );
-        let tx = self.copy_tx.clone();
-        std::thread::spawn(move || {
-            let image = hash_hex
+        let _ = ctx;
+        let (cache, hash_hex) = (self.engine.cache().clone(), hash_hex.to_owned());
+        self.copying = Some(self.spawner.blocking(move || {
+            hash_hex
                 .parse::<aktion_cache::BlobHash>()
                 .ok()
                 .and_then(|h| cache.read_blob(&h).ok().flatten())
@@ -383,30 +382,34 @@ impl Studio {
                         [img.width() as usize, img.height() as usize],
                         img.as_raw(),
                     )
-                });
-            let _ = tx.send(image);
-            ctx.request_repaint();
-        });
+                })
+        }));
     }
 
     pub(super) fn poll_previews(&mut self, ctx: &egui::Context) {
-        while let Ok(image) = self.copy_rx.try_recv() {
-            match image {
-                Some(image) => {
+        if let Some(done) = super::task::take_ready(&mut self.copying) {
+            match done {
+                Ok(Some(image)) => {
                     ctx.copy_image(image);
                     self.message = Some("image copied".into());
                 }
-                None => {
+                Ok(None) | Err(_) => {
                     self.message = Some("cannot copy: the result is no longer in the cache".into());
                 }
             }
         }
-        while let Ok((hash, image)) = self.preview_rx.try_recv() {
-            if let Some(image) = image {
-                let tex = ctx.load_texture(hash.clone(), image, egui::TextureOptions::LINEAR);
-                self.previews.insert(hash, tex);
+        let mut landed = Vec::new();
+        for (key, task) in &mut self.previews_pending {
+            if let super::task::Poll::Ready(Some(image)) = task.poll() {
+                landed.push((key.clone(), image));
             }
-            // A failed preview stays pending: the label says loading, and nothing retries in a loop.
+            // A failed preview stays pending: the label says loading, and nothing retries in
+            // a loop.
+        }
+        for (key, image) in landed {
+            self.previews_pending.remove(&key);
+            let tex = ctx.load_texture(key.clone(), image, egui::TextureOptions::LINEAR);
+            self.previews.insert(key, tex);
         }
     }
 }

@@ -3,73 +3,123 @@
 use aktion_graph::{Catalog, NodeId};
 use eframe::egui;
 
-use super::Studio;
 use super::view::RunStatus;
+use super::{AppCommand, Studio};
 
 impl Studio {
     pub(super) fn jobs_ui(&mut self, ui: &mut egui::Ui) {
-        let active: Vec<(NodeId, RunStatus)> = self
+        let catalog = Catalog::builtin();
+        let title_of = |id: NodeId| {
+            self.state
+                .doc
+                .node(id)
+                .map(|n| n.display_title(catalog).to_owned())
+                .or_else(|| self.runs.resumed.get(&id).map(|s| s.title.clone()))
+                .unwrap_or_else(|| "deleted node".to_owned())
+        };
+        let mut commands = Vec::new();
+        let active = self
+            .runs
             .status
-            .iter()
-            .filter(|(_, s)| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
+            .values()
+            .filter(|s| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
+            .count();
         ui.horizontal(|ui| {
             ui.label(egui::RichText::new("Jobs").strong());
             let done = self
+                .runs
                 .status
                 .values()
                 .filter(|s| matches!(s, RunStatus::Done { .. }))
                 .count();
             let failed = self
+                .runs
                 .status
                 .values()
                 .filter(|s| matches!(s, RunStatus::Failed(_)))
                 .count();
             ui.label(format!(
-                "{} active · {done} done · {failed} failed",
-                active.len()
+                "{} run(s) · {active} active · {done} done · {failed} failed",
+                self.runs.runs().len()
             ));
         });
-        for (id, s) in active {
+        for run in self.runs.runs() {
+            let jobs: Vec<(NodeId, RunStatus)> = run
+                .jobs
+                .iter()
+                .filter_map(|id| {
+                    self.runs
+                        .status
+                        .get(id)
+                        .filter(|s| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
+                        .map(|s| (*id, s.clone()))
+                })
+                .collect();
             ui.horizontal(|ui| {
-                let title = self
-                    .state
-                    .doc
-                    .node(id)
-                    .map(|n| n.display_title(Catalog::builtin()).to_owned())
-                    .unwrap_or_default();
-                ui.label(title);
-                match s {
-                    RunStatus::Running { fraction, message } => {
-                        let typical = self
-                            .state
-                            .doc
-                            .node(id)
-                            .and_then(|n| Catalog::builtin().get(&n.kind))
-                            .map_or(30, |k| k.typical_seconds);
-                        let elapsed = self
-                            .started
-                            .get(&id)
-                            .map_or(0.0, |t| t.elapsed().as_secs_f32());
-                        let text = format!("{message} · {}", eta_text(elapsed, fraction, typical));
-                        ui.add(
-                            egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                                .desired_width(260.0)
-                                .text(text),
-                        );
-                    }
-                    _ => {
-                        ui.label("queued");
-                    }
-                }
-                if ui.small_button("Cancel").clicked()
-                    && let Some(r) = &self.run
+                ui.label(egui::RichText::new(&run.label).strong());
+                ui.label(format!("{} job(s) going", jobs.len()));
+                if ui
+                    .small_button("Cancel run")
+                    .on_hover_text("Cancel every job of this run; other runs go on")
+                    .clicked()
                 {
-                    r.cancel_node(id);
+                    commands.push(AppCommand::CancelRun(run.id));
                 }
             });
+            for (id, s) in jobs {
+                ui.horizontal(|ui| {
+                    ui.add_space(12.0);
+                    ui.label(title_of(id));
+                    match s {
+                        RunStatus::Running { fraction, message } => {
+                            let typical = self
+                                .state
+                                .doc
+                                .node(id)
+                                .and_then(|n| catalog.get(&n.kind))
+                                .map_or(30, |k| k.typical_seconds);
+                            let elapsed = self
+                                .runs
+                                .started
+                                .get(&id)
+                                .map_or(0.0, |t| t.elapsed().as_secs_f32());
+                            let text =
+                                format!("{message} · {}", eta_text(elapsed, fraction, typical));
+                            ui.add(
+                                egui::ProgressBar::new(fraction.unwrap_or(0.0))
+                                    .desired_width(260.0)
+                                    .text(text),
+                            );
+                        }
+                        _ => {
+                            ui.label("queued");
+                        }
+                    }
+                    if ui.small_button("Cancel").clicked() {
+                        commands.push(AppCommand::CancelJob(id));
+                    }
+                });
+            }
         }
+        orphans_ui(ui, &self.runs.orphans, &mut commands);
+        for cmd in commands {
+            self.send(cmd);
+        }
+    }
+}
+
+/// Results whose node was deleted while they ran, each with "Restore node".
+fn orphans_ui(ui: &mut egui::Ui, orphans: &[super::runs::Orphan], commands: &mut Vec<AppCommand>) {
+    for (i, orphan) in orphans.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "{}: finished after its node was deleted; the result is kept",
+                orphan.title
+            ));
+            if ui.small_button("Restore node").clicked() {
+                commands.push(AppCommand::RestoreOrphan(i));
+            }
+        });
     }
 }
 

@@ -3,32 +3,39 @@
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
 pub mod account;
+pub mod command;
 mod dialogs;
 pub mod epic;
 mod inspector;
 mod jobs;
 pub mod media;
+pub mod planner;
 pub mod recent;
+pub mod runs;
 pub mod settings;
 pub mod sketch;
 pub mod state;
+pub mod task;
 #[cfg(test)]
 mod tests;
 pub mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use aktion_canvas::{Board, Canvas, CanvasEvent};
-use aktion_engine::{Engine, Event, RunHandle, RunRequest};
+use aktion_engine::{Engine, RunRequest};
 use aktion_graph::{Catalog, Document, NodeId, Route};
 use eframe::egui;
 
-use crate::cli::Failure;
+use crate::setup::{Failure, Setup};
+pub use command::AppCommand;
+use runs::{PROGRESS_REPAINT, Runs};
 use state::{AppState, Command};
-use view::{IdMap, RunStatus};
+use task::{Spawner, Task, take_ready};
+use view::IdMap;
 
 /// The example opened when no project is given.
 fn example_project() -> PathBuf {
@@ -79,15 +86,13 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
     Ok(())
 }
 
-/// How soon progress reports of running jobs are drawn (they coalesce into one frame).
-const PROGRESS_REPAINT: std::time::Duration = std::time::Duration::from_secs(1);
-
 pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
     let launched = Instant::now();
+    let setup = Setup::from_process();
     let data_dir = directories::ProjectDirs::from("studio", "Aktion", "Aktion Studio")
         .map(|d| d.data_dir().join("projects"));
     let path = project
-        .unwrap_or_else(|| starting_project(recent::config_dir().as_deref(), data_dir.as_deref()));
+        .unwrap_or_else(|| starting_project(setup.config_dir.as_deref(), data_dir.as_deref()));
     let cache =
         aktion_cache::Cache::open_default(aktion_cache::CacheOptions::default()).map_err(|e| {
             Failure {
@@ -95,8 +100,8 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
                 message: format!("cannot open the cache: {e:#}"),
             }
         })?;
-    let session = crate::cli::account_session();
-    let engine = crate::cli::engine_with_session(cache, session.clone())?;
+    let session = setup.account_session();
+    let engine = setup.engine(cache, session.clone())?;
     let (state, message) = match AppState::open_with_recovery(&path) {
         Ok((s, m)) => (s, Some(m)),
         Err(e) => {
@@ -115,7 +120,7 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
         "Aktion Studio",
         options,
         Box::new(move |cc| {
-            let mut app = Studio::new(state, engine)
+            let mut app = Studio::new(state, engine, &setup)
                 .map_err(|e| e.message)?
                 .with_account_session(session);
             app.message = message;
@@ -164,22 +169,33 @@ pub struct Studio {
     board_key: Option<(u64, u64)>,
     engine: Arc<Engine>,
     runtime: tokio::runtime::Runtime,
-    run: Option<RunHandle>,
-    events: Option<std::sync::mpsc::Receiver<Event>>,
-    status: BTreeMap<NodeId, RunStatus>,
-    /// When each running job started (for elapsed time and the estimate of time left).
-    started: BTreeMap<NodeId, Instant>,
-    status_rev: u64,
+    /// Runs background work on `runtime` and wakes the UI when it lands.
+    spawner: Spawner,
+    /// Where settings, secrets and the account server come from.
+    setup: Setup,
+    /// Every run going on, with its jobs and their statuses.
+    pub runs: Runs,
+    /// The cost and stale nodes of the board, worked out off the UI thread.
+    pub planner: planner::Planner,
+    /// Bumped when the cache's contents change (a result stored, the cache cleared).
+    cache_gen: u64,
+    /// What widgets asked for this frame, carried out in `logic`.
+    commands: Vec<AppCommand>,
+    /// Whether the journal's jobs of this project were looked at (once per opened project).
+    resumed: bool,
     route: Route,
     palette: Option<Palette>,
     pub message: Option<String>,
     egui_ctx: Option<egui::Context>,
     previews: HashMap<String, egui::TextureHandle>,
-    previews_pending: std::collections::HashSet<String>,
-    preview_tx: std::sync::mpsc::Sender<(String, Option<egui::ColorImage>)>,
-    preview_rx: std::sync::mpsc::Receiver<(String, Option<egui::ColorImage>)>,
-    copy_tx: std::sync::mpsc::Sender<Option<egui::ColorImage>>,
-    copy_rx: std::sync::mpsc::Receiver<Option<egui::ColorImage>>,
+    /// Previews being decoded, by key.
+    previews_pending: HashMap<String, Task<Option<egui::ColorImage>>>,
+    /// An image being decoded for the clipboard.
+    copying: Option<Task<Option<egui::ColorImage>>>,
+    /// Takes being written to a folder (File → Export).
+    exporting: Option<Task<Result<String, String>>>,
+    /// A run above the confirmation threshold waiting for the user's yes: targets and cost.
+    confirm_run: Option<(Vec<NodeId>, u32)>,
     /// The node the inspector showed last frame.
     inspected: Option<NodeId>,
     /// A take shown beside the active one: (node, take).
@@ -196,8 +212,8 @@ pub struct Studio {
     /// Where the recent-projects list lives (tests point it at a temp folder).
     pub recent_dir: Option<PathBuf>,
     recent: Vec<PathBuf>,
-    imports_tx: std::sync::mpsc::Sender<ImportResult>,
-    imports_rx: std::sync::mpsc::Receiver<ImportResult>,
+    /// Dropped files being read and stored, in drop order.
+    imports: Vec<Task<ImportResult>>,
     /// Sign-in, balance and data sharing (the Account window).
     pub account: account::AccountUi,
     /// Clips and sounds in the inspector.
@@ -211,7 +227,9 @@ pub struct Studio {
 }
 
 impl Studio {
-    pub fn new(state: AppState, engine: Arc<Engine>) -> Result<Self, Failure> {
+    /// The app on `state`, running on `engine`, with its settings, recent projects, secrets
+    /// and account server from `setup` (tests give it a hermetic one).
+    pub fn new(state: AppState, engine: Arc<Engine>, setup: &Setup) -> Result<Self, Failure> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -220,9 +238,7 @@ impl Studio {
                 code: 1,
                 message: format!("cannot start the runtime: {e}"),
             })?;
-        let (imports_tx, imports_rx) = std::sync::mpsc::channel();
-        let (preview_tx, preview_rx) = std::sync::mpsc::channel();
-        let (copy_tx, copy_rx) = std::sync::mpsc::channel();
+        let spawner = Spawner::new(runtime.handle().clone(), None);
         let mut canvas = Canvas::new("board");
         // Open close enough to read the cards (fit-all on a big board would show bare cards).
         canvas.view = aktion_canvas::ViewTransform {
@@ -237,42 +253,44 @@ impl Studio {
             board_key: None,
             engine,
             runtime,
-            run: None,
-            events: None,
-            status: BTreeMap::new(),
-            started: BTreeMap::new(),
-            status_rev: 0,
+            spawner,
+            runs: Runs::default(),
+            planner: planner::Planner::default(),
+            cache_gen: 0,
+            commands: Vec::new(),
+            resumed: false,
             route: Route::Draft,
             palette: None,
             message: None,
             egui_ctx: None,
             previews: HashMap::new(),
-            previews_pending: std::collections::HashSet::new(),
-            preview_tx,
-            preview_rx,
+            previews_pending: HashMap::new(),
+            copying: None,
+            exporting: None,
+            confirm_run: None,
             compare: None,
             inspected: None,
-            copy_tx,
-            copy_rx,
             canvas_rect: None,
             save_as: None,
             rename_frame: None,
             sketch_pad: None,
             export: None,
             open_dialog: None,
-            recent: recent::config_dir()
-                .map(|d| recent::load_in(&d))
+            recent: setup
+                .config_dir
+                .as_deref()
+                .map(recent::load_in)
                 .unwrap_or_default(),
-            recent_dir: recent::config_dir(),
-            imports_tx,
-            imports_rx,
+            recent_dir: setup.config_dir.clone(),
+            imports: Vec::new(),
             account: account::AccountUi::new(
                 std::sync::Arc::new(std::sync::RwLock::new(None)),
-                crate::cli::secrets(),
-                crate::cli::account_url(),
+                setup.secrets.clone(),
+                setup.account_url(),
             ),
             media: media::Media::default(),
-            settings: settings::SettingsUi::new(crate::cli::secrets(), recent::config_dir()),
+            settings: settings::SettingsUi::new(setup.clone()),
+            setup: setup.clone(),
             launched: None,
             epic: epic::EpicPanel::default(),
         })
@@ -285,59 +303,49 @@ impl Studio {
             .read()
             .ok()
             .and_then(|c| c.as_ref().map(|c| c.base_url().to_owned()))
-            .unwrap_or_else(crate::cli::account_url);
-        self.account = account::AccountUi::new(session, crate::cli::secrets(), server);
+            .unwrap_or_else(|| self.setup.account_url());
+        self.account = account::AccountUi::new(session, self.setup.secrets.clone(), server);
         self
     }
 
+    /// Queues a document edit.
     fn apply(&mut self, cmd: Command) {
-        if let Err(e) = self.state.apply(cmd, Instant::now()) {
-            self.message = Some(e);
+        self.send(AppCommand::Edit(cmd));
+    }
+
+    /// What the memoised plan depends on now.
+    fn plan_key(&self) -> planner::PlanKey {
+        planner::PlanKey {
+            revision: self.state.history.revision(),
+            takes: self.state.takes_rev,
+            route: self.route as u64,
+            prices: 0,
+            cache: self.cache_gen,
         }
     }
 
     fn refresh_board(&mut self) {
         let key = (
-            self.state.history.revision() ^ (self.state.doc.nodes.len() as u64) << 40,
-            self.status_rev,
+            self.state.history.revision()
+                ^ (self.state.doc.nodes.len() as u64) << 40
+                ^ self.state.takes_rev << 20,
+            self.runs.rev ^ self.planner.rev << 32,
         );
         if self.board_key == Some(key) {
             return;
         }
         self.board_key = Some(key);
-        let stale = self.stale_nodes();
         let (board, ids) = view::board(
             &self.state.doc,
             Catalog::builtin(),
-            &self.status,
-            &stale,
+            &self.runs.status,
+            &self.planner.view().stale,
             key.0.wrapping_mul(31).wrapping_add(key.1),
         );
         self.board = board;
         self.ids = ids;
         self.canvas
             .set_selection(self.state.selection.iter().map(|id| view::canvas_id(*id)));
-    }
-
-    /// Nodes whose active take no longer matches their parameters or inputs.
-    fn stale_nodes(&self) -> BTreeSet<NodeId> {
-        let Ok(plan) = self.engine.plan(&self.request(Vec::new())) else {
-            return BTreeSet::new();
-        };
-        self.state
-            .doc
-            .nodes
-            .values()
-            .filter(|n| {
-                let sig = plan
-                    .resolved
-                    .nodes
-                    .get(&n.id)
-                    .and_then(|r| r.signature.as_ref().ok());
-                n.active_take().is_some_and(|t| Some(&t.signature) != sig)
-            })
-            .map(|n| n.id)
-            .collect()
     }
 
     fn request(&self, targets: Vec<NodeId>) -> RunRequest {
@@ -347,149 +355,106 @@ impl Studio {
         req
     }
 
+    /// A run as asked for by a widget: above the confirmation threshold it asks first.
+    fn request_run(&mut self, targets: Vec<NodeId>) {
+        let cost = if targets.is_empty() {
+            Some(self.planner.view().cost)
+        } else {
+            None
+        };
+        let threshold = self.settings.confirm_above();
+        match cost {
+            Some(cost) if cost > threshold => {
+                self.confirm_run = Some((targets, cost));
+            }
+            _ => self.start_run(targets),
+        }
+    }
+
     fn start_run(&mut self, targets: Vec<NodeId>) {
-        if self.run.is_some() {
-            self.message = Some("a run is already going; cancel it or wait".into());
+        let label = match targets.as_slice() {
+            [] => "Run board".to_owned(),
+            [one] => self.state.doc.node(*one).map_or_else(
+                || "Run".to_owned(),
+                |n| n.display_title(Catalog::builtin()).to_owned(),
+            ),
+            many => format!("Run {} nodes", many.len()),
+        };
+        let mut req = self.request(targets);
+        req.wake = Runs::wake(self.egui_ctx.as_ref());
+        if let Err(e) = self
+            .runs
+            .start(&self.engine, self.runtime.handle(), req, label)
+        {
+            self.message = Some(e);
+        }
+    }
+
+    /// At start (and for each project opened), follows the journaled provider jobs of this
+    /// project to their end by themselves: they show in the jobs panel and end as takes.
+    fn resume_journaled(&mut self) {
+        if self.resumed {
             return;
         }
-        let req = self.request(targets);
+        self.resumed = true;
         let _guard = self.runtime.enter();
-        let mut handle = match self.engine.start(req) {
-            Ok(h) => h,
-            Err(e) => {
-                self.message = Some(e.to_string());
-                return;
-            }
-        };
-        let mut events =
-            std::mem::replace(&mut handle.events, tokio::sync::mpsc::unbounded_channel().1);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = self.egui_ctx.clone();
-        self.runtime.spawn(async move {
-            while let Some(e) = events.recv().await {
-                // Progress of running jobs is shown with the once-a-second tick (one repaint
-                // for all of them); a job starting, finishing or failing shows at once.
-                let progress_only = matches!(e, Event::Progress { .. });
-                if tx.send(e).is_err() {
-                    break;
-                }
-                if let Some(ctx) = &ctx {
-                    if progress_only {
-                        ctx.request_repaint_after(PROGRESS_REPAINT);
-                    } else {
-                        ctx.request_repaint();
-                    }
+        let wake = Runs::wake(self.egui_ctx.as_ref());
+        let root = self.state.root.clone();
+        if let Some((handle, entries)) = self.engine.resume_journaled(&root, wake) {
+            for e in &entries {
+                if let Some(job) = &e.job {
+                    self.runs.resumed.insert(e.node, job.clone());
                 }
             }
-            // Closing the channel tells the UI the run has ended.
-            drop(tx);
-            if let Some(ctx) = &ctx {
-                ctx.request_repaint();
+            let nodes = entries.iter().map(|e| e.node).collect();
+            self.runs
+                .add(handle, "Resumed after restart".to_owned(), nodes);
+            self.message = Some(format!(
+                "resuming {} job(s) that were running when the app last closed",
+                entries.len()
+            ));
+        }
+    }
+
+    /// Takes in the runs' events; keeps finished results as takes.
+    fn poll_runs(&mut self) {
+        let (finished, ended) = self.runs.poll(&self.state.doc);
+        for f in finished {
+            if !f.cached {
+                self.cache_gen += 1;
             }
+            let focused = self
+                .egui_ctx
+                .as_ref()
+                .is_none_or(|c| c.input(|i| i.viewport().focused.unwrap_or(true)));
+            if recent::should_notify(f.ran_secs, f.cached, focused) {
+                let title = self
+                    .state
+                    .doc
+                    .node(f.node)
+                    .map(|n| n.display_title(Catalog::builtin()).to_owned())
+                    .unwrap_or_default();
+                recent::notify("Aktion Studio", &format!("{title} is done"));
+            }
+            self.state.record_result(f.node, &f.signature, &f.result);
+        }
+        if ended
+            && self.account.signed_in()
+            && let Some(ctx) = self.egui_ctx.clone()
+        {
+            // Credits may have been spent.
+            self.account.refresh(&self.runtime, &ctx);
+        }
+    }
+
+    /// The board point at the middle of the canvas.
+    fn view_center(&self) -> [f32; 2] {
+        let rect = self.canvas_rect.unwrap_or_else(|| {
+            egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(800.0, 600.0))
         });
-        self.status.clear();
-        self.started.clear();
-        self.status_rev += 1;
-        self.run = Some(handle);
-        self.events = Some(rx);
-    }
-
-    /// Takes in the engine's events; records finished results as takes.
-    fn poll_run(&mut self) {
-        let Some(rx) = &self.events else { return };
-        let mut finished = false;
-        let mut got = Vec::new();
-        loop {
-            match rx.try_recv() {
-                Ok(e) => got.push(e),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    finished = true;
-                    break;
-                }
-            }
-        }
-        for e in got {
-            self.status_rev += 1;
-            match e {
-                Event::Planned { .. } => {}
-                Event::Queued { node } => {
-                    self.status.insert(node, RunStatus::Queued);
-                }
-                Event::Started { node } => {
-                    self.started.insert(node, Instant::now());
-                    self.status.insert(
-                        node,
-                        RunStatus::Running {
-                            fraction: None,
-                            message: String::new(),
-                        },
-                    );
-                }
-                Event::Progress {
-                    node,
-                    fraction,
-                    message,
-                } => {
-                    self.status
-                        .insert(node, RunStatus::Running { fraction, message });
-                }
-                Event::Done { node, cached, .. } => {
-                    let ran = self.started.get(&node).map_or(0, |t| t.elapsed().as_secs());
-                    let focused = self
-                        .egui_ctx
-                        .as_ref()
-                        .is_none_or(|c| c.input(|i| i.viewport().focused.unwrap_or(true)));
-                    if recent::should_notify(ran, cached, focused) {
-                        let title = self
-                            .state
-                            .doc
-                            .node(node)
-                            .map(|n| n.display_title(Catalog::builtin()).to_owned())
-                            .unwrap_or_default();
-                        recent::notify("Aktion Studio", &format!("{title} is done"));
-                    }
-                    self.status.insert(node, RunStatus::Done { cached });
-                    self.record_result(node);
-                }
-                Event::Failed { node, error } => {
-                    self.status.insert(node, RunStatus::Failed(error));
-                }
-                Event::Blocked { node, reason } => {
-                    self.status.insert(node, RunStatus::Blocked(reason));
-                }
-                Event::Cancelled { node } => {
-                    self.status.insert(node, RunStatus::Cancelled);
-                }
-            }
-        }
-        if finished {
-            self.events = None;
-            self.run = None;
-            if self.account.signed_in()
-                && let Some(ctx) = self.egui_ctx.clone()
-            {
-                // Credits may have been spent.
-                self.account.refresh(&self.runtime, &ctx);
-            }
-        }
-    }
-
-    fn record_result(&mut self, node: NodeId) {
-        let Ok(plan) = self.engine.plan(&self.request(vec![node])) else {
-            return;
-        };
-        let Some(sig) = plan
-            .resolved
-            .nodes
-            .get(&node)
-            .and_then(|r| r.signature.clone().ok())
-        else {
-            return;
-        };
-        if let Ok(Some(result)) = self.engine.cache().get(&sig) {
-            self.state.record_result(node, &sig, &result);
-        }
+        let v = self.canvas.view;
+        let p = (rect.center() - rect.min - v.pan) / v.zoom;
+        [p.x, p.y]
     }
 
     /// The board's index of the frame the canvas calls `frame`.
@@ -644,23 +609,23 @@ impl Studio {
             });
         }
         if ui.input_mut(|i| i.consume_shortcut(&save)) {
-            self.save();
+            self.send(AppCommand::Save);
         }
         if ui.input_mut(|i| {
             i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Comma))
         }) {
-            self.settings.open = true;
+            self.send(AppCommand::OpenSettings);
         }
         if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::N)))
         {
-            self.new_board();
+            self.send(AppCommand::NewBoard);
         }
         if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O)))
         {
-            self.open_native();
+            self.send(AppCommand::OpenNative);
         }
         if ui.input_mut(|i| i.consume_shortcut(&run)) {
-            self.start_run(Vec::new());
+            self.send(AppCommand::Run(Vec::new()));
         }
         if typing {
             return;
@@ -693,12 +658,10 @@ impl Studio {
     /// Switches to another board; the current one must be saved first (its autosave copy
     /// stays, so nothing is lost either way).
     fn replace_state(&mut self, state: AppState) {
-        if let Some(r) = &self.run {
-            r.cancel();
-        }
+        self.runs.cancel_all();
         self.state = state;
-        self.status.clear();
-        self.started.clear();
+        self.runs.clear_statuses();
+        self.resumed = false;
         self.board_key = None;
         self.previews.clear();
         self.previews_pending.clear();
@@ -749,14 +712,14 @@ impl Studio {
                     .add(egui::Button::new("New board").shortcut_text("Ctrl+N"))
                     .clicked()
                 {
-                    self.new_board();
+                    self.send(AppCommand::NewBoard);
                 }
                 if ui
                     .add(egui::Button::new("Open…").shortcut_text("Ctrl+O"))
                     .clicked()
                 {
                     ui.close();
-                    self.open_native();
+                    self.send(AppCommand::OpenNative);
                 }
                 if ui.button("Open path…").clicked() {
                     self.open_dialog = Some(String::new());
@@ -767,7 +730,7 @@ impl Studio {
                     }
                     for p in self.recent.clone() {
                         if ui.button(p.display().to_string()).clicked() {
-                            self.open_project(&p);
+                            self.send(AppCommand::Open(p));
                         }
                     }
                 });
@@ -776,11 +739,11 @@ impl Studio {
                     .add(egui::Button::new("Save").shortcut_text("Ctrl+S"))
                     .clicked()
                 {
-                    self.save();
+                    self.send(AppCommand::Save);
                 }
                 if ui.button("Save As…").clicked() {
                     ui.close();
-                    self.save_as_native();
+                    self.send(AppCommand::SaveAsNative);
                 }
                 if ui.button("Save As path…").clicked() {
                     self.save_as = Some(self.state.root.display().to_string());
@@ -791,13 +754,13 @@ impl Studio {
                     .clicked()
                 {
                     ui.close();
-                    self.settings.open = true;
+                    self.send(AppCommand::OpenSettings);
                 }
             });
             ui.menu_button("Account", |ui| {
                 if ui.button("Account…").clicked() {
                     ui.close();
-                    self.account.open = true;
+                    self.send(AppCommand::OpenAccount);
                 }
             });
             ui.menu_button("Edit", |ui| {
@@ -894,19 +857,28 @@ impl Studio {
                     .add(egui::Button::new("Run board").shortcut_text("Ctrl+Enter"))
                     .clicked()
                 {
-                    self.start_run(Vec::new());
+                    self.send(AppCommand::Run(Vec::new()));
                 }
                 let sel = self.selected();
                 if ui
                     .add_enabled(!sel.is_empty(), egui::Button::new("Run selection"))
                     .clicked()
                 {
-                    self.start_run(sel);
+                    self.send(AppCommand::Run(sel));
+                }
+                if ui
+                    .add_enabled(
+                        self.runs.any_running(),
+                        egui::Button::new("Cancel all runs"),
+                    )
+                    .clicked()
+                {
+                    self.send(AppCommand::CancelAll);
                 }
                 ui.separator();
                 if ui.button("Epic Scene…").clicked() {
                     ui.close();
-                    self.epic.open = true;
+                    self.send(AppCommand::OpenEpicScene);
                 }
             });
         });
@@ -920,12 +892,17 @@ impl Studio {
                 ui.label("•").on_hover_text("unsaved changes");
             }
             ui.separator();
-            let running = self.run.is_some();
-            if running {
-                if ui.button("Cancel run").clicked()
-                    && let Some(r) = &self.run
-                {
-                    r.cancel();
+            let cost = self.planner.view().cost;
+            if ui
+                .button(format!("Run board · {cost} credits"))
+                .on_hover_text("Ctrl+Enter. Cached nodes cost nothing and do not run.")
+                .clicked()
+            {
+                self.send(AppCommand::Run(Vec::new()));
+            }
+            if self.runs.any_running() {
+                if ui.button("Cancel all").clicked() {
+                    self.send(AppCommand::CancelAll);
                 }
                 let paused = self.engine.is_paused();
                 if ui
@@ -936,42 +913,34 @@ impl Studio {
                     })
                     .clicked()
                 {
-                    self.engine.set_paused(!paused);
-                }
-            } else {
-                let cost = self
-                    .engine
-                    .plan(&self.request(Vec::new()))
-                    .map_or(0, |p| p.cost.total);
-                if ui
-                    .button(format!("Run board · {cost} credits"))
-                    .on_hover_text("Ctrl+Enter. Cached nodes cost nothing and do not run.")
-                    .clicked()
-                {
-                    self.start_run(Vec::new());
+                    self.send(AppCommand::SetQueuePaused(!paused));
                 }
             }
+            let mut route = self.route;
             egui::ComboBox::from_label("route")
-                .selected_text(self.route.as_str())
+                .selected_text(route.as_str())
                 .show_ui(ui, |ui| {
                     for r in Route::ALL {
-                        ui.selectable_value(&mut self.route, r, r.as_str());
+                        ui.selectable_value(&mut route, r, r.as_str());
                     }
                 });
+            if route != self.route {
+                self.send(AppCommand::SetDefaultRoute(route));
+            }
             ui.separator();
             if ui
                 .button("Settings")
                 .on_hover_text("Provider keys, ComfyUI, routes per kind, the cache (Ctrl+,)")
                 .clicked()
             {
-                self.settings.open = true;
+                self.send(AppCommand::OpenSettings);
             }
             if ui
                 .button(self.account.balance_label())
                 .on_hover_text("Your Aktion account: sign in, credits, data sharing")
                 .clicked()
             {
-                self.account.open = true;
+                self.send(AppCommand::OpenAccount);
             }
             if let Some(m) = &self.message {
                 ui.separator();
@@ -991,8 +960,12 @@ impl Studio {
 }
 
 impl eframe::App for Studio {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.logic_step(ctx);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.frame_ui(ui);
+        self.draw_ui(ui);
     }
 }
 
@@ -1013,28 +986,38 @@ impl Studio {
             .is_some_and(|hash| self.previews.contains_key(&hash) || self.media.is_ready(&hash))
     }
 
+    /// One frame of the whole window: `logic_step`, then `draw_ui` (tests and benches drive
+    /// this; eframe calls the two halves itself).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        self.logic_step(&ctx);
+        self.draw_ui(ui);
+    }
+
+    /// Everything but drawing: the commands widgets queued, background work that landed, runs'
+    /// events, the memoised plan, drops, autosave.
+    pub fn logic_step(&mut self, ctx: &egui::Context) {
         if self.egui_ctx.is_none() {
             self.egui_ctx = Some(ctx.clone());
+            self.spawner = self.spawner.with_ctx(ctx);
         }
-        if let Some(t) = self.launched.take() {
-            tracing::info!(
-                ms = t.elapsed().as_millis(),
-                nodes = self.state.doc.nodes.len(),
-                "first frame (from start, window and GPU set-up included)"
-            );
+        self.resume_journaled();
+        self.handle_commands(ctx);
+        self.poll_runs();
+        if let Some(done) = take_ready(&mut self.exporting) {
+            self.message = Some(match done {
+                Ok(Ok(m) | Err(m)) => m,
+                Err(lost) => lost.to_string(),
+            });
         }
-        self.poll_run();
         self.poll_imports();
-        self.poll_previews(&ctx);
-        self.media.poll(&ctx);
-        self.drops(&ctx);
-        self.shortcuts(ui);
+        self.poll_previews(ctx);
+        self.media.poll(ctx);
+        self.drops(ctx);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {
             self.message = Some(e);
         }
-        if self.run.is_some() {
+        if self.runs.any_running() {
             // Elapsed times tick once a second while jobs run; nothing repaints when idle.
             ctx.request_repaint_after(PROGRESS_REPAINT);
         }
@@ -1042,6 +1025,67 @@ impl Studio {
             // Wake once more so a pending autosave is written even if the user stops moving.
             ctx.request_repaint_after(state::AUTOSAVE_AFTER);
         }
+        let key = self.plan_key();
+        if self.planner.update(key) {
+            let req = self.request(Vec::new());
+            self.planner.start(key, &self.spawner, &self.engine, req);
+        }
+        // What the polling above queued (imports landing as edits) is applied now too.
+        self.handle_commands(ctx);
+    }
+
+    /// "This run costs N credits. Run it?" for a run above the threshold set in Settings.
+    fn confirm_run_ui(&mut self, ctx: &egui::Context) {
+        let Some((targets, cost)) = &self.confirm_run else {
+            return;
+        };
+        let (targets, cost) = (targets.clone(), *cost);
+        let mut answer = None;
+        egui::Window::new("Confirm run")
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "This run costs {cost} credits ({}). Run it?",
+                    self.account.balance_label()
+                ));
+                ui.label(
+                    egui::RichText::new(format!(
+                        "Runs above {} credits ask first (Settings → Routes).",
+                        self.settings.confirm_above()
+                    ))
+                    .weak(),
+                );
+                ui.horizontal(|ui| {
+                    if ui.button(format!("Run · {cost} credits")).clicked() {
+                        answer = Some(true);
+                    }
+                    if ui.button("Don't run").clicked() {
+                        answer = Some(false);
+                    }
+                });
+            });
+        match answer {
+            Some(true) => {
+                self.confirm_run = None;
+                self.send(AppCommand::RunConfirmed(targets));
+            }
+            Some(false) => self.confirm_run = None,
+            None => {}
+        }
+    }
+
+    /// Draws the window; what widgets ask for is queued as commands.
+    pub fn draw_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if let Some(t) = self.launched.take() {
+            tracing::info!(
+                ms = t.elapsed().as_millis(),
+                nodes = self.state.doc.nodes.len(),
+                "first frame (from start, window and GPU set-up included)"
+            );
+        }
+        self.shortcuts(ui);
         egui::Panel::top("menu").show(ui, |ui| {
             self.menu_ui(ui);
             self.toolbar_ui(ui);
@@ -1089,7 +1133,8 @@ impl Studio {
         self.open_ui(&ctx);
         self.account.poll();
         self.account.ui(&ctx, &self.runtime);
-        let running = self.run.is_some();
+        self.confirm_run_ui(&ctx);
+        let running = self.runs.any_running();
         for cmd in self
             .settings
             .ui(&ctx, &self.runtime, &self.engine, &self.state.doc, running)

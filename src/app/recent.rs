@@ -6,14 +6,6 @@ use std::path::{Path, PathBuf};
 /// How many recent projects are remembered.
 pub const MAX_RECENT: usize = 8;
 
-pub fn config_dir() -> Option<PathBuf> {
-    match std::env::var_os("AKTION_CONFIG_DIR") {
-        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ => directories::ProjectDirs::from("studio", "Aktion", "Aktion Studio")
-            .map(|d| d.config_dir().to_path_buf()),
-    }
-}
-
 fn recent_file(dir: &Path) -> PathBuf {
     dir.join("recent.json")
 }

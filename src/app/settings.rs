@@ -8,7 +8,7 @@
 //! scans) runs on the app's runtime and answers through a channel, so the window never waits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -17,43 +17,11 @@ use aktion_cache::CacheStats;
 use aktion_engine::Engine;
 use aktion_graph::{Catalog, Document, Route};
 use aktion_providers::{ConnectionCheck, ProviderKind, Providers, key_variable};
-use serde::{Deserialize, Serialize};
 
 use super::state::Command;
 
 /// The app's own settings file in the config folder.
-pub const PREFS_FILE: &str = "settings.json";
-
-/// Settings the app keeps for the user (keys are not here: they live in the secret store).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Prefs {
-    /// The ComfyUI server (`AKTION_COMFYUI_URL` wins when set).
-    pub comfyui_url: Option<String>,
-}
-
-impl Prefs {
-    /// The settings in `dir`; missing or unreadable ones are the defaults (a broken file is
-    /// reported in the log and left for the user, never overwritten until they save).
-    pub fn load(dir: &Path) -> Self {
-        match std::fs::read(dir.join(PREFS_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "the settings file is not valid; using defaults");
-                Self::default()
-            }),
-            Err(_) => Self::default(),
-        }
-    }
-
-    /// Writes atomically (temp file, then rename).
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("{PREFS_FILE}.tmp"));
-        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, dir.join(PREFS_FILE))
-    }
-}
+pub use crate::setup::{DEFAULT_CONFIRM_ABOVE, PREFS_FILE, Prefs};
 
 /// The hosted providers whose keys the user can keep, in the order shown.
 const HOSTED: [ProviderKind; 4] = [
@@ -114,6 +82,8 @@ pub struct SettingsUi {
     /// Keys typed but not saved yet (cleared once saved).
     pub keys: BTreeMap<ProviderKind, String>,
     pub comfyui_url: String,
+    /// Runs above this many credits ask first.
+    pub confirm_above: u32,
     pub checks: BTreeMap<ProviderKind, ConnectionCheck>,
     checking: BTreeSet<ProviderKind>,
     /// Where each key comes from, read when the window opens and after a save or removal
@@ -126,23 +96,23 @@ pub struct SettingsUi {
     pub notice: Option<String>,
     secrets: Option<SecretStore>,
     dir: Option<PathBuf>,
+    /// The environment keys and addresses are read from (with `secrets` and `dir`).
+    setup: crate::setup::Setup,
     tx: mpsc::Sender<Reply>,
     rx: mpsc::Receiver<Reply>,
 }
 
 impl SettingsUi {
-    pub fn new(secrets: Option<SecretStore>, dir: Option<PathBuf>) -> Self {
+    pub fn new(setup: crate::setup::Setup) -> Self {
+        let (secrets, dir) = (setup.secrets.clone(), setup.config_dir.clone());
         let (tx, rx) = mpsc::channel();
-        let comfyui_url = dir
-            .as_deref()
-            .map(Prefs::load)
-            .and_then(|p| p.comfyui_url)
-            .unwrap_or_default();
+        let prefs = dir.as_deref().map(Prefs::load).unwrap_or_default();
         Self {
             open: false,
             tab: Tab::Providers,
             keys: BTreeMap::new(),
-            comfyui_url,
+            comfyui_url: prefs.comfyui_url.unwrap_or_default(),
+            confirm_above: prefs.confirm_above,
             checks: BTreeMap::new(),
             checking: BTreeSet::new(),
             sources: BTreeMap::new(),
@@ -152,15 +122,38 @@ impl SettingsUi {
             notice: None,
             secrets,
             dir,
+            setup,
             tx,
             rx,
         }
+    }
+
+    /// The surroundings with the storage this window uses now.
+    fn current_setup(&self) -> crate::setup::Setup {
+        self.setup
+            .with_storage(self.secrets.clone(), self.dir.clone())
     }
 
     /// Keeps keys and settings elsewhere (tests use a temp folder).
     pub fn set_storage(&mut self, secrets: Option<SecretStore>, dir: Option<PathBuf>) {
         self.secrets = secrets;
         self.dir = dir;
+    }
+
+    /// Runs costing more than this ask for confirmation.
+    pub fn confirm_above(&self) -> u32 {
+        self.confirm_above
+    }
+
+    /// Keeps a new confirmation threshold (in the settings file).
+    pub fn set_confirm_above(&mut self, credits: u32) {
+        self.confirm_above = credits;
+        let Some(dir) = &self.dir else { return };
+        let mut prefs = Prefs::load(dir);
+        prefs.confirm_above = credits;
+        if let Err(e) = prefs.save(dir) {
+            self.notice = Some(format!("cannot save the settings: {e}"));
+        }
     }
 
     fn refresh_sources(&mut self) {
@@ -178,7 +171,7 @@ impl SettingsUi {
         let Some(var) = key_variable(provider) else {
             return KeySource::None;
         };
-        if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) {
+        if self.setup.var(var).is_some() {
             return KeySource::Environment(var);
         }
         match &self.secrets {
@@ -253,9 +246,7 @@ impl SettingsUi {
     }
 
     fn reload(&mut self, engine: &Engine) {
-        if let Err(e) =
-            crate::cli::set_provider_routes(engine, self.secrets.as_ref(), self.dir.as_deref())
-        {
+        if let Err(e) = self.current_setup().set_provider_routes(engine) {
             self.notice = Some(e);
         }
     }
@@ -267,7 +258,7 @@ impl SettingsUi {
         rt: &tokio::runtime::Runtime,
         ctx: &egui::Context,
     ) {
-        let config = crate::cli::providers_config_in(self.secrets.as_ref(), self.dir.as_deref());
+        let config = self.current_setup().providers_config();
         let providers = match config.map(|c| Providers::new(c.for_connection_test())) {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
@@ -399,7 +390,20 @@ impl SettingsUi {
                 ui.separator();
                 match self.tab {
                     Tab::Providers => self.providers_ui(ui, ctx, rt, engine),
-                    Tab::Routes => commands = routes_ui(ui, doc),
+                    Tab::Routes => {
+                        let mut above = self.confirm_above;
+                        ui.horizontal(|ui| {
+                            let l = ui.label("Ask before a run that costs more than").id;
+                            ui.add(egui::DragValue::new(&mut above).range(0..=100_000))
+                                .labelled_by(l);
+                            ui.label("credits");
+                        });
+                        if above != self.confirm_above {
+                            self.set_confirm_above(above);
+                        }
+                        ui.separator();
+                        commands = routes_ui(ui, doc);
+                    }
                     Tab::Cache => self.cache_ui(ui, ctx, rt, engine, running),
                 }
                 if let Some(n) = &self.notice {
@@ -486,7 +490,7 @@ impl SettingsUi {
             }
             self.check_button(ui, ProviderKind::ComfyUi, ctx, rt);
         });
-        if std::env::var("AKTION_COMFYUI_URL").is_ok_and(|v| !v.trim().is_empty()) {
+        if self.setup.var("AKTION_COMFYUI_URL").is_some() {
             ui.label(
                 egui::RichText::new("AKTION_COMFYUI_URL is set in the environment and wins.")
                     .weak()
@@ -646,27 +650,6 @@ fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefs_round_trip_and_a_broken_file_is_the_default() {
-        let dir = tempfile::tempdir().expect("tmp");
-        assert_eq!(Prefs::load(dir.path()), Prefs::default());
-        let prefs = Prefs {
-            comfyui_url: Some("http://gpu-box:8188".into()),
-        };
-        prefs.save(dir.path()).expect("save");
-        assert_eq!(Prefs::load(dir.path()), prefs);
-        for junk in [
-            &b"{not json"[..],
-            b"",
-            b"[]",
-            b"{\"comfyui_url\": 7}",
-            &[0xff; 64],
-        ] {
-            std::fs::write(dir.path().join(PREFS_FILE), junk).expect("write");
-            assert_eq!(Prefs::load(dir.path()), Prefs::default());
-        }
-    }
 
     #[test]
     fn sizes_read_like_a_file_manager() {

@@ -23,6 +23,15 @@ pub enum Command {
         kind: String,
         pos: [f32; 2],
     },
+    /// Puts back a node that was deleted while its job ran: same id, kind, title and
+    /// parameters (its result is then recorded as a take).
+    Restore {
+        node: NodeId,
+        kind: String,
+        title: String,
+        params: std::collections::BTreeMap<String, serde_json::Value>,
+        at: [f32; 2],
+    },
     /// From the palette opened by dropping a wire on empty space: add and connect.
     AddNodeFrom {
         kind: String,
@@ -202,6 +211,8 @@ pub struct AppState {
     autosaved_revision: u64,
     /// Results recorded as takes since the last save (they change the file, not the history).
     takes_changed: bool,
+    /// Bumped whenever a result is recorded as a take (the history's revision does not move).
+    pub takes_rev: u64,
 }
 
 impl AppState {
@@ -216,6 +227,7 @@ impl AppState {
             last_change: None,
             autosaved_revision: 0,
             takes_changed: false,
+            takes_rev: 0,
         }
     }
 
@@ -255,6 +267,7 @@ impl AppState {
     ) {
         if aktion_engine::takes::record_take(&mut self.doc, node, signature, result).is_some() {
             self.takes_changed = true;
+            self.takes_rev += 1;
         }
     }
 
@@ -335,6 +348,27 @@ impl AppState {
                     None,
                 )?;
                 self.selection = [id].into();
+            }
+            Command::Restore {
+                node,
+                kind,
+                title,
+                params,
+                at,
+            } => {
+                if self.doc.nodes.contains_key(&node) {
+                    return Err("that node is already on the board".into());
+                }
+                let mut n = new_node(catalog, &kind, at)?;
+                n.id = node;
+                n.title = title;
+                n.params.extend(params);
+                self.edit(
+                    format!("Restore {}", title_of(catalog, &kind)),
+                    vec![Edit::AddNode(Box::new(n))],
+                    None,
+                )?;
+                self.selection = [node].into();
             }
             Command::AddNodeFrom { kind, pos, from } => {
                 let node = new_node(catalog, &kind, pos)?;

@@ -34,15 +34,26 @@ impl Fixture {
             aktion_cache::CacheOptions::default(),
         )
         .expect("cache");
-        let engine = crate::cli::engine(cache)
+        let setup = self.setup();
+        let engine = setup
+            .engine(cache, setup.account_session())
             .map_err(|f| f.message)
             .expect("engine");
-        let mut studio = Studio::new(state, engine)
+        let mut studio = Studio::new(state, engine, &setup)
             .map_err(|f| f.message)
             .expect("studio");
         // Never touch the real recent-projects list from a test.
         studio.recent_dir = Some(self.dir.path().join("config"));
         studio
+    }
+
+    /// Surroundings of the test's own: no process variables, a config folder and secret file
+    /// in the temp folder, never the keychain.
+    fn setup(&self) -> crate::setup::Setup {
+        crate::setup::Setup::hermetic(
+            self.dir.path().join("config"),
+            std::collections::BTreeMap::default(),
+        )
     }
 
     fn harness(&self, state: AppState) -> Harness<'static, Studio> {
@@ -159,7 +170,7 @@ fn wait_until(h: &mut Harness<'_, Studio>, done: impl Fn(&Studio) -> bool) {
 fn wait_for_run(h: &mut Harness<'_, Studio>) {
     for _ in 0..3000 {
         h.run_steps(1);
-        if h.state().run.is_none() {
+        if !h.state().runs.any_running() {
             h.run_steps(2);
             return;
         }
@@ -423,6 +434,8 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     // Export the active take with its sidecar.
     press(&mut h, "Export take…");
     press(&mut h, "Export files");
+    // Written off the UI thread.
+    wait_until(&mut h, |app| app.exporting.is_none());
     let exported: Vec<PathBuf> = std::fs::read_dir(f.root().join("exports"))
         .expect("exports folder")
         .map(|e| e.expect("entry").path())
@@ -453,7 +466,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     // (once the previews it asked for have arrived).
     wait_until(&mut h, |app| {
         app.previews_pending
-            .iter()
+            .keys()
             .all(|p| app.previews.contains_key(p))
     });
     h.run();
@@ -842,11 +855,13 @@ fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
         kind: "t2i".into(),
         route: Some(aktion_graph::Route::Direct),
     });
+    h.run();
     assert_eq!(
         h.state().state.doc.settings.routes.get("t2i"),
         Some(&aktion_graph::Route::Direct)
     );
     h.state_mut().apply(super::state::Command::Undo);
+    h.run();
     assert!(h.state().state.doc.settings.routes.is_empty());
 
     // Cache: what is kept, and clearing it.
@@ -990,6 +1005,316 @@ fn the_epic_scene_panel_fills_six_slots_generates_and_places_the_scene() {
 
     // One step undoes the placement; the board's own nodes stay.
     h.state_mut().apply(super::state::Command::Undo);
+    h.run();
     assert_eq!(h.state().state.doc.nodes.len(), nodes_before);
     assert!(!h.state().state.doc.nodes.contains_key(&scene));
+}
+
+/// A provider route for tests: jobs whose prompt says "long" run until the gate opens (or they
+/// are cancelled); the others finish at once. Outputs are small PNGs in the cache.
+struct GatedExecutor {
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl aktion_engine::Executor for GatedExecutor {
+    fn version(&self, _kind: &aktion_graph::KindSchema) -> String {
+        "gated-test:1".into()
+    }
+
+    fn limit(&self, _kind: &aktion_graph::KindSchema) -> (String, usize) {
+        ("gated".into(), 8)
+    }
+
+    fn execute(
+        &self,
+        job: aktion_engine::Job,
+        ctx: aktion_engine::JobContext,
+    ) -> aktion_engine::BoxFuture<'static, Result<aktion_engine::JobOutput, aktion_engine::ExecError>>
+    {
+        let mut open = self.open.subscribe();
+        Box::pin(async move {
+            // Like a provider: the job is journaled once submitted, and a restart follows the
+            // journaled job instead of submitting again.
+            let resumed = ctx.journal.resume_handle().is_some();
+            if resumed || job.param_str("prompt").contains("long") {
+                if !resumed {
+                    ctx.journal
+                        .record(serde_json::json!({ "job": "gated-1" }))
+                        .expect("journal");
+                }
+                ctx.progress(Some(0.1), "rendering");
+                tokio::select! {
+                    () = ctx.cancel.cancelled() => return Err(aktion_engine::ExecError::Cancelled),
+                    _ = open.wait_for(|o| *o) => {}
+                }
+            }
+            ctx.journal.clear();
+            let out = ctx.store(&png(8, 8), "image/png", "out.png")?;
+            Ok(aktion_engine::JobOutput {
+                outputs: vec![out],
+                meta: aktion_engine::TakeMeta {
+                    provider: "gated".into(),
+                    ..aktion_engine::TakeMeta::default()
+                },
+            })
+        })
+    }
+}
+
+fn status_of(app: &Studio, node: NodeId) -> Option<super::view::RunStatus> {
+    app.runs.status.get(&node).cloned()
+}
+
+#[test]
+fn a_long_epic_scene_does_not_block_other_runs_and_jobs_cancel_on_their_own() {
+    use super::AppCommand;
+    use super::view::RunStatus;
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let catalog = Catalog::builtin();
+    let sketch = catalog.get("sketch").expect("kind");
+    let scene_kind = catalog.get("coherent_scene").expect("kind");
+    let t2i = catalog.get("t2i").expect("kind");
+    let mut scene = aktion_graph::Node::new(scene_kind, [600.0, 0.0]);
+    scene
+        .params
+        .insert("prompt".into(), "a long showdown".into());
+    let scene = doc.add_node(scene);
+    for i in 0..6 {
+        let s = doc.add_node(aktion_graph::Node::new(sketch, [0.0, 140.0 * i as f32]));
+        doc.connect(
+            catalog,
+            aktion_graph::Wire {
+                from: s,
+                to: scene,
+                input: "images".into(),
+                slot: i,
+            },
+            false,
+        )
+        .expect("wire");
+    }
+    let mut quick = aktion_graph::Node::new(t2i, [900.0, 0.0]);
+    quick.params.insert("prompt".into(), "a quick look".into());
+    let quick = doc.add_node(quick);
+    let mut slow = aktion_graph::Node::new(t2i, [900.0, 300.0]);
+    slow.params.insert("prompt".into(), "a long wait".into());
+    let slow = doc.add_node(slow);
+
+    let (open, _) = tokio::sync::watch::channel(false);
+    let mut studio = fx.studio(AppState::new(doc, fx.root()));
+    studio.engine.set_route(
+        aktion_graph::Route::Direct,
+        Arc::new(GatedExecutor { open: open.clone() }),
+    );
+    studio.route = aktion_graph::Route::Direct;
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(32)
+        .build_ui_state(|ui, app: &mut Studio| app.frame_ui(ui), studio);
+    h.run();
+
+    h.state_mut().send(AppCommand::Run(vec![scene]));
+    wait_until(&mut h, |app| {
+        matches!(status_of(app, scene), Some(RunStatus::Running { .. }))
+    });
+    // Another node runs and finishes while the scene goes on.
+    h.state_mut().send(AppCommand::Run(vec![quick]));
+    wait_until(&mut h, |app| app.state.doc.nodes[&quick].takes.len() == 1);
+    assert!(
+        matches!(status_of(h.state(), scene), Some(RunStatus::Running { .. })),
+        "the scene is still running"
+    );
+    assert!(
+        h.query_by_label_contains("Run board").is_some(),
+        "running never disables the next run"
+    );
+
+    // A third, long job; cancelling the scene's job leaves it going.
+    h.state_mut().send(AppCommand::Run(vec![slow]));
+    wait_until(&mut h, |app| {
+        matches!(status_of(app, slow), Some(RunStatus::Running { .. }))
+    });
+    assert_eq!(h.state().runs.runs().len(), 2, "two runs going at once");
+    h.state_mut().send(AppCommand::CancelJob(scene));
+    wait_until(&mut h, |app| {
+        matches!(status_of(app, scene), Some(RunStatus::Cancelled))
+    });
+    assert!(
+        matches!(status_of(h.state(), slow), Some(RunStatus::Running { .. })),
+        "the other job goes on"
+    );
+    open.send_replace(true);
+    wait_until(&mut h, |app| app.state.doc.nodes[&slow].takes.len() == 1);
+    wait_for_run(&mut h);
+    assert!(h.state().state.doc.nodes[&scene].takes.is_empty());
+}
+
+fn gated_harness(
+    fx: &Fixture,
+    doc: Document,
+    open: &tokio::sync::watch::Sender<bool>,
+) -> Harness<'static, Studio> {
+    let mut studio = fx.studio(AppState::new(doc, fx.root()));
+    studio.engine.set_route(
+        aktion_graph::Route::Direct,
+        Arc::new(GatedExecutor { open: open.clone() }),
+    );
+    studio.route = aktion_graph::Route::Direct;
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(32)
+        .build_ui_state(|ui, app: &mut Studio| app.frame_ui(ui), studio)
+}
+
+#[test]
+fn jobs_journaled_by_a_killed_app_resume_at_the_next_start_and_end_as_takes() {
+    use super::AppCommand;
+    use super::view::RunStatus;
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let t2i = Catalog::builtin().get("t2i").expect("kind");
+    let mut edited = aktion_graph::Node::new(t2i, [0.0, 0.0]);
+    edited
+        .params
+        .insert("prompt".into(), "a long dolly shot".into());
+    let edited = doc.add_node(edited);
+    let mut deleted = aktion_graph::Node::new(t2i, [0.0, 300.0]);
+    deleted
+        .params
+        .insert("prompt".into(), "a long crane shot".into());
+    deleted.title = "Crane shot".into();
+    let deleted = doc.add_node(deleted);
+
+    // The first session starts both jobs, then dies with them in flight.
+    {
+        let (open, _) = tokio::sync::watch::channel(false);
+        let mut h = gated_harness(&fx, doc.clone(), &open);
+        h.run();
+        h.state_mut().send(AppCommand::Run(Vec::new()));
+        wait_until(&mut h, |app| {
+            [edited, deleted]
+                .iter()
+                .all(|n| matches!(status_of(app, *n), Some(RunStatus::Running { .. })))
+        });
+        let journal = h.state().engine.journal().entries();
+        assert_eq!(journal.len(), 2, "both jobs journaled");
+    }
+
+    // Meanwhile one node was edited and the other deleted (the autosave the user kept).
+    doc.node_mut(edited)
+        .expect("node")
+        .params
+        .insert("prompt".into(), "a long dolly shot, at dusk".into());
+    doc.nodes.remove(&deleted);
+
+    // The next start: no user action. The jobs resume and show in the jobs panel.
+    let (open, _) = tokio::sync::watch::channel(false);
+    let mut h = gated_harness(&fx, doc, &open);
+    h.run();
+    wait_until(&mut h, |app| app.runs.any_running());
+    assert!(
+        h.query_by_label_contains("Resumed after restart").is_some(),
+        "the resumed jobs are in the jobs panel"
+    );
+    open.send_replace(true);
+    wait_for_run(&mut h);
+    let node = &h.state().state.doc.nodes[&edited];
+    assert_eq!(node.takes.len(), 1, "{:?}", h.state().message);
+    assert_eq!(
+        node.takes[0].params["prompt"], "a long dolly shot",
+        "the take is what was paid for; the node keeps its edit"
+    );
+    assert_eq!(node.params["prompt"], "a long dolly shot, at dusk");
+    assert!(
+        h.state().engine.journal().entries().is_empty(),
+        "nothing left to resume"
+    );
+
+    // The deleted node's result is kept, and restored on request.
+    assert_eq!(h.state().runs.orphans.len(), 1);
+    press(&mut h, "Restore node");
+    let doc = &h.state().state.doc;
+    let restored = doc.nodes.get(&deleted).expect("restored");
+    assert_eq!(restored.title, "Crane shot");
+    assert_eq!(restored.takes.len(), 1);
+    assert_eq!(restored.params["prompt"], "a long crane shot");
+    assert!(h.state().runs.orphans.is_empty());
+}
+
+/// Run as a child of itself: the child's process has provider keys in its environment and a
+/// secret store with a key where the real app would look; the test app must see neither.
+#[test]
+fn the_test_app_reads_no_key_from_the_environment_or_a_secret_store() {
+    use aktion_providers::ProviderKind;
+    const NAME: &str =
+        "app::tests::the_test_app_reads_no_key_from_the_environment_or_a_secret_store";
+    let Some(store_dir) = std::env::var_os("AKTION_TEST_CHILD_STORE") else {
+        let dir = tempfile::tempdir().expect("tmp");
+        aktion_account::secrets::SecretStore::file_only(dir.path())
+            .set("A2E_API_KEY", "a2e_kept_in_the_store")
+            .expect("keep a key");
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", NAME, "--test-threads", "1"])
+            .env("AKTION_TEST_CHILD_STORE", dir.path())
+            .env("AKTION_CONFIG_DIR", dir.path())
+            .env("AKTION_SECRETS", "file")
+            .env("REPLICATE_API_TOKEN", "r8_in_the_environment")
+            .env("FAL_KEY", "fal_in_the_environment")
+            .output()
+            .expect("run the child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "the child ran the test: {text}");
+        return;
+    };
+    // The keys are there for anyone who looks at the process ...
+    let process = crate::setup::Setup::from_process();
+    assert_eq!(
+        process.config_dir.as_deref(),
+        Some(std::path::Path::new(&store_dir))
+    );
+    let config = process.providers_config().expect("config");
+    for p in [
+        ProviderKind::Replicate,
+        ProviderKind::Fal,
+        ProviderKind::A2e,
+    ] {
+        assert!(
+            config.endpoint(p).key.is_some(),
+            "{p:?} is set for the process"
+        );
+    }
+    // ... and the test app sees none of them.
+    let fx = Fixture::new();
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    h.run();
+    for p in [
+        ProviderKind::Replicate,
+        ProviderKind::Fal,
+        ProviderKind::A2e,
+    ] {
+        assert_eq!(
+            h.state().settings.key_source(p),
+            super::settings::KeySource::None,
+            "{p:?}"
+        );
+    }
+    let config = fx.setup().providers_config().expect("config");
+    for p in [
+        ProviderKind::Replicate,
+        ProviderKind::Fal,
+        ProviderKind::A2e,
+    ] {
+        assert!(config.endpoint(p).key.is_none(), "{p:?}");
+    }
+    assert_ne!(
+        h.state().recent_dir.as_deref(),
+        Some(std::path::Path::new(&store_dir))
+    );
 }

@@ -18,12 +18,13 @@
 mod hash;
 mod writer;
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -147,6 +148,9 @@ pub struct CacheStats {
     pub root: PathBuf,
 }
 
+/// How old a blob file must be for its verification to be remembered (see `verify_sized`).
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
 /// Handle to a cache folder. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct Cache {
@@ -164,6 +168,10 @@ struct Inner {
     /// Blob bytes as last measured plus what this process has added since. Other processes'
     /// writes are missing from it, so it only decides when to run the exact scan in `evict`.
     approx_bytes: AtomicU64,
+    /// Blobs this process has hashed and found intact, with the size and modification time they
+    /// had then. A hit whose file still has both is not hashed again (a planner asks about every
+    /// node of a board each time it changes); any change to either means a full check.
+    verified: Mutex<HashMap<BlobHash, (u64, SystemTime)>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -218,6 +226,7 @@ impl Cache {
             max_bytes: options.max_bytes,
             grace_ms: AtomicU64::new(duration_ms(DEFAULT_UNREFERENCED_GRACE)),
             approx_bytes: AtomicU64::new(0),
+            verified: Mutex::new(HashMap::new()),
         };
         fs::create_dir_all(&inner.root).map_err(io_err("create folder", &inner.root))?;
         for dir in [&inner.blobs, &inner.index, &inner.tmp] {
@@ -372,22 +381,58 @@ impl Cache {
     fn verify_sized(&self, hash: &BlobHash, expected_len: Option<u64>) -> Result<bool, CacheError> {
         let path = self.blob_path(hash);
         let Some(mut file) = open_regular(&path)? else {
+            self.forget_verified(hash);
             return Ok(false);
         };
-        let len = file
-            .metadata()
-            .map_err(io_err("inspect blob", &path))?
-            .len();
+        let meta = file.metadata().map_err(io_err("inspect blob", &path))?;
+        let len = meta.len();
+        let modified = meta.modified().ok();
+        if let Some(modified) = modified
+            && self.verified_as(hash) == Some((len, modified))
+        {
+            return Ok(expected_len.is_none_or(|expected| expected == len));
+        }
         let mut hasher = blake3::Hasher::new();
         hasher
             .update_reader(&mut file)
             .map_err(io_err("read blob", &path))?;
         drop(file);
         if BlobHash::from(hasher.finalize()) != *hash {
+            self.forget_verified(hash);
             remove_path(&path);
             return Ok(false);
         }
+        // Like git's racy-clean rule: a file modified within the clock's granularity of this
+        // check could change again without its time changing, so only older files are trusted.
+        if let Some(modified) = modified
+            && SystemTime::now()
+                .duration_since(modified)
+                .is_ok_and(|age| age >= RACY_WINDOW)
+        {
+            self.inner
+                .verified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(*hash, (len, modified));
+        }
         Ok(expected_len.is_none_or(|expected| expected == len))
+    }
+
+    fn verified_as(&self, hash: &BlobHash) -> Option<(u64, SystemTime)> {
+        self.inner
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .copied()
+    }
+
+    fn forget_verified(&self, hash: &BlobHash) {
+        self.inner
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(hash);
     }
 
     /// If an intact-looking copy of the blob is already stored, refreshes its age (so eviction's

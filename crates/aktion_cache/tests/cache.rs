@@ -727,3 +727,42 @@ fn clones_share_one_cache_across_threads() {
         }
     }
 }
+
+#[test]
+fn a_hit_hashes_a_blob_once_per_process_and_rechecks_a_changed_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = open(dir.path());
+    let bytes = b"a rendered shot".repeat(50);
+    let result = store(&cache, &[&bytes]);
+    let hash = result.outputs[0].hash;
+    cache.put("shot", &result).expect("put");
+    age_blobs(dir.path(), HOUR);
+    let then = fs::metadata(cache.blob_path(&hash))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(cache.get("shot").expect("get"), Some(result.clone()));
+
+    // Changed behind the cache's back with its size and time kept: this process trusts its
+    // earlier check (no hashing on the hit path) ...
+    let path = cache.blob_path(&hash);
+    flip_byte(&path, 3);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open blob")
+        .set_modified(then)
+        .expect("set mtime");
+    assert!(cache.get("shot").expect("get").is_some());
+    // ... but another process checks it in full on first use, and it is a miss.
+    let fresh = open(dir.path());
+    assert_eq!(fresh.get("shot").expect("get"), None);
+    assert!(!fresh.has_blob(&hash), "corrupt blob was kept");
+
+    // A change that moves the time is noticed by the first process too.
+    let again = store(&cache, &[&bytes]);
+    cache.put("shot", &again).expect("put");
+    age_blobs(dir.path(), HOUR);
+    assert!(cache.get("shot").expect("get").is_some());
+    flip_byte(&path, 0);
+    assert_eq!(cache.get("shot").expect("get"), None);
+}

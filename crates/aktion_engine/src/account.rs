@@ -18,6 +18,9 @@ use serde_json::Value;
 
 use crate::executor::{BoxFuture, ExecError, Executor, Job, JobContext, JobOutput, TakeMeta};
 
+/// How long the app waits for a generation the server still reports as active.
+const ACCOUNT_WAIT_CEILING: std::time::Duration = std::time::Duration::from_secs(3 * 60 * 60);
+
 /// Jobs at once on the account route (the server queues per provider itself).
 pub const DEFAULT_ACCOUNT_CONCURRENCY: usize = 4;
 /// How often a running generation is asked for its state.
@@ -311,6 +314,14 @@ impl Executor for AccountExecutor {
 
     fn limit(&self, _kind: &KindSchema) -> (String, usize) {
         ("account".to_owned(), DEFAULT_ACCOUNT_CONCURRENCY)
+    }
+
+    /// The server holds the kind's real limit (its provider configuration's) and answers with a
+    /// failure, its reservation released, when a job passes it; the app only stops waiting
+    /// after a ceiling well past any provider's limit, so a paid result is never abandoned by
+    /// the client's clock.
+    fn time_limit(&self, kind: &KindSchema) -> std::time::Duration {
+        crate::executor::catalog_limit(kind).max(ACCOUNT_WAIT_CEILING)
     }
 
     fn execute(

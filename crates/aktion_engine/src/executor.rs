@@ -11,7 +11,6 @@ use aktion_cache::{BlobHash, Cache, CachedOutput};
 use aktion_graph::{KindSchema, NodeId, Route};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::JournalSlot;
@@ -41,6 +40,8 @@ pub struct Job {
     pub inputs: Vec<JobInput>,
     /// The project folder (for reading imported assets).
     pub project_root: PathBuf,
+    /// How long the job may take (the route's limit for its kind).
+    pub time_limit: std::time::Duration,
 }
 
 impl Job {
@@ -140,7 +141,7 @@ pub struct JobContext {
     /// one so that a restart resumes instead of paying again.
     pub journal: JournalSlot,
     pub(crate) node: NodeId,
-    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) events: crate::run::EventSender,
 }
 
 impl JobContext {
@@ -195,6 +196,11 @@ impl JobContext {
     }
 }
 
+/// The catalog's time limit for `kind` (the draft and local routes' and the default).
+pub fn catalog_limit(kind: &KindSchema) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(kind.timeout_seconds.max(1)))
+}
+
 /// Computes nodes for one route.
 pub trait Executor: Send + Sync + 'static {
     /// Names what computes `kind` (renderer or provider model version). It is part of every
@@ -204,6 +210,13 @@ pub trait Executor: Send + Sync + 'static {
     /// The concurrency group `kind` runs in and how many jobs of that group may run at once
     /// (e.g. one group per provider).
     fn limit(&self, kind: &KindSchema) -> (String, usize);
+
+    /// How long a job of `kind` may take on this route before it is given up. The catalog's
+    /// figure by default; a route whose service allows longer (a provider configuration's
+    /// `timeout_secs`) says so, so a job the provider allows 20 minutes is never cut at 10.
+    fn time_limit(&self, kind: &KindSchema) -> std::time::Duration {
+        catalog_limit(kind)
+    }
 
     /// Runs one job. Must watch `ctx.cancel`.
     fn execute(

@@ -17,6 +17,22 @@ pub struct JournalEntry {
     /// Executor-defined, e.g. a provider's resumable job handle. Never holds keys.
     pub handle: Value,
     pub recorded_unix_ms: u64,
+    /// What the job was asked to make, so that it can be finished after a restart even when
+    /// its node was edited or deleted meanwhile (a paid result is never thrown away).
+    #[serde(default)]
+    pub job: Option<JobSnapshot>,
+}
+
+/// The parts of a job needed to follow it to its end after a restart (not to submit it: its
+/// inputs are not kept).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSnapshot {
+    pub kind: String,
+    pub title: String,
+    pub params: std::collections::BTreeMap<String, Value>,
+    pub route: Option<aktion_graph::Route>,
+    /// The project the node belongs to.
+    pub project_root: PathBuf,
 }
 
 /// The journal folder.
@@ -87,14 +103,21 @@ pub struct JournalSlot {
     journal: Arc<Journal>,
     signature: String,
     node: NodeId,
+    job: Option<JobSnapshot>,
 }
 
 impl JournalSlot {
-    pub(crate) fn new(journal: Arc<Journal>, signature: String, node: NodeId) -> Self {
+    pub(crate) fn new(
+        journal: Arc<Journal>,
+        signature: String,
+        node: NodeId,
+        job: Option<JobSnapshot>,
+    ) -> Self {
         Self {
             journal,
             signature,
             node,
+            job,
         }
     }
 
@@ -110,6 +133,7 @@ impl JournalSlot {
             node: self.node,
             handle,
             recorded_unix_ms: crate::now_ms(),
+            job: self.job.clone(),
         })
     }
 

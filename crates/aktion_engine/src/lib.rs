@@ -18,10 +18,11 @@ pub use account::{AccountExecutor, AccountSession};
 pub use executor::{
     BoxFuture, ExecError, Executor, Job, JobContext, JobInput, JobOutput, TakeMeta,
 };
-pub use journal::{Journal, JournalEntry, JournalSlot};
+pub use journal::{JobSnapshot, Journal, JournalEntry, JournalSlot};
 pub use provider::ProviderExecutor;
 pub use run::{
     Engine, EngineError, Event, NodeReport, NodeStatus, Plan, RunHandle, RunRequest, RunSummary,
+    Wake,
 };
 
 /// Unix time in milliseconds.

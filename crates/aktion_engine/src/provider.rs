@@ -315,6 +315,13 @@ impl Executor for ProviderExecutor {
         }
     }
 
+    fn time_limit(&self, kind: &KindSchema) -> std::time::Duration {
+        self.kind_config(&kind.id).map_or_else(
+            || crate::executor::catalog_limit(kind),
+            |c| std::time::Duration::from_secs(c.timeout_secs.max(1)),
+        )
+    }
+
     fn limit(&self, kind: &KindSchema) -> (String, usize) {
         let Some(provider) = self.kind_config(&kind.id).map(|c| c.target.provider()) else {
             return (format!("{}:unconfigured", self.route), 1);
@@ -400,7 +407,7 @@ fn deadline(
     handle: &JobHandle,
     started: tokio::time::Instant,
 ) -> (tokio::time::Instant, std::time::Duration) {
-    let budget = std::time::Duration::from_secs(u64::from(job.kind.timeout_seconds.max(1)));
+    let budget = job.time_limit;
     let margin = (budget / 10).min(std::time::Duration::from_secs(1));
     let by_engine = started + budget.saturating_sub(margin);
     let since_submit = std::time::Duration::from_secs(

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aktion_cache::{Cache, CachedOutput, CachedResult};
 use aktion_graph::cost::CostEstimate;
@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::executor::{ExecError, Executor, Job, JobContext, JobInput, JobOutput};
-use crate::journal::{Journal, JournalSlot};
+use crate::journal::{JobSnapshot, Journal, JournalEntry, JournalSlot};
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
@@ -33,6 +33,38 @@ pub struct RunRequest {
     pub default_route: Route,
     /// Credits per kind from the account backend, when known.
     pub prices: BTreeMap<String, u32>,
+    /// Called after each event is queued (a window wakes its UI with it).
+    pub wake: Option<Wake>,
+}
+
+/// A callback told of every event as it is queued, with whether it is only progress (a UI may
+/// draw progress less often than a job starting or ending).
+#[derive(Clone)]
+pub struct Wake(pub Arc<dyn Fn(bool) + Send + Sync>);
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wake")
+    }
+}
+
+/// Sends a run's events and wakes whoever reads them.
+#[derive(Clone)]
+pub(crate) struct EventSender {
+    tx: mpsc::UnboundedSender<Event>,
+    wake: Option<Wake>,
+}
+
+impl EventSender {
+    /// Queues `event`; false when nobody reads the run's events any more.
+    pub(crate) fn send(&self, event: Event) -> bool {
+        let progress_only = matches!(event, Event::Progress { .. });
+        let sent = self.tx.send(event).is_ok();
+        if let Some(w) = &self.wake {
+            (w.0)(progress_only);
+        }
+        sent
+    }
 }
 
 impl RunRequest {
@@ -44,6 +76,7 @@ impl RunRequest {
             force_route: None,
             default_route: Route::Draft,
             prices: BTreeMap::new(),
+            wake: None,
         }
     }
 }
@@ -99,6 +132,11 @@ pub enum Event {
         node: NodeId,
         cached: bool,
         outputs: Vec<CachedOutput>,
+        /// The signature the result was made for (of the board as the run saw it).
+        signature: String,
+        /// The whole result, to be kept as a take.
+        #[serde(skip)]
+        result: CachedResult,
     },
     Failed {
         node: NodeId,
@@ -179,6 +217,34 @@ pub struct Engine {
     routes: std::sync::RwLock<BTreeMap<Route, Arc<dyn Executor>>>,
     groups: Mutex<BTreeMap<String, Arc<Semaphore>>>,
     paused: watch::Sender<bool>,
+    /// Jobs running now, by signature, with where their result will be published.
+    inflight: Mutex<BTreeMap<String, InflightResult>>,
+}
+
+type InflightResult = watch::Receiver<Option<Result<CachedResult, ExecError>>>;
+
+/// The claim on a signature while its job runs; dropping it (the job's future dropped by an
+/// aborted run) frees the signature, and waiters take over.
+struct InflightClaim {
+    engine: Arc<Engine>,
+    signature: String,
+    done: watch::Sender<Option<Result<CachedResult, ExecError>>>,
+}
+
+impl InflightClaim {
+    fn publish(self, result: &Result<CachedResult, ExecError>) {
+        self.done.send_replace(Some(result.clone()));
+    }
+}
+
+impl Drop for InflightClaim {
+    fn drop(&mut self) {
+        self.engine
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.signature);
+    }
 }
 
 impl Engine {
@@ -199,6 +265,7 @@ impl Engine {
             routes: std::sync::RwLock::new(routes),
             groups: Mutex::new(BTreeMap::new()),
             paused: watch::Sender::new(false),
+            inflight: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -351,6 +418,10 @@ impl Engine {
             self.executor_for(route)?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let tx = EventSender {
+            tx,
+            wake: req.wake.clone(),
+        };
         let cancel = CancellationToken::new();
         let node_tokens: BTreeMap<NodeId, CancellationToken> = plan
             .to_run
@@ -377,7 +448,7 @@ impl Engine {
         self: Arc<Self>,
         req: RunRequest,
         plan: Plan,
-        tx: mpsc::UnboundedSender<Event>,
+        tx: EventSender,
         tokens: Arc<BTreeMap<NodeId, CancellationToken>>,
     ) -> RunSummary {
         let started = Instant::now();
@@ -394,6 +465,8 @@ impl Engine {
                 node: *id,
                 cached: true,
                 outputs: hit.outputs.clone(),
+                signature: signature_of(&plan, *id),
+                result: hit.clone(),
             });
             reports.insert(
                 *id,
@@ -482,6 +555,8 @@ impl Engine {
                         node: id,
                         cached: false,
                         outputs: result.outputs.clone(),
+                        signature: signature_of(&plan, id),
+                        result: result.clone(),
                     });
                     reports.insert(
                         id,
@@ -568,6 +643,142 @@ impl Engine {
         summary
     }
 
+    /// Follows the journaled provider jobs of `project_root` to their end, as one run, without
+    /// a board: each job is rebuilt from its journal entry (kind, parameters, route) and
+    /// resumed by its executor, which polls the job it journaled and never submits again. Its
+    /// result lands in the cache and in a `Done` event with the signature it was made for,
+    /// whether or not its node still exists or still has those parameters. `None` when
+    /// nothing is journaled for the project.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "rebuilding the jobs and reporting them read best together"
+    )]
+    pub fn resume_journaled(
+        self: &Arc<Self>,
+        project_root: &std::path::Path,
+        wake: Option<Wake>,
+    ) -> Option<(RunHandle, Vec<JournalEntry>)> {
+        let mut entries: Vec<(JournalEntry, Job)> = Vec::new();
+        for entry in self.journal.entries() {
+            let Some(snap) = &entry.job else { continue };
+            if snap.project_root != project_root {
+                continue;
+            }
+            let Some(kind) = self.catalog.get(&snap.kind) else {
+                continue;
+            };
+            if entries.iter().any(|(e, _)| e.signature == entry.signature) {
+                continue;
+            }
+            let time_limit = self.executor_for(snap.route).map_or_else(
+                |_| crate::executor::catalog_limit(kind),
+                |e| e.time_limit(kind),
+            );
+            let job = Job {
+                node: entry.node,
+                kind: kind.clone(),
+                title: snap.title.clone(),
+                params: snap.params.clone(),
+                signature: entry.signature.clone(),
+                route: snap.route,
+                inputs: Vec::new(),
+                project_root: snap.project_root.clone(),
+                time_limit,
+            };
+            entries.push((entry.clone(), job));
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let tx = EventSender { tx, wake };
+        let cancel = CancellationToken::new();
+        let node_tokens: BTreeMap<NodeId, CancellationToken> = entries
+            .iter()
+            .map(|(e, _)| (e.node, cancel.child_token()))
+            .collect();
+        let node_tokens = Arc::new(node_tokens);
+        let engine = Arc::clone(self);
+        let tokens = Arc::clone(&node_tokens);
+        let listed: Vec<JournalEntry> = entries.iter().map(|(e, _)| e.clone()).collect();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut set: JoinSet<(NodeId, Result<CachedResult, ExecError>)> = JoinSet::new();
+            let mut signatures = BTreeMap::new();
+            for (entry, job) in entries {
+                let _ = tx.send(Event::Queued { node: entry.node });
+                signatures.insert(
+                    entry.node,
+                    (entry.signature, job.kind.id.clone(), job.title.clone()),
+                );
+                let token = tokens.get(&entry.node).cloned().unwrap_or_default();
+                engine.spawn_job(&mut set, job, token, tx.clone());
+            }
+            let mut summary = RunSummary::default();
+            while let Some(joined) = set.join_next().await {
+                let Ok((node, result)) = joined else { continue };
+                let (signature, kind, title) = signatures.remove(&node).unwrap_or_default();
+                let mut report = NodeReport {
+                    node,
+                    kind,
+                    title,
+                    status: NodeStatus::Done,
+                    signature: Some(signature.clone()),
+                    outputs: Vec::new(),
+                    output_paths: Vec::new(),
+                    error: None,
+                    credits: 0,
+                    meta: None,
+                };
+                match result {
+                    Ok(result) => {
+                        summary.ran += 1;
+                        report.output_paths = result
+                            .outputs
+                            .iter()
+                            .map(|o| engine.cache.blob_path(&o.hash))
+                            .collect();
+                        report.outputs.clone_from(&result.outputs);
+                        report.meta = Some(result.meta.clone());
+                        let _ = tx.send(Event::Done {
+                            node,
+                            cached: false,
+                            outputs: result.outputs.clone(),
+                            signature,
+                            result,
+                        });
+                    }
+                    Err(ExecError::Cancelled) => {
+                        summary.cancelled += 1;
+                        report.status = NodeStatus::Cancelled;
+                        let _ = tx.send(Event::Cancelled { node });
+                    }
+                    Err(e) => {
+                        summary.failed += 1;
+                        report.status = NodeStatus::Failed;
+                        report.error = Some(e.to_string());
+                        let _ = tx.send(Event::Failed {
+                            node,
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                summary.nodes.push(report);
+            }
+            summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            summary
+        });
+        Some((
+            RunHandle {
+                events: rx,
+                cancel,
+                node_tokens,
+                task,
+            },
+            listed,
+        ))
+    }
+
     fn block_dependents(
         &self,
         req: &RunRequest,
@@ -575,7 +786,7 @@ impl Engine {
         failed: NodeId,
         dependents: &BTreeMap<NodeId, Vec<NodeId>>,
         reports: &mut BTreeMap<NodeId, NodeReport>,
-        tx: &mpsc::UnboundedSender<Event>,
+        tx: &EventSender,
     ) {
         let mut stack: Vec<NodeId> = dependents.get(&failed).cloned().unwrap_or_default();
         while let Some(d) = stack.pop() {
@@ -625,7 +836,12 @@ impl Engine {
                 output: out.clone(),
             });
         }
+        let time_limit = self.executor_for(r.route).map_or_else(
+            |_| crate::executor::catalog_limit(kind),
+            |e| e.time_limit(kind),
+        );
         Ok(Job {
+            time_limit,
             node: id,
             kind: kind.clone(),
             title: node.display_title(&self.catalog).to_owned(),
@@ -654,7 +870,7 @@ impl Engine {
         set: &mut JoinSet<(NodeId, Result<CachedResult, ExecError>)>,
         job: Job,
         cancel: CancellationToken,
-        tx: mpsc::UnboundedSender<Event>,
+        tx: EventSender,
     ) {
         let engine = Arc::clone(self);
         set.spawn(async move {
@@ -664,11 +880,67 @@ impl Engine {
         });
     }
 
+    /// Runs a job, or, when a job with the same signature is already running in another run,
+    /// waits for that one's result: two runs asking for the same result never pay twice. A
+    /// waiter whose job's owner was cancelled or dropped takes over.
     async fn run_job(
         self: Arc<Self>,
         job: Job,
         cancel: CancellationToken,
-        tx: mpsc::UnboundedSender<Event>,
+        tx: EventSender,
+    ) -> Result<CachedResult, ExecError> {
+        loop {
+            let claim = {
+                let mut inflight = self
+                    .inflight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(rx) = inflight.get(&job.signature) {
+                    Err(rx.clone())
+                } else {
+                    let (done, rx) = watch::channel(None);
+                    inflight.insert(job.signature.clone(), rx);
+                    Ok(InflightClaim {
+                        engine: Arc::clone(&self),
+                        signature: job.signature.clone(),
+                        done,
+                    })
+                }
+            };
+            match claim {
+                Ok(claim) => {
+                    let result = Arc::clone(&self).run_job_owned(job, cancel, tx).await;
+                    claim.publish(&result);
+                    return result;
+                }
+                Err(mut rx) => {
+                    let _ = tx.send(Event::Progress {
+                        node: job.node,
+                        fraction: None,
+                        message: "waiting for the same job in another run".into(),
+                    });
+                    let outcome = tokio::select! {
+                        () = cancel.cancelled() => return Err(ExecError::Cancelled),
+                        r = rx.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),
+                    };
+                    match outcome {
+                        Some(Ok(result)) => {
+                            let _ = tx.send(Event::Started { node: job.node });
+                            return Ok(result);
+                        }
+                        Some(Err(ExecError::Cancelled)) | None => {}
+                        Some(Err(e)) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_job_owned(
+        self: Arc<Self>,
+        job: Job,
+        cancel: CancellationToken,
+        tx: EventSender,
     ) -> Result<CachedResult, ExecError> {
         let executor = self
             .executor_for(job.route)
@@ -703,11 +975,22 @@ impl Engine {
 
         let _ = tx.send(Event::Started { node: job.node });
         let started = Instant::now();
-        let timeout = Duration::from_secs(u64::from(job.kind.timeout_seconds.max(1)));
+        let timeout = job.time_limit;
         let ctx = JobContext {
             cache: self.cache.clone(),
             cancel: cancel.clone(),
-            journal: JournalSlot::new(Arc::clone(&self.journal), job.signature.clone(), job.node),
+            journal: JournalSlot::new(
+                Arc::clone(&self.journal),
+                job.signature.clone(),
+                job.node,
+                Some(JobSnapshot {
+                    kind: job.kind.id.clone(),
+                    title: job.title.clone(),
+                    params: job.params.clone(),
+                    route: job.route,
+                    project_root: job.project_root.clone(),
+                }),
+            ),
             node: job.node,
             events: tx,
         };
@@ -784,6 +1067,15 @@ impl Engine {
             meta: result.map(|r| r.meta.clone()),
         }
     }
+}
+
+/// The signature a plan gave `id` (empty for a node without one, which never ends `Done`).
+fn signature_of(plan: &Plan, id: NodeId) -> String {
+    plan.resolved
+        .nodes
+        .get(&id)
+        .and_then(|r| r.signature.clone().ok())
+        .unwrap_or_default()
 }
 
 /// A run in progress.

@@ -796,3 +796,40 @@ async fn a_client_retry_shows_on_the_node_as_retrying_n() {
     );
     assert_eq!(f.fake.submissions(), 1);
 }
+
+/// The catalog gives Sequence 10 minutes; the provider configuration allows it 20. A job of 15
+/// minutes finishes (it used to be cut at 10, after the provider had been paid).
+#[tokio::test(start_paused = true)]
+async fn a_job_within_its_configured_time_limit_is_not_cut_at_the_catalogs() {
+    let mut f = Fixture::new(Flavor::RunComfy).await;
+    f.fake.set_output(OutputSpec::mp4());
+    let mut script = vec![Step::Running(0.05); 14];
+    script.push(Step::Succeed);
+    f.fake.set_script(script);
+    f.config.endpoint_mut(ProviderKind::RunComfy).poll_interval = Duration::from_secs(60);
+    assert_eq!(
+        f.config.kinds.get("sequence").map(|k| k.timeout_secs),
+        Some(20 * 60),
+        "the shipped configuration allows Sequence 20 minutes"
+    );
+    assert_eq!(
+        Catalog::builtin()
+            .get("sequence")
+            .map(|k| k.timeout_seconds),
+        Some(600)
+    );
+    let first = f.sketch();
+    let last = f.sketch();
+    let seq = f.add("sequence", &[("prompt", json!("a long dolly shot"))]);
+    f.wire(first, seq, "first_frame", 0);
+    f.wire(last, seq, "last_frame", 0);
+    let engine = f.engine();
+    let start = tokio::time::Instant::now();
+    let (s, _) = run(&engine, f.request(Route::Direct)).await;
+    assert_output(&s, seq, &OutputSpec::mp4());
+    assert!(
+        start.elapsed() > Duration::from_secs(600),
+        "the job took longer than the catalog's 10 minutes: {:?}",
+        start.elapsed()
+    );
+}

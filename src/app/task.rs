@@ -1,0 +1,194 @@
+//! Background work as one type: a [`Task`] is pending until its result arrives, then ready
+//! (rerun's `RequestedObject` is the model). Work runs on the app's tokio runtime, never on the
+//! UI thread; the result comes back through a one-shot channel and wakes the UI with
+//! `request_repaint`. A panel holds `Option<Task<T>>` where it used to hold a channel, a thread
+//! and a `busy` flag: `is_some()` is "busy", and `poll` hands over the result once.
+
+use std::future::Future;
+
+use eframe::egui;
+use tokio::sync::oneshot;
+
+/// Where background work runs and whom it wakes.
+#[derive(Clone)]
+pub struct Spawner {
+    handle: tokio::runtime::Handle,
+    ctx: Option<egui::Context>,
+}
+
+impl Spawner {
+    pub fn new(handle: tokio::runtime::Handle, ctx: Option<egui::Context>) -> Self {
+        Self { handle, ctx }
+    }
+
+    /// The same runtime, waking `ctx` (known once the first frame runs).
+    #[must_use]
+    pub fn with_ctx(&self, ctx: &egui::Context) -> Self {
+        Self {
+            handle: self.handle.clone(),
+            ctx: Some(ctx.clone()),
+        }
+    }
+
+    pub fn ctx(&self) -> Option<&egui::Context> {
+        self.ctx.as_ref()
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Runs blocking work (file system, decoding, hashing) on the runtime's blocking pool.
+    pub fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Task<T> {
+        let (tx, rx) = oneshot::channel();
+        let ctx = self.ctx.clone();
+        self.handle.spawn_blocking(move || {
+            let _ = tx.send(work());
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        });
+        Task { rx: Some(rx) }
+    }
+
+    /// Runs async work (network) on the runtime.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        let (tx, rx) = oneshot::channel();
+        let ctx = self.ctx.clone();
+        self.handle.spawn(async move {
+            let _ = tx.send(work.await);
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        });
+        Task { rx: Some(rx) }
+    }
+
+    /// Runs work whose result nobody waits for (a detached child process's reaping).
+    pub fn detach(&self, work: impl FnOnce() + Send + 'static) {
+        self.handle.spawn_blocking(work);
+    }
+}
+
+/// A piece of background work: pending, then ready once.
+pub struct Task<T> {
+    rx: Option<oneshot::Receiver<T>>,
+}
+
+/// What [`Task::poll`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Poll<T> {
+    Pending,
+    Ready(T),
+    /// The work ended without a result (it panicked, or the runtime shut down).
+    Lost,
+}
+
+impl<T> Task<T> {
+    /// A task that is already done.
+    pub fn ready(value: T) -> Self {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(value);
+        Self { rx: Some(rx) }
+    }
+
+    /// Takes the result if it has arrived; after `Ready` or `Lost`, always `Lost`.
+    pub fn poll(&mut self) -> Poll<T> {
+        let Some(rx) = &mut self.rx else {
+            return Poll::Lost;
+        };
+        match rx.try_recv() {
+            Ok(v) => {
+                self.rx = None;
+                Poll::Ready(v)
+            }
+            Err(oneshot::error::TryRecvError::Empty) => Poll::Pending,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                self.rx = None;
+                Poll::Lost
+            }
+        }
+    }
+}
+
+/// Polls an optional task in place: the result once it is ready (the slot empties then, also
+/// when the work was lost, which is reported as `Some(Err(..))`).
+pub fn take_ready<T>(slot: &mut Option<Task<T>>) -> Option<Result<T, Lost>> {
+    let task = slot.as_mut()?;
+    match task.poll() {
+        Poll::Pending => None,
+        Poll::Ready(v) => {
+            *slot = None;
+            Some(Ok(v))
+        }
+        Poll::Lost => {
+            *slot = None;
+            Some(Err(Lost))
+        }
+    }
+}
+
+/// Background work that ended without a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lost;
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the background work stopped unexpectedly")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_is_pending_then_ready_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let spawner = Spawner::new(rt.handle().clone(), None);
+        let (go_tx, go_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let mut slot = Some(spawner.blocking(move || {
+            let _ = go_rx.recv();
+            41 + 1
+        }));
+        assert!(
+            take_ready(&mut slot).is_none(),
+            "pending until the work ends"
+        );
+        assert!(slot.is_some());
+        go_tx.send(()).expect("send");
+        let got = loop {
+            if let Some(r) = take_ready(&mut slot) {
+                break r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        assert_eq!(got, Ok(42));
+        assert!(slot.is_none(), "the slot empties once the result is taken");
+    }
+
+    #[test]
+    fn work_that_panics_is_lost_not_pending_forever() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let spawner = Spawner::new(rt.handle().clone(), None);
+        let mut task = spawner.blocking(|| -> u32 { panic!("boom") });
+        let got = loop {
+            match task.poll() {
+                Poll::Pending => std::thread::sleep(std::time::Duration::from_millis(1)),
+                other => break other,
+            }
+        };
+        assert_eq!(got, Poll::Lost);
+        assert_eq!(Task::ready(3).poll(), Poll::Ready(3));
+    }
+}

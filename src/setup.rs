@@ -1,0 +1,310 @@
+//! What the app and the command line are built from: the environment, the config folder, the
+//! secret store (keychain or private file), the account server and the engine with its routes.
+//! Both `cli` and `app` take these from a [`Setup`]; tests give the app a hermetic one (their
+//! own variables, config folder and secret file), so no test reads a developer's keychain,
+//! config folder or provider keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aktion_account::AccountClient;
+use aktion_account::secrets::SecretStore;
+use aktion_cache::Cache;
+use aktion_engine::{AccountExecutor, Engine, ProviderExecutor};
+use aktion_graph::{Catalog, Route};
+use aktion_providers::ProvidersConfig;
+use serde::{Deserialize, Serialize};
+
+/// The account server's address (`AKTION_ACCOUNT_URL`).
+pub const ACCOUNT_URL_ENV: &str = "AKTION_ACCOUNT_URL";
+/// A session token for the account route without the app's sign-in (`AKTION_ACCOUNT_TOKEN`).
+pub const ACCOUNT_TOKEN_ENV: &str = "AKTION_ACCOUNT_TOKEN";
+/// Where the account server is when nothing else is said.
+pub const DEFAULT_ACCOUNT_URL: &str = "https://api.aktion.studio";
+/// The settings file in the config folder.
+pub const PREFS_FILE: &str = "settings.json";
+/// Runs above this many credits ask first, unless the user sets another figure.
+pub const DEFAULT_CONFIRM_ABOVE: u32 = 20;
+
+/// Settings the app keeps for the user (keys are not here: they live in the secret store).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Prefs {
+    /// The ComfyUI server (`AKTION_COMFYUI_URL` wins when set).
+    pub comfyui_url: Option<String>,
+    /// A run costing more credits than this asks for confirmation first.
+    pub confirm_above: u32,
+}
+
+impl Default for Prefs {
+    fn default() -> Self {
+        Self {
+            comfyui_url: None,
+            confirm_above: DEFAULT_CONFIRM_ABOVE,
+        }
+    }
+}
+
+impl Prefs {
+    /// The settings in `dir`; missing or unreadable ones are the defaults (a broken file is
+    /// reported in the log and left for the user, never overwritten until they save).
+    pub fn load(dir: &Path) -> Self {
+        match std::fs::read(dir.join(PREFS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the settings file is not valid; using defaults");
+                Self::default()
+            }),
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Writes atomically (temp file, then rename).
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{PREFS_FILE}.tmp"));
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(PREFS_FILE))
+    }
+}
+
+/// A failure with its exit code; the message is printed once, by `main`.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Where the program's surroundings come from.
+#[derive(Clone)]
+pub struct Setup {
+    env: Lookup,
+    /// Settings, recent projects and (without a keychain) secrets.
+    pub config_dir: Option<PathBuf>,
+    pub secrets: Option<SecretStore>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("config_dir", &self.config_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Setup {
+    /// The process's own: its environment, the platform config folder (`AKTION_CONFIG_DIR`
+    /// overrides) and the system keychain (a private file where there is none, or with
+    /// `AKTION_SECRETS=file`).
+    pub fn from_process() -> Self {
+        let env: Lookup = Arc::new(|name| std::env::var(name).ok());
+        let config_dir = config_dir_from(&*env);
+        let secrets = config_dir.as_deref().map(|dir| {
+            if env("AKTION_SECRETS").is_some_and(|v| v == "file") {
+                SecretStore::file_only(dir)
+            } else {
+                SecretStore::open(dir)
+            }
+        });
+        Self {
+            env,
+            config_dir,
+            secrets,
+        }
+    }
+
+    /// Only what is given: `vars` for the environment, `config_dir` for settings and a
+    /// private secret file in it (never the keychain).
+    pub fn hermetic(config_dir: PathBuf, vars: BTreeMap<String, String>) -> Self {
+        let secrets = Some(SecretStore::file_only(&config_dir));
+        Self {
+            env: Arc::new(move |name| vars.get(name).cloned()),
+            config_dir: Some(config_dir),
+            secrets,
+        }
+    }
+
+    /// The same variables with another config folder and secret store (Settings keeps its
+    /// own; tests point them at a temp folder).
+    #[must_use]
+    pub fn with_storage(&self, secrets: Option<SecretStore>, config_dir: Option<PathBuf>) -> Self {
+        Self {
+            env: Arc::clone(&self.env),
+            config_dir,
+            secrets,
+        }
+    }
+
+    /// A variable, when set and not blank.
+    pub fn var(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The account server's address: `AKTION_ACCOUNT_URL`, or the default.
+    pub fn account_url(&self) -> String {
+        self.var(ACCOUNT_URL_ENV)
+            .unwrap_or_else(|| DEFAULT_ACCOUNT_URL.to_owned())
+    }
+
+    /// The account session at start: the server of `AKTION_ACCOUNT_URL` (or the default) with
+    /// the token of `AKTION_ACCOUNT_TOKEN` or, failing that, the one kept in the secret store;
+    /// without one the account route's nodes fail with how to sign in.
+    pub fn account_session(&self) -> aktion_engine::AccountSession {
+        Arc::new(std::sync::RwLock::new(self.account_client()))
+    }
+
+    fn account_client(&self) -> Option<AccountClient> {
+        let url = self.account_url();
+        let token = self.var(ACCOUNT_TOKEN_ENV).or_else(|| {
+            self.secrets
+                .as_ref()
+                .and_then(|s| s.get(aktion_account::secrets::ACCOUNT_TOKEN).ok())
+                .flatten()
+        });
+        match AccountClient::new(&url, token) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("the account route is unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    /// Provider settings: defaults, then the file named by `AKTION_PROVIDERS_CONFIG`, then what
+    /// the user set in Settings → Providers (keys in the secret store, the ComfyUI address),
+    /// then the environment (base URLs `AKTION_*_BASE_URL`, `AKTION_COMFYUI_URL`, keys under
+    /// the providers' usual variable names), which wins.
+    pub fn providers_config(&self) -> Result<ProvidersConfig, Failure> {
+        let prefs = self
+            .config_dir
+            .as_deref()
+            .map(Prefs::load)
+            .unwrap_or_default();
+        let store = self.secrets.as_ref();
+        ProvidersConfig::from_file_and(|name| {
+            self.var(name).or_else(|| {
+                if name == aktion_providers::base_url_var(aktion_providers::ProviderKind::ComfyUi) {
+                    return prefs.comfyui_url.clone();
+                }
+                // Keys the user saved in Settings → Providers; nothing else comes from there.
+                if !aktion_providers::KEY_VARIABLES.contains(&name) {
+                    return None;
+                }
+                store?.get(name).ok().flatten()
+            })
+        })
+        .map_err(Failure::input)
+    }
+
+    /// The engine with every route this build can run: draft always; account following
+    /// `session`; direct and comfyui when their clients can be built. A missing key is not an
+    /// error here: it fails only the nodes that need that provider, with the variable to set.
+    pub fn engine(
+        &self,
+        cache: Cache,
+        session: aktion_engine::AccountSession,
+    ) -> Result<Arc<Engine>, Failure> {
+        let mut engine =
+            Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
+                code: 1,
+                message: format!("cannot open the job journal: {e:#}"),
+            })?;
+        engine = engine.with_route(
+            Route::Account,
+            Arc::new(AccountExecutor::with_session(session)),
+        );
+        set_routes_from(&engine, self.providers_config()?);
+        Ok(Arc::new(engine))
+    }
+
+    /// Rebuilds the direct and comfyui executors from the settings in force now (after
+    /// Settings → Providers saved a key or an address). Jobs already running finish on the
+    /// old ones.
+    pub fn set_provider_routes(&self, engine: &Engine) -> Result<(), String> {
+        let config = self.providers_config().map_err(|f| f.message)?;
+        set_routes_from(engine, config);
+        Ok(())
+    }
+}
+
+fn set_routes_from(engine: &Engine, config: ProvidersConfig) {
+    match ProviderExecutor::direct(config.clone()) {
+        Ok(direct) => engine.set_route(Route::Direct, Arc::new(direct)),
+        Err(e) => tracing::warn!("the direct route is unavailable: {e:#}"),
+    }
+    match ProviderExecutor::comfyui(config) {
+        Ok(comfy) => engine.set_route(Route::Comfyui, Arc::new(comfy)),
+        Err(e) => tracing::warn!("the comfyui route is unavailable: {e:#}"),
+    }
+}
+
+/// `AKTION_CONFIG_DIR`, or the platform's config folder.
+fn config_dir_from(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    match env("AKTION_CONFIG_DIR") {
+        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        _ => directories::ProjectDirs::from("studio", "Aktion", "Aktion Studio")
+            .map(|d| d.config_dir().to_path_buf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hermetic_setup_sees_only_what_it_was_given() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut vars = BTreeMap::new();
+        vars.insert("REPLICATE_API_TOKEN".to_owned(), "r8_given".to_owned());
+        let setup = Setup::hermetic(dir.path().to_path_buf(), vars);
+        assert_eq!(
+            setup.var("REPLICATE_API_TOKEN").as_deref(),
+            Some("r8_given")
+        );
+        assert_eq!(
+            setup.var("PATH"),
+            None,
+            "the process environment is not read"
+        );
+        assert_eq!(setup.account_url(), DEFAULT_ACCOUNT_URL);
+        let config = setup.providers_config().expect("config");
+        assert!(
+            config
+                .endpoint(aktion_providers::ProviderKind::Replicate)
+                .key
+                .is_some()
+        );
+        assert!(
+            config
+                .endpoint(aktion_providers::ProviderKind::A2e)
+                .key
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn prefs_round_trip_and_a_broken_file_is_the_default() {
+        let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(Prefs::load(dir.path()), Prefs::default());
+        let prefs = Prefs {
+            comfyui_url: Some("http://gpu-box:8188".into()),
+            confirm_above: 35,
+        };
+        prefs.save(dir.path()).expect("save");
+        assert_eq!(Prefs::load(dir.path()), prefs);
+        std::fs::write(dir.path().join(PREFS_FILE), b"{broken").expect("write");
+        assert_eq!(Prefs::load(dir.path()), Prefs::default());
+    }
+}
