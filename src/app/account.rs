@@ -1,10 +1,11 @@
 //! The account window (PRODUCT.md §4.5): sign up, sign in and out (the session token kept in
 //! the OS keychain, or a private file where there is none, and the app says which), the credit
 //! balance, and training-data sharing: the toggle with its 10 % membership discount, what is
-//! shared, when the user opted in, and "Delete my shared data". Every call runs on the app's
-//! runtime; answers come back through a channel, so the window never waits on the network.
+//! shared, when the user opted in, and "Delete my shared data". The window only draws and
+//! returns [`AccountRequest`]s; the app's command handler starts each as a background
+//! [`Task`] on its runtime, so the window never waits on the network and never spawns work.
 
-use std::sync::mpsc;
+use super::task::{Poll, Spawner, Task};
 
 use aktion_account::secrets::{ACCOUNT_TOKEN, SecretStore};
 use aktion_account::{AccountClient, AccountError};
@@ -22,6 +23,22 @@ pub const SHARED_FIELDS: &[&str] = &[
     "how long the generation took",
     "your 1–5 rating, if you give one",
 ];
+
+/// What the window asks for (carried out by the app's command handler through
+/// [`AccountUi::start`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountRequest {
+    SignIn {
+        email: String,
+        password: String,
+        /// Create the account first.
+        create: bool,
+    },
+    SetSharing(bool),
+    DeleteSharedData,
+    SignOut,
+    Refresh,
+}
 
 /// What a background call answered.
 pub enum Reply {
@@ -42,18 +59,16 @@ pub struct AccountUi {
     pub me: Option<Me>,
     /// The last thing to tell the user (an error, where the token is kept, ...).
     pub notice: Option<String>,
-    pub busy: bool,
+    /// Calls under way.
+    pending: Vec<Task<Reply>>,
     /// Offline: the last call could not reach the server.
     pub offline: bool,
     session: AccountSession,
     secrets: Option<SecretStore>,
-    tx: mpsc::Sender<Reply>,
-    rx: mpsc::Receiver<Reply>,
 }
 
 impl AccountUi {
     pub fn new(session: AccountSession, secrets: Option<SecretStore>, server: String) -> Self {
-        let (tx, rx) = mpsc::channel();
         Self {
             open: false,
             server,
@@ -61,12 +76,10 @@ impl AccountUi {
             password: String::new(),
             me: None,
             notice: None,
-            busy: false,
+            pending: Vec::new(),
             offline: false,
             session,
             secrets,
-            tx,
-            rx,
         }
     }
 
@@ -94,36 +107,99 @@ impl AccountUi {
         }
     }
 
-    fn spawn<F>(&mut self, rt: &tokio::runtime::Runtime, ctx: &egui::Context, call: F)
-    where
-        F: std::future::Future<Output = Reply> + Send + 'static,
-    {
-        self.busy = true;
-        let tx = self.tx.clone();
-        let ctx = ctx.clone();
-        rt.spawn(async move {
-            let _ = tx.send(call.await);
-            ctx.request_repaint();
-        });
+    /// Whether a call is under way.
+    pub fn busy(&self) -> bool {
+        !self.pending.is_empty()
     }
 
-    /// Asks for the balance and sharing status (at start and after each run).
-    pub fn refresh(&mut self, rt: &tokio::runtime::Runtime, ctx: &egui::Context) {
-        let Some(client) = self.client().filter(AccountClient::is_signed_in) else {
-            return;
-        };
-        self.spawn(rt, ctx, async move {
-            match client.me().await {
-                Ok(me) => Reply::Me(me),
-                Err(e) => Reply::Failed(describe(&e)),
+    /// Starts what the window asked for, in the background.
+    pub fn start(&mut self, request: AccountRequest, spawner: &Spawner) {
+        let client = self.client();
+        let task = match request {
+            AccountRequest::Refresh => {
+                let Some(client) = client.filter(AccountClient::is_signed_in) else {
+                    return;
+                };
+                spawner.spawn(async move {
+                    match client.me().await {
+                        Ok(me) => Reply::Me(me),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
             }
-        });
+            AccountRequest::SignIn {
+                email,
+                password,
+                create,
+            } => {
+                let client = match AccountClient::new(&self.server, None) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.notice = Some(e.to_string());
+                        return;
+                    }
+                };
+                spawner.spawn(async move {
+                    let session = if create {
+                        client.register(&email, &password).await
+                    } else {
+                        client.login(&email, &password).await
+                    };
+                    match session {
+                        Ok(s) => Reply::SignedIn {
+                            client: client.with_token(Some(s.token)),
+                            me: s.user,
+                        },
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::SetSharing(opt_in) => {
+                let Some(c) = client else { return };
+                spawner.spawn(async move {
+                    match c.set_data_sharing(opt_in).await {
+                        Ok(_) => match c.me().await {
+                            Ok(me) => Reply::Sharing(me),
+                            Err(e) => Reply::Failed(describe(&e)),
+                        },
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::DeleteSharedData => {
+                let Some(c) = client else { return };
+                spawner.spawn(async move {
+                    match c.delete_shared_data().await {
+                        Ok(d) => Reply::Deleted(d.deleted),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::SignOut => {
+                let Some(c) = client else { return };
+                spawner.spawn(async move {
+                    // Ending the session on the server is best effort; offline, it just
+                    // expires.
+                    let _ = c.logout().await;
+                    Reply::SignedOut
+                })
+            }
+        };
+        self.pending.push(task);
     }
 
     /// Applies answers that came back.
     pub fn poll(&mut self) {
-        while let Ok(reply) = self.rx.try_recv() {
-            self.busy = false;
+        let mut replies = Vec::new();
+        self.pending.retain_mut(|t| match t.poll() {
+            Poll::Pending => true,
+            Poll::Ready(r) => {
+                replies.push(r);
+                false
+            }
+            Poll::Lost => false,
+        });
+        for reply in replies {
             match reply {
                 Reply::SignedIn { client, me } => {
                     let token_kept = match (&self.secrets, client.token()) {
@@ -170,9 +246,11 @@ impl AccountUi {
     }
 
     /// The window.
-    pub fn ui(&mut self, ctx: &egui::Context, rt: &tokio::runtime::Runtime) {
+    /// Draws the window; returns what the user asked for.
+    pub fn ui(&mut self, ctx: &egui::Context) -> Vec<AccountRequest> {
+        let mut asked = Vec::new();
         if !self.open {
-            return;
+            return asked;
         }
         let mut open = true;
         egui::Window::new("Account")
@@ -181,11 +259,11 @@ impl AccountUi {
             .open(&mut open)
             .show(ctx, |ui| {
                 if self.signed_in() {
-                    self.signed_in_ui(ui, ctx, rt);
+                    self.signed_in_ui(ui, &mut asked);
                 } else {
-                    self.sign_in_ui(ui, ctx, rt);
+                    self.sign_in_ui(ui, &mut asked);
                 }
-                if self.busy {
+                if self.busy() {
                     // Text, not a spinner: the answer repaints the window when it comes, and
                     // nothing repaints while waiting.
                     ui.label(egui::RichText::new("talking to the server…").weak());
@@ -195,9 +273,10 @@ impl AccountUi {
                 }
             });
         self.open = open;
+        asked
     }
 
-    fn sign_in_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context, rt: &tokio::runtime::Runtime) {
+    fn sign_in_ui(&mut self, ui: &mut egui::Ui, asked: &mut Vec<AccountRequest>) {
         egui::Grid::new("sign-in").num_columns(2).show(ui, |ui| {
             let l = ui.label("Server").id;
             ui.add(egui::TextEdit::singleline(&mut self.server).desired_width(260.0))
@@ -217,7 +296,7 @@ impl AccountUi {
             ui.end_row();
         });
         ui.horizontal(|ui| {
-            let ready = !self.busy && !self.email.trim().is_empty() && !self.password.is_empty();
+            let ready = !self.busy() && !self.email.trim().is_empty() && !self.password.is_empty();
             let sign_in = ui
                 .add_enabled(ready, egui::Button::new("Sign in"))
                 .clicked();
@@ -225,27 +304,11 @@ impl AccountUi {
                 .add_enabled(ready, egui::Button::new("Create account"))
                 .clicked();
             if sign_in || create {
-                match AccountClient::new(&self.server, None) {
-                    Ok(client) => {
-                        let (email, password) =
-                            (self.email.trim().to_owned(), self.password.clone());
-                        self.spawn(rt, ctx, async move {
-                            let session = if create {
-                                client.register(&email, &password).await
-                            } else {
-                                client.login(&email, &password).await
-                            };
-                            match session {
-                                Ok(s) => Reply::SignedIn {
-                                    client: client.with_token(Some(s.token)),
-                                    me: s.user,
-                                },
-                                Err(e) => Reply::Failed(describe(&e)),
-                            }
-                        });
-                    }
-                    Err(e) => self.notice = Some(e.to_string()),
-                }
+                asked.push(AccountRequest::SignIn {
+                    email: self.email.trim().to_owned(),
+                    password: self.password.clone(),
+                    create,
+                });
             }
         });
         if let Some(store) = &self.secrets {
@@ -257,15 +320,7 @@ impl AccountUi {
         }
     }
 
-    fn signed_in_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &egui::Context,
-        rt: &tokio::runtime::Runtime,
-    ) {
-        let Some(client) = self.client() else {
-            return;
-        };
+    fn signed_in_ui(&mut self, ui: &mut egui::Ui, asked: &mut Vec<AccountRequest>) {
         if let Some(me) = self.me.clone() {
             ui.label(egui::RichText::new(&me.email).strong());
             ui.label(format!("Balance: {} credits", me.balance));
@@ -273,23 +328,14 @@ impl AccountUi {
             ui.heading("Training data sharing");
             let mut opt_in = me.data_sharing.opt_in;
             let toggle = ui.add_enabled(
-                !self.busy,
+                !self.busy(),
                 egui::Checkbox::new(
                     &mut opt_in,
                     "Share my results to train better models (10 % off the membership)",
                 ),
             );
             if toggle.changed() {
-                let c = client.clone();
-                self.spawn(rt, ctx, async move {
-                    match c.set_data_sharing(opt_in).await {
-                        Ok(_) => match c.me().await {
-                            Ok(me) => Reply::Sharing(me),
-                            Err(e) => Reply::Failed(describe(&e)),
-                        },
-                        Err(e) => Reply::Failed(describe(&e)),
-                    }
-                });
+                asked.push(AccountRequest::SetSharing(opt_in));
             }
             if let Some(at) = me.data_sharing.opted_in_at {
                 ui.label(format!("Sharing since {}", date(at)));
@@ -307,30 +353,20 @@ impl AccountUi {
                 );
             });
             if ui
-                .add_enabled(!self.busy, egui::Button::new("Delete my shared data"))
+                .add_enabled(!self.busy(), egui::Button::new("Delete my shared data"))
                 .clicked()
             {
-                let c = client.clone();
-                self.spawn(rt, ctx, async move {
-                    match c.delete_shared_data().await {
-                        Ok(d) => Reply::Deleted(d.deleted),
-                        Err(e) => Reply::Failed(describe(&e)),
-                    }
-                });
+                asked.push(AccountRequest::DeleteSharedData);
             }
             ui.separator();
-        } else if !self.busy {
-            self.refresh(rt, ctx);
+        } else if !self.busy() {
+            asked.push(AccountRequest::Refresh);
         }
         if ui
-            .add_enabled(!self.busy, egui::Button::new("Sign out"))
+            .add_enabled(!self.busy(), egui::Button::new("Sign out"))
             .clicked()
         {
-            self.spawn(rt, ctx, async move {
-                // Ending the session on the server is best effort; offline, it just expires.
-                let _ = client.logout().await;
-                Reply::SignedOut
-            });
+            asked.push(AccountRequest::SignOut);
         }
     }
 }

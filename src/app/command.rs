@@ -50,6 +50,8 @@ pub enum AppCommand {
         dir: PathBuf,
         all: bool,
     },
+    /// A sign-in, sign-out, balance or data-sharing call.
+    Account(super::account::AccountRequest),
     /// Copies a take's image (by hash) to the clipboard.
     CopyImage(String),
 }
@@ -99,6 +101,10 @@ impl Studio {
             AppCommand::OpenEpicScene => self.epic.open = true,
             AppCommand::GenerateEpicScene => self.generate_scene(),
             AppCommand::CopyImage(hash) => self.copy_image(&hash, ctx),
+            AppCommand::Account(request) => {
+                let spawner = self.spawner.clone();
+                self.account.start(request, &spawner);
+            }
             AppCommand::Export { nodes, dir, all } => {
                 let doc = self.state.doc.clone();
                 let cache = self.engine.cache().clone();

@@ -195,7 +195,7 @@ impl Studio {
                     .clicked()
                     && let Some(p) = &path
                 {
-                    recent::reveal(p);
+                    recent::reveal(&self.spawner, p);
                 }
                 if ui
                     .add_enabled(

@@ -3,10 +3,11 @@
 //! with its length. Everything is decoded on a worker thread; nothing repaints unless a clip is
 //! playing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Cursor;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use super::task::{Poll, Spawner, Task};
 
 use image::AnimationDecoder as _;
 
@@ -35,20 +36,19 @@ enum Shown {
 /// Media previews by content hash, and which clip plays.
 pub struct Media {
     shown: HashMap<String, Shown>,
-    pending: HashSet<String>,
-    tx: mpsc::Sender<(String, Decoded)>,
-    rx: mpsc::Receiver<(String, Decoded)>,
+    /// Media being decoded, by key (a failed decode is shown as unavailable, not retried).
+    pending: HashMap<String, Task<Decoded>>,
+    spawner: Spawner,
     playing: Option<(String, Instant)>,
 }
 
-impl Default for Media {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::channel();
+impl Media {
+    /// Decodes on `spawner`'s runtime.
+    pub fn new(spawner: Spawner) -> Self {
         Self {
             shown: HashMap::new(),
-            pending: HashSet::new(),
-            tx,
-            rx,
+            pending: HashMap::new(),
+            spawner,
             playing: None,
         }
     }
@@ -132,7 +132,22 @@ fn color_image(img: &image::RgbaImage) -> egui::ColorImage {
 impl Media {
     /// Takes in what the workers decoded.
     pub fn poll(&mut self, ctx: &egui::Context) {
-        while let Ok((key, decoded)) = self.rx.try_recv() {
+        let mut landed = Vec::new();
+        self.pending.retain(|key, task| match task.poll() {
+            Poll::Pending => true,
+            Poll::Ready(d) => {
+                landed.push((key.clone(), d));
+                false
+            }
+            Poll::Lost => {
+                landed.push((
+                    key.clone(),
+                    Decoded::Unavailable("the preview could not be made".into()),
+                ));
+                false
+            }
+        });
+        for (key, decoded) in landed {
             let shown = match decoded {
                 Decoded::Clip(frames) => Shown::Clip(
                     frames
@@ -181,16 +196,14 @@ impl Media {
             let (rect, _) =
                 ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
             placeholder(ui, rect, "loading preview…");
-            if self.pending.insert(key.to_owned()) {
-                let (key, tx, ctx) = (key.to_owned(), self.tx.clone(), ui.ctx().clone());
-                std::thread::spawn(move || {
-                    let decoded = load().map_or_else(
+            if !self.pending.contains_key(key) {
+                let task = self.spawner.blocking(move || {
+                    load().map_or_else(
                         || Decoded::Unavailable("the file is no longer there".into()),
                         |bytes| decode(&bytes),
-                    );
-                    let _ = tx.send((key, decoded));
-                    ctx.request_repaint();
+                    )
                 });
+                self.pending.insert(key.to_owned(), task);
             }
             return;
         };

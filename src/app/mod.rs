@@ -3,6 +3,7 @@
 //! and report back through a channel plus `request_repaint`, so no frame ever waits.
 
 pub mod account;
+pub mod actions;
 pub mod command;
 mod dialogs;
 pub mod epic;
@@ -127,7 +128,7 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
             app.launched = Some(launched);
             app.egui_ctx = Some(cc.egui_ctx.clone());
             // The balance in the toolbar, fetched in the background (offline: the board works).
-            app.account.refresh(&app.runtime, &cc.egui_ctx);
+            app.send(AppCommand::Account(account::AccountRequest::Refresh));
             Ok(Box::new(app))
         }),
     )
@@ -253,7 +254,7 @@ impl Studio {
             board_key: None,
             engine,
             runtime,
-            spawner,
+            spawner: spawner.clone(),
             runs: Runs::default(),
             planner: planner::Planner::default(),
             cache_gen: 0,
@@ -288,7 +289,7 @@ impl Studio {
                 setup.secrets.clone(),
                 setup.account_url(),
             ),
-            media: media::Media::default(),
+            media: media::Media::new(spawner.clone()),
             settings: settings::SettingsUi::new(setup.clone()),
             setup: setup.clone(),
             launched: None,
@@ -320,7 +321,7 @@ impl Studio {
             takes: self.state.takes_rev,
             route: self.route as u64,
             prices: 0,
-            cache: self.cache_gen,
+            cache: self.cache_gen + self.settings.cache_cleared,
         }
     }
 
@@ -434,16 +435,13 @@ impl Studio {
                     .node(f.node)
                     .map(|n| n.display_title(Catalog::builtin()).to_owned())
                     .unwrap_or_default();
-                recent::notify("Aktion Studio", &format!("{title} is done"));
+                recent::notify(&self.spawner, "Aktion Studio", &format!("{title} is done"));
             }
             self.state.record_result(f.node, &f.signature, &f.result);
         }
-        if ended
-            && self.account.signed_in()
-            && let Some(ctx) = self.egui_ctx.clone()
-        {
+        if ended && self.account.signed_in() {
             // Credits may have been spent.
-            self.account.refresh(&self.runtime, &ctx);
+            self.send(AppCommand::Account(account::AccountRequest::Refresh));
         }
     }
 
@@ -593,47 +591,80 @@ impl Studio {
         }
     }
 
+    /// The app's own shortcuts (the canvas reads its own), from the one table of actions.
     fn shortcuts(&mut self, ui: &egui::Ui) {
-        use egui::{Key, KeyboardShortcut, Modifiers};
-        let typing = ui.ctx().text_edit_focused();
-        let undo = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
-        let redo = KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
-        let save = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
-        let run = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
-        if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::G)))
+        for action in actions::pressed(ui.ctx()) {
+            self.do_action(ui.ctx(), action);
+        }
+    }
+
+    /// What an action does, from a shortcut or a menu.
+    fn do_action(&mut self, ctx: &egui::Context, action: actions::Action) {
+        use actions::Action;
+        let sel = self.selected();
+        match action {
+            Action::NewBoard => self.send(AppCommand::NewBoard),
+            Action::Open => self.send(AppCommand::OpenNative),
+            Action::Save => self.send(AppCommand::Save),
+            Action::Settings => self.send(AppCommand::OpenSettings),
+            Action::Undo => self.apply(Command::Undo),
+            Action::Redo => self.apply(Command::Redo),
+            Action::Copy | Action::Cut => {
+                ctx.copy_text(aktion_graph::clipboard::copy(&self.state.doc, &sel));
+                if action == Action::Cut {
+                    self.apply(Command::Delete(sel));
+                }
+            }
+            // The clipboard's text arrives as a paste event, which the canvas takes.
+            Action::Paste => ctx.send_viewport_cmd(egui::ViewportCommand::RequestPaste),
+            Action::Duplicate => self.apply(Command::Duplicate(sel)),
+            Action::Delete => self.apply(Command::Delete(sel)),
+            Action::SelectAll => {
+                let all = self.state.doc.nodes.keys().copied().collect();
+                self.apply(Command::Select(all));
+            }
+            Action::Mute => {
+                let on = !sel
+                    .iter()
+                    .all(|i| self.state.doc.node(*i).is_some_and(|n| n.muted));
+                self.apply(Command::SetMuted { ids: sel, on });
+            }
+            Action::Bypass => {
+                let on = !sel
+                    .iter()
+                    .all(|i| self.state.doc.node(*i).is_some_and(|n| n.bypassed));
+                self.apply(Command::SetBypassed { ids: sel, on });
+            }
+            Action::FrameSelection => {
+                let title = format!("Shot {}", self.state.doc.frames.len() + 1);
+                self.apply(Command::FrameNodes { ids: sel, title });
+            }
+            Action::AddNode => {
+                let at = self.view_center();
+                let screen = self
+                    .canvas_rect
+                    .map_or(egui::Pos2::new(400.0, 300.0), |r| r.center());
+                self.palette = Some(Palette {
+                    at,
+                    screen,
+                    query: String::new(),
+                    from: None,
+                });
+            }
+            Action::FitAll => self.canvas.fit_all(),
+            Action::FitSelection => self.canvas.fit_selection(),
+            Action::RunBoard => self.send(AppCommand::Run(Vec::new())),
+        }
+    }
+
+    /// A menu item for `action` with its shortcut; enabled when `enabled`.
+    fn menu_item(&mut self, ui: &mut egui::Ui, action: actions::Action, enabled: bool) {
+        if ui
+            .add_enabled(enabled, actions::button(ui.ctx(), action))
+            .clicked()
         {
-            let title = format!("Shot {}", self.state.doc.frames.len() + 1);
-            self.apply(Command::FrameNodes {
-                ids: self.selected(),
-                title,
-            });
-        }
-        if ui.input_mut(|i| i.consume_shortcut(&save)) {
-            self.send(AppCommand::Save);
-        }
-        if ui.input_mut(|i| {
-            i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Comma))
-        }) {
-            self.send(AppCommand::OpenSettings);
-        }
-        if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::N)))
-        {
-            self.send(AppCommand::NewBoard);
-        }
-        if ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O)))
-        {
-            self.send(AppCommand::OpenNative);
-        }
-        if ui.input_mut(|i| i.consume_shortcut(&run)) {
-            self.send(AppCommand::Run(Vec::new()));
-        }
-        if typing {
-            return;
-        }
-        if ui.input_mut(|i| i.consume_shortcut(&redo)) {
-            self.apply(Command::Redo);
-        } else if ui.input_mut(|i| i.consume_shortcut(&undo)) {
-            self.apply(Command::Undo);
+            ui.close();
+            self.do_action(&ui.ctx().clone(), action);
         }
     }
 
@@ -701,26 +732,12 @@ impl Studio {
         }
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "the menus read top to bottom like the menu bar"
-    )]
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        use actions::Action;
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
-                if ui
-                    .add(egui::Button::new("New board").shortcut_text("Ctrl+N"))
-                    .clicked()
-                {
-                    self.send(AppCommand::NewBoard);
-                }
-                if ui
-                    .add(egui::Button::new("Open…").shortcut_text("Ctrl+O"))
-                    .clicked()
-                {
-                    ui.close();
-                    self.send(AppCommand::OpenNative);
-                }
+                self.menu_item(ui, Action::NewBoard, true);
+                self.menu_item(ui, Action::Open, true);
                 if ui.button("Open path…").clicked() {
                     self.open_dialog = Some(String::new());
                 }
@@ -735,12 +752,7 @@ impl Studio {
                     }
                 });
                 ui.separator();
-                if ui
-                    .add(egui::Button::new("Save").shortcut_text("Ctrl+S"))
-                    .clicked()
-                {
-                    self.send(AppCommand::Save);
-                }
+                self.menu_item(ui, Action::Save, true);
                 if ui.button("Save As…").clicked() {
                     ui.close();
                     self.send(AppCommand::SaveAsNative);
@@ -749,13 +761,7 @@ impl Studio {
                     self.save_as = Some(self.state.root.display().to_string());
                 }
                 ui.separator();
-                if ui
-                    .add(egui::Button::new("Settings…").shortcut_text("Ctrl+,"))
-                    .clicked()
-                {
-                    ui.close();
-                    self.send(AppCommand::OpenSettings);
-                }
+                self.menu_item(ui, Action::Settings, true);
             });
             ui.menu_button("Account", |ui| {
                 if ui.button("Account…").clicked() {
@@ -763,102 +769,14 @@ impl Studio {
                     self.send(AppCommand::OpenAccount);
                 }
             });
-            ui.menu_button("Edit", |ui| {
-                let undo = self.state.history.can_undo().map(|l| format!("Undo {l}"));
-                if ui
-                    .add_enabled(
-                        undo.is_some(),
-                        egui::Button::new(undo.unwrap_or_else(|| "Undo".into()))
-                            .shortcut_text("Ctrl+Z"),
-                    )
-                    .clicked()
-                {
-                    self.apply(Command::Undo);
-                }
-                let redo = self.state.history.can_redo().map(|l| format!("Redo {l}"));
-                if ui
-                    .add_enabled(
-                        redo.is_some(),
-                        egui::Button::new(redo.unwrap_or_else(|| "Redo".into()))
-                            .shortcut_text("Ctrl+Shift+Z"),
-                    )
-                    .clicked()
-                {
-                    self.apply(Command::Redo);
-                }
-                ui.separator();
-                let sel = self.selected();
-                if ui
-                    .add_enabled(
-                        !sel.is_empty(),
-                        egui::Button::new("Duplicate").shortcut_text("Ctrl+D"),
-                    )
-                    .clicked()
-                {
-                    self.apply(Command::Duplicate(sel.clone()));
-                }
-                if ui
-                    .add_enabled(
-                        !sel.is_empty(),
-                        egui::Button::new("Delete").shortcut_text("Del"),
-                    )
-                    .clicked()
-                {
-                    self.apply(Command::Delete(sel.clone()));
-                }
-                if ui
-                    .add_enabled(
-                        !sel.is_empty(),
-                        egui::Button::new("Frame selection").shortcut_text("Ctrl+G"),
-                    )
-                    .clicked()
-                {
-                    let title = format!("Shot {}", self.state.doc.frames.len() + 1);
-                    self.apply(Command::FrameNodes { ids: sel, title });
-                }
-                ui.menu_button("Rename frame", |ui| {
-                    if self.state.doc.frames.is_empty() {
-                        ui.label("No frames");
-                    }
-                    for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
-                        if ui.button(&f.title).clicked() {
-                            ui.close();
-                            self.rename_frame = Some((i, f.title.clone()));
-                        }
-                    }
-                });
-                ui.menu_button("Delete frame", |ui| {
-                    if self.state.doc.frames.is_empty() {
-                        ui.label("No frames");
-                    }
-                    for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
-                        if ui.button(&f.title).clicked() {
-                            self.apply(Command::DeleteFrame(i));
-                        }
-                    }
-                });
-            });
+            ui.menu_button("Edit", |ui| self.edit_menu_ui(ui));
             ui.menu_button("View", |ui| {
-                if ui
-                    .add(egui::Button::new("Fit all").shortcut_text("Home"))
-                    .clicked()
-                {
-                    self.canvas.fit_all();
-                }
-                if ui
-                    .add(egui::Button::new("Fit selection").shortcut_text("F"))
-                    .clicked()
-                {
-                    self.canvas.fit_selection();
-                }
+                self.menu_item(ui, Action::AddNode, true);
+                self.menu_item(ui, Action::FitAll, true);
+                self.menu_item(ui, Action::FitSelection, true);
             });
             ui.menu_button("Run", |ui| {
-                if ui
-                    .add(egui::Button::new("Run board").shortcut_text("Ctrl+Enter"))
-                    .clicked()
-                {
-                    self.send(AppCommand::Run(Vec::new()));
-                }
+                self.menu_item(ui, Action::RunBoard, true);
                 let sel = self.selected();
                 if ui
                     .add_enabled(!sel.is_empty(), egui::Button::new("Run selection"))
@@ -881,6 +799,68 @@ impl Studio {
                     self.send(AppCommand::OpenEpicScene);
                 }
             });
+        });
+    }
+
+    fn edit_menu_ui(&mut self, ui: &mut egui::Ui) {
+        use actions::Action;
+        let ctx = ui.ctx().clone();
+        let undo = self.state.history.can_undo().map(|l| format!("Undo {l}"));
+        if ui
+            .add_enabled(
+                undo.is_some(),
+                egui::Button::new(undo.unwrap_or_else(|| "Undo".into()))
+                    .shortcut_text(actions::shortcut_text(&ctx, Action::Undo)),
+            )
+            .clicked()
+        {
+            self.apply(Command::Undo);
+        }
+        let redo = self.state.history.can_redo().map(|l| format!("Redo {l}"));
+        if ui
+            .add_enabled(
+                redo.is_some(),
+                egui::Button::new(redo.unwrap_or_else(|| "Redo".into()))
+                    .shortcut_text(actions::shortcut_text(&ctx, Action::Redo)),
+            )
+            .clicked()
+        {
+            self.apply(Command::Redo);
+        }
+        ui.separator();
+        let some = !self.state.selection.is_empty();
+        for action in [Action::Copy, Action::Cut] {
+            self.menu_item(ui, action, some);
+        }
+        self.menu_item(ui, Action::Paste, true);
+        for action in [Action::Duplicate, Action::Delete] {
+            self.menu_item(ui, action, some);
+        }
+        self.menu_item(ui, Action::SelectAll, !self.state.doc.nodes.is_empty());
+        ui.separator();
+        for action in [Action::Mute, Action::Bypass, Action::FrameSelection] {
+            self.menu_item(ui, action, some);
+        }
+        ui.menu_button("Rename frame", |ui| {
+            if self.state.doc.frames.is_empty() {
+                ui.label("No frames");
+            }
+            for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
+                if ui.button(&f.title).clicked() {
+                    ui.close();
+                    self.rename_frame = Some((i, f.title.clone()));
+                }
+            }
+        });
+        ui.menu_button("Delete frame", |ui| {
+            if self.state.doc.frames.is_empty() {
+                ui.label("No frames");
+            }
+            for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
+                if ui.button(&f.title).clicked() {
+                    self.apply(Command::DeleteFrame(i));
+                }
+            }
         });
     }
 
@@ -999,7 +979,7 @@ impl Studio {
     pub fn logic_step(&mut self, ctx: &egui::Context) {
         if self.egui_ctx.is_none() {
             self.egui_ctx = Some(ctx.clone());
-            self.spawner = self.spawner.with_ctx(ctx);
+            self.spawner.set_ctx(ctx);
         }
         self.resume_journaled();
         self.handle_commands(ctx);
@@ -1013,6 +993,7 @@ impl Studio {
         self.poll_imports();
         self.poll_previews(ctx);
         self.media.poll(ctx);
+        self.account.poll();
         self.drops(ctx);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {
             self.message = Some(e);
@@ -1131,8 +1112,9 @@ impl Studio {
         self.sketch_pad_ui(&ctx);
         self.export_ui(&ctx);
         self.open_ui(&ctx);
-        self.account.poll();
-        self.account.ui(&ctx, &self.runtime);
+        for request in self.account.ui(&ctx) {
+            self.send(AppCommand::Account(request));
+        }
         self.confirm_run_ui(&ctx);
         let running = self.runs.any_running();
         for cmd in self

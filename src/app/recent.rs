@@ -77,16 +77,18 @@ pub fn notify_command(title: &str, body: &str) -> std::process::Command {
 
 /// Tells the desktop that a long job finished (best effort; nothing happens where there is no
 /// notification service). Never blocks the UI: the child is not waited for beyond its start.
-pub fn notify(title: &str, body: &str) {
+pub fn notify(spawner: &super::task::Spawner, title: &str, body: &str) {
     if let Ok(mut child) = notify_command(title, body).spawn() {
         // Reap it off the UI thread so no zombie is left behind.
-        std::thread::spawn(move || child.wait());
+        spawner.detach(move || {
+            let _ = child.wait();
+        });
     }
 }
 
 /// Shows a file in the platform's file manager (best effort, never blocks).
-pub fn reveal(path: &Path) {
-    let spawned = if cfg!(target_os = "macos") {
+pub fn reveal(spawner: &super::task::Spawner, path: &Path) {
+    let child = if cfg!(target_os = "macos") {
         std::process::Command::new("open")
             .arg("-R")
             .arg(path)
@@ -99,10 +101,10 @@ pub fn reveal(path: &Path) {
         let dir = path.parent().unwrap_or(path);
         std::process::Command::new("xdg-open").arg(dir).spawn()
     };
-    match spawned {
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-        }
+    match child {
+        Ok(mut child) => spawner.detach(move || {
+            let _ = child.wait();
+        }),
         Err(e) => tracing::warn!("cannot open the file manager: {e}"),
     }
 }

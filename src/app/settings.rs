@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use aktion_account::secrets::SecretStore;
 use aktion_cache::CacheStats;
@@ -19,6 +18,7 @@ use aktion_graph::{Catalog, Document, Route};
 use aktion_providers::{ConnectionCheck, ProviderKind, Providers, key_variable};
 
 use super::state::Command;
+use super::task::{Poll, Spawner, Task};
 
 /// The app's own settings file in the config folder.
 pub use crate::setup::{DEFAULT_CONFIRM_ABOVE, PREFS_FILE, Prefs};
@@ -72,7 +72,8 @@ pub enum Tab {
 enum Reply {
     Checked(ProviderKind, ConnectionCheck),
     Stats(Result<CacheStats, String>),
-    Cleared(Result<(), String>),
+    /// Whether the cache was cleared, and its size afterwards.
+    Cleared(Result<(), String>, Result<CacheStats, String>),
 }
 
 /// State of the Settings window.
@@ -98,14 +99,15 @@ pub struct SettingsUi {
     dir: Option<PathBuf>,
     /// The environment keys and addresses are read from (with `secrets` and `dir`).
     setup: crate::setup::Setup,
-    tx: mpsc::Sender<Reply>,
-    rx: mpsc::Receiver<Reply>,
+    /// Background work under way (connection tests, cache size, clearing).
+    pending: Vec<Task<Reply>>,
+    /// Bumped each time the cache is cleared (what the board's plan depends on).
+    pub cache_cleared: u64,
 }
 
 impl SettingsUi {
     pub fn new(setup: crate::setup::Setup) -> Self {
         let (secrets, dir) = (setup.secrets.clone(), setup.config_dir.clone());
-        let (tx, rx) = mpsc::channel();
         let prefs = dir.as_deref().map(Prefs::load).unwrap_or_default();
         Self {
             open: false,
@@ -123,8 +125,8 @@ impl SettingsUi {
             secrets,
             dir,
             setup,
-            tx,
-            rx,
+            pending: Vec::new(),
+            cache_cleared: 0,
         }
     }
 
@@ -271,13 +273,10 @@ impl SettingsUi {
             }
         };
         self.checking.insert(provider);
-        let tx = self.tx.clone();
-        let ctx = ctx.clone();
-        rt.spawn(async move {
-            let check = providers.check(provider).await;
-            let _ = tx.send(Reply::Checked(provider, check));
-            ctx.request_repaint();
-        });
+        let spawner = Spawner::new(rt.handle().clone(), Some(ctx.clone()));
+        self.pending.push(
+            spawner.spawn(async move { Reply::Checked(provider, providers.check(provider).await) }),
+        );
     }
 
     pub fn is_checking(&self, provider: ProviderKind) -> bool {
@@ -296,12 +295,9 @@ impl SettingsUi {
         }
         self.busy_cache = true;
         let cache = engine.cache().clone();
-        let tx = self.tx.clone();
-        let ctx = ctx.clone();
-        rt.spawn_blocking(move || {
-            let _ = tx.send(Reply::Stats(cache.stats().map_err(|e| e.to_string())));
-            ctx.request_repaint();
-        });
+        let spawner = Spawner::new(rt.handle().clone(), Some(ctx.clone()));
+        self.pending
+            .push(spawner.blocking(move || Reply::Stats(cache.stats().map_err(|e| e.to_string()))));
     }
 
     /// Empties the cache off the UI thread (the caller makes sure no run is going).
@@ -313,19 +309,25 @@ impl SettingsUi {
     ) {
         self.busy_cache = true;
         let cache = engine.cache().clone();
-        let tx = self.tx.clone();
-        let ctx = ctx.clone();
-        rt.spawn_blocking(move || {
+        let spawner = Spawner::new(rt.handle().clone(), Some(ctx.clone()));
+        self.pending.push(spawner.blocking(move || {
             let cleared = cache.clear().map_err(|e| e.to_string());
-            let _ = tx.send(Reply::Cleared(cleared));
-            let _ = tx.send(Reply::Stats(cache.stats().map_err(|e| e.to_string())));
-            ctx.request_repaint();
-        });
+            Reply::Cleared(cleared, cache.stats().map_err(|e| e.to_string()))
+        }));
     }
 
     /// Applies answers that came back.
     pub fn poll(&mut self) {
-        while let Ok(reply) = self.rx.try_recv() {
+        let mut replies = Vec::new();
+        self.pending.retain_mut(|t| match t.poll() {
+            Poll::Pending => true,
+            Poll::Ready(r) => {
+                replies.push(r);
+                false
+            }
+            Poll::Lost => false,
+        });
+        for reply in replies {
             match reply {
                 Reply::Checked(p, check) => {
                     self.checking.remove(&p);
@@ -335,7 +337,10 @@ impl SettingsUi {
                     self.busy_cache = false;
                     self.stats = Some(stats);
                 }
-                Reply::Cleared(result) => {
+                Reply::Cleared(result, stats) => {
+                    self.busy_cache = false;
+                    self.stats = Some(stats);
+                    self.cache_cleared += 1;
                     self.notice = Some(match result {
                         Ok(()) => {
                             "the cache is empty; results will be made again when needed".into()

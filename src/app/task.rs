@@ -5,33 +5,38 @@
 //! and a `busy` flag: `is_some()` is "busy", and `poll` hands over the result once.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
 use eframe::egui;
 use tokio::sync::oneshot;
 
 /// Where background work runs and whom it wakes.
+/// Clones share the context to wake, which is known once the first frame runs.
 #[derive(Clone)]
 pub struct Spawner {
     handle: tokio::runtime::Handle,
-    ctx: Option<egui::Context>,
+    ctx: Arc<OnceLock<egui::Context>>,
 }
 
 impl Spawner {
     pub fn new(handle: tokio::runtime::Handle, ctx: Option<egui::Context>) -> Self {
-        Self { handle, ctx }
-    }
-
-    /// The same runtime, waking `ctx` (known once the first frame runs).
-    #[must_use]
-    pub fn with_ctx(&self, ctx: &egui::Context) -> Self {
+        let cell = OnceLock::new();
+        if let Some(ctx) = ctx {
+            let _ = cell.set(ctx);
+        }
         Self {
-            handle: self.handle.clone(),
-            ctx: Some(ctx.clone()),
+            handle,
+            ctx: Arc::new(cell),
         }
     }
 
+    /// Wakes `ctx` from now on (every clone); the first context set stays.
+    pub fn set_ctx(&self, ctx: &egui::Context) {
+        let _ = self.ctx.set(ctx.clone());
+    }
+
     pub fn ctx(&self) -> Option<&egui::Context> {
-        self.ctx.as_ref()
+        self.ctx.get()
     }
 
     pub fn handle(&self) -> &tokio::runtime::Handle {
@@ -44,10 +49,10 @@ impl Spawner {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Task<T> {
         let (tx, rx) = oneshot::channel();
-        let ctx = self.ctx.clone();
+        let ctx = Arc::clone(&self.ctx);
         self.handle.spawn_blocking(move || {
             let _ = tx.send(work());
-            if let Some(ctx) = ctx {
+            if let Some(ctx) = ctx.get() {
                 ctx.request_repaint();
             }
         });
@@ -60,10 +65,10 @@ impl Spawner {
         work: impl Future<Output = T> + Send + 'static,
     ) -> Task<T> {
         let (tx, rx) = oneshot::channel();
-        let ctx = self.ctx.clone();
+        let ctx = Arc::clone(&self.ctx);
         self.handle.spawn(async move {
             let _ = tx.send(work.await);
-            if let Some(ctx) = ctx {
+            if let Some(ctx) = ctx.get() {
                 ctx.request_repaint();
             }
         });

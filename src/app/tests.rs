@@ -1318,3 +1318,48 @@ fn the_test_app_reads_no_key_from_the_environment_or_a_secret_store() {
         Some(std::path::Path::new(&store_dir))
     );
 }
+
+#[test]
+fn the_edit_menu_shows_every_canvas_action_and_its_items_work() {
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let t2i = Catalog::builtin().get("t2i").expect("kind");
+    let a = doc.add_node(aktion_graph::Node::new(t2i, [0.0, 0.0]));
+    let b = doc.add_node(aktion_graph::Node::new(t2i, [300.0, 0.0]));
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.run();
+    press(&mut h, "Edit");
+    for label in [
+        "Copy",
+        "Cut",
+        "Paste",
+        "Duplicate",
+        "Delete",
+        "Select all",
+        "Mute",
+        "Bypass",
+        "Frame selection",
+    ] {
+        assert!(
+            h.query_all_by_label_contains(label).next().is_some(),
+            "`{label}` is in the Edit menu"
+        );
+    }
+    let at = h.get_by_label_contains("Select all").rect().center();
+    click_at(&mut h, at);
+    assert_eq!(
+        h.state().state.selection,
+        [a, b].into_iter().collect(),
+        "Select all selects every node"
+    );
+    press(&mut h, "Edit");
+    let at = h.get_by_label_contains("Mute").rect().center();
+    click_at(&mut h, at);
+    assert!(h.state().state.doc.nodes.values().all(|n| n.muted));
+    // The menu's shortcut text comes from the table the keys are read from.
+    let ctx = h.ctx.clone();
+    assert_eq!(
+        super::actions::shortcut_text(&ctx, super::actions::Action::Mute),
+        ctx.format_shortcut(&aktion_canvas::shortcuts::MUTE)
+    );
+}

@@ -679,40 +679,42 @@ fn clones_share_one_cache_across_threads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = open_limited(dir.path(), 8_000);
     cache.set_unreferenced_grace(Duration::ZERO);
-    let workers: Vec<_> = (0..4u8)
-        .map(|t| {
-            let cache = cache.clone();
-            std::thread::spawn(move || {
-                for i in 0..60u8 {
-                    let key = (t * 7 + i) % 16;
-                    let bytes = vec![key; 1000 + usize::from(key) * 10];
-                    if i % 2 == 0 {
-                        let hash = cache.put_bytes(&bytes).expect("put_bytes");
-                        let result = CachedResult {
-                            outputs: vec![CachedOutput {
-                                hash,
-                                mime: "a/b".to_owned(),
-                                name: "x".to_owned(),
-                                bytes: bytes.len() as u64,
-                            }],
-                            meta: serde_json::Value::Null,
-                            created_unix_ms: 0,
-                        };
-                        match cache.put(&format!("k{key}"), &result) {
-                            // With no grace period, eviction may take the blob before `put`.
-                            Ok(()) | Err(CacheError::MissingBlob(_)) => {}
-                            Err(err) => panic!("put failed: {err}"),
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4u8)
+            .map(|t| {
+                let cache = cache.clone();
+                scope.spawn(move || {
+                    for i in 0..60u8 {
+                        let key = (t * 7 + i) % 16;
+                        let bytes = vec![key; 1000 + usize::from(key) * 10];
+                        if i % 2 == 0 {
+                            let hash = cache.put_bytes(&bytes).expect("put_bytes");
+                            let result = CachedResult {
+                                outputs: vec![CachedOutput {
+                                    hash,
+                                    mime: "a/b".to_owned(),
+                                    name: "x".to_owned(),
+                                    bytes: bytes.len() as u64,
+                                }],
+                                meta: serde_json::Value::Null,
+                                created_unix_ms: 0,
+                            };
+                            match cache.put(&format!("k{key}"), &result) {
+                                // With no grace period, eviction may take the blob before `put`.
+                                Ok(()) | Err(CacheError::MissingBlob(_)) => {}
+                                Err(err) => panic!("put failed: {err}"),
+                            }
+                        } else if let Some(hit) = cache.get(&format!("k{key}")).expect("get") {
+                            assert_eq!(hit.outputs[0].hash, BlobHash::of(&bytes), "wrong result");
                         }
-                    } else if let Some(hit) = cache.get(&format!("k{key}")).expect("get") {
-                        assert_eq!(hit.outputs[0].hash, BlobHash::of(&bytes), "wrong result");
                     }
-                }
+                })
             })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().expect("worker panicked");
-    }
+            .collect();
+        for worker in workers {
+            worker.join().expect("worker panicked");
+        }
+    });
     cache.evict().expect("evict");
     let stats = cache.stats().expect("stats");
     assert!(stats.bytes <= 8_000, "over the limit: {stats:?}");

@@ -133,20 +133,19 @@ struct HammerReport {
 
 fn hammer(root: &Path) -> HammerReport {
     let cache = open_hammer_cache(root);
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let cache = cache.clone();
-            std::thread::spawn(move || hammer_thread(&cache))
-        })
-        .collect();
-    let mut report = HammerReport::default();
-    for thread in threads {
-        let part = thread.join().expect("hammer thread panicked");
-        report.puts += part.puts;
-        report.hits += part.hits;
-        report.missing += part.missing;
-    }
-    report
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| hammer_thread(&cache)))
+            .collect();
+        let mut report = HammerReport::default();
+        for thread in threads {
+            let part = thread.join().expect("hammer thread panicked");
+            report.puts += part.puts;
+            report.hits += part.hits;
+            report.missing += part.missing;
+        }
+        report
+    })
 }
 
 fn hammer_thread(cache: &Cache) -> HammerReport {

@@ -55,9 +55,11 @@ fn thickness(img: &image::RgbaImage, column: u32) -> usize {
 #[test]
 fn rasterising_is_deterministic() {
     let a = rasterise_sketch(&scribble(), 200, 120, WHITE).unwrap();
-    let b = std::thread::spawn(|| rasterise_sketch(&scribble(), 200, 120, WHITE).unwrap())
-        .join()
-        .unwrap();
+    let b = std::thread::scope(|s| {
+        s.spawn(|| rasterise_sketch(&scribble(), 200, 120, WHITE).unwrap())
+            .join()
+            .unwrap()
+    });
     assert_eq!(digest(&a), digest(&b));
     assert_eq!(a, b);
     // And it drew something.
