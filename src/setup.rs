@@ -229,6 +229,23 @@ impl Setup {
         Ok(Arc::new(engine))
     }
 
+    /// The kinds whose provider (as configured now) has its key set: their app route is
+    /// `direct` when not signed in. Reads the secret store: call off the UI thread.
+    pub fn kinds_with_keys(&self) -> std::collections::BTreeSet<String> {
+        let Ok(config) = self.providers_config() else {
+            return std::collections::BTreeSet::new();
+        };
+        config
+            .kinds
+            .iter()
+            .filter(|(_, k)| {
+                let p = k.target.provider();
+                p != aktion_providers::ProviderKind::ComfyUi && config.endpoint(p).key.is_some()
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Rebuilds the direct and comfyui executors from the settings in force now (after
     /// Settings → Providers saved a key or an address). Jobs already running finish on the
     /// old ones.

@@ -42,8 +42,13 @@ pub enum AccountRequest {
 
 /// What a background call answered.
 pub enum Reply {
-    SignedIn { client: AccountClient, me: Me },
+    SignedIn {
+        client: AccountClient,
+        me: Me,
+    },
     Me(Me),
+    /// The server's prices per kind (`GET /v1/pricing`).
+    Prices(std::collections::BTreeMap<String, u32>),
     SignedOut,
     Sharing(Me),
     Deleted(u64),
@@ -63,6 +68,10 @@ pub struct AccountUi {
     pending: Vec<Task<Reply>>,
     /// Offline: the last call could not reach the server.
     pub offline: bool,
+    /// Credits per kind as the server prices them (empty until known: the catalog's apply).
+    pub prices: std::collections::BTreeMap<String, u32>,
+    /// Bumped when `prices` change.
+    pub prices_rev: u64,
     session: AccountSession,
     secrets: Option<SecretStore>,
 }
@@ -78,6 +87,8 @@ impl AccountUi {
             notice: None,
             pending: Vec::new(),
             offline: false,
+            prices: std::collections::BTreeMap::new(),
+            prices_rev: 0,
             session,
             secrets,
         }
@@ -120,6 +131,18 @@ impl AccountUi {
                 let Some(client) = client.filter(AccountClient::is_signed_in) else {
                     return;
                 };
+                let prices = client.clone();
+                self.pending.push(spawner.spawn(async move {
+                    match prices.pricing().await {
+                        Ok(p) => Reply::Prices(
+                            p.items
+                                .into_iter()
+                                .map(|i| (i.node_kind, u32::try_from(i.credits).unwrap_or(0)))
+                                .collect(),
+                        ),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                }));
                 spawner.spawn(async move {
                     match client.me().await {
                         Ok(me) => Reply::Me(me),
@@ -216,6 +239,12 @@ impl AccountUi {
                     self.me = Some(me);
                     self.offline = false;
                     self.notice = Some(token_kept);
+                }
+                Reply::Prices(prices) => {
+                    if prices != self.prices {
+                        self.prices = prices;
+                        self.prices_rev += 1;
+                    }
                 }
                 Reply::Me(me) | Reply::Sharing(me) => {
                     self.me = Some(me);

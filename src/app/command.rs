@@ -29,8 +29,9 @@ pub enum AppCommand {
     CancelJob(NodeId),
     CancelAll,
     SetQueuePaused(bool),
-    /// The route of nodes and kinds that set none on this board.
-    SetDefaultRoute(Route),
+    /// The route of nodes and kinds that set none on this board: one for all, or `None` for
+    /// each kind's app route.
+    SetDefaultRoute(Option<Route>),
     /// Puts a result whose node was deleted back on the board (index into the orphans).
     RestoreOrphan(usize),
     NewBoard,
@@ -88,7 +89,8 @@ impl Studio {
             }
             AppCommand::CancelAll => self.runs.cancel_all(),
             AppCommand::SetQueuePaused(paused) => self.engine.set_paused(paused),
-            AppCommand::SetDefaultRoute(route) => self.route = route,
+            AppCommand::SetDefaultRoute(Some(route)) => self.set_default_route(route),
+            AppCommand::SetDefaultRoute(None) => self.auto_route = true,
             AppCommand::RestoreOrphan(index) => self.restore_orphan(index),
             AppCommand::NewBoard => self.new_board(),
             AppCommand::Open(path) => self.open_project(&path),

@@ -185,6 +185,13 @@ pub struct Studio {
     /// Whether the journal's jobs of this project were looked at (once per opened project).
     resumed: bool,
     route: Route,
+    /// The toolbar's route is "auto": each kind's app route (account, direct or draft).
+    auto_route: bool,
+    /// Generating kinds whose provider key is set (their app route is direct).
+    direct_kinds: std::collections::BTreeSet<String>,
+    /// Those being read again after Settings changed keys, and the change they are for.
+    direct_kinds_task: Option<(u64, Task<std::collections::BTreeSet<String>>)>,
+    direct_kinds_for: u64,
     palette: Option<Palette>,
     pub message: Option<String>,
     egui_ctx: Option<egui::Context>,
@@ -261,6 +268,10 @@ impl Studio {
             commands: Vec::new(),
             resumed: false,
             route: Route::Draft,
+            auto_route: true,
+            direct_kinds: std::collections::BTreeSet::new(),
+            direct_kinds_task: None,
+            direct_kinds_for: u64::MAX,
             palette: None,
             message: None,
             egui_ctx: None,
@@ -309,6 +320,58 @@ impl Studio {
         self
     }
 
+    /// The route of nodes and kinds that set none, for every kind (the toolbar's choice).
+    pub fn set_default_route(&mut self, route: Route) {
+        self.route = route;
+        self.auto_route = false;
+    }
+
+    /// The app's route per generating kind: the account when signed in, direct where the
+    /// kind's provider key is set, draft otherwise; none when the toolbar sets one for all.
+    pub fn kind_routes(&self) -> std::collections::BTreeMap<String, Route> {
+        if !self.auto_route {
+            return std::collections::BTreeMap::new();
+        }
+        let signed_in = self.account.signed_in();
+        Catalog::builtin()
+            .iter()
+            .filter(|k| k.is_generating())
+            .map(|k| {
+                let route = if signed_in {
+                    Route::Account
+                } else if self.direct_kinds.contains(&k.id) {
+                    Route::Direct
+                } else {
+                    Route::Draft
+                };
+                (k.id.clone(), route)
+            })
+            .collect()
+    }
+
+    /// Reads which kinds have their provider key set, off the UI thread, at start and after
+    /// Settings changed keys.
+    fn poll_direct_kinds(&mut self) {
+        if let Some((rev, task)) = &mut self.direct_kinds_task {
+            let rev = *rev;
+            match task.poll() {
+                task::Poll::Pending => return,
+                task::Poll::Ready(kinds) => {
+                    self.direct_kinds = kinds;
+                    self.direct_kinds_for = rev;
+                }
+                task::Poll::Lost => self.direct_kinds_for = rev,
+            }
+            self.direct_kinds_task = None;
+        }
+        let rev = self.settings.providers_rev;
+        if rev != self.direct_kinds_for {
+            let setup = self.settings.worker_setup();
+            let task = self.spawner.blocking(move || setup.kinds_with_keys());
+            self.direct_kinds_task = Some((rev, task));
+        }
+    }
+
     /// Queues a document edit.
     fn apply(&mut self, cmd: Command) {
         self.send(AppCommand::Edit(cmd));
@@ -319,8 +382,14 @@ impl Studio {
         planner::PlanKey {
             revision: self.state.history.revision(),
             takes: self.state.takes_rev,
-            route: self.route as u64,
-            prices: 0,
+            route: {
+                use std::hash::{Hash as _, Hasher as _};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (self.route, self.auto_route, self.account.signed_in()).hash(&mut h);
+                self.direct_kinds.hash(&mut h);
+                h.finish()
+            },
+            prices: self.account.prices_rev,
             cache: self.cache_gen + self.settings.cache_cleared,
         }
     }
@@ -352,7 +421,15 @@ impl Studio {
     fn request(&self, targets: Vec<NodeId>) -> RunRequest {
         let mut req = RunRequest::new(self.state.doc.clone(), self.state.root.clone());
         req.targets = targets;
-        req.default_route = self.route;
+        req.default_route = if self.auto_route {
+            Route::Draft
+        } else {
+            self.route
+        };
+        req.kind_routes = self.kind_routes();
+        if self.account.signed_in() {
+            req.prices.clone_from(&self.account.prices);
+        }
         req
     }
 
@@ -896,15 +973,19 @@ impl Studio {
                     self.send(AppCommand::SetQueuePaused(!paused));
                 }
             }
-            let mut route = self.route;
+            let current = (!self.auto_route).then_some(self.route);
+            let mut route = current;
             egui::ComboBox::from_label("route")
-                .selected_text(route.as_str())
+                .selected_text(route.map_or("auto", Route::as_str))
                 .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut route, None, "auto").on_hover_text(
+                        "account when signed in, direct where the key is set, draft otherwise",
+                    );
                     for r in Route::ALL {
-                        ui.selectable_value(&mut route, r, r.as_str());
+                        ui.selectable_value(&mut route, Some(r), r.as_str());
                     }
                 });
-            if route != self.route {
+            if route != current {
                 self.send(AppCommand::SetDefaultRoute(route));
             }
             ui.separator();
@@ -983,6 +1064,7 @@ impl Studio {
         }
         self.resume_journaled();
         self.handle_commands(ctx);
+        self.poll_direct_kinds();
         self.poll_runs();
         if let Some(done) = take_ready(&mut self.exporting) {
             self.message = Some(match done {
@@ -1032,7 +1114,7 @@ impl Studio {
                 ));
                 ui.label(
                     egui::RichText::new(format!(
-                        "Runs above {} credits ask first (Settings → Routes).",
+                        "Runs above {} credits ask first (Settings, Routes tab).",
                         self.settings.confirm_above()
                     ))
                     .weak(),
@@ -1117,10 +1199,15 @@ impl Studio {
         }
         self.confirm_run_ui(&ctx);
         let running = self.runs.any_running();
-        for cmd in self
-            .settings
-            .ui(&ctx, &self.runtime, &self.engine, &self.state.doc, running)
-        {
+        let app_routes = self.kind_routes();
+        for cmd in self.settings.ui(
+            &ctx,
+            &self.runtime,
+            &self.engine,
+            &self.state.doc,
+            &app_routes,
+            running,
+        ) {
             self.apply(cmd);
         }
     }

@@ -103,6 +103,8 @@ pub struct SettingsUi {
     pending: Vec<Task<Reply>>,
     /// Bumped each time the cache is cleared (what the board's plan depends on).
     pub cache_cleared: u64,
+    /// Bumped each time keys or addresses change (the app's routes per kind depend on them).
+    pub providers_rev: u64,
 }
 
 impl SettingsUi {
@@ -127,6 +129,7 @@ impl SettingsUi {
             setup,
             pending: Vec::new(),
             cache_cleared: 0,
+            providers_rev: 0,
         }
     }
 
@@ -251,6 +254,12 @@ impl SettingsUi {
         if let Err(e) = self.current_setup().set_provider_routes(engine) {
             self.notice = Some(e);
         }
+        self.providers_rev += 1;
+    }
+
+    /// The surroundings as this window has them now, for work off the UI thread.
+    pub fn worker_setup(&self) -> crate::setup::Setup {
+        self.current_setup()
     }
 
     /// Starts a connection test with the settings in force now.
@@ -360,6 +369,7 @@ impl SettingsUi {
         rt: &tokio::runtime::Runtime,
         engine: &Arc<Engine>,
         doc: &Document,
+        app_routes: &BTreeMap<String, Route>,
         running: bool,
     ) -> Vec<Command> {
         let mut commands = Vec::new();
@@ -407,7 +417,7 @@ impl SettingsUi {
                             self.set_confirm_above(above);
                         }
                         ui.separator();
-                        commands = routes_ui(ui, doc);
+                        commands = routes_ui(ui, doc, app_routes);
                     }
                     Tab::Cache => self.cache_ui(ui, ctx, rt, engine, running),
                 }
@@ -598,12 +608,18 @@ impl SettingsUi {
 }
 
 /// Route per generating kind on this board; returns the changes asked for.
-fn routes_ui(ui: &mut egui::Ui, doc: &Document) -> Vec<Command> {
+fn routes_ui(
+    ui: &mut egui::Ui,
+    doc: &Document,
+    app_routes: &BTreeMap<String, Route>,
+) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.label(
         egui::RichText::new(
             "Where each kind of node on this board runs, unless a node sets its own. \
-             \"App default\" follows the route in the toolbar.",
+             The app's default is your account when signed in, the provider directly when \
+             its key is set, and the free draft otherwise (the toolbar's route can set one \
+             for all).",
         )
         .weak(),
     );
@@ -615,10 +631,14 @@ fn routes_ui(ui: &mut egui::Ui, doc: &Document) -> Vec<Command> {
                 let l = ui.label(&kind.title).id;
                 let current = doc.settings.routes.get(&kind.id).copied();
                 let mut chosen = current;
+                let app_default = app_routes.get(&kind.id).map_or_else(
+                    || "app default".to_owned(),
+                    |r| format!("app default ({r})"),
+                );
                 egui::ComboBox::from_id_salt(("kind-route", &kind.id))
-                    .selected_text(chosen.map_or("app default", Route::as_str))
+                    .selected_text(chosen.map_or(app_default.clone(), |r| r.as_str().to_owned()))
                     .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut chosen, None, "app default");
+                        ui.selectable_value(&mut chosen, None, app_default);
                         for r in Route::ALL {
                             ui.selectable_value(&mut chosen, Some(r), r.as_str());
                         }

@@ -56,6 +56,29 @@ impl Fixture {
         )
     }
 
+    /// A studio whose surroundings have these variables (and nothing of the process's).
+    fn studio_with(&self, state: AppState, vars: &[(&str, &str)]) -> Studio {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let setup = crate::setup::Setup::hermetic(self.dir.path().join("config"), vars);
+        let cache = aktion_cache::Cache::open(
+            self.dir.path().join("cache"),
+            aktion_cache::CacheOptions::default(),
+        )
+        .expect("cache");
+        let engine = setup
+            .engine(cache, setup.account_session())
+            .map_err(|f| f.message)
+            .expect("engine");
+        let mut studio = Studio::new(state, engine, &setup)
+            .map_err(|f| f.message)
+            .expect("studio");
+        studio.recent_dir = Some(self.dir.path().join("config"));
+        studio
+    }
+
     fn harness(&self, state: AppState) -> Harness<'static, Studio> {
         let studio = self.studio(state);
         Harness::builder()
@@ -832,7 +855,8 @@ fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
     assert!(h.get_by_label(&check.summary).rect().width() > 0.0, "shown");
 
     // The comfyui route follows the new address at once.
-    h.state_mut().route = aktion_graph::Route::Comfyui;
+    h.state_mut()
+        .set_default_route(aktion_graph::Route::Comfyui);
     h.state_mut().start_run(Vec::new());
     wait_for_run(&mut h);
     assert_eq!(comfy.submissions(), 1);
@@ -1107,7 +1131,7 @@ fn a_long_epic_scene_does_not_block_other_runs_and_jobs_cancel_on_their_own() {
         aktion_graph::Route::Direct,
         Arc::new(GatedExecutor { open: open.clone() }),
     );
-    studio.route = aktion_graph::Route::Direct;
+    studio.set_default_route(aktion_graph::Route::Direct);
     let mut h = Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
         .with_max_steps(32)
@@ -1160,7 +1184,7 @@ fn gated_harness(
         aktion_graph::Route::Direct,
         Arc::new(GatedExecutor { open: open.clone() }),
     );
-    studio.route = aktion_graph::Route::Direct;
+    studio.set_default_route(aktion_graph::Route::Direct);
     Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
         .with_max_steps(32)
@@ -1362,4 +1386,89 @@ fn the_edit_menu_shows_every_canvas_action_and_its_items_work() {
         super::actions::shortcut_text(&ctx, super::actions::Action::Mute),
         ctx.format_shortcut(&aktion_canvas::shortcuts::MUTE)
     );
+}
+
+#[test]
+fn each_kind_runs_where_its_key_is_and_a_costly_run_asks_first() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let catalog = Catalog::builtin();
+    let mut t2i = aktion_graph::Node::new(catalog.get("t2i").expect("kind"), [0.0, 0.0]);
+    t2i.params
+        .insert("prompt".into(), "a rooftop at night".into());
+    let t2i = doc.add_node(t2i);
+    let sketch = doc.add_node(aktion_graph::Node::new(
+        catalog.get("sketch").expect("kind"),
+        [0.0, 300.0],
+    ));
+    let mut s2i = aktion_graph::Node::new(
+        catalog.get("sketch_to_image").expect("kind"),
+        [300.0, 300.0],
+    );
+    s2i.params.insert("prompt".into(), "the same, inked".into());
+    let s2i = doc.add_node(s2i);
+    doc.connect(
+        catalog,
+        aktion_graph::Wire {
+            from: sketch,
+            to: s2i,
+            input: "sketch".into(),
+            slot: 0,
+        },
+        false,
+    )
+    .expect("wire");
+    // A2E's key is set (Text to Image runs there); Replicate's is not (Sketch to Image).
+    let studio = fx.studio_with(
+        AppState::new(doc, fx.root()),
+        &[("A2E_API_KEY", "a2e_test_key")],
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_max_steps(32)
+        .build_ui_state(|ui, app: &mut Studio| app.frame_ui(ui), studio);
+    h.run();
+    wait_until(&mut h, |app| {
+        app.kind_routes().get("t2i") == Some(&aktion_graph::Route::Direct)
+    });
+    let routes = h.state().kind_routes();
+    assert_eq!(
+        routes.get("sketch_to_image"),
+        Some(&aktion_graph::Route::Draft)
+    );
+    assert_eq!(
+        routes.get("coherent_scene"),
+        Some(&aktion_graph::Route::Draft)
+    );
+
+    // Credits are spent on the account route only (a key of one's own pays the provider).
+    let credits = catalog.get("t2i").expect("kind").credits
+        + catalog.get("sketch_to_image").expect("kind").credits;
+    h.state_mut().send(AppCommand::SetDefaultRoute(Some(
+        aktion_graph::Route::Account,
+    )));
+    wait_until(&mut h, |app| app.planner.view().cost == credits);
+
+    // Above the threshold, the run asks first; "Don't run" runs nothing.
+    h.state_mut().settings.set_confirm_above(credits - 1);
+    h.state_mut().send(AppCommand::Run(Vec::new()));
+    h.run();
+    assert!(
+        h.query_by_label_contains("This run costs").is_some(),
+        "asks first"
+    );
+    press(&mut h, "Don't run");
+    assert!(!h.state().runs.any_running(), "nothing ran");
+    assert!(h.state().state.doc.nodes[&t2i].takes.is_empty());
+
+    // At or under it, the run starts at once (here: each kind's own route again, where
+    // Sketch to Image is a free draft).
+    h.state_mut().send(AppCommand::SetDefaultRoute(None));
+    wait_until(&mut h, |app| app.planner.view().cost == 0);
+    h.state_mut().send(AppCommand::Run(vec![s2i]));
+    h.run();
+    assert!(h.query_by_label_contains("This run costs").is_none());
+    wait_until(&mut h, |app| app.state.doc.nodes[&s2i].takes.len() == 1);
+    assert!(h.state().state.doc.nodes[&s2i].takes[0].draft);
 }

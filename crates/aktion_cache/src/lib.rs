@@ -148,6 +148,16 @@ pub struct CacheStats {
     pub root: PathBuf,
 }
 
+thread_local! {
+    /// Look-ups made on this thread (benches check that a UI thread makes none).
+    static LOOKUPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times [`Cache::get`] ran on the calling thread.
+pub fn lookups_on_this_thread() -> u64 {
+    LOOKUPS.with(std::cell::Cell::get)
+}
+
 /// How old a blob file must be for its verification to be remembered (see `verify_sized`).
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
@@ -494,6 +504,7 @@ impl Cache {
     /// blob, or a damaged entry, removes the entry and reads as a miss. A hit counts as a use for
     /// eviction.
     pub fn get(&self, signature: &str) -> Result<Option<CachedResult>, CacheError> {
+        LOOKUPS.with(|n| n.set(n.get() + 1));
         validate_signature(signature)?;
         let path = self.entry_path(signature);
         // A miss needs no lock: an absent entry can only be a miss, and a planner asks about

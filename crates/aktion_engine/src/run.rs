@@ -33,6 +33,8 @@ pub struct RunRequest {
     pub default_route: Route,
     /// Credits per kind from the account backend, when known.
     pub prices: BTreeMap<String, u32>,
+    /// The app's route per kind, for nodes and kinds the board gives none.
+    pub kind_routes: BTreeMap<String, Route>,
     /// Called after each event is queued (a window wakes its UI with it).
     pub wake: Option<Wake>,
 }
@@ -76,6 +78,7 @@ impl RunRequest {
             force_route: None,
             default_route: Route::Draft,
             prices: BTreeMap::new(),
+            kind_routes: BTreeMap::new(),
             wake: None,
         }
     }
@@ -339,6 +342,7 @@ impl Engine {
             force: req.force_route,
             default: req.default_route,
             settings: &req.doc.settings,
+            kinds: Some(&req.kind_routes),
         };
         let version = |k: &KindSchema, r: Route| self.version(k, r);
         let resolved = resolve(&req.doc, &self.catalog, &req.targets, &routing, &version)

@@ -24,13 +24,19 @@ pub struct Routing<'a> {
     pub force: Option<Route>,
     pub default: Route,
     pub settings: &'a BoardSettings,
+    /// The app's route per kind (account when signed in, direct where the provider's key is
+    /// set, ...), below the board's own choices.
+    pub kinds: Option<&'a std::collections::BTreeMap<String, Route>>,
 }
 
 impl Routing<'_> {
+    /// The node's route: forced, else the node's own, else the board's for its kind, else the
+    /// app's for its kind, else the default.
     pub fn route_for(&self, node: &Node) -> Route {
         self.force
             .or(node.route)
             .or_else(|| self.settings.routes.get(&node.kind).copied())
+            .or_else(|| self.kinds.and_then(|k| k.get(&node.kind).copied()))
             .unwrap_or(self.default)
     }
 }

@@ -32,6 +32,7 @@ fn draft_routing(settings: &BoardSettings) -> Routing<'_> {
         force: None,
         default: Route::Draft,
         settings,
+        kinds: None,
     }
 }
 
@@ -456,6 +457,7 @@ fn routes_and_versions_are_part_of_the_signature() {
             force: Some(route),
             default: Route::Draft,
             settings: &settings,
+            kinds: None,
         };
         let v = ver.to_owned();
         resolve(&doc, catalog(), &[], &r, &move |_, _| v.clone())
@@ -537,6 +539,7 @@ fn cost_counts_only_uncached_account_nodes() {
         force: Some(Route::Account),
         default: Route::Draft,
         settings: &settings,
+        kinds: None,
     };
     let r = resolve(&doc, catalog(), &[], &account, &|_, _| "v".into()).expect("ok");
     let est = aktion_graph::cost::estimate(&doc, catalog(), &r, &|_| None, &|_| false);
@@ -614,4 +617,41 @@ proptest! {
         prop_assert_eq!(&back, &doc);
         prop_assert_eq!(sigs(&back), before);
     }
+}
+
+#[test]
+fn a_route_comes_from_the_node_then_the_board_then_the_app_then_the_default() {
+    let mut doc = Document::default();
+    let t = add(&mut doc, "t2i");
+    let mut kinds = BTreeMap::new();
+    kinds.insert("t2i".to_owned(), Route::Direct);
+    let mut settings = BoardSettings::default();
+    let routing =
+        |doc: &Document, settings: &BoardSettings, kinds: Option<&BTreeMap<String, Route>>| {
+            let r = Routing {
+                force: None,
+                default: Route::Draft,
+                settings,
+                kinds,
+            };
+            r.route_for(&doc.nodes[&t])
+        };
+    assert_eq!(routing(&doc, &settings, None), Route::Draft);
+    assert_eq!(
+        routing(&doc, &settings, Some(&kinds)),
+        Route::Direct,
+        "the app's per kind"
+    );
+    settings.routes.insert("t2i".into(), Route::Comfyui);
+    assert_eq!(
+        routing(&doc, &settings, Some(&kinds)),
+        Route::Comfyui,
+        "the board's wins"
+    );
+    doc.nodes.get_mut(&t).expect("node").route = Some(Route::Account);
+    assert_eq!(
+        routing(&doc, &settings, Some(&kinds)),
+        Route::Account,
+        "the node's wins"
+    );
 }
