@@ -63,17 +63,14 @@ fn input(t: usize) -> RawInput {
     }
 }
 
-fn main() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let cache = aktion_cache::Cache::open(
-        dir.path().join("cache"),
-        aktion_cache::CacheOptions::default(),
-    )
-    .expect("cache");
-    let setup = aktion::setup::Setup::hermetic(
-        dir.path().join("config"),
-        std::collections::BTreeMap::default(),
-    );
+/// A saved 1,000-node board whose every node has its result in the cache and as its take,
+/// and the engine that made them.
+fn board_with_results(
+    dir: &std::path::Path,
+    setup: &aktion::setup::Setup,
+) -> (std::path::PathBuf, Arc<aktion_engine::Engine>) {
+    let cache = aktion_cache::Cache::open(dir.join("cache"), aktion_cache::CacheOptions::default())
+        .expect("cache");
     let engine = setup
         .engine(cache, setup.account_session())
         .map_err(|f| f.message)
@@ -96,7 +93,7 @@ fn main() {
         );
         doc.add_node(node);
     }
-    let root = dir.path().join("feature.aktion");
+    let root = dir.join("feature.aktion");
 
     // Every node's result made once, kept in the cache and as the node's take.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -126,6 +123,16 @@ fn main() {
     assert_eq!(summary.ran, NODES, "every node made its picture");
     aktion_graph::project::save(&root, &doc).expect("save");
 
+    (root, engine)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let setup = aktion::setup::Setup::hermetic(
+        dir.path().join("config"),
+        std::collections::BTreeMap::default(),
+    );
+    let (root, engine) = board_with_results(dir.path(), &setup);
     let state = AppState::open(&root).expect("open");
     let mut studio = Studio::new(state, engine, &setup)
         .map_err(|f| f.message)
