@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{Event, EventSender};
 use crate::journal::JournalSlot;
-use crate::run::Event;
 
 /// A boxed future, so executors can be trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -141,7 +141,7 @@ pub struct JobContext {
     /// one so that a restart resumes instead of paying again.
     pub journal: JournalSlot,
     pub(crate) node: NodeId,
-    pub(crate) events: crate::run::EventSender,
+    pub(crate) events: EventSender,
 }
 
 impl JobContext {

@@ -7,9 +7,11 @@
 
 pub mod account;
 pub mod draft;
+pub mod events;
 pub mod executor;
 pub mod journal;
 pub mod local;
+pub mod plan;
 pub mod provider;
 pub mod run;
 pub mod takes;

@@ -1,218 +1,28 @@
-//! Planning and running: what the requested outputs need, what is cached, what runs, in which
-//! order, how many at once; progress events; cancellation; failure isolation.
+//! Running: the engine, the order nodes run in and how many at once, cancellation, failure
+//! isolation, in-flight de-duplication and resuming journaled jobs. Planning is in `plan`,
+//! what a run reports in `events`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aktion_cache::{Cache, CachedOutput, CachedResult};
-use aktion_graph::cost::CostEstimate;
-use aktion_graph::signature::{Resolved, Routing, resolve};
-use aktion_graph::{Blocked, Catalog, Document, KindSchema, NodeId, Route};
-use serde::Serialize;
+use aktion_cache::{Cache, CachedResult};
+use aktion_graph::{Blocked, Catalog, NodeId, Route};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::EventSender;
+pub use crate::events::{Event, NodeReport, NodeStatus, RunSummary, Wake};
 use crate::executor::{ExecError, Executor, Job, JobContext, JobInput, JobOutput};
 use crate::journal::{JobSnapshot, Journal, JournalEntry, JournalSlot};
-
-/// What a run is asked to do.
-#[derive(Clone, Debug)]
-pub struct RunRequest {
-    /// A snapshot of the board.
-    pub doc: Document,
-    /// The project folder (assets are read from it).
-    pub project_root: PathBuf,
-    /// Nodes whose outputs are wanted; empty means the whole board.
-    pub targets: Vec<NodeId>,
-    /// Overrides every node's route (`--route`).
-    pub force_route: Option<Route>,
-    /// The route of nodes that set none.
-    pub default_route: Route,
-    /// Credits per kind from the account backend, when known.
-    pub prices: BTreeMap<String, u32>,
-    /// The app's route per kind, for nodes and kinds the board gives none.
-    pub kind_routes: BTreeMap<String, Route>,
-    /// Called after each event is queued (a window wakes its UI with it).
-    pub wake: Option<Wake>,
-}
-
-/// A callback told of every event as it is queued, with whether it is only progress (a UI may
-/// draw progress less often than a job starting or ending).
-#[derive(Clone)]
-pub struct Wake(pub Arc<dyn Fn(bool) + Send + Sync>);
-
-impl std::fmt::Debug for Wake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Wake")
-    }
-}
-
-/// Sends a run's events and wakes whoever reads them.
-#[derive(Clone)]
-pub(crate) struct EventSender {
-    tx: mpsc::UnboundedSender<Event>,
-    wake: Option<Wake>,
-}
-
-impl EventSender {
-    /// Queues `event`; false when nobody reads the run's events any more.
-    pub(crate) fn send(&self, event: Event) -> bool {
-        let progress_only = matches!(event, Event::Progress { .. });
-        let sent = self.tx.send(event).is_ok();
-        if let Some(w) = &self.wake {
-            (w.0)(progress_only);
-        }
-        sent
-    }
-}
-
-impl RunRequest {
-    pub fn new(doc: Document, project_root: impl Into<PathBuf>) -> Self {
-        Self {
-            doc,
-            project_root: project_root.into(),
-            targets: Vec::new(),
-            force_route: None,
-            default_route: Route::Draft,
-            prices: BTreeMap::new(),
-            kind_routes: BTreeMap::new(),
-            wake: None,
-        }
-    }
-}
-
-/// Errors that stop a run before it starts.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("the board has a cycle")]
-    Cycle,
-    #[error("no node {0} on the board")]
-    UnknownNode(NodeId),
-    #[error("no executor for the {0} route is configured")]
-    NoExecutor(Route),
-    #[error("cache: {0}")]
-    Cache(#[from] aktion_cache::CacheError),
-}
-
-/// What a run will do, worked out before anything runs.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    pub resolved: Resolved,
-    /// Needed nodes whose result is already in the cache.
-    pub cached: BTreeMap<NodeId, CachedResult>,
-    /// Nodes that will run, in dependency order.
-    pub to_run: Vec<NodeId>,
-    /// Needed nodes that cannot run, and why.
-    pub blocked: BTreeMap<NodeId, Blocked>,
-    pub cost: CostEstimate,
-}
-
-/// Progress of a run, in the order it happens.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Planned {
-        to_run: usize,
-        cached: usize,
-        blocked: usize,
-        credits: u32,
-    },
-    Queued {
-        node: NodeId,
-    },
-    Started {
-        node: NodeId,
-    },
-    Progress {
-        node: NodeId,
-        fraction: Option<f32>,
-        message: String,
-    },
-    Done {
-        node: NodeId,
-        cached: bool,
-        outputs: Vec<CachedOutput>,
-        /// The signature the result was made for (of the board as the run saw it).
-        signature: String,
-        /// The whole result, to be kept as a take.
-        #[serde(skip)]
-        result: CachedResult,
-    },
-    Failed {
-        node: NodeId,
-        error: String,
-    },
-    Blocked {
-        node: NodeId,
-        reason: String,
-    },
-    Cancelled {
-        node: NodeId,
-    },
-}
-
-/// How a node ended in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeStatus {
-    Done,
-    Cached,
-    Failed,
-    Blocked,
-    Cancelled,
-    Bypassed,
-    /// Not needed: a node downstream of it was already cached.
-    Skipped,
-}
-
-/// One node's part of a run.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeReport {
-    pub node: NodeId,
-    pub kind: String,
-    pub title: String,
-    pub status: NodeStatus,
-    pub signature: Option<String>,
-    pub outputs: Vec<CachedOutput>,
-    /// Where each output file is in the cache.
-    pub output_paths: Vec<PathBuf>,
-    pub error: Option<String>,
-    pub credits: u32,
-    pub meta: Option<serde_json::Value>,
-}
-
-/// The outcome of a run.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct RunSummary {
-    pub nodes: Vec<NodeReport>,
-    pub ran: usize,
-    pub cached: usize,
-    pub failed: usize,
-    pub blocked: usize,
-    pub cancelled: usize,
-    pub credits: u32,
-    pub elapsed_ms: u64,
-}
-
-impl RunSummary {
-    pub fn report(&self, node: NodeId) -> Option<&NodeReport> {
-        self.nodes.iter().find(|r| r.node == node)
-    }
-
-    /// True when nothing failed, was blocked or was cancelled.
-    pub fn success(&self) -> bool {
-        self.failed == 0 && self.blocked == 0 && self.cancelled == 0
-    }
-}
+pub use crate::plan::{EngineError, Plan, RunRequest};
 
 /// The evaluation engine. Cheap to share (`Arc`); many runs may use it at once and share its
 /// concurrency limits.
 pub struct Engine {
-    catalog: Arc<Catalog>,
-    cache: Cache,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) cache: Cache,
     journal: Arc<Journal>,
     local: Arc<dyn Executor>,
     /// Swappable while the engine runs (Settings → Providers changes keys and addresses); a
@@ -289,7 +99,7 @@ impl Engine {
             .insert(route, executor);
     }
 
-    fn route(&self, route: Route) -> Option<Arc<dyn Executor>> {
+    pub(crate) fn route(&self, route: Route) -> Option<Arc<dyn Executor>> {
         self.routes
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -325,95 +135,6 @@ impl Engine {
         }
     }
 
-    fn version(&self, kind: &KindSchema, route: Route) -> String {
-        self.route(route)
-            .map_or_else(|| format!("{route}-unconfigured"), |e| e.version(kind))
-    }
-
-    /// Works out what a run would do: signatures, cache hits, what must run, what is blocked,
-    /// and the credits it would cost. Reads the cache; changes nothing.
-    pub fn plan(&self, req: &RunRequest) -> Result<Plan, EngineError> {
-        for t in &req.targets {
-            if !req.doc.nodes.contains_key(t) {
-                return Err(EngineError::UnknownNode(*t));
-            }
-        }
-        let routing = Routing {
-            force: req.force_route,
-            default: req.default_route,
-            settings: &req.doc.settings,
-            kinds: Some(&req.kind_routes),
-        };
-        let version = |k: &KindSchema, r: Route| self.version(k, r);
-        let resolved = resolve(&req.doc, &self.catalog, &req.targets, &routing, &version)
-            .ok_or(EngineError::Cycle)?;
-
-        // Walk down from the wanted nodes; stop at cache hits, whose inputs are not needed.
-        let wanted: Vec<NodeId> = if req.targets.is_empty() {
-            resolved.order.clone()
-        } else {
-            req.targets.clone()
-        };
-        let mut cached = BTreeMap::new();
-        let mut needed = BTreeSet::new();
-        let mut blocked = BTreeMap::new();
-        let mut stack = wanted;
-        while let Some(id) = stack.pop() {
-            if !needed.insert(id) {
-                continue;
-            }
-            let Some(r) = resolved.nodes.get(&id) else {
-                continue;
-            };
-            if let Some(src) = r.passthrough {
-                stack.push(src);
-                continue;
-            }
-            match &r.signature {
-                Err(b) => {
-                    blocked.insert(id, b.clone());
-                }
-                Ok(sig) => {
-                    if let Some(hit) = self.cache.get(sig)? {
-                        cached.insert(id, hit);
-                    } else {
-                        stack.extend(r.inputs.iter().map(|i| i.from));
-                    }
-                }
-            }
-        }
-        let to_run: Vec<NodeId> = resolved
-            .order
-            .iter()
-            .copied()
-            .filter(|id| {
-                needed.contains(id)
-                    && !cached.contains_key(id)
-                    && !blocked.contains_key(id)
-                    && resolved
-                        .nodes
-                        .get(id)
-                        .is_some_and(|r| r.passthrough.is_none())
-            })
-            .collect();
-        let run_sigs: BTreeSet<&str> = to_run
-            .iter()
-            .filter_map(|id| resolved.nodes.get(id)?.signature.as_deref().ok())
-            .collect();
-        let prices = |k: &str| req.prices.get(k).copied();
-        let cost =
-            aktion_graph::cost::estimate(&req.doc, &self.catalog, &resolved, &prices, &|s| {
-                !run_sigs.contains(s)
-            });
-        Ok(Plan {
-            resolved,
-            cached,
-            to_run,
-            blocked,
-            cost,
-        })
-    }
-
     /// Starts a run on the current tokio runtime.
     pub fn start(self: &Arc<Self>, req: RunRequest) -> Result<RunHandle, EngineError> {
         let plan = self.plan(&req)?;
@@ -427,10 +148,7 @@ impl Engine {
                       callbacks); the reader drains them every frame or awaits them"
         )]
         let (tx, rx) = mpsc::unbounded_channel();
-        let tx = EventSender {
-            tx,
-            wake: req.wake.clone(),
-        };
+        let tx = EventSender::new(tx, req.wake.clone());
         let cancel = CancellationToken::new();
         let node_tokens: BTreeMap<NodeId, CancellationToken> = plan
             .to_run
@@ -705,7 +423,7 @@ impl Engine {
                       callbacks); the reader drains them every frame or awaits them"
         )]
         let (tx, rx) = mpsc::unbounded_channel();
-        let tx = EventSender { tx, wake };
+        let tx = EventSender::new(tx, wake);
         let cancel = CancellationToken::new();
         let node_tokens: BTreeMap<NodeId, CancellationToken> = entries
             .iter()
