@@ -7,6 +7,8 @@ pub mod actions;
 pub mod command;
 mod dialogs;
 pub mod epic;
+pub mod export;
+pub mod import;
 mod inspector;
 mod jobs;
 pub mod media;
