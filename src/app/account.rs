@@ -5,7 +5,7 @@
 //! returns [`AccountRequest`]s; the app's command handler starts each as a background
 //! [`Task`] on its runtime, so the window never waits on the network and never spawns work.
 
-use super::task::{Poll, Spawner, Task};
+use super::task::{Spawner, Task, drain_ready};
 
 use aktion_account::secrets::{ACCOUNT_TOKEN, SecretStore};
 use aktion_account::{AccountClient, AccountError};
@@ -213,16 +213,7 @@ impl AccountUi {
 
     /// Applies answers that came back.
     pub fn poll(&mut self) {
-        let mut replies = Vec::new();
-        self.pending.retain_mut(|t| match t.poll() {
-            Poll::Pending => true,
-            Poll::Ready(r) => {
-                replies.push(r);
-                false
-            }
-            Poll::Lost => false,
-        });
-        for reply in replies {
+        for reply in drain_ready(&mut self.pending) {
             match reply {
                 Reply::SignedIn { client, me } => {
                     let token_kept = match (&self.secrets, client.token()) {

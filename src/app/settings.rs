@@ -18,7 +18,7 @@ use aktion_graph::{Catalog, Document, Route};
 use aktion_providers::{ConnectionCheck, ProviderKind, Providers, key_variable};
 
 use super::state::Command;
-use super::task::{Poll, Spawner, Task};
+use super::task::{Spawner, Task, drain_ready};
 
 /// The app's own settings file in the config folder.
 pub use crate::setup::{DEFAULT_CONFIRM_ABOVE, PREFS_FILE, Prefs};
@@ -327,16 +327,7 @@ impl SettingsUi {
 
     /// Applies answers that came back.
     pub fn poll(&mut self) {
-        let mut replies = Vec::new();
-        self.pending.retain_mut(|t| match t.poll() {
-            Poll::Pending => true,
-            Poll::Ready(r) => {
-                replies.push(r);
-                false
-            }
-            Poll::Lost => false,
-        });
-        for reply in replies {
+        for reply in drain_ready(&mut self.pending) {
             match reply {
                 Reply::Checked(p, check) => {
                     self.checking.remove(&p);

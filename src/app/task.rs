@@ -139,6 +139,21 @@ pub fn take_ready<T>(slot: &mut Option<Task<T>>) -> Option<Result<T, Lost>> {
     }
 }
 
+/// Takes the results of the tasks that are done (in order), keeping the pending ones; work
+/// that was lost is dropped.
+pub fn drain_ready<T>(tasks: &mut Vec<Task<T>>) -> Vec<T> {
+    let mut ready = Vec::new();
+    tasks.retain_mut(|t| match t.poll() {
+        Poll::Pending => true,
+        Poll::Ready(r) => {
+            ready.push(r);
+            false
+        }
+        Poll::Lost => false,
+    });
+    ready
+}
+
 /// Background work that ended without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost;

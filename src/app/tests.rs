@@ -29,22 +29,7 @@ impl Fixture {
     }
 
     fn studio(&self, state: AppState) -> Studio {
-        let cache = aktion_cache::Cache::open(
-            self.dir.path().join("cache"),
-            aktion_cache::CacheOptions::default(),
-        )
-        .expect("cache");
-        let setup = self.setup();
-        let engine = setup
-            .engine(cache, setup.account_session())
-            .map_err(|f| f.message)
-            .expect("engine");
-        let mut studio = Studio::new(state, engine, &setup)
-            .map_err(|f| f.message)
-            .expect("studio");
-        // Never touch the real recent-projects list from a test.
-        studio.recent_dir = Some(self.dir.path().join("config"));
-        studio
+        self.studio_with(state, &[])
     }
 
     /// Surroundings of the test's own: no process variables, a config folder and secret file
@@ -75,6 +60,7 @@ impl Fixture {
         let mut studio = Studio::new(state, engine, &setup)
             .map_err(|f| f.message)
             .expect("studio");
+        // Never touch the real recent-projects list from a test.
         studio.recent_dir = Some(self.dir.path().join("config"));
         studio
     }
