@@ -69,13 +69,13 @@ impl Studio {
     }
 
     /// Carries out every queued command, in order.
-    pub(super) fn handle_commands(&mut self, ctx: &egui::Context) {
+    pub(super) fn handle_commands(&mut self) {
         for cmd in std::mem::take(&mut self.commands) {
-            self.handle_command(ctx, cmd);
+            self.handle_command(cmd);
         }
     }
 
-    fn handle_command(&mut self, ctx: &egui::Context, cmd: AppCommand) {
+    fn handle_command(&mut self, cmd: AppCommand) {
         match cmd {
             AppCommand::Edit(cmd) => {
                 self.apply_now(cmd);
@@ -102,7 +102,7 @@ impl Studio {
             AppCommand::OpenAccount => self.account.open = true,
             AppCommand::OpenEpicScene => self.epic.open = true,
             AppCommand::GenerateEpicScene => self.generate_scene(),
-            AppCommand::CopyImage(hash) => self.copy_image(&hash, ctx),
+            AppCommand::CopyImage(hash) => self.copy_image(&hash),
             AppCommand::Account(request) => {
                 let spawner = self.spawner.clone();
                 self.account.start(request, &spawner);

@@ -214,7 +214,7 @@ impl Studio {
             .map(|s| self.scene_image_label(s));
         let thumbnail = self.epic.slots[i]
             .clone()
-            .and_then(|s| self.scene_thumbnail(ui.ctx(), &s));
+            .and_then(|s| self.scene_thumbnail(&s));
         let (rect, _) = ui.allocate_exact_size(egui::vec2(140.0, 64.0), egui::Sense::hover());
         let filled = label.is_some();
         ui.painter().rect_filled(
@@ -281,11 +281,7 @@ impl Studio {
     /// The slot's picture: the file, the image node's file, or the node's active take; loaded
     /// off the UI thread the first time (`None` until it is there, or for a node with nothing
     /// to show yet).
-    fn scene_thumbnail(
-        &mut self,
-        ctx: &egui::Context,
-        image: &SceneImage,
-    ) -> Option<egui::TextureHandle> {
+    fn scene_thumbnail(&mut self, image: &SceneImage) -> Option<egui::TextureHandle> {
         let (key, source): (String, Loader) = match image {
             SceneImage::File(file) => {
                 let path = file.asset.path(&self.state.root);
@@ -316,7 +312,7 @@ impl Studio {
         if let Some(tex) = self.previews.get(&key) {
             return Some(tex.clone());
         }
-        self.request_preview(ctx, &key, source);
+        self.request_preview(&key, source);
         None
     }
 

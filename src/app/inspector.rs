@@ -331,20 +331,18 @@ impl Studio {
             return;
         }
         media::placeholder(ui, rect, "loading preview…");
-        self.request_preview(ui.ctx(), key, load);
+        self.request_preview(key, load);
     }
 
     /// Decodes a preview texture for `key` on a worker thread (once; it lands in `previews`).
     pub(super) fn request_preview(
         &mut self,
-        ctx: &egui::Context,
         key: &str,
         load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
     ) {
         if self.previews.contains_key(key) || self.previews_pending.contains_key(key) {
             return;
         }
-        let _ = ctx;
         let task = self.spawner.blocking(move || {
             load()
                 .and_then(|bytes| {
@@ -366,8 +364,7 @@ impl Studio {
     }
 
     /// Decodes a take's image at full size off the UI thread, then puts it on the clipboard.
-    pub(super) fn copy_image(&mut self, hash_hex: &str, ctx: &egui::Context) {
-        let _ = ctx;
+    pub(super) fn copy_image(&mut self, hash_hex: &str) {
         let (cache, hash_hex) = (self.engine.cache().clone(), hash_hex.to_owned());
         self.copying = Some(self.spawner.blocking(move || {
             hash_hex

@@ -884,27 +884,32 @@ impl Studio {
     fn edit_menu_ui(&mut self, ui: &mut egui::Ui) {
         use actions::Action;
         let ctx = ui.ctx().clone();
-        let undo = self.state.history.can_undo().map(|l| format!("Undo {l}"));
-        if ui
-            .add_enabled(
-                undo.is_some(),
-                egui::Button::new(undo.unwrap_or_else(|| "Undo".into()))
-                    .shortcut_text(actions::shortcut_text(&ctx, Action::Undo)),
-            )
-            .clicked()
-        {
-            self.apply(Command::Undo);
-        }
-        let redo = self.state.history.can_redo().map(|l| format!("Redo {l}"));
-        if ui
-            .add_enabled(
-                redo.is_some(),
-                egui::Button::new(redo.unwrap_or_else(|| "Redo".into()))
-                    .shortcut_text(actions::shortcut_text(&ctx, Action::Redo)),
-            )
-            .clicked()
-        {
-            self.apply(Command::Redo);
+        // Undo and Redo name the step they take back or do again.
+        let steps = [
+            (
+                Action::Undo,
+                self.state.history.can_undo().map(str::to_owned),
+                Command::Undo,
+            ),
+            (
+                Action::Redo,
+                self.state.history.can_redo().map(str::to_owned),
+                Command::Redo,
+            ),
+        ];
+        for (action, step, cmd) in steps {
+            let label = actions::info(action).map_or("", |a| a.label);
+            let enabled = step.is_some();
+            let text = step.map_or_else(|| label.to_owned(), |l| format!("{label} {l}"));
+            if ui
+                .add_enabled(
+                    enabled,
+                    egui::Button::new(text).shortcut_text(actions::shortcut_text(&ctx, action)),
+                )
+                .clicked()
+            {
+                self.apply(cmd);
+            }
         }
         ui.separator();
         let some = !self.state.selection.is_empty();
@@ -1065,7 +1070,7 @@ impl Studio {
             self.spawner.set_ctx(ctx);
         }
         self.resume_journaled();
-        self.handle_commands(ctx);
+        self.handle_commands();
         self.poll_direct_kinds();
         self.poll_runs();
         if let Some(done) = take_ready(&mut self.exporting) {
@@ -1096,7 +1101,7 @@ impl Studio {
             self.planner.start(key, &self.spawner, &self.engine, req);
         }
         // What the polling above queued (imports landing as edits) is applied now too.
-        self.handle_commands(ctx);
+        self.handle_commands();
     }
 
     /// "This run costs N credits. Run it?" for a run above the threshold set in Settings.
