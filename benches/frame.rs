@@ -73,7 +73,7 @@ fn board_with_results(
         .expect("cache");
     let engine = setup
         .engine(cache, setup.account_session())
-        .map_err(|f| f.message)
+        .map_err(|f| f.message())
         .expect("engine");
     engine.set_route(Route::Direct, Arc::new(Picture(picture().into())));
 
@@ -135,7 +135,7 @@ fn main() {
     let (root, engine) = board_with_results(dir.path(), &setup);
     let state = AppState::open(&root).expect("open");
     let mut studio = Studio::new(state, engine, &setup)
-        .map_err(|f| f.message)
+        .map_err(|f| f.message())
         .expect("studio");
     studio.set_default_route(Route::Direct);
     let ctx = Context::default();

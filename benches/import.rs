@@ -69,11 +69,11 @@ fn one_run(jpeg: &[u8]) -> (Duration, usize, Duration) {
     )
     .expect("cache");
     let engine = aktion::cli::engine(cache)
-        .map_err(|f| f.message)
+        .map_err(|f| f.message())
         .expect("engine");
     let state = AppState::new(Document::default(), dir.path().join("film.aktion"));
     let mut studio = Studio::new(state, engine, &aktion::setup::Setup::from_process())
-        .map_err(|f| f.message)
+        .map_err(|f| f.message())
         .expect("studio");
     studio.recent_dir = Some(dir.path().join("config"));
     let ctx = Context::default();

@@ -71,7 +71,7 @@ fn start(project: Option<&Path>, dir: &Path) -> (Duration, usize) {
     let cache = aktion_cache::Cache::open(dir.join("cache"), aktion_cache::CacheOptions::default())
         .expect("cache");
     let engine = aktion::cli::engine(cache)
-        .map_err(|f| f.message)
+        .map_err(|f| f.message())
         .expect("engine");
     let state = match project {
         Some(p) => AppState::open_with_recovery(p).expect("open").0,
@@ -79,7 +79,7 @@ fn start(project: Option<&Path>, dir: &Path) -> (Duration, usize) {
     };
     let nodes = state.doc.nodes.len();
     let mut studio = Studio::new(state, engine, &aktion::setup::Setup::from_process())
-        .map_err(|f| f.message)
+        .map_err(|f| f.message())
         .expect("studio");
     studio.recent_dir = Some(dir.join("config"));
     let ctx = Context::default();

@@ -10,6 +10,7 @@ use aktion_cache::{Cache, CacheOptions};
 use aktion_engine::{Engine, Event, NodeStatus, RunRequest, RunSummary};
 use aktion_graph::{Catalog, Document, NodeId, Route};
 use aktion_providers::ProvidersConfig;
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -42,6 +43,10 @@ pub enum Command {
         /// Print a JSON report on stdout.
         #[arg(long)]
         json: bool,
+        /// Leave the project untouched (by default each result is kept as a take of its node
+        /// and the project is saved).
+        #[arg(long)]
+        no_save: bool,
     },
     /// Check a project and report every problem.
     Validate {
@@ -90,7 +95,7 @@ pub fn exit(result: Result<u8, Failure>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("aktion: {}", f.message);
+            eprintln!("aktion: {}", f.message());
             ExitCode::from(f.code)
         }
     }
@@ -123,10 +128,7 @@ fn parse_nodes(doc: &Document, ids: &[String]) -> Result<Vec<NodeId>, Failure> {
 }
 
 fn open_cache() -> Result<Cache, Failure> {
-    Cache::open_default(CacheOptions::default()).map_err(|e| Failure {
-        code: 1,
-        message: format!("cannot open the cache: {e:#}"),
-    })
+    Ok(Cache::open_default(CacheOptions::default()).context("cannot open the cache")?)
 }
 
 /// The engine with every route this build can run, from the process's surroundings
@@ -197,10 +199,7 @@ pub fn cache(action: &CacheAction) -> Result<u8, Failure> {
     let cache = open_cache()?;
     match action {
         CacheAction::Stats { json: json_out } => {
-            let s = cache.stats().map_err(|e| Failure {
-                code: 1,
-                message: format!("{e:#}"),
-            })?;
+            let s = cache.stats()?;
             if *json_out {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());
             } else {
@@ -215,14 +214,21 @@ pub fn cache(action: &CacheAction) -> Result<u8, Failure> {
             }
         }
         CacheAction::Clear => {
-            cache.clear().map_err(|e| Failure {
-                code: 1,
-                message: format!("{e:#}"),
-            })?;
+            cache.clear()?;
             println!("cache cleared");
         }
     }
     Ok(0)
+}
+
+/// What `aktion run` does with the project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Each result becomes (or re-activates) a take of its node; the project is saved
+    /// atomically when that changed it.
+    Takes,
+    /// The project is left untouched (`--no-save`).
+    Nothing,
 }
 
 pub fn run(
@@ -230,8 +236,10 @@ pub fn run(
     nodes: &[String],
     route: Option<&str>,
     json_out: bool,
+    keep: Keep,
 ) -> Result<u8, Failure> {
     let (root, doc) = load(project)?;
+    let mut kept = doc.clone();
     let targets = parse_nodes(&doc, nodes)?;
     let force = parse_route(route)?;
     let engine = engine(open_cache()?)?;
@@ -240,17 +248,14 @@ pub fn run(
         .values()
         .map(|n| (n.id, n.display_title(Catalog::builtin()).to_owned()))
         .collect();
-    let mut req = RunRequest::new(doc, root);
+    let mut req = RunRequest::new(doc.clone(), root.clone());
     req.targets = targets;
     req.force_route = force;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure {
-            code: 1,
-            message: format!("cannot start the runtime: {e}"),
-        })?;
+        .context("cannot start the runtime")?;
     let summary = runtime.block_on(async {
         let handle = engine
             .start(req)
@@ -261,7 +266,12 @@ pub fn run(
         loop {
             tokio::select! {
                 ev = handle.events.recv() => match ev {
-                    Some(ev) => printer.event(&ev),
+                    Some(ev) => {
+                        printer.event(&ev);
+                        if let Event::Done { node, signature, result, .. } = &ev {
+                            aktion_engine::takes::record_take(&mut kept, *node, signature, result);
+                        }
+                    }
                     None => break,
                 },
                 _ = tokio::signal::ctrl_c(), if !interrupted => {
@@ -273,6 +283,11 @@ pub fn run(
         }
         Ok::<RunSummary, Failure>(handle.finish().await)
     })?;
+    if keep == Keep::Takes && kept != doc {
+        // Saved atomically: a crash leaves the old project.json whole.
+        aktion_graph::project::save(&root, &kept)
+            .context("the results are in the cache, but the project could not be saved")?;
+    }
 
     if json_out {
         println!("{}", json_report(&summary));
@@ -313,7 +328,7 @@ fn json_report(summary: &RunSummary) -> serde_json::Value {
                 "outputs": outputs,
                 "error": r.error,
                 "credits": r.credits,
-                "draft": r.meta.as_ref().and_then(|m| m.get("draft")).and_then(serde_json::Value::as_bool).unwrap_or(false),
+                "draft": r.meta.as_ref().is_some_and(|m| m.draft),
             })
         })
         .collect();

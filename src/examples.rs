@@ -10,13 +10,6 @@ use image::{Rgba, RgbaImage};
 
 use crate::cli::Failure;
 
-fn fail(e: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: 1,
-        message: e.to_string(),
-    }
-}
-
 struct Builder<'a> {
     doc: Document,
     root: &'a Path,
@@ -32,7 +25,7 @@ impl Builder<'_> {
     ) -> Result<NodeId, Failure> {
         let schema = Catalog::builtin()
             .get(kind)
-            .ok_or_else(|| fail(format!("no kind {kind}")))?;
+            .ok_or_else(|| anyhow::anyhow!("no kind {kind}"))?;
         let mut n = Node::new(schema, pos);
         title.clone_into(&mut n.title);
         if n.params.contains_key("seed") {
@@ -48,7 +41,7 @@ impl Builder<'_> {
     }
 
     fn file(&mut self, id: NodeId, name: &str, bytes: &[u8]) -> Result<(), Failure> {
-        let asset = import_asset_bytes(self.root, name, bytes).map_err(fail)?;
+        let asset = import_asset_bytes(self.root, name, bytes)?;
         self.set(id, "file", asset.to_value());
         Ok(())
     }
@@ -63,17 +56,16 @@ impl Builder<'_> {
         self.doc
             .connect(Catalog::builtin(), w, false)
             .map(|_| ())
-            .map_err(fail)
+            .map_err(Failure::from)
     }
 }
 
 pub fn make(which: &str, dir: &Path) -> Result<u8, Failure> {
     if which == "landing-clip" {
         // The account server's landing page background (crates/aktion_server/assets).
-        let clip = aktion_media::draft::animatic_pan(&skyline(960, 540), "", 4.0, 8, 480, 270, 7)
-            .map_err(fail)?;
-        let gif = aktion_media::encode_gif(&clip).map_err(fail)?;
-        std::fs::write(dir, gif).map_err(fail)?;
+        let clip = aktion_media::draft::animatic_pan(&skyline(960, 540), "", 4.0, 8, 480, 270, 7)?;
+        let gif = aktion_media::encode_gif(&clip)?;
+        std::fs::write(dir, gif)?;
         println!("wrote {}", dir.display());
         return Ok(0);
     }
@@ -86,7 +78,7 @@ pub fn make(which: &str, dir: &Path) -> Result<u8, Failure> {
         "small" => small(&mut b)?,
         other => return Err(Failure::input(format!("unknown example `{other}`"))),
     }
-    save(dir, &b.doc).map_err(fail)?;
+    save(dir, &b.doc)?;
     println!("wrote {}", dir.display());
     Ok(0)
 }
@@ -130,11 +122,7 @@ fn storyboard(b: &mut Builder<'_>) -> Result<(), Failure> {
     let rehearsal = b.node("video", "Rehearsal clip", [col(0), row(4)], 0)?;
     b.file(rehearsal, "rehearsal.gif", &rehearsal_gif()?)?;
     let sketch = b.node("sketch", "Punch sketch", [col(0), row(5)], 0)?;
-    b.set(
-        sketch,
-        "strokes",
-        serde_json::to_value(punch_strokes()).map_err(fail)?,
-    );
+    b.set(sketch, "strokes", serde_json::to_value(punch_strokes())?);
 
     let hero = b.node("character", "Hero: Mara", [col(1), row(1)], 101)?;
     b.set(
@@ -282,7 +270,7 @@ fn rehearsal_gif() -> Result<Vec<u8>, Failure> {
             f
         })
         .collect();
-    aktion_media::encode_gif(&aktion_media::Clip { frames, fps: 8 }).map_err(fail)
+    aktion_media::encode_gif(&aktion_media::Clip { frames, fps: 8 }).map_err(Failure::from)
 }
 
 /// 16-bit mono WAV of syllable-like bursts (a stand-in for a line of dialogue).

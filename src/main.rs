@@ -35,7 +35,18 @@ fn main() -> ExitCode {
             nodes,
             route,
             json,
-        }) => cli::run(&project, &nodes, route.as_deref(), json),
+            no_save,
+        }) => cli::run(
+            &project,
+            &nodes,
+            route.as_deref(),
+            json,
+            if no_save {
+                cli::Keep::Nothing
+            } else {
+                cli::Keep::Takes
+            },
+        ),
         Some(cli::Command::Validate { project, json }) => cli::validate(&project, json),
         Some(cli::Command::Cost {
             project,

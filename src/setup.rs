@@ -14,6 +14,7 @@ use aktion_cache::Cache;
 use aktion_engine::{AccountExecutor, Engine, ProviderExecutor};
 use aktion_graph::{Catalog, Route};
 use aktion_providers::ProvidersConfig;
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 /// The account server's address (`AKTION_ACCOUNT_URL`).
@@ -69,18 +70,37 @@ impl Prefs {
     }
 }
 
-/// A failure with its exit code; the message is printed once, by `main`.
+/// A failure with its exit code: 2 for unusable input ([`Failure::input`]), 1 for anything
+/// else (any error converts, so `?` and anyhow's `.context()` build it). `main` prints it once,
+/// with its chain of causes.
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,
-    pub message: String,
+    pub error: anyhow::Error,
 }
 
 impl Failure {
-    pub fn input(message: impl Into<String>) -> Self {
+    /// Unusable input (exit code 2): a bad project, route, node id or configuration.
+    pub fn input(
+        message: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+    ) -> Self {
         Self {
             code: 2,
-            message: message.into(),
+            error: anyhow::Error::msg(message),
+        }
+    }
+
+    /// The whole message: each context, then its cause.
+    pub fn message(&self) -> String {
+        format!("{:#}", self.error)
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self {
+            code: 1,
+            error: error.into(),
         }
     }
 }
@@ -216,11 +236,8 @@ impl Setup {
         cache: Cache,
         session: aktion_engine::AccountSession,
     ) -> Result<Arc<Engine>, Failure> {
-        let mut engine =
-            Engine::new(Arc::new(Catalog::builtin().clone()), cache).map_err(|e| Failure {
-                code: 1,
-                message: format!("cannot open the job journal: {e:#}"),
-            })?;
+        let mut engine = Engine::new(Arc::new(Catalog::builtin().clone()), cache)
+            .context("cannot open the job journal")?;
         engine = engine.with_route(
             Route::Account,
             Arc::new(AccountExecutor::with_session(session)),
@@ -250,7 +267,7 @@ impl Setup {
     /// Settings → Providers saved a key or an address). Jobs already running finish on the
     /// old ones.
     pub fn set_provider_routes(&self, engine: &Engine) -> Result<(), String> {
-        let config = self.providers_config().map_err(|f| f.message)?;
+        let config = self.providers_config().map_err(|f| f.message())?;
         set_routes_from(engine, config);
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! started here only.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use aktion_graph::{NodeId, Route};
@@ -55,6 +56,39 @@ pub enum AppCommand {
     Account(super::account::AccountRequest),
     /// Copies a take's image (by hash) to the clipboard.
     CopyImage(String),
+    /// A key, address, threshold, connection test or cache action from Settings.
+    Settings(super::settings::SettingsRequest),
+    /// Shows a file in the platform's file manager.
+    Reveal(PathBuf),
+    /// Shows a take's output file (by hash): the project's copy, else the cache's.
+    RevealTake(String),
+    OpenSketchPad(NodeId),
+    /// The export window for these nodes' takes (every take, or only the active one).
+    ShowExport {
+        nodes: Vec<NodeId>,
+        all: bool,
+    },
+    /// A line for the status bar.
+    Notify(String),
+    /// The platform's file picker for an Image, Audio or Video node's file.
+    PickFile(NodeId),
+    /// Imports this file as the node's file (what the picker does once a file is chosen).
+    SetNodeFile {
+        node: NodeId,
+        path: PathBuf,
+    },
+    /// Pastes clipboard text with its top-left node at `at`; nodes from another project bring
+    /// their asset and take files first (copied on a worker).
+    Paste {
+        text: String,
+        at: [f32; 2],
+    },
+    /// Writes the whole project (document, assets, takes) as one `.zip` here.
+    ExportBundle(PathBuf),
+    /// Asks where (the platform's save dialog), then [`AppCommand::ExportBundle`].
+    ExportBundleNative,
+    /// Selects the node and frames it on the canvas.
+    ShowOnBoard(NodeId),
 }
 
 impl Studio {
@@ -65,6 +99,58 @@ impl Studio {
         self.commands.push(cmd);
         if shows && let Some(ctx) = &self.egui_ctx {
             ctx.request_repaint();
+        }
+    }
+
+    /// File → Export: takes to a folder, or the whole project as one file; written on a worker.
+    fn handle_export(&mut self, cmd: AppCommand) {
+        match cmd {
+            AppCommand::Export { nodes, dir, all } => {
+                let doc = self.state.doc.clone();
+                let cache = self.engine.cache().clone();
+                let root = self.state.root.clone();
+                self.message = Some(format!("exporting to {}…", dir.display()));
+                self.loaders.exporting = Some(self.spawner.blocking(move || {
+                    super::state::export_takes(&doc, &cache, &root, &nodes, &dir, all).map(
+                        |files| format!("exported {} file(s) to {}", files.len(), dir.display()),
+                    )
+                }));
+            }
+            AppCommand::ExportBundle(out) => {
+                let (doc, cache) = (self.state.doc.clone(), self.engine.cache().clone());
+                let root = self.state.root.clone();
+                self.message = Some(format!("writing {}…", out.display()));
+                self.loaders.exporting = Some(self.spawner.blocking(move || {
+                    super::export::export_bundle(&doc, &cache, &root, &out).map(|b| {
+                        let missing = if b.missing == 0 {
+                            String::new()
+                        } else {
+                            format!("; {} take file(s) missing, left out", b.missing)
+                        };
+                        format!(
+                            "wrote {} ({} asset(s), {} take file(s){missing})",
+                            out.display(),
+                            b.assets,
+                            b.takes
+                        )
+                    })
+                }));
+            }
+            AppCommand::ExportBundleNative => {
+                let name = format!(
+                    "{}.zip",
+                    self.state.doc.name.trim().replace(['/', '\\'], "-")
+                );
+                if let Some(out) = rfd::FileDialog::new()
+                    .set_title("Export the project as one file")
+                    .set_file_name(name)
+                    .add_filter("Zip archive", &["zip"])
+                    .save_file()
+                {
+                    self.handle_export(AppCommand::ExportBundle(out));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -90,7 +176,7 @@ impl Studio {
             AppCommand::CancelAll => self.runs.cancel_all(),
             AppCommand::SetQueuePaused(paused) => self.engine.set_paused(paused),
             AppCommand::SetDefaultRoute(Some(route)) => self.set_default_route(route),
-            AppCommand::SetDefaultRoute(None) => self.auto_route = true,
+            AppCommand::SetDefaultRoute(None) => self.routes.auto = true,
             AppCommand::RestoreOrphan(index) => self.restore_orphan(index),
             AppCommand::NewBoard => self.new_board(),
             AppCommand::Open(path) => self.open_project(&path),
@@ -98,25 +184,56 @@ impl Studio {
             AppCommand::Save => self.save(),
             AppCommand::SaveAs(path) => self.save_as_path(&path),
             AppCommand::SaveAsNative => self.save_as_native(),
-            AppCommand::OpenSettings => self.settings.open = true,
-            AppCommand::OpenAccount => self.account.open = true,
-            AppCommand::OpenEpicScene => self.epic.open = true,
+            AppCommand::OpenSettings => self.panels.settings.open = true,
+            AppCommand::OpenAccount => self.panels.account.open = true,
+            AppCommand::OpenEpicScene => self.panels.epic.open = true,
             AppCommand::GenerateEpicScene => self.generate_scene(),
-            AppCommand::CopyImage(hash) => self.copy_image(&hash),
-            AppCommand::Account(request) => {
-                let spawner = self.spawner.clone();
-                self.account.start(request, &spawner);
-            }
-            AppCommand::Export { nodes, dir, all } => {
-                let doc = self.state.doc.clone();
-                let cache = self.engine.cache().clone();
-                self.message = Some(format!("exporting to {}…", dir.display()));
-                self.exporting = Some(self.spawner.blocking(move || {
-                    super::state::export_takes(&doc, &cache, &nodes, &dir, all).map(|files| {
-                        format!("exported {} file(s) to {}", files.len(), dir.display())
-                    })
+            AppCommand::CopyImage(hash) => {
+                let (cache, root) = (self.engine.cache().clone(), self.state.root.clone());
+                self.loaders.previews.copy(Box::new(move || {
+                    aktion_engine::kept::read_take(&cache, &root, &hash)
                 }));
             }
+            AppCommand::Settings(request) => {
+                let engine = Arc::clone(&self.engine);
+                self.panels.settings.start(request, &engine);
+            }
+            AppCommand::Reveal(path) => super::recent::reveal(&self.spawner, &path),
+            AppCommand::RevealTake(hash) => {
+                let cache = self.engine.cache();
+                if let Some(path) =
+                    aktion_engine::kept::take_file_path(cache, &self.state.root, &hash)
+                {
+                    super::recent::reveal(&self.spawner, &path);
+                }
+            }
+            AppCommand::OpenSketchPad(node) => {
+                self.panels.dialogs.sketch_pad = Some(super::sketch::SketchPad::new(node));
+            }
+            AppCommand::ShowExport { nodes, all } => {
+                let dir = self.state.root.join("exports").display().to_string();
+                self.panels.dialogs.export = Some((nodes, dir, all));
+            }
+            AppCommand::Notify(message) => self.message = Some(message),
+            AppCommand::PickFile(node) => self.pick_file(node),
+            AppCommand::SetNodeFile { node, path } => {
+                self.import_paths(super::DropTarget::Node(node), vec![path]);
+            }
+            AppCommand::Paste { text, at } => self.paste(text, at),
+            AppCommand::ShowOnBoard(node) => {
+                self.apply_now(Command::Select(vec![node]));
+                self.board
+                    .canvas
+                    .set_selection(std::iter::once(super::view::canvas_id(node)));
+                self.board.canvas.fit_selection();
+            }
+            AppCommand::Account(request) => {
+                let spawner = self.spawner.clone();
+                self.panels.account.start(request, &spawner);
+            }
+            cmd @ (AppCommand::Export { .. }
+            | AppCommand::ExportBundle(_)
+            | AppCommand::ExportBundleNative) => self.handle_export(cmd),
         }
     }
 
@@ -168,6 +285,117 @@ impl Studio {
                 self.message = Some(e);
                 self.runs.orphans.insert(index, orphan);
             }
+        }
+    }
+
+    /// Generate: the node goes on the board right of everything, and runs.
+    fn generate_scene(&mut self) {
+        let Some(images) = self
+            .panels
+            .epic
+            .slots
+            .iter()
+            .cloned()
+            .collect::<Option<Vec<_>>>()
+        else {
+            return;
+        };
+        let right = self
+            .state
+            .doc
+            .nodes
+            .values()
+            .map(|n| n.pos[0])
+            .fold(0.0_f32, f32::max);
+        let top = self
+            .state
+            .doc
+            .nodes
+            .values()
+            .map(|n| n.pos[1])
+            .fold(f32::INFINITY, f32::min);
+        let at = [right + 400.0, if top.is_finite() { top } else { 0.0 }];
+        let added = self.apply_now(Command::AddEpicScene {
+            images,
+            prompt: self.panels.epic.prompt.trim().to_owned(),
+            at,
+        });
+        if !added {
+            return; // refused; the message says why
+        }
+        let Some(node) = self.state.selection.iter().next().copied() else {
+            return;
+        };
+        self.panels.epic.node = Some(node);
+        self.panels.epic.slots = Default::default();
+        self.start_run(vec![node]);
+    }
+
+    /// The platform's folder picker (a modal dialog, as native apps do); where none can be shown
+    /// (no portal on a bare X server), "Open path…" types the path instead.
+    fn open_native(&mut self) {
+        if let Some(dir) = rfd::FileDialog::new()
+            .set_title("Open an Aktion Studio project")
+            .pick_folder()
+        {
+            self.open_project(&dir);
+        }
+    }
+
+    fn save_as_native(&mut self) {
+        let name = format!(
+            "{}.aktion",
+            self.state.doc.name.trim().replace(['/', '\\'], "-")
+        );
+        if let Some(dir) = rfd::FileDialog::new()
+            .set_title("Save the project as")
+            .set_file_name(name)
+            .save_file()
+        {
+            self.message = Some(match self.state.save_as(&dir) {
+                Ok(()) => {
+                    self.remember_recent();
+                    format!("saved {}", dir.display())
+                }
+                Err(e) => e,
+            });
+        }
+    }
+
+    /// Pastes clipboard text; nodes from another project bring their files first.
+    fn paste(&mut self, text: String, at: [f32; 2]) {
+        let files = aktion_graph::clipboard::files_of(&text);
+        let needs = !files.assets.is_empty() || !files.takes.is_empty();
+        match files.source.clone() {
+            Some(from) if needs && from != self.state.root => {
+                let (to, cache) = (self.state.root.clone(), self.engine.cache().clone());
+                self.loaders.pasting.push(self.spawner.blocking(move || {
+                    let brought = super::import::bring_files(&files, &from, &to, &cache)
+                        .map_err(|e| e.to_string());
+                    (text, at, brought)
+                }));
+            }
+            _ => {
+                self.apply_now(Command::Paste { text, at });
+            }
+        }
+    }
+
+    /// The platform's file picker for an Image, Audio or Video node's file.
+    fn pick_file(&mut self, node: NodeId) {
+        let kind = self.state.doc.node(node).map(|n| n.kind.clone());
+        let (label, exts): (&str, &[&str]) = match kind.as_deref() {
+            Some("image") => ("Images", &["png", "jpg", "jpeg", "webp", "gif"]),
+            Some("audio") => ("Sounds", &["wav", "mp3", "m4a", "aac", "flac", "ogg"]),
+            Some("video") => ("Clips", &["mp4", "mov", "m4v", "gif", "webm"]),
+            _ => return,
+        };
+        if let Some(path) = rfd::FileDialog::new()
+            .set_title("Choose a file")
+            .add_filter(label, exts)
+            .pick_file()
+        {
+            self.import_paths(super::DropTarget::Node(node), vec![path]);
         }
     }
 }

@@ -1,22 +1,63 @@
-//! Windows and file handling: the node palette, the sketch pad, export, open / save as
-//! (native and typed paths), and files dropped from the file manager.
+//! The dialog windows: the node palette, the sketch pad, export, open and save as (typed
+//! paths), rename frame. One panel struct keeps which are open and what was typed; everything
+//! they do is a command.
 
 use std::path::PathBuf;
 
-use aktion_graph::Catalog;
+use aktion_graph::{Catalog, NodeId};
 use eframe::egui;
 
+use super::panel::PanelCtx;
+use super::sketch::SketchPad;
 use super::state::Command;
-use super::{AppCommand, DropTarget, Studio, state, view};
+use super::{AppCommand, state};
 
-impl Studio {
-    pub(super) fn palette_ui(&mut self, ctx: &egui::Context) {
+/// A wire dropped on empty space or a right-click: the add-node palette.
+pub struct Palette {
+    pub at: [f32; 2],
+    pub screen: egui::Pos2,
+    pub query: String,
+    pub from: Option<NodeId>,
+}
+
+/// The export window: nodes, target folder, every take or only the active one.
+pub type ExportDialog = (Vec<NodeId>, String, bool);
+
+/// The dialogs open now and what was typed in them.
+#[derive(Default)]
+pub struct Dialogs {
+    pub palette: Option<Palette>,
+    pub sketch_pad: Option<SketchPad>,
+    pub export: Option<ExportDialog>,
+    pub open_dialog: Option<String>,
+    pub save_as: Option<String>,
+    /// The frame being renamed (its index) and the title typed so far.
+    pub rename_frame: Option<(usize, String)>,
+}
+
+impl Dialogs {
+    /// Closes every dialog (another project was opened).
+    pub fn close_all(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Every open dialog's window.
+    pub fn ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
+        self.palette_ui(ctx, cx);
+        self.save_as_ui(ctx, cx);
+        self.rename_frame_ui(ctx, cx);
+        self.sketch_pad_ui(ctx, cx);
+        self.export_ui(ctx, cx);
+        self.open_ui(ctx, cx);
+    }
+
+    fn palette_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
         let Some(p) = &mut self.palette else { return };
         let mut chosen = None;
         let mut close = false;
         let from_type = p
             .from
-            .and_then(|f| self.state.doc.output_type(Catalog::builtin(), f));
+            .and_then(|f| cx.state.doc.output_type(Catalog::builtin(), f));
         egui::Window::new("Add node")
             .fixed_pos(p.screen)
             .collapsible(false)
@@ -52,23 +93,23 @@ impl Studio {
             let (at, from) = (p.at, p.from);
             self.palette = None;
             match from {
-                Some(from) => self.apply(Command::AddNodeFrom {
+                Some(from) => cx.edit(Command::AddNodeFrom {
                     kind,
                     pos: at,
                     from,
                 }),
-                None => self.apply(Command::AddNode { kind, pos: at }),
+                None => cx.edit(Command::AddNode { kind, pos: at }),
             }
         } else if close {
             self.palette = None;
         }
     }
 
-    pub(super) fn sketch_pad_ui(&mut self, ctx: &egui::Context) {
+    fn sketch_pad_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
         let Some(pad) = &mut self.sketch_pad else {
             return;
         };
-        let Some(node) = self.state.doc.node(pad.node) else {
+        let Some(node) = cx.state.doc.node(pad.node) else {
             self.sketch_pad = None;
             return;
         };
@@ -92,17 +133,17 @@ impl Studio {
         }
         if let Some(strokes) = changed {
             match serde_json::to_value(strokes) {
-                Ok(value) => self.apply(Command::SetParam {
+                Ok(value) => cx.edit(Command::SetParam {
                     node: node_id,
                     key: "strokes".into(),
                     value,
                 }),
-                Err(e) => self.message = Some(e.to_string()),
+                Err(e) => cx.send(AppCommand::Notify(e.to_string())),
             }
         }
     }
 
-    pub(super) fn export_ui(&mut self, ctx: &egui::Context) {
+    fn export_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
         let Some((nodes, dir, all)) = &mut self.export else {
             return;
         };
@@ -123,44 +164,13 @@ impl Studio {
         if go {
             let (nodes, dir, all) = (nodes.clone(), PathBuf::from(dir.as_str()), *all);
             self.export = None;
-            self.send(AppCommand::Export { nodes, dir, all });
+            cx.send(AppCommand::Export { nodes, dir, all });
         } else if close {
             self.export = None;
         }
     }
 
-    /// The platform's folder picker (a modal dialog, as native apps do); where none can be shown
-    /// (no portal on a bare X server), "Open path…" types the path instead.
-    pub(super) fn open_native(&mut self) {
-        if let Some(dir) = rfd::FileDialog::new()
-            .set_title("Open an Aktion Studio project")
-            .pick_folder()
-        {
-            self.open_project(&dir);
-        }
-    }
-
-    pub(super) fn save_as_native(&mut self) {
-        let name = format!(
-            "{}.aktion",
-            self.state.doc.name.trim().replace(['/', '\\'], "-")
-        );
-        if let Some(dir) = rfd::FileDialog::new()
-            .set_title("Save the project as")
-            .set_file_name(name)
-            .save_file()
-        {
-            self.message = Some(match self.state.save_as(&dir) {
-                Ok(()) => {
-                    self.remember_recent();
-                    format!("saved {}", dir.display())
-                }
-                Err(e) => e,
-            });
-        }
-    }
-
-    pub(super) fn open_ui(&mut self, ctx: &egui::Context) {
+    fn open_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
         let Some(path) = &mut self.open_dialog else {
             return;
         };
@@ -180,13 +190,13 @@ impl Studio {
         if go {
             let target = PathBuf::from(path.trim());
             self.open_dialog = None;
-            self.send(AppCommand::Open(target));
+            cx.send(AppCommand::Open(target));
         } else if close {
             self.open_dialog = None;
         }
     }
 
-    pub(super) fn save_as_ui(&mut self, ctx: &egui::Context) {
+    fn save_as_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
         let Some(path) = &mut self.save_as else {
             return;
         };
@@ -205,122 +215,14 @@ impl Studio {
         if go {
             let target = PathBuf::from(path.as_str());
             self.save_as = None;
-            self.send(AppCommand::SaveAs(target));
+            cx.send(AppCommand::SaveAs(target));
         } else if close {
             self.save_as = None;
         }
     }
 
-    /// Files dropped from the file manager. Reading, checking (a 24-MP JPEG takes a decode) and
-    /// copying into the assets happen on a worker thread, so the UI never waits; the result comes
-    /// back as one command.
-    pub(super) fn drops(&mut self, ctx: &egui::Context) {
-        let handles: Vec<egui::DroppedFileHandle> = ctx.input(|i| i.raw.dropped_files.clone());
-        if handles.is_empty() {
-            return;
-        }
-        let pointer = ctx.input(|i| i.pointer.hover_pos());
-        let mut target = DropTarget::Board(match (pointer, self.canvas_rect) {
-            (Some(p), Some(rect)) => {
-                let b = self.canvas.view.at(rect.min).to_board(p);
-                [b.x, b.y]
-            }
-            _ => [0.0, 0.0],
-        });
-        if let (Some(p), Some(rect), 1) = (pointer, self.canvas_rect, handles.len())
-            && let aktion_canvas::Hit::Pin(pin) = self.canvas.hit_test(&self.board, rect, p)
-            && pin.side == aktion_canvas::PinSide::Input
-            && let Some(node) = self.ids.node(pin.node)
-            && let Some(kind) = self
-                .state
-                .doc
-                .node(node)
-                .and_then(|n| Catalog::builtin().get(&n.kind))
-            && let Some((input, slot, _, _)) =
-                view::input_pins(kind).into_iter().nth(pin.index as usize)
-        {
-            target = DropTarget::Input { node, input, slot };
-        }
-        if let (Some(p), 1) = (pointer, handles.len())
-            && let Some(slot) = self.epic.slot_at(p)
-        {
-            target = DropTarget::SceneSlot(slot);
-        }
-        let root = self.state.root.clone();
-        self.message = Some(format!("importing {} file(s)…", handles.len()));
-        let task = self.spawner.blocking(move || {
-            let prepared = handles
-                .iter()
-                .map(|h| {
-                    let name = h.path().file_name().map_or_else(
-                        || "dropped file".to_owned(),
-                        |n| n.to_string_lossy().into_owned(),
-                    );
-                    let bytes = h
-                        .bytes()
-                        .map_err(|e| format!("cannot read `{name}`: {e}"))?;
-                    state::prepare_file(&root, &state::DroppedFile { name, bytes })
-                })
-                .collect::<Result<Vec<_>, String>>();
-            (target, prepared)
-        });
-        self.imports.push(task);
-    }
-
-    /// Applies imports the worker thread has finished.
-    pub(super) fn poll_imports(&mut self) {
-        // In drop order: a later drop waits for an earlier one still being read.
-        while let Some(first) = self.imports.first_mut() {
-            let (target, prepared) = match first.poll() {
-                super::task::Poll::Pending => break,
-                super::task::Poll::Lost => {
-                    self.imports.remove(0);
-                    self.message = Some(super::task::Lost.to_string());
-                    continue;
-                }
-                super::task::Poll::Ready(r) => {
-                    self.imports.remove(0);
-                    r
-                }
-            };
-            let files = match prepared {
-                Ok(files) => files,
-                Err(e) => {
-                    self.message = Some(e);
-                    continue;
-                }
-            };
-            self.message = None;
-            match target {
-                DropTarget::Input { node, input, slot } => {
-                    for file in files {
-                        self.apply(Command::FillInputPrepared {
-                            node,
-                            input: input.clone(),
-                            slot,
-                            file,
-                        });
-                    }
-                }
-                DropTarget::Board(at) => self.apply(Command::AddPrepared { files, at }),
-                DropTarget::SceneSlot(slot) => {
-                    for file in files {
-                        if file.kind != "image" {
-                            self.message = Some(format!(
-                                "`{}` is not an image; a scene takes images",
-                                file.name
-                            ));
-                        } else if let Some(s) = self.epic.slots.get_mut(slot) {
-                            *s = Some(state::SceneImage::File(file));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// "Rename frame": a title for a frame (double-click its title, or Edit → Rename frame).
-    pub(super) fn rename_frame_ui(&mut self, ctx: &egui::Context) {
+    fn rename_frame_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
         let Some((index, title)) = &mut self.rename_frame else {
             return;
         };
@@ -346,7 +248,7 @@ impl Studio {
         if go {
             let title = title.clone();
             self.rename_frame = None;
-            self.apply(Command::RenameFrame { index, title });
+            cx.edit(Command::RenameFrame { index, title });
         } else if close {
             self.rename_frame = None;
         }

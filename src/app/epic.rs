@@ -9,12 +9,12 @@
 use aktion_graph::{Catalog, NodeId, PortType};
 use eframe::egui;
 
-use super::state::{Command, SceneImage};
+use super::panel::PanelCtx;
+use super::state::SceneImage;
 use super::view::RunStatus;
-use super::{Studio, jobs};
+use super::{AppCommand, jobs};
 
-/// Reads a picture's bytes (on a worker thread).
-type Loader = Box<dyn FnOnce() -> Option<Vec<u8>> + Send>;
+use super::previews::Load as Loader;
 
 /// How many images an Epic Scene takes.
 pub const SLOTS: usize = 6;
@@ -45,16 +45,16 @@ impl EpicPanel {
     }
 }
 
-impl Studio {
+impl EpicPanel {
     /// Fills the empty slots, in order, with the selected nodes that give an image, top to
     /// bottom and left to right as they sit on the board.
-    pub(super) fn fill_scene_from_selection(&mut self) {
+    fn fill_from_selection(&mut self, cx: &mut PanelCtx<'_>) {
         let catalog = Catalog::builtin();
-        let mut picked: Vec<(f32, f32, NodeId)> = self
+        let mut picked: Vec<(f32, f32, NodeId)> = cx
             .state
             .selection
             .iter()
-            .filter_map(|id| self.state.doc.node(*id))
+            .filter_map(|id| cx.state.doc.node(*id))
             .filter(|n| {
                 catalog
                     .get(&n.kind)
@@ -64,7 +64,7 @@ impl Studio {
             .collect();
         picked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         let mut picked = picked.into_iter().map(|(_, _, id)| id);
-        for slot in &mut self.epic.slots {
+        for slot in &mut self.slots {
             if slot.is_none() {
                 match picked.next() {
                     Some(id) => *slot = Some(SceneImage::Node(id)),
@@ -72,53 +72,18 @@ impl Studio {
                 }
             }
         }
-        if self.epic.filled() < SLOTS {
-            self.message = Some(format!(
+        if self.filled() < SLOTS {
+            cx.send(AppCommand::Notify(format!(
                 "{} of {SLOTS} images; select more image nodes or drop files on the empty slots",
-                self.epic.filled()
-            ));
+                self.filled()
+            )));
         }
     }
 
-    /// Generate: the node goes on the board right of everything, and runs.
-    pub(super) fn generate_scene(&mut self) {
-        let Some(images) = self.epic.slots.iter().cloned().collect::<Option<Vec<_>>>() else {
-            return;
-        };
-        let right = self
-            .state
-            .doc
-            .nodes
-            .values()
-            .map(|n| n.pos[0])
-            .fold(0.0_f32, f32::max);
-        let top = self
-            .state
-            .doc
-            .nodes
-            .values()
-            .map(|n| n.pos[1])
-            .fold(f32::INFINITY, f32::min);
-        let at = [right + 400.0, if top.is_finite() { top } else { 0.0 }];
-        let added = self.apply_now(Command::AddEpicScene {
-            images,
-            prompt: self.epic.prompt.trim().to_owned(),
-            at,
-        });
-        if !added {
-            return; // refused; the message says why
-        }
-        let Some(node) = self.state.selection.iter().next().copied() else {
-            return;
-        };
-        self.epic.node = Some(node);
-        self.epic.slots = Default::default();
-        self.start_run(vec![node]);
-    }
-
-    pub(super) fn epic_ui(&mut self, ctx: &egui::Context) {
-        if !self.epic.open {
-            self.epic.slot_rects.clear();
+    /// The panel's window, when open.
+    pub fn ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
+        if !self.open {
+            self.slot_rects.clear();
             return;
         }
         let catalog = Catalog::builtin();
@@ -151,7 +116,7 @@ impl Studio {
                     .spacing([8.0, 8.0])
                     .show(ui, |ui| {
                         for i in 0..SLOTS {
-                            let (rect, emptied) = self.scene_slot_ui(ui, i);
+                            let (rect, emptied) = self.slot_ui(ui, cx, i);
                             rects.push(rect);
                             if emptied {
                                 clear = Some(i);
@@ -164,21 +129,21 @@ impl Studio {
                 ui.horizontal(|ui| {
                     fill = ui
                         .add_enabled(
-                            !self.state.selection.is_empty() && self.epic.filled() < SLOTS,
+                            !cx.state.selection.is_empty() && self.filled() < SLOTS,
                             egui::Button::new("Fill from selection"),
                         )
                         .clicked();
-                    ui.label(format!("{} of {SLOTS}", self.epic.filled()));
+                    ui.label(format!("{} of {SLOTS}", self.filled()));
                 });
                 let l = ui.label("Prompt (optional)").id;
                 ui.add(
-                    egui::TextEdit::multiline(&mut self.epic.prompt)
+                    egui::TextEdit::multiline(&mut self.prompt)
                         .desired_rows(2)
                         .desired_width(f32::INFINITY),
                 )
                 .labelled_by(l);
                 ui.horizontal(|ui| {
-                    let ready = self.epic.filled() == SLOTS;
+                    let ready = self.filled() == SLOTS;
                     generate = ui
                         .add_enabled(
                             ready,
@@ -186,35 +151,33 @@ impl Studio {
                         )
                         .on_disabled_hover_text("fill all six slots first")
                         .clicked();
-                    ui.label(egui::RichText::new(format!("route: {}", self.route.as_str())).weak());
+                    ui.label(egui::RichText::new(format!("route: {}", cx.route.as_str())).weak());
                 });
-                if let Some(node) = self.epic.node {
+                if let Some(node) = self.node {
                     ui.separator();
-                    self.scene_progress_ui(ui, node, kind.typical_seconds);
+                    progress_ui(ui, cx, node, kind.typical_seconds);
                 }
             });
-        self.epic.open = open;
-        self.epic.slot_rects = rects;
+        self.open = open;
+        self.slot_rects = rects;
         if let Some(i) = clear {
-            self.epic.slots[i] = None;
+            self.slots[i] = None;
         }
         if fill {
-            self.fill_scene_from_selection();
+            self.fill_from_selection(cx);
         }
         if generate {
-            self.send(super::AppCommand::GenerateEpicScene);
+            cx.send(AppCommand::GenerateEpicScene);
         }
     }
 
     /// One slot: what fills it (or "drop an image"); a click on a filled slot empties it.
     /// Returns where it is and whether it was clicked empty.
-    fn scene_slot_ui(&mut self, ui: &mut egui::Ui, i: usize) -> (egui::Rect, bool) {
-        let label = self.epic.slots[i]
+    fn slot_ui(&self, ui: &mut egui::Ui, cx: &mut PanelCtx<'_>, i: usize) -> (egui::Rect, bool) {
+        let label = self.slots[i].as_ref().map(|s| image_label(cx, s));
+        let thumbnail = self.slots[i]
             .as_ref()
-            .map(|s| self.scene_image_label(s));
-        let thumbnail = self.epic.slots[i]
-            .clone()
-            .and_then(|s| self.scene_thumbnail(&s));
+            .and_then(|s| thumbnail(ui.ctx(), cx, s));
         let (rect, _) = ui.allocate_exact_size(egui::vec2(140.0, 64.0), egui::Sense::hover());
         let filled = label.is_some();
         ui.painter().rect_filled(
@@ -233,7 +196,7 @@ impl Studio {
             egui::StrokeKind::Inside,
         );
         if let Some(tex) = &thumbnail {
-            super::media::paint_fit(ui, tex, rect.shrink(3.0));
+            let _ = super::media::paint_fit(ui, tex, rect.shrink(3.0));
             // A dark band under the name, so it reads over any picture.
             let band = egui::Rect::from_min_max(
                 egui::pos2(rect.min.x + 3.0, rect.max.y - 20.0),
@@ -277,94 +240,97 @@ impl Studio {
         let emptied = filled && slot.on_hover_text("Click to empty this slot").clicked();
         (rect, emptied)
     }
+}
 
-    /// The slot's picture: the file, the image node's file, or the node's active take; loaded
-    /// off the UI thread the first time (`None` until it is there, or for a node with nothing
-    /// to show yet).
-    fn scene_thumbnail(&mut self, image: &SceneImage) -> Option<egui::TextureHandle> {
-        let (key, source): (String, Loader) = match image {
-            SceneImage::File(file) => {
-                let path = file.asset.path(&self.state.root);
+/// The slot's picture: the file, the image node's file, or the node's active take; loaded
+/// off the UI thread the first time (`None` until it is there, or for a node with nothing
+/// to show yet).
+fn thumbnail(
+    egui: &egui::Context,
+    cx: &mut PanelCtx<'_>,
+    image: &SceneImage,
+) -> Option<egui::TextureHandle> {
+    let (key, source): (String, Loader) = match image {
+        SceneImage::File(file) => {
+            let path = file.asset.path(&cx.state.root);
+            (
+                file.asset.hash.clone(),
+                Box::new(move || std::fs::read(path).ok()),
+            )
+        }
+        SceneImage::Node(id) => {
+            let node = cx.state.doc.node(*id)?;
+            if let Some((asset, PortType::Image)) = super::inspector::node_asset(node) {
+                let path = asset.path(&cx.state.root);
+                (asset.hash, Box::new(move || std::fs::read(path).ok()))
+            } else {
+                let out = node.active_take()?.outputs.first()?;
+                if !out.mime.starts_with("image/") || out.mime == "image/gif" {
+                    return None;
+                }
+                let (cache, root, hash) =
+                    (cx.cache.clone(), cx.state.root.clone(), out.hash.clone());
                 (
-                    file.asset.hash.clone(),
-                    Box::new(move || std::fs::read(path).ok()),
+                    out.hash.clone(),
+                    Box::new(move || aktion_engine::kept::read_take(&cache, &root, &hash)),
                 )
             }
-            SceneImage::Node(id) => {
-                let node = self.state.doc.node(*id)?;
-                if let Some((asset, PortType::Image)) = super::inspector::node_asset(node) {
-                    let path = asset.path(&self.state.root);
-                    (asset.hash, Box::new(move || std::fs::read(path).ok()))
-                } else {
-                    let out = node.active_take()?.outputs.first()?;
-                    if !out.mime.starts_with("image/") || out.mime == "image/gif" {
-                        return None;
-                    }
-                    let hash = out.hash.parse::<aktion_cache::BlobHash>().ok()?;
-                    let cache = self.engine.cache().clone();
-                    (
-                        out.hash.clone(),
-                        Box::new(move || cache.read_blob(&hash).ok().flatten()),
-                    )
-                }
-            }
-        };
-        if let Some(tex) = self.previews.get(&key) {
-            return Some(tex.clone());
         }
-        self.request_preview(&key, source);
-        None
+    };
+    if let Some(tex) = cx.previews.get(&key) {
+        return Some(tex.clone());
     }
+    if cx.previews.want(&key, source) {
+        // The next logic step starts the decode.
+        egui.request_repaint();
+    }
+    None
+}
 
-    fn scene_image_label(&self, image: &SceneImage) -> String {
-        match image {
-            SceneImage::Node(id) => self.state.doc.node(*id).map_or_else(
-                || "(removed)".to_owned(),
-                |n| n.display_title(Catalog::builtin()).to_owned(),
-            ),
-            SceneImage::File(file) => file.name.clone(),
+fn image_label(cx: &PanelCtx<'_>, image: &SceneImage) -> String {
+    match image {
+        SceneImage::Node(id) => cx.state.doc.node(*id).map_or_else(
+            || "(removed)".to_owned(),
+            |n| n.display_title(Catalog::builtin()).to_owned(),
+        ),
+        SceneImage::File(file) => file.name.clone(),
+    }
+}
+
+/// The generated scene's status: progress with elapsed time while it runs, then done.
+fn progress_ui(ui: &mut egui::Ui, cx: &mut PanelCtx<'_>, node: NodeId, typical_seconds: u32) {
+    let elapsed = cx
+        .runs
+        .started
+        .get(&node)
+        .map_or(0.0, |t| t.elapsed().as_secs_f32());
+    match cx.runs.status.get(&node) {
+        Some(RunStatus::Running { fraction, message }) => {
+            let text = jobs::eta_text(elapsed, *fraction, typical_seconds);
+            ui.add(
+                egui::ProgressBar::new(fraction.unwrap_or(0.0)).text(format!("{message} · {text}")),
+            );
+        }
+        Some(RunStatus::Done { .. }) => {
+            ui.label("Done: the scene is on the board as an Epic Scene node.");
+        }
+        Some(RunStatus::Failed(e)) => {
+            ui.colored_label(egui::Color32::from_rgb(240, 150, 110), e);
+        }
+        Some(RunStatus::Queued) => {
+            ui.label("queued");
+        }
+        Some(RunStatus::Blocked(why)) => {
+            ui.colored_label(egui::Color32::from_rgb(240, 150, 110), why);
+        }
+        Some(RunStatus::Cancelled) => {
+            ui.label("cancelled");
+        }
+        None => {
+            ui.label(egui::RichText::new("waiting to start…").weak());
         }
     }
-
-    /// The generated scene's status: progress with elapsed time while it runs, then done.
-    fn scene_progress_ui(&mut self, ui: &mut egui::Ui, node: NodeId, typical_seconds: u32) {
-        let elapsed = self
-            .runs
-            .started
-            .get(&node)
-            .map_or(0.0, |t| t.elapsed().as_secs_f32());
-        match self.runs.status.get(&node) {
-            Some(RunStatus::Running { fraction, message }) => {
-                let text = jobs::eta_text(elapsed, *fraction, typical_seconds);
-                ui.add(
-                    egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                        .text(format!("{message} · {text}")),
-                );
-            }
-            Some(RunStatus::Done { .. }) => {
-                ui.label("Done: the scene is on the board as an Epic Scene node.");
-            }
-            Some(RunStatus::Failed(e)) => {
-                ui.colored_label(egui::Color32::from_rgb(240, 150, 110), e);
-            }
-            Some(RunStatus::Queued) => {
-                ui.label("queued");
-            }
-            Some(RunStatus::Blocked(why)) => {
-                ui.colored_label(egui::Color32::from_rgb(240, 150, 110), why);
-            }
-            Some(RunStatus::Cancelled) => {
-                ui.label("cancelled");
-            }
-            None => {
-                ui.label(egui::RichText::new("waiting to start…").weak());
-            }
-        }
-        if ui.button("Show on board").clicked() {
-            self.apply(Command::Select(vec![node]));
-            self.canvas
-                .set_selection(std::iter::once(super::view::canvas_id(node)));
-            self.canvas.fit_selection();
-        }
+    if ui.button("Show on board").clicked() {
+        cx.send(AppCommand::ShowOnBoard(node));
     }
 }

@@ -1,20 +1,139 @@
 //! The inspector: the selected node's preview, parameters, takes and their metadata, and its
-//! actions (export, reveal, copy, run, retry). Previews decode on worker threads.
+//! actions (export, reveal, copy, run, retry). A panel: it keeps which node it showed and which
+//! take is compared; everything else is read from the [`PanelCtx`] and asked for by command.
+//! Previews decode on worker threads.
 
-use aktion_graph::{Catalog, ParamKind, Route};
+use aktion_graph::{Catalog, NodeId, ParamKind, Route};
 use eframe::egui;
 
+use super::panel::PanelCtx;
 use super::state::Command;
 use super::view::RunStatus;
-use super::{Studio, account, media, recent, sketch};
+use super::{AppCommand, account};
 
-impl Studio {
+/// The inspector's own state.
+#[derive(Default)]
+pub struct Inspector {
+    /// The node shown last frame.
+    inspected: Option<NodeId>,
+    /// A take shown beside the active one: (node, take).
+    compare: Option<(NodeId, aktion_graph::TakeId)>,
+    /// The crop being dragged on an Image node's preview.
+    crop_drag: Option<(NodeId, [f32; 4])>,
+}
+
+impl Inspector {
+    /// The crop rectangle of the image node being dragged on its preview (applied on release, as
+    /// one undo step).
+    pub fn crop_drag(&self) -> Option<(NodeId, [f32; 4])> {
+        self.crop_drag
+    }
+
+    /// The Image node's crop as a rectangle on its preview: drag inside to move it, its
+    /// bottom-right corner to resize it; released, it is one edit.
+    fn crop_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut PanelCtx<'_>,
+        node: &aktion_graph::Node,
+        shown: egui::Rect,
+    ) {
+        let saved = crop_of(node);
+        let crop = match self.crop_drag {
+            Some((n, c)) if n == node.id => c,
+            _ => saved.unwrap_or([0.0, 0.0, 1.0, 1.0]),
+        };
+        let to_screen = |c: Crop| {
+            egui::Rect::from_min_size(
+                shown.min + egui::vec2(c[0] * shown.width(), c[1] * shown.height()),
+                egui::vec2(c[2] * shown.width(), c[3] * shown.height()),
+            )
+        };
+        let rect = to_screen(crop);
+        // Inside the crop's corner, so it stays clear of the panel's scroll bar at any crop.
+        let handle = egui::Rect::from_min_max(rect.max - egui::vec2(14.0, 14.0), rect.max);
+        let id = ui.scope_id().with(("crop", node.id));
+        let body = ui.interact(rect, id.with("move"), egui::Sense::drag());
+        body.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Crop area"));
+        let corner = ui.interact(handle, id.with("resize"), egui::Sense::drag());
+        corner.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "Crop corner"));
+        let scale = egui::vec2(1.0 / shown.width().max(1.0), 1.0 / shown.height().max(1.0));
+        // From where the drag began, not frame by frame: a frame drawn twice cannot move it twice.
+        let start = saved.unwrap_or([0.0, 0.0, 1.0, 1.0]);
+        let origin = ui.input(|i| i.pointer.press_origin());
+        for (response, resize) in [(&corner, true), (&body, false)] {
+            if response.dragged()
+                && let (Some(origin), Some(now)) = (origin, response.interact_pointer_pos())
+            {
+                let total = (now - origin) * scale;
+                self.crop_drag = Some((node.id, dragged_crop(start, total, resize)));
+                break;
+            }
+        }
+        if (body.drag_stopped() || corner.drag_stopped())
+            && let Some((n, [x, y, w, h])) = self.crop_drag.take()
+            && n == node.id
+        {
+            cx.edit(Command::SetParam {
+                node: node.id,
+                key: "crop".into(),
+                value: serde_json::json!({ "x": x, "y": y, "w": w, "h": h }),
+            });
+        }
+        // Outside the crop is dimmed; the crop is outlined with its corner handle.
+        let painter = ui.painter_at(shown);
+        let dim = egui::Color32::from_black_alpha(150);
+        let r = to_screen(self.crop_drag.map_or(crop, |(_, c)| c));
+        for band in [
+            egui::Rect::from_min_max(shown.min, egui::pos2(shown.max.x, r.min.y)),
+            egui::Rect::from_min_max(egui::pos2(shown.min.x, r.max.y), shown.max),
+            egui::Rect::from_min_max(
+                egui::pos2(shown.min.x, r.min.y),
+                egui::pos2(r.min.x, r.max.y),
+            ),
+            egui::Rect::from_min_max(
+                egui::pos2(r.max.x, r.min.y),
+                egui::pos2(shown.max.x, r.max.y),
+            ),
+        ] {
+            painter.rect_filled(band, 0.0, dim);
+        }
+        painter.rect_stroke(
+            r,
+            0.0,
+            egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 170, 40)),
+            egui::StrokeKind::Inside,
+        );
+        painter.rect_filled(
+            egui::Rect::from_min_max(r.max - egui::vec2(10.0, 10.0), r.max),
+            2.0,
+            egui::Color32::from_rgb(255, 170, 40),
+        );
+        if saved.is_some() && ui.small_button("Reset crop").clicked() {
+            cx.edit(Command::SetParam {
+                node: node.id,
+                key: "crop".into(),
+                value: serde_json::Value::Null,
+            });
+        }
+    }
+
+    /// The take shown beside the active one, if any: (node, take).
+    pub fn comparing(&self) -> Option<(NodeId, aktion_graph::TakeId)> {
+        self.compare
+    }
+
+    /// Forgets what was shown (another project was opened).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
     #[expect(
         clippy::too_many_lines,
         reason = "the inspector reads top to bottom like the panel"
     )]
-    pub(super) fn inspector_ui(&mut self, ui: &mut egui::Ui) {
-        let sel = self.selected();
+    pub fn ui(&mut self, ui: &mut egui::Ui, cx: &mut PanelCtx<'_>) {
+        let sel: Vec<NodeId> = cx.state.selection.iter().copied().collect();
         let shown = match sel.as_slice() {
             [id] => Some(*id),
             _ => None,
@@ -24,7 +143,7 @@ impl Studio {
             // it neither types into the new node nor scrolls the panel to an old cursor.
             self.inspected = shown;
             ui.memory_mut(egui::Memory::stop_text_input);
-            self.apply(Command::Seal);
+            cx.edit(Command::Seal);
         }
         let [id] = sel.as_slice() else {
             ui.label(if sel.is_empty() {
@@ -35,7 +154,7 @@ impl Studio {
             return;
         };
         let id = *id;
-        let Some(node) = self.state.doc.node(id).cloned() else {
+        let Some(node) = cx.state.doc.node(id).cloned() else {
             return;
         };
         let catalog = Catalog::builtin();
@@ -57,25 +176,39 @@ impl Studio {
             );
         }
         match node_asset(&node) {
-            Some((asset, aktion_graph::PortType::Image)) => self.asset_preview_ui(ui, &asset),
+            Some((asset, aktion_graph::PortType::Image)) => {
+                if let Some(shown) = asset_preview_ui(ui, cx, &asset)
+                    && kind.param("crop").is_some()
+                {
+                    self.crop_ui(ui, cx, &node, shown);
+                }
+            }
             Some((asset, _)) => {
-                let path = asset.path(&self.state.root);
+                let path = asset.path(&cx.state.root);
                 let width = ui.available_width().min(320.0);
-                self.media
+                cx.media
                     .ui(ui, &asset.hash, width, move || std::fs::read(path).ok());
             }
             None => {}
         }
-        self.preview_ui(ui, &node);
+        self.preview_ui(ui, cx, &node);
         if node.kind == "sketch" && ui.button("Open sketch pad").clicked() {
-            self.sketch_pad = Some(sketch::SketchPad::new(id));
+            cx.send(AppCommand::OpenSketchPad(id));
+        }
+        if matches!(node.kind.as_str(), "image" | "audio" | "video")
+            && ui
+                .button("Choose file…")
+                .on_hover_text("or drop a file on the node")
+                .clicked()
+        {
+            cx.send(AppCommand::PickFile(id));
         }
         let mut title = node.title.clone();
         if ui
             .add(egui::TextEdit::singleline(&mut title).hint_text(kind.title.as_str()))
             .changed()
         {
-            self.apply(Command::SetTitle { node: id, title });
+            cx.edit(Command::SetTitle { node: id, title });
         }
         ui.separator();
         for p in &kind.params {
@@ -85,7 +218,7 @@ impl Studio {
                 .cloned()
                 .unwrap_or_else(|| p.default_value());
             if let Some(new) = param_editor_ui(ui, p, &value) {
-                self.apply(Command::SetParam {
+                cx.edit(Command::SetParam {
                     node: id,
                     key: p.id.clone(),
                     value: new,
@@ -94,12 +227,12 @@ impl Studio {
             if p.kind == ParamKind::Seed {
                 let mut pinned = node.seed_pinned;
                 if ui.checkbox(&mut pinned, "Pin seed").changed() {
-                    self.apply(Command::PinSeed { node: id, pinned });
+                    cx.edit(Command::PinSeed { node: id, pinned });
                 }
             }
         }
         if !ui.ctx().text_edit_focused() {
-            self.apply(Command::Seal);
+            cx.edit(Command::Seal);
         }
         if kind.is_generating() {
             let mut route = node.route;
@@ -112,7 +245,7 @@ impl Studio {
                     }
                 });
             if route != node.route {
-                self.apply(Command::SetRoute { node: id, route });
+                cx.edit(Command::SetRoute { node: id, route });
             }
         }
         if !node.takes.is_empty() {
@@ -124,17 +257,23 @@ impl Studio {
                 ui.horizontal_wrapped(|ui| {
                     let active = node.active_take == Some(t.id);
                     let label = format!(
-                        "#{} {} seed {}{}",
+                        "#{} {} seed {}{}{}",
                         i + 1,
-                        t.provider,
-                        t.params
+                        t.meta.provider,
+                        t.meta
+                            .params
                             .get("seed")
                             .and_then(serde_json::Value::as_u64)
                             .unwrap_or(0),
-                        if t.draft { " · draft" } else { "" }
+                        if t.meta.draft { " · draft" } else { "" },
+                        if cx.missing_takes.contains(&t.id) {
+                            " · missing — re-run"
+                        } else {
+                            ""
+                        }
                     );
                     if ui.selectable_label(active, label).clicked() && !active {
-                        self.apply(Command::PickTake {
+                        cx.edit(Command::PickTake {
                             node: id,
                             take: t.id,
                         });
@@ -152,7 +291,7 @@ impl Studio {
                         .on_hover_text("Delete take")
                         .clicked()
                     {
-                        self.apply(Command::DeleteTake {
+                        cx.edit(Command::DeleteTake {
                             node: id,
                             take: t.id,
                         });
@@ -172,30 +311,25 @@ impl Studio {
                 )
                 .clicked()
             {
-                let dir = self.state.root.join("exports").display().to_string();
-                self.export = Some((vec![id], dir, false));
+                cx.send(AppCommand::ShowExport {
+                    nodes: vec![id],
+                    all: false,
+                });
             }
             if ui
                 .add_enabled(node.takes.len() > 1, egui::Button::new("Export all takes…"))
                 .clicked()
             {
-                let dir = self.state.root.join("exports").display().to_string();
-                self.export = Some((vec![id], dir, true));
+                cx.send(AppCommand::ShowExport {
+                    nodes: vec![id],
+                    all: true,
+                });
             }
         });
         if let Some(out) = node.active_take().and_then(|t| t.outputs.first()).cloned() {
             ui.horizontal_wrapped(|ui| {
-                let path = out
-                    .hash
-                    .parse::<aktion_cache::BlobHash>()
-                    .ok()
-                    .map(|h| self.engine.cache().blob_path(&h));
-                if ui
-                    .add_enabled(path.is_some(), egui::Button::new("Reveal in folder"))
-                    .clicked()
-                    && let Some(p) = &path
-                {
-                    recent::reveal(&self.spawner, p);
+                if ui.button("Reveal in folder").clicked() {
+                    cx.send(AppCommand::RevealTake(out.hash.clone()));
                 }
                 if ui
                     .add_enabled(
@@ -204,12 +338,12 @@ impl Studio {
                     )
                     .clicked()
                 {
-                    self.send(super::AppCommand::CopyImage(out.hash.clone()));
+                    cx.send(AppCommand::CopyImage(out.hash.clone()));
                 }
             });
         }
         ui.horizontal_wrapped(|ui| {
-            let failed = match self.runs.status.get(&id) {
+            let failed = match cx.runs.status.get(&id) {
                 Some(RunStatus::Failed(m)) => Some(m.clone()),
                 _ => None,
             };
@@ -221,10 +355,10 @@ impl Studio {
                 "Run node"
             };
             if ui.button(label).clicked() {
-                self.send(if failed.is_some() {
-                    super::AppCommand::Retry(id)
+                cx.send(if failed.is_some() {
+                    AppCommand::Retry(id)
                 } else {
-                    super::AppCommand::Run(vec![id])
+                    AppCommand::Run(vec![id])
                 });
             }
             if let Some(m) = failed {
@@ -233,7 +367,7 @@ impl Studio {
         });
     }
 
-    pub(super) fn preview_ui(&mut self, ui: &mut egui::Ui, node: &aktion_graph::Node) {
+    fn preview_ui(&mut self, ui: &mut egui::Ui, cx: &mut PanelCtx<'_>, node: &aktion_graph::Node) {
         let Some(take) = node.active_take() else {
             return;
         };
@@ -244,18 +378,18 @@ impl Studio {
         match compared {
             None => {
                 let w = ui.available_width().min(320.0);
-                self.take_image_ui(ui, take, w);
+                take_image_ui(ui, cx, take, w);
             }
             Some(other) => {
                 let w = (ui.available_width() / 2.0 - 6.0).min(240.0);
                 ui.horizontal(|ui| {
                     ui.vertical(|ui| {
                         ui.label(take_label(node, take));
-                        self.take_image_ui(ui, take, w);
+                        take_image_ui(ui, cx, take, w);
                     });
                     ui.vertical(|ui| {
                         ui.label(take_label(node, other));
-                        self.take_image_ui(ui, other, w);
+                        take_image_ui(ui, cx, other, w);
                     });
                 });
                 if ui.button("Stop comparing").clicked() {
@@ -264,150 +398,88 @@ impl Studio {
             }
         }
     }
+}
 
-    /// A take's picture, decoded and scaled off the UI thread. It always takes the same box
-    /// (4:3 of `width`), loaded or not, so the panel never jumps when a preview arrives.
-    pub(super) fn take_image_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        take: &aktion_graph::Take,
-        width: f32,
-    ) {
-        let Some(out) = take.outputs.first() else {
-            return;
-        };
-        let cache = self.engine.cache().clone();
-        if out.mime == "image/gif"
-            || out.mime.starts_with("video/")
-            || out.mime.starts_with("audio/")
-        {
-            // Clips play (GIF) or show their first frame (MP4, with ffmpeg); sounds show their
-            // waveform.
-            let hash = out.hash.clone();
-            self.media.ui(ui, &out.hash, width, move || {
-                let h = hash.parse::<aktion_cache::BlobHash>().ok()?;
-                cache.read_blob(&h).ok().flatten()
-            });
-            return;
-        }
-        if !out.mime.starts_with("image/") {
-            ui.label(egui::RichText::new(format!("{} ({})", out.name, out.mime)).weak());
-            return;
-        }
+/// A take's picture, decoded and scaled off the UI thread. It always takes the same box
+/// (4:3 of `width`), loaded or not, so the panel never jumps when a preview arrives.
+fn take_image_ui(ui: &mut egui::Ui, cx: &mut PanelCtx<'_>, take: &aktion_graph::Take, width: f32) {
+    let Some(out) = take.outputs.first() else {
+        return;
+    };
+    let (cache, root) = (cx.cache.clone(), cx.state.root.clone());
+    if out.mime == "image/gif" || out.mime.starts_with("video/") || out.mime.starts_with("audio/") {
+        // Clips play (GIF) or show their first frame (MP4, with ffmpeg); sounds show their
+        // waveform.
         let hash = out.hash.clone();
-        self.preview_box(ui, &out.hash, width, move || {
-            let h = hash.parse::<aktion_cache::BlobHash>().ok()?;
-            cache.read_blob(&h).ok().flatten()
+        cx.media.ui(ui, &out.hash, width, move || {
+            aktion_engine::kept::read_take(&cache, &root, &hash)
         });
+        return;
     }
-
-    /// The picture of an imported image (an image node's file), from the project's assets.
-    pub(super) fn asset_preview_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        asset: &aktion_graph::project::AssetRef,
-    ) {
-        let path = asset.path(&self.state.root);
-        let width = ui.available_width().min(320.0);
-        self.preview_box(ui, &asset.hash, width, move || std::fs::read(path).ok());
+    if !out.mime.starts_with("image/") {
+        ui.label(egui::RichText::new(format!("{} ({})", out.name, out.mime)).weak());
+        return;
     }
+    let hash = out.hash.clone();
+    cx.previews.box_ui(
+        ui,
+        &out.hash,
+        width,
+        Box::new(move || aktion_engine::kept::read_take(&cache, &root, &hash)),
+    );
+}
 
-    /// A fixed 4:3 box with the picture `key` once decoded; until then "loading preview…",
-    /// while `load` runs and the thumbnail (≤ 480 px, a texture no bigger than what is shown)
-    /// is made on a worker thread: the UI thread never decodes.
-    pub(super) fn preview_box(
-        &mut self,
-        ui: &mut egui::Ui,
-        key: &str,
-        width: f32,
-        load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
-    ) {
-        let (rect, _) =
-            ui.allocate_exact_size(egui::vec2(width, width * 0.75), egui::Sense::hover());
-        if let Some(tex) = self.previews.get(key) {
-            ui.painter()
-                .rect_filled(rect, 4.0, egui::Color32::from_gray(20));
-            media::paint_fit(ui, tex, rect);
-            return;
-        }
-        media::placeholder(ui, rect, "loading preview…");
-        self.request_preview(key, load);
-    }
+/// The picture of an imported image (an image node's file), from the project's assets.
+fn asset_preview_ui(
+    ui: &mut egui::Ui,
+    cx: &mut PanelCtx<'_>,
+    asset: &aktion_graph::project::AssetRef,
+) -> Option<egui::Rect> {
+    let path = asset.path(&cx.state.root);
+    // Clear of the panel's scroll bar, so the crop's corner can be grabbed at the right edge.
+    let width = (ui.available_width() - 16.0).min(320.0);
+    cx.previews.box_ui(
+        ui,
+        &asset.hash,
+        width,
+        Box::new(move || std::fs::read(path).ok()),
+    )
+}
 
-    /// Decodes a preview texture for `key` on a worker thread (once; it lands in `previews`).
-    pub(super) fn request_preview(
-        &mut self,
-        key: &str,
-        load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
-    ) {
-        if self.previews.contains_key(key) || self.previews_pending.contains_key(key) {
-            return;
-        }
-        let task = self.spawner.blocking(move || {
-            load()
-                .and_then(|bytes| {
-                    aktion_media::thumbnail_from_bytes(
-                        &bytes,
-                        480,
-                        &aktion_media::DecodeLimits::default(),
-                    )
-                    .ok()
-                })
-                .map(|img| {
-                    egui::ColorImage::from_rgba_unmultiplied(
-                        [img.width() as usize, img.height() as usize],
-                        img.as_raw(),
-                    )
-                })
-        });
-        self.previews_pending.insert(key.to_owned(), task);
-    }
+/// A crop as fractions of the picture: x, y, width, height.
+type Crop = [f32; 4];
 
-    /// Decodes a take's image at full size off the UI thread, then puts it on the clipboard.
-    pub(super) fn copy_image(&mut self, hash_hex: &str) {
-        let (cache, hash_hex) = (self.engine.cache().clone(), hash_hex.to_owned());
-        self.copying = Some(self.spawner.blocking(move || {
-            hash_hex
-                .parse::<aktion_cache::BlobHash>()
-                .ok()
-                .and_then(|h| cache.read_blob(&h).ok().flatten())
-                .and_then(|b| {
-                    aktion_media::decode_image(&b, &aktion_media::DecodeLimits::default()).ok()
-                })
-                .map(|img| {
-                    egui::ColorImage::from_rgba_unmultiplied(
-                        [img.width() as usize, img.height() as usize],
-                        img.as_raw(),
-                    )
-                })
-        }));
-    }
+/// The smallest crop side, as a fraction of the picture.
+const CROP_MIN: f32 = 0.05;
 
-    pub(super) fn poll_previews(&mut self, ctx: &egui::Context) {
-        if let Some(done) = super::task::take_ready(&mut self.copying) {
-            match done {
-                Ok(Some(image)) => {
-                    ctx.copy_image(image);
-                    self.message = Some("image copied".into());
-                }
-                Ok(None) | Err(_) => {
-                    self.message = Some("cannot copy: the result is no longer in the cache".into());
-                }
-            }
-        }
-        let mut landed = Vec::new();
-        for (key, task) in &mut self.previews_pending {
-            if let super::task::Poll::Ready(Some(image)) = task.poll() {
-                landed.push((key.clone(), image));
-            }
-            // A failed preview stays pending: the label says loading, and nothing retries in
-            // a loop.
-        }
-        for (key, image) in landed {
-            self.previews_pending.remove(&key);
-            let tex = ctx.load_texture(key.clone(), image, egui::TextureOptions::LINEAR);
-            self.previews.insert(key, tex);
-        }
+fn crop_of(node: &aktion_graph::Node) -> Option<Crop> {
+    let v = node.param("crop")?;
+    let get = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_f64)
+            .map(|f| f as f32)
+    };
+    Some([get("x")?, get("y")?, get("w")?, get("h")?])
+}
+
+/// `crop` moved by `delta` (fractions), or resized from its bottom-right corner, kept inside
+/// the picture and no smaller than [`CROP_MIN`].
+fn dragged_crop(crop: Crop, delta: egui::Vec2, resize: bool) -> Crop {
+    let [x, y, w, h] = crop;
+    if resize {
+        [
+            x,
+            y,
+            (w + delta.x).clamp(CROP_MIN, 1.0 - x),
+            (h + delta.y).clamp(CROP_MIN, 1.0 - y),
+        ]
+    } else {
+        [
+            (x + delta.x).clamp(0.0, 1.0 - w),
+            (y + delta.y).clamp(0.0, 1.0 - h),
+            w,
+            h,
+        ]
     }
 }
 
@@ -552,33 +624,40 @@ pub(super) fn take_details(
     kind: Option<&aktion_graph::KindSchema>,
 ) {
     let seed = take
+        .meta
         .params
         .get("seed")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0);
     let mut lines = vec![format!(
         "{}{} · {} route{}",
-        if take.provider.is_empty() {
+        if take.meta.provider.is_empty() {
             "local"
         } else {
-            &take.provider
+            &take.meta.provider
         },
-        if take.model.is_empty() {
+        if take.meta.model.is_empty() {
             String::new()
-        } else if take.model.len() > 24 && take.model.chars().all(|c| c.is_ascii_hexdigit()) {
+        } else if take.meta.model.len() > 24
+            && take.meta.model.chars().all(|c| c.is_ascii_hexdigit())
+        {
             // A pinned version hash: its start tells versions apart.
-            format!(" · version {}…", &take.model[..12])
+            format!(" · version {}…", &take.meta.model[..12])
         } else {
-            format!(" · {}", take.model)
+            format!(" · {}", take.meta.model)
         },
-        take.route.as_str(),
-        if take.draft { " · draft preview" } else { "" }
+        take.meta.route.as_str(),
+        if take.meta.draft {
+            " · draft preview"
+        } else {
+            ""
+        }
     )];
     let mut facts = vec![format!("seed {seed}")];
-    if take.duration_ms > 0 {
-        facts.push(format!("{:.1} s", take.duration_ms as f64 / 1000.0));
+    if take.meta.duration_ms > 0 {
+        facts.push(format!("{:.1} s", take.meta.duration_ms as f64 / 1000.0));
     }
-    facts.push(format!("{} credits", take.credits));
+    facts.push(format!("{} credits", take.meta.credits));
     if take.created > 0 {
         facts.push(account::date_time(
             i64::try_from(take.created).unwrap_or(i64::MAX),
@@ -588,12 +667,12 @@ pub(super) fn take_details(
     for line in lines {
         ui.label(egui::RichText::new(line).weak().small());
     }
-    if !take.unused.is_empty() {
+    if !take.meta.unused.is_empty() {
         let label = |id: &String| {
             kind.and_then(|k| k.params.iter().find(|p| &p.id == id))
                 .map_or_else(|| id.clone(), |p| p.label.clone())
         };
-        let names: Vec<String> = take.unused.iter().map(label).collect();
+        let names: Vec<String> = take.meta.unused.iter().map(label).collect();
         ui.label(
             egui::RichText::new(format!("not used by this model: {}", names.join(", ")))
                 .small()

@@ -1,110 +1,106 @@
-//! The jobs panel: queued and running jobs with progress, elapsed time, time left and cancel.
+//! The jobs panel: queued and running jobs with progress, elapsed time, time left and cancel,
+//! per run. A panel with no state of its own: it reads the [`PanelCtx`] and pushes commands.
 
 use aktion_graph::{Catalog, NodeId};
 use eframe::egui;
 
+use super::AppCommand;
+use super::panel::PanelCtx;
 use super::view::RunStatus;
-use super::{AppCommand, Studio};
 
-impl Studio {
-    pub(super) fn jobs_ui(&mut self, ui: &mut egui::Ui) {
-        let catalog = Catalog::builtin();
-        let title_of = |id: NodeId| {
-            self.state
-                .doc
-                .node(id)
-                .map(|n| n.display_title(catalog).to_owned())
-                .or_else(|| self.runs.resumed.get(&id).map(|s| s.title.clone()))
-                .unwrap_or_else(|| "deleted node".to_owned())
-        };
-        let mut commands = Vec::new();
-        let active = self
-            .runs
+/// The jobs panel.
+pub fn jobs_ui(ui: &mut egui::Ui, cx: &mut PanelCtx<'_>) {
+    let catalog = Catalog::builtin();
+    let state = cx.state;
+    let runs = cx.runs;
+    let title_of = |id: NodeId| {
+        state
+            .doc
+            .node(id)
+            .map(|n| n.display_title(catalog).to_owned())
+            .or_else(|| runs.resumed.get(&id).map(|s| s.title.clone()))
+            .unwrap_or_else(|| "deleted node".to_owned())
+    };
+    let mut commands = Vec::new();
+    let active = runs
+        .status
+        .values()
+        .filter(|s| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
+        .count();
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new("Jobs").strong());
+        let done = runs
             .status
             .values()
-            .filter(|s| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
+            .filter(|s| matches!(s, RunStatus::Done { .. }))
             .count();
+        let failed = runs
+            .status
+            .values()
+            .filter(|s| matches!(s, RunStatus::Failed(_)))
+            .count();
+        ui.label(format!(
+            "{} run(s) · {active} active · {done} done · {failed} failed",
+            runs.runs().len()
+        ));
+    });
+    for run in runs.runs() {
+        let jobs: Vec<(NodeId, RunStatus)> = run
+            .jobs
+            .iter()
+            .filter_map(|id| {
+                runs.status
+                    .get(id)
+                    .filter(|s| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
+                    .map(|s| (*id, s.clone()))
+            })
+            .collect();
         ui.horizontal(|ui| {
-            ui.label(egui::RichText::new("Jobs").strong());
-            let done = self
-                .runs
-                .status
-                .values()
-                .filter(|s| matches!(s, RunStatus::Done { .. }))
-                .count();
-            let failed = self
-                .runs
-                .status
-                .values()
-                .filter(|s| matches!(s, RunStatus::Failed(_)))
-                .count();
-            ui.label(format!(
-                "{} run(s) · {active} active · {done} done · {failed} failed",
-                self.runs.runs().len()
-            ));
+            ui.label(egui::RichText::new(&run.label).strong());
+            ui.label(format!("{} job(s) going", jobs.len()));
+            if ui
+                .small_button("Cancel run")
+                .on_hover_text("Cancel every job of this run; other runs go on")
+                .clicked()
+            {
+                commands.push(AppCommand::CancelRun(run.id));
+            }
         });
-        for run in self.runs.runs() {
-            let jobs: Vec<(NodeId, RunStatus)> = run
-                .jobs
-                .iter()
-                .filter_map(|id| {
-                    self.runs
-                        .status
-                        .get(id)
-                        .filter(|s| matches!(s, RunStatus::Queued | RunStatus::Running { .. }))
-                        .map(|s| (*id, s.clone()))
-                })
-                .collect();
+        for (id, s) in jobs {
             ui.horizontal(|ui| {
-                ui.label(egui::RichText::new(&run.label).strong());
-                ui.label(format!("{} job(s) going", jobs.len()));
-                if ui
-                    .small_button("Cancel run")
-                    .on_hover_text("Cancel every job of this run; other runs go on")
-                    .clicked()
-                {
-                    commands.push(AppCommand::CancelRun(run.id));
+                ui.add_space(12.0);
+                ui.label(title_of(id));
+                match s {
+                    RunStatus::Running { fraction, message } => {
+                        let typical = state
+                            .doc
+                            .node(id)
+                            .and_then(|n| catalog.get(&n.kind))
+                            .map_or(30, |k| k.typical_seconds);
+                        let elapsed = runs
+                            .started
+                            .get(&id)
+                            .map_or(0.0, |t| t.elapsed().as_secs_f32());
+                        let text = format!("{message} · {}", eta_text(elapsed, fraction, typical));
+                        ui.add(
+                            egui::ProgressBar::new(fraction.unwrap_or(0.0))
+                                .desired_width(260.0)
+                                .text(text),
+                        );
+                    }
+                    _ => {
+                        ui.label("queued");
+                    }
+                }
+                if ui.small_button("Cancel").clicked() {
+                    commands.push(AppCommand::CancelJob(id));
                 }
             });
-            for (id, s) in jobs {
-                ui.horizontal(|ui| {
-                    ui.add_space(12.0);
-                    ui.label(title_of(id));
-                    match s {
-                        RunStatus::Running { fraction, message } => {
-                            let typical = self
-                                .state
-                                .doc
-                                .node(id)
-                                .and_then(|n| catalog.get(&n.kind))
-                                .map_or(30, |k| k.typical_seconds);
-                            let elapsed = self
-                                .runs
-                                .started
-                                .get(&id)
-                                .map_or(0.0, |t| t.elapsed().as_secs_f32());
-                            let text =
-                                format!("{message} · {}", eta_text(elapsed, fraction, typical));
-                            ui.add(
-                                egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                                    .desired_width(260.0)
-                                    .text(text),
-                            );
-                        }
-                        _ => {
-                            ui.label("queued");
-                        }
-                    }
-                    if ui.small_button("Cancel").clicked() {
-                        commands.push(AppCommand::CancelJob(id));
-                    }
-                });
-            }
         }
-        orphans_ui(ui, &self.runs.orphans, &mut commands);
-        for cmd in commands {
-            self.send(cmd);
-        }
+    }
+    orphans_ui(ui, &runs.orphans, &mut commands);
+    for cmd in commands {
+        cx.send(cmd);
     }
 }
 

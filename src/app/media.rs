@@ -38,6 +38,8 @@ pub struct Media {
     shown: HashMap<String, Shown>,
     /// Media being decoded, by key (a failed decode is shown as unavailable, not retried).
     pending: HashMap<String, Task<Decoded>>,
+    /// Asked for by the inspector this frame; started by the next logic step.
+    wanted: Vec<(String, super::previews::Load)>,
     spawner: Spawner,
     playing: Option<(String, Instant)>,
 }
@@ -48,6 +50,7 @@ impl Media {
         Self {
             shown: HashMap::new(),
             pending: HashMap::new(),
+            wanted: Vec::new(),
             spawner,
             playing: None,
         }
@@ -122,7 +125,7 @@ fn shrink(img: &image::RgbaImage) -> image::RgbaImage {
     )
 }
 
-fn color_image(img: &image::RgbaImage) -> egui::ColorImage {
+pub(super) fn color_image(img: &image::RgbaImage) -> egui::ColorImage {
     egui::ColorImage::from_rgba_unmultiplied(
         [img.width() as usize, img.height() as usize],
         img.as_raw(),
@@ -130,8 +133,17 @@ fn color_image(img: &image::RgbaImage) -> egui::ColorImage {
 }
 
 impl Media {
-    /// Takes in what the workers decoded.
+    /// Starts the decodes the inspector asked for and takes in what the workers decoded.
     pub fn poll(&mut self, ctx: &egui::Context) {
+        for (key, load) in self.wanted.drain(..) {
+            let task = self.spawner.blocking(move || {
+                load().map_or_else(
+                    || Decoded::Unavailable("the file is no longer there".into()),
+                    |bytes| decode(&bytes),
+                )
+            });
+            self.pending.insert(key, task);
+        }
         let mut landed = Vec::new();
         self.pending.retain(|key, task| match task.poll() {
             Poll::Pending => true,
@@ -196,14 +208,10 @@ impl Media {
             let (rect, _) =
                 ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
             placeholder(ui, rect, "loading preview…");
-            if !self.pending.contains_key(key) {
-                let task = self.spawner.blocking(move || {
-                    load().map_or_else(
-                        || Decoded::Unavailable("the file is no longer there".into()),
-                        |bytes| decode(&bytes),
-                    )
-                });
-                self.pending.insert(key.to_owned(), task);
+            if !self.pending.contains_key(key) && !self.wanted.iter().any(|(k, _)| k == key) {
+                self.wanted.push((key.to_owned(), Box::new(load)));
+                // The next logic step starts the decode.
+                ui.ctx().request_repaint();
             }
             return;
         };
@@ -278,13 +286,12 @@ fn picture(ui: &mut egui::Ui, tex: &egui::TextureHandle, width: f32) {
 
 /// Paints `tex` as large as fits in `rect`, centred, into space already allocated (adding a
 /// widget would move the layout under it the moment a picture arrives).
-pub fn paint_fit(ui: &egui::Ui, tex: &egui::TextureHandle, rect: egui::Rect) {
+pub fn paint_fit(ui: &egui::Ui, tex: &egui::TextureHandle, rect: egui::Rect) -> egui::Rect {
     let size = tex.size_vec2();
     let scale = (rect.width() / size.x.max(1.0)).min(rect.height() / size.y.max(1.0));
-    egui::Image::new(tex).paint_at(
-        ui,
-        egui::Rect::from_center_size(rect.center(), size * scale),
-    );
+    let shown = egui::Rect::from_center_size(rect.center(), size * scale);
+    egui::Image::new(tex).paint_at(ui, shown);
+    shown
 }
 
 /// The frame showing `elapsed` into a looping clip.

@@ -5,14 +5,16 @@
 pub mod account;
 pub mod actions;
 pub mod command;
-mod dialogs;
+pub mod dialogs;
 pub mod epic;
 pub mod export;
 pub mod import;
 mod inspector;
 mod jobs;
 pub mod media;
+pub mod panel;
 pub mod planner;
+pub mod previews;
 pub mod recent;
 pub mod runs;
 pub mod settings;
@@ -23,7 +25,6 @@ pub mod task;
 mod tests;
 pub mod view;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,7 @@ use std::time::Instant;
 use aktion_canvas::{Board, Canvas, CanvasEvent};
 use aktion_engine::{Engine, RunRequest};
 use aktion_graph::{Catalog, Document, NodeId, Route};
+use anyhow::Context as _;
 use eframe::egui;
 
 use crate::setup::{Failure, Setup};
@@ -96,13 +98,8 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
         .map(|d| d.data_dir().join("projects"));
     let path = project
         .unwrap_or_else(|| starting_project(setup.config_dir.as_deref(), data_dir.as_deref()));
-    let cache =
-        aktion_cache::Cache::open_default(aktion_cache::CacheOptions::default()).map_err(|e| {
-            Failure {
-                code: 1,
-                message: format!("cannot open the cache: {e:#}"),
-            }
-        })?;
+    let cache = aktion_cache::Cache::open_default(aktion_cache::CacheOptions::default())
+        .context("cannot open the cache")?;
     let session = setup.account_session();
     let engine = setup.engine(cache, session.clone())?;
     let (state, message) = match AppState::open_with_recovery(&path) {
@@ -124,7 +121,7 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
         options,
         Box::new(move |cc| {
             let mut app = Studio::new(state, engine, &setup)
-                .map_err(|e| e.message)?
+                .map_err(|e| e.message())?
                 .with_account_session(session);
             app.message = message;
             app.launched = Some(launched);
@@ -134,10 +131,7 @@ pub fn run(project: Option<PathBuf>) -> Result<u8, Failure> {
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| Failure {
-        code: 1,
-        message: format!("cannot open a window: {e}"),
-    })?;
+    .map_err(|e| anyhow::anyhow!("cannot open a window: {e}"))?;
     Ok(0)
 }
 
@@ -151,26 +145,119 @@ enum DropTarget {
         input: String,
         slot: u32,
     },
+    /// An Image, Audio or Video node's own file (chosen with its file picker).
+    Node(NodeId),
 }
 
 type ImportResult = (DropTarget, Result<Vec<state::PreparedFile>, String>);
 
-/// A wire dropped on empty space or a right-click: the add-node palette.
-struct Palette {
-    at: [f32; 2],
-    screen: egui::Pos2,
-    query: String,
-    from: Option<NodeId>,
+/// A [`panel::PanelCtx`] on the app's fields (a macro, so the panel's own field stays free to
+/// borrow mutably beside it).
+macro_rules! panel_ctx {
+    ($app:ident, $egui:expr) => {
+        panel::PanelCtx {
+            state: &$app.state,
+            runs: &$app.runs,
+            cache: $app.engine.cache(),
+            route: $app.routes.toolbar,
+            missing_takes: &$app.loaders.missing_takes,
+            previews: &mut $app.loaders.previews,
+            media: &mut $app.loaders.media,
+            commands: &mut $app.commands,
+            egui: $egui,
+        }
+    };
 }
 
-/// The app.
+/// The board as the canvas shows it: the widget, its view model and where it was drawn.
+struct BoardView {
+    canvas: Canvas,
+    /// The canvas's view model, rebuilt when the document or its runs change.
+    model: Board,
+    ids: IdMap,
+    /// What `model` was built from (document revision, run statuses).
+    key: Option<(u64, u64)>,
+    /// Where the canvas was drawn last frame (for drops).
+    rect: Option<egui::Rect>,
+}
+
+/// Where runs go when neither node nor board says: the toolbar's route, or each kind's app
+/// route (account when signed in, direct when its key is set, draft otherwise).
+struct AppRoutes {
+    toolbar: Route,
+    /// The toolbar's route is "auto": each kind's app route.
+    auto: bool,
+    /// Generating kinds whose provider key is set (their app route is direct).
+    direct_kinds: std::collections::BTreeSet<String>,
+    /// Those being read again after Settings changed keys, and the change they are for.
+    direct_kinds_task: Option<(u64, Task<std::collections::BTreeSet<String>>)>,
+    direct_kinds_for: u64,
+}
+
+/// A take file younger than this is never removed as garbage (a result that has just arrived
+/// may not be on the board yet).
+const TAKE_GARBAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A project read from disk with the message about its autosave, or why it could not be.
+type Opened = Result<(AppState, String), String>;
+/// A paste whose files were brought over: its text, where, and how many files were missing.
+type PendingPaste = (String, [f32; 2], Result<usize, String>);
+/// Journaled jobs started again, and their journal entries.
+type Resumed = (aktion_engine::RunHandle, Vec<aktion_engine::JournalEntry>);
+
+/// Background work that feeds what is shown: previews, media, file imports and exports.
+pub struct Loaders {
+    /// Picture previews, decoded off the UI thread.
+    pub previews: previews::Previews,
+    /// Clips and sounds in the inspector.
+    pub media: media::Media,
+    /// Dropped files being read and stored, in drop order.
+    imports: Vec<Task<ImportResult>>,
+    /// Takes being written to a folder (File → Export).
+    exporting: Option<Task<Result<String, String>>>,
+    /// A project being read (File → Open): where from, and the state or why not.
+    opening: Option<Task<(PathBuf, Opened)>>,
+    /// The opened project's journal being read for jobs to resume.
+    resuming: Option<Task<Option<Resumed>>>,
+    /// The recent-projects list being updated, one write at a time; each answers the new list.
+    recent: task::Lane<Vec<PathBuf>>,
+    /// The opened project's takes being brought into its folder (once per project).
+    keeping: Option<Task<aktion_engine::kept::KeepReport>>,
+    /// Pastes waiting for their files to come from another project: the text and where.
+    pasting: Vec<Task<PendingPaste>>,
+    /// Take files nothing refers to being removed after a save.
+    tidying: Option<Task<()>>,
+    /// Takes whose files are in neither the project nor the cache: shown "missing — re-run".
+    pub missing_takes: std::collections::BTreeSet<aktion_graph::TakeId>,
+}
+
+/// The panels and windows: each keeps its own UI state and pushes commands.
+pub struct Panels {
+    /// The selected node's panel.
+    pub inspector: inspector::Inspector,
+    /// The palette, sketch pad, export, open, save as and rename windows.
+    pub dialogs: dialogs::Dialogs,
+    /// The Epic Scene panel (Run → Epic Scene…).
+    pub epic: epic::EpicPanel,
+    /// Providers (keys, ComfyUI, connection tests), routes per kind, the cache.
+    pub settings: settings::SettingsUi,
+    /// Sign-in, balance and data sharing (the Account window).
+    pub account: account::AccountUi,
+    /// A run above the confirmation threshold waiting for the user's yes: targets and cost.
+    confirm_run: Option<(Vec<NodeId>, u32)>,
+}
+
+/// The app: the document with its undo history, the runs, the memoised plan, the board view,
+/// loaders and panels, and the command queue that connects them.
 pub struct Studio {
     pub state: AppState,
-    canvas: Canvas,
-    board: Board,
-    ids: IdMap,
-    board_key: Option<(u64, u64)>,
+    board: BoardView,
     engine: Arc<Engine>,
+    /// Owned here so it lives as long as the app; work reaches it through `spawner`.
+    #[expect(
+        dead_code,
+        reason = "dropping the runtime would stop all background work"
+    )]
     runtime: tokio::runtime::Runtime,
     /// Runs background work on `runtime` and wakes the UI when it lands.
     spawner: Spawner,
@@ -186,54 +273,16 @@ pub struct Studio {
     commands: Vec<AppCommand>,
     /// Whether the journal's jobs of this project were looked at (once per opened project).
     resumed: bool,
-    route: Route,
-    /// The toolbar's route is "auto": each kind's app route (account, direct or draft).
-    auto_route: bool,
-    /// Generating kinds whose provider key is set (their app route is direct).
-    direct_kinds: std::collections::BTreeSet<String>,
-    /// Those being read again after Settings changed keys, and the change they are for.
-    direct_kinds_task: Option<(u64, Task<std::collections::BTreeSet<String>>)>,
-    direct_kinds_for: u64,
-    palette: Option<Palette>,
+    routes: AppRoutes,
+    pub loaders: Loaders,
+    pub panels: Panels,
     pub message: Option<String>,
     egui_ctx: Option<egui::Context>,
-    previews: HashMap<String, egui::TextureHandle>,
-    /// Previews being decoded, by key.
-    previews_pending: HashMap<String, Task<Option<egui::ColorImage>>>,
-    /// An image being decoded for the clipboard.
-    copying: Option<Task<Option<egui::ColorImage>>>,
-    /// Takes being written to a folder (File → Export).
-    exporting: Option<Task<Result<String, String>>>,
-    /// A run above the confirmation threshold waiting for the user's yes: targets and cost.
-    confirm_run: Option<(Vec<NodeId>, u32)>,
-    /// The node the inspector showed last frame.
-    inspected: Option<NodeId>,
-    /// A take shown beside the active one: (node, take).
-    compare: Option<(NodeId, aktion_graph::TakeId)>,
-    /// Where the canvas was drawn last frame (for drops).
-    canvas_rect: Option<egui::Rect>,
-    save_as: Option<String>,
-    /// The frame being renamed (its index) and the title typed so far.
-    rename_frame: Option<(usize, String)>,
-    sketch_pad: Option<sketch::SketchPad>,
-    /// The export window: nodes, target folder, every take or only the active one.
-    export: Option<(Vec<NodeId>, String, bool)>,
-    open_dialog: Option<String>,
     /// Where the recent-projects list lives (tests point it at a temp folder).
     pub recent_dir: Option<PathBuf>,
     recent: Vec<PathBuf>,
-    /// Dropped files being read and stored, in drop order.
-    imports: Vec<Task<ImportResult>>,
-    /// Sign-in, balance and data sharing (the Account window).
-    pub account: account::AccountUi,
-    /// Clips and sounds in the inspector.
-    pub media: media::Media,
-    /// Providers (keys, ComfyUI, connection tests), routes per kind, the cache.
-    pub settings: settings::SettingsUi,
     /// When `run` started; the first frame logs how long start-up took (`AKTION_LOG=info`).
     launched: Option<Instant>,
-    /// The Epic Scene panel (Run → Epic Scene…).
-    pub epic: epic::EpicPanel,
 }
 
 impl Studio {
@@ -244,10 +293,7 @@ impl Studio {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| Failure {
-                code: 1,
-                message: format!("cannot start the runtime: {e}"),
-            })?;
+            .context("cannot start the runtime")?;
         let spawner = Spawner::new(runtime.handle().clone(), None);
         let mut canvas = Canvas::new("board");
         // Open close enough to read the cards (fit-all on a big board would show bare cards).
@@ -257,10 +303,13 @@ impl Studio {
         };
         Ok(Self {
             state,
-            canvas,
-            board: Board::default(),
-            ids: IdMap::default(),
-            board_key: None,
+            board: BoardView {
+                canvas,
+                model: Board::default(),
+                ids: IdMap::default(),
+                key: None,
+                rect: None,
+            },
             engine,
             runtime,
             spawner: spawner.clone(),
@@ -269,44 +318,48 @@ impl Studio {
             cache_gen: 0,
             commands: Vec::new(),
             resumed: false,
-            route: Route::Draft,
-            auto_route: true,
-            direct_kinds: std::collections::BTreeSet::new(),
-            direct_kinds_task: None,
-            direct_kinds_for: u64::MAX,
-            palette: None,
+            routes: AppRoutes {
+                toolbar: Route::Draft,
+                auto: true,
+                direct_kinds: std::collections::BTreeSet::new(),
+                direct_kinds_task: None,
+                direct_kinds_for: u64::MAX,
+            },
+            loaders: Loaders {
+                previews: previews::Previews::new(spawner.clone()),
+                media: media::Media::new(spawner.clone()),
+                imports: Vec::new(),
+                exporting: None,
+                opening: None,
+                resuming: None,
+                recent: task::Lane::new(spawner.clone()),
+                keeping: None,
+                pasting: Vec::new(),
+                tidying: None,
+                missing_takes: std::collections::BTreeSet::new(),
+            },
+            panels: Panels {
+                inspector: inspector::Inspector::default(),
+                dialogs: dialogs::Dialogs::default(),
+                epic: epic::EpicPanel::default(),
+                settings: settings::SettingsUi::new(setup.clone(), spawner.clone()),
+                account: account::AccountUi::new(
+                    std::sync::Arc::new(std::sync::RwLock::new(None)),
+                    setup.secrets.clone(),
+                    setup.account_url(),
+                ),
+                confirm_run: None,
+            },
             message: None,
             egui_ctx: None,
-            previews: HashMap::new(),
-            previews_pending: HashMap::new(),
-            copying: None,
-            exporting: None,
-            confirm_run: None,
-            compare: None,
-            inspected: None,
-            canvas_rect: None,
-            save_as: None,
-            rename_frame: None,
-            sketch_pad: None,
-            export: None,
-            open_dialog: None,
             recent: setup
                 .config_dir
                 .as_deref()
                 .map(recent::load_in)
                 .unwrap_or_default(),
             recent_dir: setup.config_dir.clone(),
-            imports: Vec::new(),
-            account: account::AccountUi::new(
-                std::sync::Arc::new(std::sync::RwLock::new(None)),
-                setup.secrets.clone(),
-                setup.account_url(),
-            ),
-            media: media::Media::new(spawner.clone()),
-            settings: settings::SettingsUi::new(setup.clone()),
             setup: setup.clone(),
             launched: None,
-            epic: epic::EpicPanel::default(),
         })
     }
 
@@ -318,30 +371,30 @@ impl Studio {
             .ok()
             .and_then(|c| c.as_ref().map(|c| c.base_url().to_owned()))
             .unwrap_or_else(|| self.setup.account_url());
-        self.account = account::AccountUi::new(session, self.setup.secrets.clone(), server);
+        self.panels.account = account::AccountUi::new(session, self.setup.secrets.clone(), server);
         self
     }
 
     /// The route of nodes and kinds that set none, for every kind (the toolbar's choice).
     pub fn set_default_route(&mut self, route: Route) {
-        self.route = route;
-        self.auto_route = false;
+        self.routes.toolbar = route;
+        self.routes.auto = false;
     }
 
     /// The app's route per generating kind: the account when signed in, direct where the
     /// kind's provider key is set, draft otherwise; none when the toolbar sets one for all.
     pub fn kind_routes(&self) -> std::collections::BTreeMap<String, Route> {
-        if !self.auto_route {
+        if !self.routes.auto {
             return std::collections::BTreeMap::new();
         }
-        let signed_in = self.account.signed_in();
+        let signed_in = self.panels.account.signed_in();
         Catalog::builtin()
             .iter()
             .filter(|k| k.is_generating())
             .map(|k| {
                 let route = if signed_in {
                     Route::Account
-                } else if self.direct_kinds.contains(&k.id) {
+                } else if self.routes.direct_kinds.contains(&k.id) {
                     Route::Direct
                 } else {
                     Route::Draft
@@ -354,23 +407,23 @@ impl Studio {
     /// Reads which kinds have their provider key set, off the UI thread, at start and after
     /// Settings changed keys.
     fn poll_direct_kinds(&mut self) {
-        if let Some((rev, task)) = &mut self.direct_kinds_task {
+        if let Some((rev, task)) = &mut self.routes.direct_kinds_task {
             let rev = *rev;
             match task.poll() {
                 task::Poll::Pending => return,
                 task::Poll::Ready(kinds) => {
-                    self.direct_kinds = kinds;
-                    self.direct_kinds_for = rev;
+                    self.routes.direct_kinds = kinds;
+                    self.routes.direct_kinds_for = rev;
                 }
-                task::Poll::Lost => self.direct_kinds_for = rev,
+                task::Poll::Lost => self.routes.direct_kinds_for = rev,
             }
-            self.direct_kinds_task = None;
+            self.routes.direct_kinds_task = None;
         }
-        let rev = self.settings.providers_rev;
-        if rev != self.direct_kinds_for {
-            let setup = self.settings.worker_setup();
+        let rev = self.panels.settings.providers_rev;
+        if rev != self.routes.direct_kinds_for {
+            let setup = self.panels.settings.worker_setup();
             let task = self.spawner.blocking(move || setup.kinds_with_keys());
-            self.direct_kinds_task = Some((rev, task));
+            self.routes.direct_kinds_task = Some((rev, task));
         }
     }
 
@@ -387,12 +440,17 @@ impl Studio {
             route: {
                 use std::hash::{Hash as _, Hasher as _};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                (self.route, self.auto_route, self.account.signed_in()).hash(&mut h);
-                self.direct_kinds.hash(&mut h);
+                (
+                    self.routes.toolbar,
+                    self.routes.auto,
+                    self.panels.account.signed_in(),
+                )
+                    .hash(&mut h);
+                self.routes.direct_kinds.hash(&mut h);
                 h.finish()
             },
-            prices: self.account.prices_rev,
-            cache: self.cache_gen + self.settings.cache_cleared,
+            prices: self.panels.account.prices_rev,
+            cache: self.cache_gen + self.panels.settings.cache_cleared,
         }
     }
 
@@ -403,10 +461,10 @@ impl Studio {
                 ^ self.state.takes_rev << 20,
             self.runs.rev ^ self.planner.rev << 32,
         );
-        if self.board_key == Some(key) {
+        if self.board.key == Some(key) {
             return;
         }
-        self.board_key = Some(key);
+        self.board.key = Some(key);
         let (board, ids) = view::board(
             &self.state.doc,
             Catalog::builtin(),
@@ -414,23 +472,24 @@ impl Studio {
             &self.planner.view().stale,
             key.0.wrapping_mul(31).wrapping_add(key.1),
         );
-        self.board = board;
-        self.ids = ids;
-        self.canvas
+        self.board.model = board;
+        self.board.ids = ids;
+        self.board
+            .canvas
             .set_selection(self.state.selection.iter().map(|id| view::canvas_id(*id)));
     }
 
     fn request(&self, targets: Vec<NodeId>) -> RunRequest {
         let mut req = RunRequest::new(self.state.doc.clone(), self.state.root.clone());
         req.targets = targets;
-        req.default_route = if self.auto_route {
+        req.default_route = if self.routes.auto {
             Route::Draft
         } else {
-            self.route
+            self.routes.toolbar
         };
         req.kind_routes = self.kind_routes();
-        if self.account.signed_in() {
-            req.prices.clone_from(&self.account.prices);
+        if self.panels.account.signed_in() {
+            req.prices.clone_from(&self.panels.account.prices);
         }
         req
     }
@@ -442,10 +501,10 @@ impl Studio {
         } else {
             None
         };
-        let threshold = self.settings.confirm_above();
+        let threshold = self.panels.settings.confirm_above();
         match cost {
             Some(cost) if cost > threshold => {
-                self.confirm_run = Some((targets, cost));
+                self.panels.confirm_run = Some((targets, cost));
             }
             _ => self.start_run(targets),
         }
@@ -462,43 +521,105 @@ impl Studio {
         };
         let mut req = self.request(targets);
         req.wake = Runs::wake(self.egui_ctx.as_ref());
-        if let Err(e) = self
-            .runs
-            .start(&self.engine, self.runtime.handle(), req, label)
-        {
-            self.message = Some(e);
-        }
+        self.runs.start(&self.engine, &self.spawner, req, label);
     }
 
-    /// At start (and for each project opened), follows the journaled provider jobs of this
-    /// project to their end by themselves: they show in the jobs panel and end as takes.
+    /// Once per opened project: reads the journal off the UI thread for provider jobs that were
+    /// running when the app last closed; they resume by themselves ([`Self::poll_resumed`]).
     fn resume_journaled(&mut self) {
         if self.resumed {
             return;
         }
         self.resumed = true;
-        let _guard = self.runtime.enter();
+        // The takes of a project saved before they lived in it come into its folder from the
+        // cache; those in neither are marked missing.
+        let (cache, root, doc) = (
+            self.engine.cache().clone(),
+            self.state.root.clone(),
+            self.state.doc.clone(),
+        );
+        self.loaders.keeping = Some(
+            self.spawner
+                .blocking(move || aktion_engine::kept::keep_all(&cache, &root, &doc)),
+        );
         let wake = Runs::wake(self.egui_ctx.as_ref());
         let root = self.state.root.clone();
-        if let Some((handle, entries)) = self.engine.resume_journaled(&root, wake) {
-            for e in &entries {
-                if let Some(job) = &e.job {
-                    self.runs.resumed.insert(e.node, job.clone());
+        let engine = Arc::clone(&self.engine);
+        // A blocking worker of the runtime: the jobs it starts run on the runtime.
+        self.loaders.resuming = Some(
+            self.spawner
+                .blocking(move || engine.resume_journaled(&root, wake)),
+        );
+    }
+
+    /// Applies pastes whose files have come over from their project (in paste order).
+    fn poll_pasting(&mut self) {
+        while let Some(first) = self.loaders.pasting.first_mut() {
+            let (text, at, brought) = match first.poll() {
+                task::Poll::Pending => break,
+                task::Poll::Lost => {
+                    self.loaders.pasting.remove(0);
+                    continue;
                 }
+                task::Poll::Ready(r) => {
+                    self.loaders.pasting.remove(0);
+                    r
+                }
+            };
+            match brought {
+                Ok(0) => {}
+                Ok(n) => {
+                    self.message = Some(format!(
+                        "{n} file(s) of the pasted nodes were not found in their project"
+                    ));
+                }
+                Err(e) => self.message = Some(format!("the pasted nodes' files: {e}")),
             }
-            let nodes = entries.iter().map(|e| e.node).collect();
-            self.runs
-                .add(handle, "Resumed after restart".to_owned(), nodes);
+            self.apply_now(Command::Paste { text, at });
+        }
+    }
+
+    /// Takes in which takes of the opened project are missing.
+    fn poll_kept(&mut self) {
+        let Some(Ok(report)) = take_ready(&mut self.loaders.keeping) else {
+            return;
+        };
+        self.loaders.missing_takes = report.missing.iter().map(|(_, t)| *t).collect();
+        if !report.missing.is_empty() {
             self.message = Some(format!(
-                "resuming {} job(s) that were running when the app last closed",
-                entries.len()
+                "{} take(s) have no file in the project or the cache: they show \
+                 \"missing — re-run\"",
+                report.missing.len()
             ));
         }
+    }
+
+    /// Shows the resumed jobs in the jobs panel once the journal is read.
+    fn poll_resumed(&mut self) {
+        let Some(Ok(Some((handle, entries)))) = take_ready(&mut self.loaders.resuming) else {
+            return;
+        };
+        for e in &entries {
+            if let Some(job) = &e.job {
+                self.runs.resumed.insert(e.node, job.clone());
+            }
+        }
+        let nodes = entries.iter().map(|e| e.node).collect();
+        self.runs
+            .add(handle, "Resumed after restart".to_owned(), nodes);
+        self.message = Some(format!(
+            "resuming {} job(s) that were running when the app last closed",
+            entries.len()
+        ));
     }
 
     /// Takes in the runs' events; keeps finished results as takes.
     fn poll_runs(&mut self) {
         let (finished, ended) = self.runs.poll(&self.state.doc);
+        if let Some(refused) = self.runs.refused.pop() {
+            self.runs.refused.clear();
+            self.message = Some(refused);
+        }
         for f in finished {
             if !f.cached {
                 self.cache_gen += 1;
@@ -518,7 +639,7 @@ impl Studio {
             }
             self.state.record_result(f.node, &f.signature, &f.result);
         }
-        if ended && self.account.signed_in() {
+        if ended && self.panels.account.signed_in() {
             // Credits may have been spent.
             self.send(AppCommand::Account(account::AccountRequest::Refresh));
         }
@@ -526,10 +647,10 @@ impl Studio {
 
     /// The board point at the middle of the canvas.
     fn view_center(&self) -> [f32; 2] {
-        let rect = self.canvas_rect.unwrap_or_else(|| {
+        let rect = self.board.rect.unwrap_or_else(|| {
             egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(800.0, 600.0))
         });
-        let v = self.canvas.view;
+        let v = self.board.canvas.view;
         let p = (rect.center() - rect.min - v.pan) / v.zoom;
         [p.x, p.y]
     }
@@ -554,11 +675,17 @@ impl Studio {
             let cut = matches!(e, CanvasEvent::Cut(_));
             match e {
                 CanvasEvent::SelectionChanged(ids) => {
-                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let ids = ids
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     self.apply(Command::Select(ids));
                 }
                 CanvasEvent::NodesMoved { ids, delta } => {
-                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let ids = ids
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     self.apply(Command::Move {
                         ids,
                         delta: [delta.x, delta.y],
@@ -569,7 +696,10 @@ impl Studio {
                     nodes,
                     delta,
                 } => {
-                    let nodes = nodes.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let nodes = nodes
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     if let Some(index) = self.frame_index(frame) {
                         self.apply(Command::MoveFrame {
                             index,
@@ -579,7 +709,7 @@ impl Studio {
                     }
                 }
                 CanvasEvent::RenameFrame { frame, .. } => {
-                    self.rename_frame = self
+                    self.panels.dialogs.rename_frame = self
                         .frame_index(frame)
                         .map(|i| (i, self.state.doc.frames[i].title.clone()));
                 }
@@ -592,12 +722,12 @@ impl Studio {
                     }
                 }
                 CanvasEvent::Disconnect { from, to } => {
-                    if let Some(w) = self.ids.wire(&self.state.doc, catalog, from, to) {
+                    if let Some(w) = self.board.ids.wire(&self.state.doc, catalog, from, to) {
                         self.apply(Command::Disconnect(w));
                     }
                 }
                 CanvasEvent::Connect { from, to } => {
-                    if let Some(w) = self.ids.wire(&self.state.doc, catalog, from, to) {
+                    if let Some(w) = self.board.ids.wire(&self.state.doc, catalog, from, to) {
                         self.apply(Command::Connect(w));
                     }
                 }
@@ -606,15 +736,15 @@ impl Studio {
                     at,
                     screen,
                 } => {
-                    self.palette = Some(Palette {
+                    self.panels.dialogs.palette = Some(dialogs::Palette {
                         at: [at.x, at.y],
                         screen,
                         query: String::new(),
-                        from: self.ids.node(from_pin.node),
+                        from: self.board.ids.node(from_pin.node),
                     });
                 }
                 CanvasEvent::OpenPalette { at, screen } => {
-                    self.palette = Some(Palette {
+                    self.panels.dialogs.palette = Some(dialogs::Palette {
                         at: [at.x, at.y],
                         screen,
                         query: String::new(),
@@ -622,45 +752,59 @@ impl Studio {
                     });
                 }
                 CanvasEvent::NodeContextMenu { node, .. } => {
-                    if let Some(id) = self.ids.node(node) {
+                    if let Some(id) = self.board.ids.node(node) {
                         self.apply(Command::Select(vec![id]));
                     }
                 }
                 CanvasEvent::Delete(ids) => {
-                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let ids = ids
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     self.apply(Command::Delete(ids));
                 }
                 CanvasEvent::Duplicate(ids) => {
-                    let ids = ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let ids = ids
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     self.apply(Command::Duplicate(ids));
                 }
                 CanvasEvent::Copy(ids) | CanvasEvent::Cut(ids) => {
-                    let nodes: Vec<NodeId> = ids.iter().filter_map(|i| self.ids.node(*i)).collect();
-                    ui.ctx()
-                        .copy_text(aktion_graph::clipboard::copy(&self.state.doc, &nodes));
+                    let nodes: Vec<NodeId> =
+                        ids.iter().filter_map(|i| self.board.ids.node(*i)).collect();
+                    ui.ctx().copy_text(aktion_graph::clipboard::copy(
+                        &self.state.doc,
+                        &nodes,
+                        Some(&self.state.root),
+                    ));
                     if cut {
                         self.apply(Command::Delete(nodes));
                     }
                 }
                 CanvasEvent::Paste { at, text } => {
                     if let Some(text) = text {
-                        self.apply(Command::Paste {
+                        self.send(AppCommand::Paste {
                             text,
                             at: [at.x, at.y],
                         });
                     }
                 }
                 CanvasEvent::ToggleMute(ids) => {
-                    let ids: Vec<NodeId> =
-                        ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let ids: Vec<NodeId> = ids
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     let on = !ids
                         .iter()
                         .all(|i| self.state.doc.node(*i).is_some_and(|n| n.muted));
                     self.apply(Command::SetMuted { ids, on });
                 }
                 CanvasEvent::ToggleBypass(ids) => {
-                    let ids: Vec<NodeId> =
-                        ids.into_iter().filter_map(|i| self.ids.node(i)).collect();
+                    let ids: Vec<NodeId> = ids
+                        .into_iter()
+                        .filter_map(|i| self.board.ids.node(i))
+                        .collect();
                     let on = !ids
                         .iter()
                         .all(|i| self.state.doc.node(*i).is_some_and(|n| n.bypassed));
@@ -689,7 +833,11 @@ impl Studio {
             Action::Undo => self.apply(Command::Undo),
             Action::Redo => self.apply(Command::Redo),
             Action::Copy | Action::Cut => {
-                ctx.copy_text(aktion_graph::clipboard::copy(&self.state.doc, &sel));
+                ctx.copy_text(aktion_graph::clipboard::copy(
+                    &self.state.doc,
+                    &sel,
+                    Some(&self.state.root),
+                ));
                 if action == Action::Cut {
                     self.apply(Command::Delete(sel));
                 }
@@ -721,17 +869,18 @@ impl Studio {
             Action::AddNode => {
                 let at = self.view_center();
                 let screen = self
-                    .canvas_rect
+                    .board
+                    .rect
                     .map_or(egui::Pos2::new(400.0, 300.0), |r| r.center());
-                self.palette = Some(Palette {
+                self.panels.dialogs.palette = Some(dialogs::Palette {
                     at,
                     screen,
                     query: String::new(),
                     from: None,
                 });
             }
-            Action::FitAll => self.canvas.fit_all(),
-            Action::FitSelection => self.canvas.fit_selection(),
+            Action::FitAll => self.board.canvas.fit_all(),
+            Action::FitSelection => self.board.canvas.fit_selection(),
             Action::RunBoard => self.send(AppCommand::Run(Vec::new())),
         }
     }
@@ -751,18 +900,44 @@ impl Studio {
         self.message = match self.state.save() {
             Ok(()) => {
                 self.remember_recent();
+                self.collect_take_garbage();
                 Some(format!("saved {}", self.state.root.display()))
             }
             Err(e) => Some(e),
         };
     }
 
-    fn remember_recent(&mut self) {
-        let Some(dir) = &self.recent_dir else { return };
-        if let Err(e) = recent::remember_in(dir, &self.state.root) {
-            tracing::warn!("cannot update the recent projects list: {e}");
+    /// After a save, removes (on a worker) the take files nothing refers to any more: not a
+    /// take on the board, not one an undo or redo step could bring back, not a finished result
+    /// waiting in the jobs panel, and not written in the last hour.
+    fn collect_take_garbage(&mut self) {
+        let mut keep = aktion_engine::kept::doc_hashes(&self.state.doc);
+        keep.extend(self.state.history.take_hashes());
+        for orphan in &self.runs.orphans {
+            keep.extend(orphan.result.outputs.iter().map(|o| o.hash.to_hex()));
         }
-        self.recent = recent::load_in(dir);
+        let root = self.state.root.clone();
+        self.loaders.tidying = Some(self.spawner.blocking(move || {
+            match aktion_engine::kept::collect_garbage(&root, &keep, TAKE_GARBAGE_GRACE) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("removed {n} take file(s) nothing refers to"),
+                Err(e) => tracing::warn!("cannot tidy the project's takes: {e}"),
+            }
+        }));
+    }
+
+    /// Puts the current project first in the recent list (written off the UI thread).
+    fn remember_recent(&mut self) {
+        let Some(dir) = self.recent_dir.clone() else {
+            return;
+        };
+        let root = self.state.root.clone();
+        self.loaders.recent.push(Box::new(move || {
+            if let Err(e) = recent::remember_in(&dir, &root) {
+                tracing::warn!("cannot update the recent projects list: {e}");
+            }
+            recent::load_in(&dir)
+        }));
     }
 
     /// Switches to another board; the current one must be saved first (its autosave copy
@@ -772,12 +947,12 @@ impl Studio {
         self.state = state;
         self.runs.clear_statuses();
         self.resumed = false;
-        self.board_key = None;
-        self.previews.clear();
-        self.previews_pending.clear();
-        self.compare = None;
-        self.sketch_pad = None;
-        self.palette = None;
+        self.board.key = None;
+        self.loaders.previews.clear();
+        self.loaders.missing_takes.clear();
+        self.panels.inspector.clear();
+        self.panels.dialogs.sketch_pad = None;
+        self.panels.dialogs.palette = None;
     }
 
     fn new_board(&mut self) {
@@ -801,13 +976,35 @@ impl Studio {
             self.message = Some("save this board first (Ctrl+S): it has unsaved changes".into());
             return;
         }
-        match AppState::open_with_recovery(path) {
-            Ok((s, message)) => {
+        // Read and checked off the UI thread; `poll_opening` switches to it.
+        self.message = Some(format!("opening {}…", path.display()));
+        let path = path.to_path_buf();
+        self.loaders.opening = Some(self.spawner.blocking(move || {
+            let opened = AppState::open_with_recovery(&path).map_err(|e| format!("{e:#}"));
+            (path, opened)
+        }));
+    }
+
+    /// Switches to the project that was read, unless the board was edited meanwhile (then the
+    /// edits win and nothing is replaced).
+    fn poll_opening(&mut self) {
+        let Some(done) = take_ready(&mut self.loaders.opening) else {
+            return;
+        };
+        match done {
+            Ok((_, Ok((state, message)))) if !self.state.is_modified() => {
                 self.message = Some(message);
-                self.replace_state(s);
+                self.replace_state(state);
                 self.remember_recent();
             }
-            Err(e) => self.message = Some(format!("{e:#}")),
+            Ok((path, Ok(_))) => {
+                self.message = Some(format!(
+                    "{} was not opened: this board changed meanwhile; save it first (Ctrl+S)",
+                    path.display()
+                ));
+            }
+            Ok((_, Err(e))) => self.message = Some(e),
+            Err(lost) => self.message = Some(lost.to_string()),
         }
     }
 
@@ -818,7 +1015,7 @@ impl Studio {
                 self.menu_item(ui, Action::NewBoard, true);
                 self.menu_item(ui, Action::Open, true);
                 if ui.button("Open path…").clicked() {
-                    self.open_dialog = Some(String::new());
+                    self.panels.dialogs.open_dialog = Some(String::new());
                 }
                 ui.menu_button("Open recent", |ui| {
                     if self.recent.is_empty() {
@@ -837,7 +1034,30 @@ impl Studio {
                     self.send(AppCommand::SaveAsNative);
                 }
                 if ui.button("Save As path…").clicked() {
-                    self.save_as = Some(self.state.root.display().to_string());
+                    self.panels.dialogs.save_as = Some(self.state.root.display().to_string());
+                }
+                ui.separator();
+                let selected = self.selected();
+                let has_takes = selected.iter().any(|id| {
+                    self.state
+                        .doc
+                        .node(*id)
+                        .is_some_and(|n| !n.takes.is_empty())
+                });
+                if ui
+                    .add_enabled(has_takes, egui::Button::new("Export selected takes…"))
+                    .on_disabled_hover_text("select nodes with takes")
+                    .clicked()
+                {
+                    ui.close();
+                    self.send(AppCommand::ShowExport {
+                        nodes: selected,
+                        all: false,
+                    });
+                }
+                if ui.button("Export project bundle…").clicked() {
+                    ui.close();
+                    self.send(AppCommand::ExportBundleNative);
                 }
                 ui.separator();
                 self.menu_item(ui, Action::Settings, true);
@@ -932,7 +1152,7 @@ impl Studio {
             for (i, f) in self.state.doc.frames.clone().iter().enumerate() {
                 if ui.button(&f.title).clicked() {
                     ui.close();
-                    self.rename_frame = Some((i, f.title.clone()));
+                    self.panels.dialogs.rename_frame = Some((i, f.title.clone()));
                 }
             }
         });
@@ -952,6 +1172,12 @@ impl Studio {
         ui.horizontal(|ui| {
             ui.heading("Aktion Studio");
             ui.label(egui::RichText::new(&self.state.doc.name).strong());
+            if let Some(why) = &self.state.read_only {
+                ui.label(
+                    egui::RichText::new("read-only").color(egui::Color32::from_rgb(240, 190, 90)),
+                )
+                .on_hover_text(why);
+            }
             if self.state.is_modified() {
                 ui.label("•").on_hover_text("unsaved changes");
             }
@@ -980,7 +1206,7 @@ impl Studio {
                     self.send(AppCommand::SetQueuePaused(!paused));
                 }
             }
-            let current = (!self.auto_route).then_some(self.route);
+            let current = (!self.routes.auto).then_some(self.routes.toolbar);
             let mut route = current;
             egui::ComboBox::from_label("route")
                 .selected_text(route.map_or("auto", Route::as_str))
@@ -1004,7 +1230,7 @@ impl Studio {
                 self.send(AppCommand::OpenSettings);
             }
             if ui
-                .button(self.account.balance_label())
+                .button(self.panels.account.balance_label())
                 .on_hover_text("Your Aktion account: sign in, credits, data sharing")
                 .clicked()
             {
@@ -1050,8 +1276,9 @@ impl Studio {
             .and_then(|t| t.outputs.first())
             .map(|o| o.hash.clone());
         let asset = inspector::node_asset(node).map(|(a, _)| a.hash);
-        take.or(asset)
-            .is_some_and(|hash| self.previews.contains_key(&hash) || self.media.is_ready(&hash))
+        take.or(asset).is_some_and(|hash| {
+            self.loaders.previews.get(&hash).is_some() || self.loaders.media.is_ready(&hash)
+        })
     }
 
     /// One frame of the whole window: `logic_step`, then `draw_ui` (tests and benches drive
@@ -1070,19 +1297,30 @@ impl Studio {
             self.spawner.set_ctx(ctx);
         }
         self.resume_journaled();
+        self.poll_resumed();
+        self.poll_kept();
+        let _ = take_ready(&mut self.loaders.tidying);
+        self.poll_pasting();
         self.handle_commands();
+        self.poll_opening();
+        for list in self.loaders.recent.poll().into_iter().flatten() {
+            self.recent = list;
+        }
         self.poll_direct_kinds();
         self.poll_runs();
-        if let Some(done) = take_ready(&mut self.exporting) {
+        if let Some(done) = take_ready(&mut self.loaders.exporting) {
             self.message = Some(match done {
                 Ok(Ok(m) | Err(m)) => m,
                 Err(lost) => lost.to_string(),
             });
         }
         self.poll_imports();
-        self.poll_previews(ctx);
-        self.media.poll(ctx);
-        self.account.poll();
+        if let Some(message) = self.loaders.previews.poll(ctx) {
+            self.message = Some(message);
+        }
+        self.loaders.media.poll(ctx);
+        self.panels.account.poll();
+        self.panels.settings.poll();
         self.drops(ctx);
         if let Err(e) = self.state.autosave_if_due(Instant::now()) {
             self.message = Some(e);
@@ -1106,7 +1344,7 @@ impl Studio {
 
     /// "This run costs N credits. Run it?" for a run above the threshold set in Settings.
     fn confirm_run_ui(&mut self, ctx: &egui::Context) {
-        let Some((targets, cost)) = &self.confirm_run else {
+        let Some((targets, cost)) = &self.panels.confirm_run else {
             return;
         };
         let (targets, cost) = (targets.clone(), *cost);
@@ -1117,12 +1355,12 @@ impl Studio {
             .show(ctx, |ui| {
                 ui.label(format!(
                     "This run costs {cost} credits ({}). Run it?",
-                    self.account.balance_label()
+                    self.panels.account.balance_label()
                 ));
                 ui.label(
                     egui::RichText::new(format!(
                         "Runs above {} credits ask first (Settings, Routes tab).",
-                        self.settings.confirm_above()
+                        self.panels.settings.confirm_above()
                     ))
                     .weak(),
                 );
@@ -1137,10 +1375,10 @@ impl Studio {
             });
         match answer {
             Some(true) => {
-                self.confirm_run = None;
+                self.panels.confirm_run = None;
                 self.send(AppCommand::RunConfirmed(targets));
             }
-            Some(false) => self.confirm_run = None,
+            Some(false) => self.panels.confirm_run = None,
             None => {}
         }
     }
@@ -1171,16 +1409,19 @@ impl Studio {
                     .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
                     // egui ignores clicks while a scroll animates; jumps keep buttons clickable.
                     .animated(false)
-                    .show(ui, |ui| self.inspector_ui(ui));
+                    .show(ui, |ui| {
+                        let mut cx = panel_ctx!(self, &ctx);
+                        self.panels.inspector.ui(ui, &mut cx);
+                    });
             });
         egui::Panel::bottom("jobs")
             .default_size(110.0)
             .resizable(true)
-            .show(ui, |ui| self.jobs_ui(ui));
+            .show(ui, |ui| jobs::jobs_ui(ui, &mut panel_ctx!(self, &ctx)));
         self.refresh_board();
         egui::CentralPanel::default().show(ui, |ui| {
             let doc = &self.state.doc;
-            let ids = &self.ids;
+            let ids = &self.board.ids;
             let catalog = Catalog::builtin();
             let mut can_connect =
                 |from: aktion_canvas::PinId, to: aktion_canvas::PinId| -> Result<(), String> {
@@ -1190,32 +1431,29 @@ impl Studio {
                     doc.check_connect(catalog, &w, true)
                         .map_err(|e| e.to_string())
                 };
-            self.canvas_rect = Some(ui.available_rect_before_wrap());
-            let events = self.canvas.show(ui, &self.board, &mut can_connect);
+            self.board.rect = Some(ui.available_rect_before_wrap());
+            let events = self
+                .board
+                .canvas
+                .show(ui, &self.board.model, &mut can_connect);
             self.handle_canvas_events(ui, events);
         });
-        self.palette_ui(&ctx);
-        self.save_as_ui(&ctx);
-        self.rename_frame_ui(&ctx);
-        self.epic_ui(&ctx);
-        self.sketch_pad_ui(&ctx);
-        self.export_ui(&ctx);
-        self.open_ui(&ctx);
-        for request in self.account.ui(&ctx) {
+        self.panels.dialogs.ui(&ctx, &mut panel_ctx!(self, &ctx));
+        self.panels.epic.ui(&ctx, &mut panel_ctx!(self, &ctx));
+        for request in self.panels.account.ui(&ctx) {
             self.send(AppCommand::Account(request));
         }
         self.confirm_run_ui(&ctx);
         let running = self.runs.any_running();
         let app_routes = self.kind_routes();
-        for cmd in self.settings.ui(
+        for cmd in self.panels.settings.ui(
             &ctx,
-            &self.runtime,
-            &self.engine,
+            self.engine.cache().root(),
             &self.state.doc,
             &app_routes,
             running,
         ) {
-            self.apply(cmd);
+            self.send(cmd);
         }
     }
 }

@@ -13,6 +13,7 @@ use aktion_cache::CachedResult;
 use aktion_engine::{Engine, Event, RunHandle, RunRequest, Wake};
 use aktion_graph::NodeId;
 
+use super::task::{Lost, Poll, Spawner, Task};
 use super::view::RunStatus;
 
 /// How soon progress reports of running jobs are drawn (they coalesce into one frame).
@@ -55,9 +56,21 @@ pub struct Orphan {
     pub result: CachedResult,
 }
 
+/// A run being planned on a worker (the engine reads the cache to plan before it starts).
+struct Starting {
+    task: Task<Result<RunHandle, String>>,
+    label: String,
+    board: Arc<aktion_graph::Document>,
+    /// Cancel-all was asked before it started: cancel it as soon as it has.
+    cancelled: bool,
+}
+
 #[derive(Default)]
 pub struct Runs {
     list: Vec<Run>,
+    starting: Vec<Starting>,
+    /// Why runs asked for could not start (taken by the app to show).
+    pub refused: Vec<String>,
     next: RunId,
     /// The latest status of each node that took part in a run.
     pub status: BTreeMap<NodeId, RunStatus>,
@@ -87,23 +100,61 @@ impl Runs {
         })))
     }
 
-    /// Starts a run (on the runtime `handle` enters). Nodes it shares with a run already going
-    /// are not paid twice: the engine makes the second wait for the first's result.
+    /// Starts a run: the engine plans it (cache look-ups) on a worker of `spawner`'s runtime,
+    /// and it joins the list when it has started (a refusal lands in `refused`). Nodes it shares
+    /// with a run already going are not paid twice: the engine makes the second wait for the
+    /// first's result.
     pub fn start(
         &mut self,
         engine: &Arc<Engine>,
-        runtime: &tokio::runtime::Handle,
+        spawner: &Spawner,
         req: RunRequest,
         label: String,
-    ) -> Result<RunId, String> {
-        let _guard = runtime.enter();
+    ) {
         let board = Arc::new(req.doc.clone());
-        let handle = engine.start(req).map_err(|e| e.to_string())?;
-        let id = self.add(handle, label, Vec::new());
-        if let Some(r) = self.list.last_mut() {
-            r.board = Some(board);
+        let engine = Arc::clone(engine);
+        let task = spawner.blocking(move || engine.start(req).map_err(|e| e.to_string()));
+        self.starting.push(Starting {
+            task,
+            label,
+            board,
+            cancelled: false,
+        });
+    }
+
+    /// Takes in the runs that have started (or were refused).
+    fn poll_starting(&mut self) {
+        let mut started = Vec::new();
+        self.starting.retain_mut(|s| match s.task.poll() {
+            Poll::Pending => true,
+            Poll::Ready(r) => {
+                started.push((r, s.label.clone(), Arc::clone(&s.board), s.cancelled));
+                false
+            }
+            Poll::Lost => {
+                started.push((
+                    Err(Lost.to_string()),
+                    s.label.clone(),
+                    Arc::clone(&s.board),
+                    s.cancelled,
+                ));
+                false
+            }
+        });
+        for (result, label, board, cancelled) in started {
+            match result {
+                Ok(handle) => {
+                    if cancelled {
+                        handle.cancel();
+                    }
+                    self.add(handle, label, Vec::new());
+                    if let Some(r) = self.list.last_mut() {
+                        r.board = Some(board);
+                    }
+                }
+                Err(e) => self.refused.push(e),
+            }
         }
-        Ok(id)
     }
 
     /// Adds a run already started (the journal's resumed jobs).
@@ -126,8 +177,9 @@ impl Runs {
         id
     }
 
+    /// Whether a run is going or being started.
     pub fn any_running(&self) -> bool {
-        !self.list.is_empty()
+        !self.list.is_empty() || !self.starting.is_empty()
     }
 
     pub fn runs(&self) -> &[Run] {
@@ -147,9 +199,12 @@ impl Runs {
         }
     }
 
-    pub fn cancel_all(&self) {
+    pub fn cancel_all(&mut self) {
         for r in &self.list {
             r.handle.cancel();
+        }
+        for s in &mut self.starting {
+            s.cancelled = true;
         }
     }
 
@@ -180,6 +235,7 @@ impl Runs {
     /// Takes in every run's events. Returns the results to keep (of nodes on `doc`; a result
     /// whose node is gone becomes an orphan) and whether a run ended.
     pub fn poll(&mut self, doc: &aktion_graph::Document) -> (Vec<Finished>, bool) {
+        self.poll_starting();
         let mut finished = Vec::new();
         let mut any_ended = false;
         let mut events: Vec<(RunId, Event)> = Vec::new();

@@ -4,11 +4,13 @@
 //! and **Cache** (where results are kept, how much, and clearing it).
 //!
 //! Keys and the address take effect at once: the engine's direct and comfyui executors are
-//! rebuilt (a job already running finishes on the old ones). Slow work (connection tests, cache
-//! scans) runs on the app's runtime and answers through a channel, so the window never waits.
+//! rebuilt (a job already running finishes on the old ones). The window only draws and asks
+//! ([`SettingsRequest`], through the app's command queue); keychain and settings-file writes,
+//! provider rebuilds, cache scans and connection tests run on the app's runtime, so the window
+//! never waits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aktion_account::secrets::SecretStore;
@@ -17,8 +19,9 @@ use aktion_engine::Engine;
 use aktion_graph::{Catalog, Document, Route};
 use aktion_providers::{ConnectionCheck, ProviderKind, Providers, key_variable};
 
+use super::AppCommand;
 use super::state::Command;
-use super::task::{Spawner, Task, drain_ready};
+use super::task::{Lane, Spawner, Task, drain_ready};
 
 /// The app's own settings file in the config folder.
 pub use crate::setup::{DEFAULT_CONFIRM_ABOVE, PREFS_FILE, Prefs};
@@ -69,12 +72,44 @@ pub enum Tab {
     Cache,
 }
 
+/// What the Settings window asks for. The command handler hands it to [`SettingsUi::start`]:
+/// keychain and settings-file writes, provider rebuilds, cache scans and connection tests run
+/// off the UI thread (writes one after another, in the order asked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingsRequest {
+    /// Keeps the key typed for this provider (it stays in the window's state, never in the
+    /// request) and rebuilds the provider routes.
+    SaveKey(ProviderKind),
+    RemoveKey(ProviderKind),
+    /// Keeps the typed ComfyUI address (empty: the default) and rebuilds the routes.
+    SaveComfyuiUrl,
+    SetConfirmAbove(u32),
+    Check(ProviderKind),
+    RefreshStats,
+    ClearCache,
+    /// Reads again where each key comes from (the window opened).
+    ReadSources,
+}
+
 enum Reply {
     Checked(ProviderKind, ConnectionCheck),
+    /// A connection test that could not start (the configuration does not build).
+    CheckFailed(ProviderKind, String),
     Stats(Result<CacheStats, String>),
     /// Whether the cache was cleared, and its size afterwards.
     Cleared(Result<(), String>, Result<CacheStats, String>),
+    /// Keys or the address changed: what to tell the user and where keys come from now.
+    Providers {
+        notice: String,
+        sources: BTreeMap<ProviderKind, KeySource>,
+    },
+    Sources(BTreeMap<ProviderKind, KeySource>),
+    /// A settings-file write; `Some` when it failed.
+    Saved(Option<String>),
 }
+
+/// A write to the keychain or the settings folder, run on a worker thread in queue order.
+type Write = super::task::Job<Reply>;
 
 /// State of the Settings window.
 pub struct SettingsUi {
@@ -83,12 +118,12 @@ pub struct SettingsUi {
     /// Keys typed but not saved yet (cleared once saved).
     pub keys: BTreeMap<ProviderKind, String>,
     pub comfyui_url: String,
-    /// Runs above this many credits ask first.
-    pub confirm_above: u32,
+    /// The settings file as this window last wrote it.
+    prefs: Prefs,
     pub checks: BTreeMap<ProviderKind, ConnectionCheck>,
     checking: BTreeSet<ProviderKind>,
-    /// Where each key comes from, read when the window opens and after a save or removal
-    /// (a keychain lookup is I/O: never once per frame).
+    /// Where each key comes from, read off the UI thread when the window opens and after a
+    /// save or removal.
     sources: BTreeMap<ProviderKind, KeySource>,
     shown: bool,
     pub stats: Option<Result<CacheStats, String>>,
@@ -99,8 +134,11 @@ pub struct SettingsUi {
     dir: Option<PathBuf>,
     /// The environment keys and addresses are read from (with `secrets` and `dir`).
     setup: crate::setup::Setup,
-    /// Background work under way (connection tests, cache size, clearing).
+    spawner: Spawner,
+    /// Background reads under way (connection tests, cache size, clearing, key sources).
     pending: Vec<Task<Reply>>,
+    /// Keychain and settings-file writes, one at a time in the order asked.
+    writes: Lane<Reply>,
     /// Bumped each time the cache is cleared (what the board's plan depends on).
     pub cache_cleared: u64,
     /// Bumped each time keys or addresses change (the app's routes per kind depend on them).
@@ -108,15 +146,15 @@ pub struct SettingsUi {
 }
 
 impl SettingsUi {
-    pub fn new(setup: crate::setup::Setup) -> Self {
+    pub fn new(setup: crate::setup::Setup, spawner: Spawner) -> Self {
         let (secrets, dir) = (setup.secrets.clone(), setup.config_dir.clone());
         let prefs = dir.as_deref().map(Prefs::load).unwrap_or_default();
         Self {
             open: false,
             tab: Tab::Providers,
             keys: BTreeMap::new(),
-            comfyui_url: prefs.comfyui_url.unwrap_or_default(),
-            confirm_above: prefs.confirm_above,
+            comfyui_url: prefs.comfyui_url.clone().unwrap_or_default(),
+            prefs,
             checks: BTreeMap::new(),
             checking: BTreeSet::new(),
             sources: BTreeMap::new(),
@@ -127,6 +165,8 @@ impl SettingsUi {
             secrets,
             dir,
             setup,
+            writes: Lane::new(spawner.clone()),
+            spawner,
             pending: Vec::new(),
             cache_cleared: 0,
             providers_rev: 0,
@@ -141,120 +181,27 @@ impl SettingsUi {
 
     /// Keeps keys and settings elsewhere (tests use a temp folder).
     pub fn set_storage(&mut self, secrets: Option<SecretStore>, dir: Option<PathBuf>) {
+        self.prefs = dir.as_deref().map(Prefs::load).unwrap_or_default();
         self.secrets = secrets;
         self.dir = dir;
     }
 
     /// Runs costing more than this ask for confirmation.
     pub fn confirm_above(&self) -> u32 {
-        self.confirm_above
+        self.prefs.confirm_above
     }
 
-    /// Keeps a new confirmation threshold (in the settings file).
-    pub fn set_confirm_above(&mut self, credits: u32) {
-        self.confirm_above = credits;
-        let Some(dir) = &self.dir else { return };
-        let mut prefs = Prefs::load(dir);
-        prefs.confirm_above = credits;
-        if let Err(e) = prefs.save(dir) {
-            self.notice = Some(format!("cannot save the settings: {e}"));
-        }
-    }
-
-    fn refresh_sources(&mut self) {
-        self.sources = HOSTED.iter().map(|p| (*p, self.key_source(*p))).collect();
-    }
-
-    fn source(&self, provider: ProviderKind) -> KeySource {
+    /// Where `provider`'s key comes from, as last read.
+    pub fn source(&self, provider: ProviderKind) -> KeySource {
         self.sources
             .get(&provider)
             .cloned()
             .unwrap_or(KeySource::None)
     }
 
-    pub fn key_source(&self, provider: ProviderKind) -> KeySource {
-        let Some(var) = key_variable(provider) else {
-            return KeySource::None;
-        };
-        if self.setup.var(var).is_some() {
-            return KeySource::Environment(var);
-        }
-        match &self.secrets {
-            Some(store) if matches!(store.get(var), Ok(Some(_))) => {
-                KeySource::Saved(store.kept().to_string())
-            }
-            _ => KeySource::None,
-        }
-    }
-
-    /// Saves the typed key of `provider` (trimmed) and rebuilds the provider routes.
-    pub fn save_key(&mut self, provider: ProviderKind, engine: &Engine) {
-        let (Some(var), Some(store)) = (key_variable(provider), &self.secrets) else {
-            self.notice = Some("there is nowhere to keep keys on this system".into());
-            return;
-        };
-        let key = self.keys.remove(&provider).unwrap_or_default();
-        let key = key.trim();
-        if key.is_empty() {
-            return;
-        }
-        self.notice = Some(match store.set(var, key) {
-            Ok(kept) => format!(
-                "{} key {}",
-                provider,
-                KeySource::Saved(kept.to_string()).describe()
-            ),
-            Err(e) => format!("the key was not saved: {e}"),
-        });
-        self.checks.remove(&provider);
-        self.refresh_sources();
-        self.reload(engine);
-    }
-
-    pub fn remove_key(&mut self, provider: ProviderKind, engine: &Engine) {
-        let (Some(var), Some(store)) = (key_variable(provider), &self.secrets) else {
-            return;
-        };
-        self.notice = Some(match store.delete(var) {
-            Ok(()) => format!("{provider} key removed"),
-            Err(e) => format!("the key was not removed: {e}"),
-        });
-        self.checks.remove(&provider);
-        self.refresh_sources();
-        self.reload(engine);
-    }
-
-    /// Saves the ComfyUI address (empty: the default) and rebuilds the provider routes.
-    pub fn save_comfyui_url(&mut self, engine: &Engine) {
-        let url = self.comfyui_url.trim().trim_end_matches('/').to_owned();
-        let looks_like_address = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() > "https://".len()
-            && !url.contains(char::is_whitespace);
-        if !url.is_empty() && !looks_like_address {
-            self.notice = Some(format!(
-                "`{url}` is not an address (e.g. http://127.0.0.1:8188)"
-            ));
-            return;
-        }
-        let Some(dir) = &self.dir else {
-            self.notice = Some("there is no settings folder on this system".into());
-            return;
-        };
-        let mut prefs = Prefs::load(dir);
-        prefs.comfyui_url = (!url.is_empty()).then_some(url);
-        self.notice = Some(match prefs.save(dir) {
-            Ok(()) => "ComfyUI address saved".to_owned(),
-            Err(e) => format!("the address was not saved: {e}"),
-        });
-        self.checks.remove(&ProviderKind::ComfyUi);
-        self.reload(engine);
-    }
-
-    fn reload(&mut self, engine: &Engine) {
-        if let Err(e) = self.current_setup().set_provider_routes(engine) {
-            self.notice = Some(e);
-        }
-        self.providers_rev += 1;
+    /// Whether anything asked of the window is still being done.
+    pub fn busy(&self) -> bool {
+        !self.pending.is_empty() || self.writes.busy()
     }
 
     /// The surroundings as this window has them now, for work off the UI thread.
@@ -262,76 +209,180 @@ impl SettingsUi {
         self.current_setup()
     }
 
-    /// Starts a connection test with the settings in force now.
-    pub fn check(
-        &mut self,
-        provider: ProviderKind,
-        rt: &tokio::runtime::Runtime,
-        ctx: &egui::Context,
-    ) {
-        let config = self.current_setup().providers_config();
-        let providers = match config.map(|c| Providers::new(c.for_connection_test())) {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                self.notice = Some(e.to_string());
-                return;
-            }
-            Err(e) => {
-                self.notice = Some(e.message);
-                return;
-            }
-        };
-        self.checking.insert(provider);
-        let spawner = Spawner::new(rt.handle().clone(), Some(ctx.clone()));
-        self.pending.push(
-            spawner.spawn(async move { Reply::Checked(provider, providers.check(provider).await) }),
-        );
-    }
-
     pub fn is_checking(&self, provider: ProviderKind) -> bool {
         self.checking.contains(&provider)
     }
 
-    /// Reads the cache's size off the UI thread.
-    pub fn refresh_stats(
-        &mut self,
-        engine: &Engine,
-        rt: &tokio::runtime::Runtime,
-        ctx: &egui::Context,
-    ) {
-        if self.busy_cache {
-            return;
+    /// Carries out a request of the window (called by the command handler). Quick state
+    /// changes happen here; everything that touches the keychain, the settings folder, the
+    /// cache or the network is queued on a worker thread.
+    pub fn start(&mut self, request: SettingsRequest, engine: &Arc<Engine>) {
+        match request {
+            SettingsRequest::ReadSources => {
+                let setup = self.current_setup();
+                self.pending.push(
+                    self.spawner
+                        .blocking(move || Reply::Sources(key_sources(&setup))),
+                );
+            }
+            SettingsRequest::SaveKey(_)
+            | SettingsRequest::RemoveKey(_)
+            | SettingsRequest::SaveComfyuiUrl => self.change_providers(request, engine),
+            SettingsRequest::SetConfirmAbove(credits) => {
+                self.prefs.confirm_above = credits;
+                let Some(dir) = self.dir.clone() else { return };
+                let prefs = self.prefs.clone();
+                self.queue_write(Box::new(move || {
+                    Reply::Saved(
+                        prefs
+                            .save(&dir)
+                            .err()
+                            .map(|e| format!("cannot save the settings: {e}")),
+                    )
+                }));
+            }
+            SettingsRequest::Check(provider) => {
+                self.checking.insert(provider);
+                let setup = self.current_setup();
+                self.pending.push(self.spawner.spawn(async move {
+                    let built = tokio::task::spawn_blocking(move || {
+                        setup
+                            .providers_config()
+                            .map_err(|f| f.message())
+                            .and_then(|c| {
+                                Providers::new(c.for_connection_test()).map_err(|e| e.to_string())
+                            })
+                    })
+                    .await;
+                    match built {
+                        Ok(Ok(providers)) => {
+                            Reply::Checked(provider, providers.check(provider).await)
+                        }
+                        Ok(Err(e)) => Reply::CheckFailed(provider, e),
+                        Err(e) => Reply::CheckFailed(provider, e.to_string()),
+                    }
+                }));
+            }
+            SettingsRequest::RefreshStats => {
+                if self.busy_cache {
+                    return;
+                }
+                self.busy_cache = true;
+                let cache = engine.cache().clone();
+                self.pending.push(
+                    self.spawner
+                        .blocking(move || Reply::Stats(cache.stats().map_err(|e| e.to_string()))),
+                );
+            }
+            SettingsRequest::ClearCache => {
+                self.busy_cache = true;
+                let cache = engine.cache().clone();
+                self.pending.push(self.spawner.blocking(move || {
+                    let cleared = cache.clear().map_err(|e| e.to_string());
+                    Reply::Cleared(cleared, cache.stats().map_err(|e| e.to_string()))
+                }));
+            }
         }
-        self.busy_cache = true;
-        let cache = engine.cache().clone();
-        let spawner = Spawner::new(rt.handle().clone(), Some(ctx.clone()));
-        self.pending
-            .push(spawner.blocking(move || Reply::Stats(cache.stats().map_err(|e| e.to_string()))));
     }
 
-    /// Empties the cache off the UI thread (the caller makes sure no run is going).
-    pub fn clear_cache(
-        &mut self,
-        engine: &Engine,
-        rt: &tokio::runtime::Runtime,
-        ctx: &egui::Context,
-    ) {
-        self.busy_cache = true;
-        let cache = engine.cache().clone();
-        let spawner = Spawner::new(rt.handle().clone(), Some(ctx.clone()));
-        self.pending.push(spawner.blocking(move || {
-            let cleared = cache.clear().map_err(|e| e.to_string());
-            Reply::Cleared(cleared, cache.stats().map_err(|e| e.to_string()))
-        }));
+    /// A key saved or removed, or the ComfyUI address saved: written in queue order, then the
+    /// provider routes rebuilt.
+    fn change_providers(&mut self, request: SettingsRequest, engine: &Arc<Engine>) {
+        match request {
+            SettingsRequest::SaveKey(provider) => {
+                let key = self.keys.remove(&provider).unwrap_or_default();
+                let key = key.trim().to_owned();
+                if key.is_empty() {
+                    return;
+                }
+                let (Some(var), Some(store)) = (key_variable(provider), self.secrets.clone())
+                else {
+                    self.notice = Some("there is nowhere to keep keys on this system".into());
+                    return;
+                };
+                self.checks.remove(&provider);
+                let (setup, engine) = (self.current_setup(), Arc::clone(engine));
+                self.queue_write(Box::new(move || {
+                    let notice = match store.set(var, &key) {
+                        Ok(kept) => format!(
+                            "{} key {}",
+                            provider,
+                            KeySource::Saved(kept.to_string()).describe()
+                        ),
+                        Err(e) => format!("the key was not saved: {e}"),
+                    };
+                    providers_changed(&setup, &engine, notice)
+                }));
+            }
+            SettingsRequest::RemoveKey(provider) => {
+                let (Some(var), Some(store)) = (key_variable(provider), self.secrets.clone())
+                else {
+                    return;
+                };
+                self.checks.remove(&provider);
+                let (setup, engine) = (self.current_setup(), Arc::clone(engine));
+                self.queue_write(Box::new(move || {
+                    let notice = match store.delete(var) {
+                        Ok(()) => format!("{provider} key removed"),
+                        Err(e) => format!("the key was not removed: {e}"),
+                    };
+                    providers_changed(&setup, &engine, notice)
+                }));
+            }
+            SettingsRequest::SaveComfyuiUrl => {
+                let url = self.comfyui_url.trim().trim_end_matches('/').to_owned();
+                let looks_like_address = (url.starts_with("http://")
+                    || url.starts_with("https://"))
+                    && url.len() > "https://".len()
+                    && !url.contains(char::is_whitespace);
+                if !url.is_empty() && !looks_like_address {
+                    self.notice = Some(format!(
+                        "`{url}` is not an address (e.g. http://127.0.0.1:8188)"
+                    ));
+                    return;
+                }
+                let Some(dir) = self.dir.clone() else {
+                    self.notice = Some("there is no settings folder on this system".into());
+                    return;
+                };
+                self.prefs.comfyui_url = (!url.is_empty()).then_some(url);
+                self.checks.remove(&ProviderKind::ComfyUi);
+                let (prefs, setup, engine) =
+                    (self.prefs.clone(), self.current_setup(), Arc::clone(engine));
+                self.queue_write(Box::new(move || {
+                    let notice = match prefs.save(&dir) {
+                        Ok(()) => "ComfyUI address saved".to_owned(),
+                        Err(e) => format!("the address was not saved: {e}"),
+                    };
+                    providers_changed(&setup, &engine, notice)
+                }));
+            }
+            _ => {}
+        }
     }
 
-    /// Applies answers that came back.
+    fn queue_write(&mut self, write: Write) {
+        self.writes.push(write);
+    }
+
+    /// Applies answers that came back and starts the next write (called from the logic step).
     pub fn poll(&mut self) {
-        for reply in drain_ready(&mut self.pending) {
+        let mut replies = drain_ready(&mut self.pending);
+        for done in self.writes.poll() {
+            match done {
+                Ok(reply) => replies.push(reply),
+                Err(lost) => self.notice = Some(lost.to_string()),
+            }
+        }
+        for reply in replies {
             match reply {
                 Reply::Checked(p, check) => {
                     self.checking.remove(&p);
                     self.checks.insert(p, check);
+                }
+                Reply::CheckFailed(p, e) => {
+                    self.checking.remove(&p);
+                    self.notice = Some(e);
                 }
                 Reply::Stats(stats) => {
                     self.busy_cache = false;
@@ -348,6 +399,17 @@ impl SettingsUi {
                         Err(e) => format!("the cache was not cleared: {e}"),
                     });
                 }
+                Reply::Providers { notice, sources } => {
+                    self.notice = Some(notice);
+                    self.sources = sources;
+                    self.providers_rev += 1;
+                }
+                Reply::Sources(sources) => self.sources = sources,
+                Reply::Saved(failed) => {
+                    if failed.is_some() {
+                        self.notice = failed;
+                    }
+                }
             }
         }
     }
@@ -357,12 +419,11 @@ impl SettingsUi {
     pub fn ui(
         &mut self,
         ctx: &egui::Context,
-        rt: &tokio::runtime::Runtime,
-        engine: &Arc<Engine>,
+        cache_root: &Path,
         doc: &Document,
         app_routes: &BTreeMap<String, Route>,
         running: bool,
-    ) -> Vec<Command> {
+    ) -> Vec<AppCommand> {
         let mut commands = Vec::new();
         if !self.open {
             self.shown = false;
@@ -370,9 +431,8 @@ impl SettingsUi {
         }
         if !self.shown {
             self.shown = true;
-            self.refresh_sources();
+            commands.push(AppCommand::Settings(SettingsRequest::ReadSources));
         }
-        self.poll();
         let mut open = true;
         egui::Window::new("Settings")
             .collapsible(false)
@@ -388,29 +448,35 @@ impl SettingsUi {
                         if ui.selectable_label(self.tab == tab, name).clicked() {
                             self.tab = tab;
                             if tab == Tab::Cache {
-                                self.refresh_stats(engine, rt, ctx);
+                                commands.push(AppCommand::Settings(SettingsRequest::RefreshStats));
                             }
                         }
                     }
                 });
                 ui.separator();
                 match self.tab {
-                    Tab::Providers => self.providers_ui(ui, ctx, rt, engine),
+                    Tab::Providers => self.providers_ui(ui, &mut commands),
                     Tab::Routes => {
-                        let mut above = self.confirm_above;
+                        let mut above = self.prefs.confirm_above;
                         ui.horizontal(|ui| {
                             let l = ui.label("Ask before a run that costs more than").id;
                             ui.add(egui::DragValue::new(&mut above).range(0..=100_000))
                                 .labelled_by(l);
                             ui.label("credits");
                         });
-                        if above != self.confirm_above {
-                            self.set_confirm_above(above);
+                        if above != self.prefs.confirm_above {
+                            commands.push(AppCommand::Settings(SettingsRequest::SetConfirmAbove(
+                                above,
+                            )));
                         }
                         ui.separator();
-                        commands = routes_ui(ui, doc, app_routes);
+                        commands.extend(
+                            routes_ui(ui, doc, app_routes)
+                                .into_iter()
+                                .map(AppCommand::Edit),
+                        );
                     }
-                    Tab::Cache => self.cache_ui(ui, ctx, rt, engine, running),
+                    Tab::Cache => self.cache_ui(ui, cache_root, running, &mut commands),
                 }
                 if let Some(n) = &self.notice {
                     ui.separator();
@@ -421,13 +487,7 @@ impl SettingsUi {
         commands
     }
 
-    fn providers_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        ctx: &egui::Context,
-        rt: &tokio::runtime::Runtime,
-        engine: &Engine,
-    ) {
+    fn providers_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
         ui.label(
             egui::RichText::new(
                 "Keys for the direct route: your own accounts, no credits. They are kept in \
@@ -464,13 +524,14 @@ impl SettingsUi {
                             .clicked()
                             || (entered && has_text)
                         {
-                            self.save_key(provider, engine);
+                            commands.push(AppCommand::Settings(SettingsRequest::SaveKey(provider)));
                         }
                         let saved = matches!(self.source(provider), KeySource::Saved(_));
                         if ui.add_enabled(saved, egui::Button::new("Remove")).clicked() {
-                            self.remove_key(provider, engine);
+                            commands
+                                .push(AppCommand::Settings(SettingsRequest::RemoveKey(provider)));
                         }
-                        self.check_button(ui, provider, ctx, rt);
+                        self.check_button(ui, provider, commands);
                     });
                     ui.end_row();
                     if self.checks.contains_key(&provider) {
@@ -492,9 +553,9 @@ impl SettingsUi {
             )
             .labelled_by(l);
             if ui.button("Save").clicked() {
-                self.save_comfyui_url(engine);
+                commands.push(AppCommand::Settings(SettingsRequest::SaveComfyuiUrl));
             }
-            self.check_button(ui, ProviderKind::ComfyUi, ctx, rt);
+            self.check_button(ui, ProviderKind::ComfyUi, commands);
         });
         if self.setup.var("AKTION_COMFYUI_URL").is_some() {
             ui.label(
@@ -507,11 +568,10 @@ impl SettingsUi {
     }
 
     fn check_button(
-        &mut self,
+        &self,
         ui: &mut egui::Ui,
         provider: ProviderKind,
-        ctx: &egui::Context,
-        rt: &tokio::runtime::Runtime,
+        commands: &mut Vec<AppCommand>,
     ) {
         let busy = self.is_checking(provider);
         let label = if busy {
@@ -520,7 +580,7 @@ impl SettingsUi {
             "Test connection"
         };
         if ui.add_enabled(!busy, egui::Button::new(label)).clicked() {
-            self.check(provider, rt, ctx);
+            commands.push(AppCommand::Settings(SettingsRequest::Check(provider)));
         }
     }
 
@@ -540,17 +600,13 @@ impl SettingsUi {
     }
 
     fn cache_ui(
-        &mut self,
+        &self,
         ui: &mut egui::Ui,
-        ctx: &egui::Context,
-        rt: &tokio::runtime::Runtime,
-        engine: &Engine,
+        cache_root: &Path,
         running: bool,
+        commands: &mut Vec<AppCommand>,
     ) {
-        ui.label(format!(
-            "Results are kept in {}",
-            engine.cache().root().display()
-        ));
+        ui.label(format!("Results are kept in {}", cache_root.display()));
         match &self.stats {
             Some(Ok(s)) => {
                 ui.label(format!(
@@ -579,7 +635,7 @@ impl SettingsUi {
                 .add_enabled(!self.busy_cache, egui::Button::new("Refresh"))
                 .clicked()
             {
-                self.refresh_stats(engine, rt, ctx);
+                commands.push(AppCommand::Settings(SettingsRequest::RefreshStats));
             }
             let clear = ui
                 .add_enabled(
@@ -592,9 +648,43 @@ impl SettingsUi {
                 )
                 .on_disabled_hover_text("wait for the run to finish");
             if clear.clicked() {
-                self.clear_cache(engine, rt, ctx);
+                commands.push(AppCommand::Settings(SettingsRequest::ClearCache));
             }
         });
+    }
+}
+
+/// Where each hosted provider's key comes from: the environment wins, then the secret store.
+/// Reads the keychain: call it off the UI thread.
+pub fn key_sources(setup: &crate::setup::Setup) -> BTreeMap<ProviderKind, KeySource> {
+    HOSTED
+        .iter()
+        .map(|p| {
+            let source = match key_variable(*p) {
+                None => KeySource::None,
+                Some(var) if setup.var(var).is_some() => KeySource::Environment(var),
+                Some(var) => match &setup.secrets {
+                    Some(store) if matches!(store.get(var), Ok(Some(_))) => {
+                        KeySource::Saved(store.kept().to_string())
+                    }
+                    _ => KeySource::None,
+                },
+            };
+            (*p, source)
+        })
+        .collect()
+}
+
+/// After a key or the address changed: the engine's direct and comfyui routes are rebuilt
+/// (jobs already running finish on the old ones) and the key sources read again.
+fn providers_changed(setup: &crate::setup::Setup, engine: &Engine, notice: String) -> Reply {
+    let notice = match setup.set_provider_routes(engine) {
+        Ok(()) => notice,
+        Err(e) => e,
+    };
+    Reply::Providers {
+        notice,
+        sources: key_sources(setup),
     }
 }
 

@@ -185,9 +185,25 @@ impl AppState {
     }
 
     /// Opens a project folder (or its `project.json`).
+    /// A board saved by a newer version opens read-only with what this version can read of it
+    /// (and says so); it is never overwritten.
     pub fn open(path: &Path) -> Result<Self, aktion_graph::ProjectError> {
-        let (root, doc) = project::load(path, Catalog::builtin())?;
-        Ok(Self::new(doc, root))
+        match project::load(path, Catalog::builtin()) {
+            Ok((root, doc)) => Ok(Self::new(doc, root)),
+            Err(newer @ aktion_graph::ProjectError::NewerVersion { .. }) => {
+                let (root, doc, left_out) = project::load_newer(path, Catalog::builtin())?;
+                let mut s = Self::new(doc, root);
+                s.read_only = Some(if left_out == 0 {
+                    newer.to_string()
+                } else {
+                    format!(
+                        "{newer}; {left_out} node(s) or wire(s) this version cannot read are not shown"
+                    )
+                });
+                Ok(s)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn is_modified(&self) -> bool {
@@ -205,7 +221,10 @@ impl AppState {
                 s.takes_changed = true;
                 "recovered unsaved changes from the last session; save to keep them".to_owned()
             }
-            None => format!("opened {}", s.root.display()),
+            None => match &s.read_only {
+                Some(why) => why.clone(),
+                None => format!("opened {}", s.root.display()),
+            },
         };
         Ok((s, message))
     }
@@ -239,7 +258,8 @@ impl AppState {
 
     /// Saves into another folder (assets come along) and makes it the project.
     pub fn save_as(&mut self, root: &Path) -> Result<(), String> {
-        copy_assets(&self.root, root).map_err(|e| format!("cannot copy the assets: {e}"))?;
+        copy_project_files(&self.root, root)
+            .map_err(|e| format!("cannot copy the assets and takes: {e}"))?;
         let old = std::mem::replace(&mut self.root, root.to_path_buf());
         self.read_only = None;
         self.save().inspect_err(|_| self.root = old)
@@ -427,7 +447,8 @@ impl AppState {
                 let schema = kind
                     .param(&key)
                     .ok_or_else(|| format!("{} has no `{key}`", kind.title))?;
-                aktion_graph::validate::check_param(schema, Some(&value))?;
+                aktion_graph::validate::check_param(schema, Some(&value))
+                    .map_err(|e| e.to_string())?;
                 let label = format!("Edit {}", schema.label);
                 let merge = Some(format!("param:{node}:{key}"));
                 let edits = self.replace_each(&[node], |n| {
@@ -469,7 +490,7 @@ impl AppState {
                 )?;
             }
             Command::Duplicate(ids) => {
-                let text = clipboard::copy(&self.doc, &ids);
+                let text = clipboard::copy(&self.doc, &ids, None);
                 let at = self.offset_of(&ids, [40.0, 40.0]);
                 self.paste(&text, at, "Duplicate")?;
             }
@@ -742,17 +763,22 @@ fn plural(verb: &str, n: usize) -> String {
 }
 
 /// Copies the content-addressed assets of one project folder into another.
-fn copy_assets(from: &Path, to: &Path) -> std::io::Result<()> {
-    let src = from.join(project::ASSETS_DIR);
-    let dst = to.join(project::ASSETS_DIR);
-    std::fs::create_dir_all(&dst)?;
-    let Ok(entries) = std::fs::read_dir(&src) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        let target = dst.join(e.file_name());
-        if e.file_type().is_ok_and(|t| t.is_file()) && !target.exists() {
-            std::fs::copy(e.path(), target)?;
+/// Copies a project's assets and take files into another project folder (Save As): each file
+/// under a temporary name, then renamed, so a crash never leaves half a file under a real name.
+/// Files already there are kept; temporary files are not copied.
+fn copy_project_files(from: &Path, to: &Path) -> std::io::Result<()> {
+    for folder in [project::ASSETS_DIR, project::TAKES_DIR] {
+        let src = from.join(folder);
+        let dst = to.join(folder);
+        let Ok(entries) = std::fs::read_dir(&src) else {
+            continue;
+        };
+        std::fs::create_dir_all(&dst)?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && e.file_type().is_ok_and(|t| t.is_file()) {
+                super::import::copy_into(&e.path(), &dst, &name)?;
+            }
         }
     }
     Ok(())
@@ -1053,7 +1079,7 @@ mod tests {
             .expect("add");
         }
         let ids: Vec<NodeId> = s.doc.nodes.keys().copied().collect();
-        let text = clipboard::copy(&s.doc, &ids);
+        let text = clipboard::copy(&s.doc, &ids, None);
         s.apply(
             Command::Paste {
                 text,
@@ -1265,6 +1291,60 @@ mod tests {
             .is_err()
         );
         assert!(s.apply(Command::DeleteFrame(3), now()).is_err());
+    }
+
+    #[test]
+    fn a_board_from_a_newer_version_opens_read_only_with_what_this_version_reads() {
+        let d = tempfile::tempdir().expect("tmp");
+        let root = d.path().join("future.aktion");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let (a, b, c) = (NodeId::new(), NodeId::new(), NodeId::new());
+        let text = serde_json::json!({
+            "format": "aktion-studio-project",
+            "version": 99,
+            "name": "from the future",
+            "hologram_settings": { "depth": 3 },
+            "nodes": [
+                { "id": a, "kind": "t2i", "pos": [0.0, 0.0], "params": { "prompt": "a door" },
+                  "sparkle": true },
+                { "id": b, "kind": "hologram", "pos": [300.0, 0.0] },
+                { "id": c, "kind": "i2i", "pos": [600.0, 0.0] }
+            ],
+            "wires": [
+                { "from": a, "to": c, "input": "image", "slot": 0 },
+                { "from": b, "to": c, "input": "image", "slot": 1 }
+            ]
+        })
+        .to_string();
+        let file = root.join("project.json");
+        std::fs::write(&file, &text).expect("write");
+
+        let (mut s, message) = AppState::open_with_recovery(&root).expect("opens");
+        assert!(message.contains("newer"), "{message}");
+        assert!(message.contains("2 node(s) or wire(s)"), "{message}");
+        assert_eq!(s.doc.name, "from the future");
+        assert_eq!(s.doc.nodes.len(), 2, "the hologram is not shown");
+        assert_eq!(s.doc.nodes[&a].param_str("prompt"), "a door");
+        assert_eq!(s.doc.wires.len(), 1);
+        assert!(s.read_only.is_some());
+        assert!(s.save().is_err(), "never overwritten");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), text);
+    }
+
+    #[test]
+    fn save_as_carries_the_takes() {
+        let (d, mut s) = state();
+        let hash = blake3::hash(b"a picture").to_hex().to_string();
+        let file = project::take_path(&s.root, &hash).expect("path");
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&file, b"a picture").expect("write");
+        let other = d.path().join("copy.aktion");
+        s.save_as(&other).expect("save as");
+        let copied = project::take_path(&other, &hash).expect("path");
+        assert_eq!(
+            std::fs::read(copied).expect("the take came along"),
+            b"a picture"
+        );
     }
 
     #[test]

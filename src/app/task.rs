@@ -154,6 +154,56 @@ pub fn drain_ready<T>(tasks: &mut Vec<Task<T>>) -> Vec<T> {
     ready
 }
 
+/// One piece of blocking work of a [`Lane`].
+pub type Job<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// Blocking work that must happen one piece at a time, in the order asked: writes to the same
+/// file or store, where two at once could interleave or land out of order.
+pub struct Lane<T> {
+    spawner: Spawner,
+    queue: std::collections::VecDeque<Job<T>>,
+    running: Option<Task<T>>,
+}
+
+impl<T: Send + 'static> Lane<T> {
+    pub fn new(spawner: Spawner) -> Self {
+        Self {
+            spawner,
+            queue: std::collections::VecDeque::new(),
+            running: None,
+        }
+    }
+
+    /// Queues `job` after everything queued before it.
+    pub fn push(&mut self, job: Job<T>) {
+        self.queue.push_back(job);
+        self.start_next();
+    }
+
+    /// Whether work is queued or running.
+    pub fn busy(&self) -> bool {
+        self.running.is_some() || !self.queue.is_empty()
+    }
+
+    /// The results that arrived, in the order the work was queued; starts what comes next.
+    pub fn poll(&mut self) -> Vec<Result<T, Lost>> {
+        let mut done = Vec::new();
+        while let Some(result) = take_ready(&mut self.running) {
+            done.push(result);
+            self.start_next();
+        }
+        done
+    }
+
+    fn start_next(&mut self) {
+        if self.running.is_none()
+            && let Some(job) = self.queue.pop_front()
+        {
+            self.running = Some(self.spawner.blocking(job));
+        }
+    }
+}
+
 /// Background work that ended without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost;
@@ -210,5 +260,35 @@ mod tests {
         };
         assert_eq!(got, Poll::Lost);
         assert_eq!(Task::ready(3).poll(), Poll::Ready(3));
+    }
+
+    #[test]
+    fn a_lane_runs_one_job_at_a_time_in_order() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("runtime");
+        let spawner = Spawner::new(rt.handle().clone(), None);
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut lane = Lane::new(spawner);
+        for i in 0..20_u32 {
+            let log = Arc::clone(&log);
+            lane.push(Box::new(move || {
+                // A later job must not start before this one ends.
+                log.lock().expect("log").push(("start", i));
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                log.lock().expect("log").push(("end", i));
+                i
+            }));
+        }
+        assert!(lane.busy());
+        let mut results = Vec::new();
+        while lane.busy() {
+            results.extend(lane.poll());
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(results, (0..20).map(Ok).collect::<Vec<_>>());
+        let expected: Vec<(&str, u32)> = (0..20).flat_map(|i| [("start", i), ("end", i)]).collect();
+        assert_eq!(*log.lock().expect("log"), expected);
     }
 }

@@ -55,10 +55,10 @@ impl Fixture {
         .expect("cache");
         let engine = setup
             .engine(cache, setup.account_session())
-            .map_err(|f| f.message)
+            .map_err(|f| f.message())
             .expect("engine");
         let mut studio = Studio::new(state, engine, &setup)
-            .map_err(|f| f.message)
+            .map_err(|f| f.message())
             .expect("studio");
         // Never touch the real recent-projects list from a test.
         studio.recent_dir = Some(self.dir.path().join("config"));
@@ -317,7 +317,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
         first["points"].as_array().expect("points").len() >= 2,
         "a stroke is a list of points"
     );
-    h.state_mut().sketch_pad = None;
+    h.state_mut().panels.dialogs.sketch_pad = None;
     h.run();
 
     // Drop two images and a corrupt file on the board: two nodes, then a clear refusal.
@@ -401,7 +401,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     for id in [t2i, i2v] {
         let n = doc.node(id).expect("node");
         let take = n.active_take().expect("a take after the run");
-        assert!(take.draft, "draft results are marked");
+        assert!(take.meta.draft, "draft results are marked");
         assert!(!take.outputs.is_empty());
     }
 
@@ -419,7 +419,10 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     wait_for_run(&mut h);
     assert_eq!(h.state().state.doc.node(t2i).expect("t2i").takes.len(), 2);
     press(&mut h, "Compare #1");
-    assert!(h.state().compare.is_some(), "compare chosen");
+    assert!(
+        h.state().panels.inspector.comparing().is_some(),
+        "compare chosen"
+    );
     assert!(
         h.query_by_label("Take #1").is_some() && h.query_by_label("Take #2 (active)").is_some(),
         "two takes side by side"
@@ -444,7 +447,7 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     press(&mut h, "Export take…");
     press(&mut h, "Export files");
     // Written off the UI thread.
-    wait_until(&mut h, |app| app.exporting.is_none());
+    wait_until(&mut h, |app| app.loaders.exporting.is_none());
     let exported: Vec<PathBuf> = std::fs::read_dir(f.root().join("exports"))
         .expect("exports folder")
         .map(|e| e.expect("entry").path())
@@ -465,19 +468,12 @@ fn a_filmmaker_builds_runs_saves_and_recovers_a_board() {
     h.run();
     assert!(!h.state().state.is_modified());
     let saved = h.state().state.doc.clone();
-    assert_eq!(
-        h.state().recent.len(),
-        1,
-        "a saved board joins the recent projects"
-    );
+    // The recent list is written off the UI thread.
+    wait_until(&mut h, |app| app.recent.len() == 1);
 
     // Idle: with nothing running and nothing to autosave, the app asks for no frame at all
     // (once the previews it asked for have arrived).
-    wait_until(&mut h, |app| {
-        app.previews_pending
-            .keys()
-            .all(|p| app.previews.contains_key(p))
-    });
+    wait_until(&mut h, |app| app.loaders.previews.settled());
     h.run();
     assert!(!h.ctx.has_requested_repaint(), "an idle app paints nothing");
     let reopened = AppState::open(&f.root()).expect("reopen");
@@ -581,17 +577,20 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     let fx = Fixture::new();
     let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
     let store = aktion_account::secrets::SecretStore::file_only(&fx.dir.path().join("secrets"));
-    h.state_mut().account.set_secrets(Some(store.clone()));
-    h.state_mut().account.server.clone_from(&server.url);
+    h.state_mut()
+        .panels
+        .account
+        .set_secrets(Some(store.clone()));
+    h.state_mut().panels.account.server.clone_from(&server.url);
     h.run();
 
     press(&mut h, "Sign in");
     text_field(&mut h, "Email", "director@example.com");
     text_field(&mut h, "Password", "correct horse");
     press(&mut h, "Create account");
-    wait_until(&mut h, |app| app.account.me.is_some());
+    wait_until(&mut h, |app| app.panels.account.me.is_some());
     h.run();
-    assert!(h.state().account.signed_in());
+    assert!(h.state().panels.account.signed_in());
     // The starter grant, in the toolbar; the session kept in the (file) store, said so.
     assert!(h.query_by_label("20 credits").is_some());
     let token = store
@@ -601,15 +600,16 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     assert!(!token.is_empty());
     assert!(
         h.state()
+            .panels
             .account
             .notice
             .as_deref()
             .is_some_and(|n| n.contains("no system keychain")),
         "{:?}",
-        h.state().account.notice
+        h.state().panels.account.notice
     );
     assert!(
-        h.state().account.password.is_empty(),
+        h.state().panels.account.password.is_empty(),
         "the password is not kept"
     );
 
@@ -619,7 +619,8 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
         "Share my results to train better models (10 % off the membership)",
     );
     wait_until(&mut h, |app| {
-        app.account
+        app.panels
+            .account
             .me
             .as_ref()
             .is_some_and(|m| m.data_sharing.opt_in)
@@ -630,7 +631,8 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     assert!(h.query_by_label_contains("the prompt").is_some());
     press(&mut h, "Delete my shared data");
     wait_until(&mut h, |app| {
-        app.account
+        app.panels
+            .account
             .notice
             .as_deref()
             .is_some_and(|n| n.starts_with("deleted 0 shared record"))
@@ -638,7 +640,7 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
 
     // Sign out: the token leaves the store; the button says "Sign in" again.
     press(&mut h, "Sign out");
-    wait_until(&mut h, |app| !app.account.signed_in());
+    wait_until(&mut h, |app| !app.panels.account.signed_in());
     h.run();
     assert_eq!(
         store
@@ -747,9 +749,9 @@ fn clips_play_and_sounds_show_their_waveform_in_the_inspector() {
             .to_owned()
     };
     let clip_key = key(&h, clip);
-    assert!(h.state().media.is_playing(&clip_key));
+    assert!(h.state().loaders.media.is_playing(&clip_key));
     press(&mut h, "Pause");
-    assert!(!h.state().media.is_playing(&clip_key));
+    assert!(!h.state().loaders.media.is_playing(&clip_key));
 
     h.state_mut().state.selection = std::collections::BTreeSet::from([sound]);
     h.run();
@@ -802,6 +804,7 @@ fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
     let store = aktion_account::secrets::SecretStore::file_only(&fx.dir.path().join("secrets"));
     let config = fx.dir.path().join("config");
     h.state_mut()
+        .panels
         .settings
         .set_storage(Some(store.clone()), Some(config.clone()));
     h.run();
@@ -809,30 +812,36 @@ fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
     press(&mut h, "Settings");
     text_field(&mut h, "Replicate key", "r8_SETTINGS_KEY_never_shown");
     press_nth(&mut h, "Save", 1);
+    // Kept off the UI thread; the window says where once it is done.
+    wait_until(&mut h, |app| !app.panels.settings.busy());
     assert_eq!(
         store.get("REPLICATE_API_TOKEN").expect("store").as_deref(),
         Some("r8_SETTINGS_KEY_never_shown")
     );
     assert!(matches!(
-        h.state().settings.key_source(ProviderKind::Replicate),
+        h.state().panels.settings.source(ProviderKind::Replicate),
         KeySource::Saved(_)
     ));
     assert!(
-        h.state().settings.keys[&ProviderKind::Replicate].is_empty(),
+        h.state().panels.settings.keys[&ProviderKind::Replicate].is_empty(),
         "field cleared"
     );
 
     text_field(&mut h, "Address", &comfy.base_url());
     press_nth(&mut h, "Save", 4);
+    wait_until(&mut h, |app| !app.panels.settings.busy());
     assert_eq!(
         Prefs::load(&config).comfyui_url.as_deref(),
         Some(comfy.base_url().as_str())
     );
     press_nth(&mut h, "Test connection", 4);
     wait_until(&mut h, |app| {
-        app.settings.checks.contains_key(&ProviderKind::ComfyUi)
+        app.panels
+            .settings
+            .checks
+            .contains_key(&ProviderKind::ComfyUi)
     });
-    let check = h.state().settings.checks[&ProviderKind::ComfyUi].clone();
+    let check = h.state().panels.settings.checks[&ProviderKind::ComfyUi].clone();
     assert!(
         check.ok && check.summary.contains("ComfyUI 0.3.66"),
         "{check:?}"
@@ -878,26 +887,28 @@ fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
     press(&mut h, "Cache");
     wait_until(
         &mut h,
-        |app| matches!(&app.settings.stats, Some(Ok(s)) if s.entries > 0),
+        |app| matches!(&app.panels.settings.stats, Some(Ok(s)) if s.entries > 0),
     );
     press(&mut h, "Clear cache");
     wait_until(
         &mut h,
-        |app| matches!(&app.settings.stats, Some(Ok(s)) if s.entries == 0),
+        |app| matches!(&app.panels.settings.stats, Some(Ok(s)) if s.entries == 0),
     );
     assert!(
         h.state()
+            .panels
             .settings
             .notice
             .as_deref()
             .is_some_and(|n| n.starts_with("the cache is empty")),
         "{:?}",
-        h.state().settings.notice
+        h.state().panels.settings.notice
     );
 
     // The key goes again; it was never written to the project or the settings file.
     press(&mut h, "Providers");
     press_nth(&mut h, "Remove", 1);
+    wait_until(&mut h, |app| !app.panels.settings.busy());
     assert_eq!(store.get("REPLICATE_API_TOKEN").expect("store"), None);
     h.state_mut().save();
     for dir in [fx.root(), config] {
@@ -950,40 +961,46 @@ fn the_epic_scene_panel_fills_six_slots_generates_and_places_the_scene() {
 
     press(&mut h, "Run");
     press(&mut h, "Epic Scene…");
-    assert!(h.state().epic.open);
+    assert!(h.state().panels.epic.open);
     let generate = "Generate · 10 credits";
     press(&mut h, "Fill from selection");
-    assert_eq!(h.state().epic.filled(), 5, "five image nodes selected");
+    assert_eq!(
+        h.state().panels.epic.filled(),
+        5,
+        "five image nodes selected"
+    );
     // In board order, top to bottom.
     assert_eq!(
-        h.state().epic.slots[0],
+        h.state().panels.epic.slots[0],
         Some(super::state::SceneImage::Node(sketches[0]))
     );
     press(&mut h, generate);
     assert!(
-        h.state().epic.node.is_none(),
+        h.state().panels.epic.node.is_none(),
         "Generate does nothing with a slot empty"
     );
 
     // The sixth image: a file dropped on the empty slot.
-    let slot = h.state().epic.slot_rects[5].center();
+    let slot = h.state().panels.epic.slot_rects[5].center();
     h.hover_at(slot);
     h.input_mut().dropped_files = vec![Arc::new(TestFile {
         path: "/photos/rooftop.png".into(),
         bytes: png(40, 30),
     })];
     h.run();
-    wait_until(&mut h, |app| app.epic.filled() == 6);
+    wait_until(&mut h, |app| app.panels.epic.filled() == 6);
     // The dropped file's slot shows its picture (decoded off the UI thread).
-    let Some(super::state::SceneImage::File(file)) = h.state().epic.slots[5].clone() else {
+    let Some(super::state::SceneImage::File(file)) = h.state().panels.epic.slots[5].clone() else {
         panic!("the sixth slot holds the dropped file");
     };
-    wait_until(&mut h, |app| app.previews.contains_key(&file.asset.hash));
+    wait_until(&mut h, |app| {
+        app.loaders.previews.get(&file.asset.hash).is_some()
+    });
     let nodes_before = h.state().state.doc.nodes.len();
 
     text_field(&mut h, "Prompt (optional)", "the showdown, wide");
     press(&mut h, generate);
-    let scene = h.state().epic.node.expect("the scene node");
+    let scene = h.state().panels.epic.node.expect("the scene node");
     wait_for_run(&mut h);
     let doc = &h.state().state.doc;
     assert_eq!(
@@ -1004,7 +1021,7 @@ fn the_epic_scene_panel_fills_six_slots_generates_and_places_the_scene() {
     assert_eq!(doc.nodes[&wires[5].from].kind, "image");
     assert_eq!(doc.nodes[&scene].takes.len(), 1, "{:?}", h.state().message);
     assert!(
-        h.state().epic.slots.iter().all(Option::is_none),
+        h.state().panels.epic.slots.iter().all(Option::is_none),
         "emptied for the next one"
     );
     assert!(
@@ -1232,7 +1249,7 @@ fn jobs_journaled_by_a_killed_app_resume_at_the_next_start_and_end_as_takes() {
     let node = &h.state().state.doc.nodes[&edited];
     assert_eq!(node.takes.len(), 1, "{:?}", h.state().message);
     assert_eq!(
-        node.takes[0].params["prompt"], "a long dolly shot",
+        node.takes[0].meta.params["prompt"], "a long dolly shot",
         "the take is what was paid for; the node keeps its edit"
     );
     assert_eq!(node.params["prompt"], "a long dolly shot, at dusk");
@@ -1310,7 +1327,7 @@ fn the_test_app_reads_no_key_from_the_environment_or_a_secret_store() {
         ProviderKind::A2e,
     ] {
         assert_eq!(
-            h.state().settings.key_source(p),
+            super::settings::key_sources(&h.state().panels.settings.worker_setup())[&p],
             super::settings::KeySource::None,
             "{p:?}"
         );
@@ -1437,7 +1454,9 @@ fn each_kind_runs_where_its_key_is_and_a_costly_run_asks_first() {
     wait_until(&mut h, |app| app.planner.view().cost == credits);
 
     // Above the threshold, the run asks first; "Don't run" runs nothing.
-    h.state_mut().settings.set_confirm_above(credits - 1);
+    h.state_mut().send(AppCommand::Settings(
+        super::settings::SettingsRequest::SetConfirmAbove(credits - 1),
+    ));
     h.state_mut().send(AppCommand::Run(Vec::new()));
     h.run();
     assert!(
@@ -1456,5 +1475,445 @@ fn each_kind_runs_where_its_key_is_and_a_costly_run_asks_first() {
     h.run();
     assert!(h.query_by_label_contains("This run costs").is_none());
     wait_until(&mut h, |app| app.state.doc.nodes[&s2i].takes.len() == 1);
-    assert!(h.state().state.doc.nodes[&s2i].takes[0].draft);
+    assert!(h.state().state.doc.nodes[&s2i].takes[0].meta.draft);
+}
+
+#[test]
+fn a_project_opens_off_the_ui_thread_and_never_over_edits_made_meanwhile() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    let other = fx.dir.path().join("other.aktion");
+    let mut doc = Document {
+        name: "the other film".into(),
+        ..Document::default()
+    };
+    doc.add_node(aktion_graph::Node::new(
+        Catalog::builtin().get("t2i").expect("kind"),
+        [0.0, 0.0],
+    ));
+    aktion_graph::project::save(&other, &doc).expect("save");
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    h.run();
+    h.state_mut().save();
+
+    // Open: the board switches once the project has been read, and it joins the recent list.
+    h.state_mut().send(AppCommand::Open(other.clone()));
+    h.run();
+    wait_until(&mut h, |app| app.state.doc.name == "the other film");
+    assert_eq!(h.state().state.root, other);
+    assert_eq!(h.state().state.doc.nodes.len(), 1);
+    wait_until(&mut h, |app| app.recent.len() == 2);
+
+    // Asked to open another project, then edited before it was read: the edit wins.
+    h.state_mut().send(AppCommand::Open(fx.root()));
+    h.state_mut()
+        .send(AppCommand::Edit(super::state::Command::AddNode {
+            kind: "t2i".into(),
+            pos: [300.0, 0.0],
+        }));
+    h.run();
+    wait_until(&mut h, |app| app.loaders.opening.is_none());
+    assert_eq!(h.state().state.root, other, "still the edited board");
+    assert_eq!(h.state().state.doc.nodes.len(), 2, "the edit is kept");
+    assert!(
+        h.state()
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("was not opened")),
+        "{:?}",
+        h.state().message
+    );
+
+    // A project that cannot be read says why; the board stays.
+    h.state_mut().save();
+    h.state_mut()
+        .send(AppCommand::Open(fx.dir.path().join("missing.aktion")));
+    h.run();
+    wait_until(&mut h, |app| app.loaders.opening.is_none());
+    assert_eq!(h.state().state.root, other);
+    assert!(h.state().message.is_some());
+}
+
+#[test]
+fn a_run_is_planned_off_the_ui_thread_and_a_refusal_is_shown() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    let (doc, t2i) = lighthouse_board();
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.run();
+
+    // The engine plans on a worker; until it has, the run counts as going (no second click
+    // starts a duplicate unseen), then the result lands as a take.
+    let looked_up = aktion_cache::lookups_on_this_thread();
+    h.state_mut().send(AppCommand::Run(vec![t2i]));
+    h.state_mut().handle_commands();
+    assert!(h.state().runs.any_running(), "starting counts as running");
+    assert_eq!(
+        aktion_cache::lookups_on_this_thread(),
+        looked_up,
+        "no cache look-up on the UI thread to start a run"
+    );
+    wait_until(&mut h, |app| {
+        app.state.doc.nodes[&t2i].takes.len() == 1 && !app.runs.any_running()
+    });
+
+    // A run the engine refuses (a node that is not on the board) says why.
+    let ghost = aktion_graph::NodeId::new();
+    h.state_mut().send(AppCommand::RunConfirmed(vec![ghost]));
+    wait_until(&mut h, |app| {
+        app.message
+            .as_deref()
+            .is_some_and(|m| m.contains(&ghost.to_string()))
+    });
+    assert!(!h.state().runs.any_running());
+}
+
+#[test]
+fn an_older_project_brings_its_takes_in_from_the_cache_and_marks_the_rest_missing() {
+    let fx = Fixture::new();
+    let cache = aktion_cache::Cache::open(
+        fx.dir.path().join("cache"),
+        aktion_cache::CacheOptions::default(),
+    )
+    .expect("cache");
+    let mut doc = Document::default();
+    let kind = Catalog::builtin().get("t2i").expect("kind");
+    let kept = doc.add_node(aktion_graph::Node::new(kind, [0.0, 0.0]));
+    let lost = doc.add_node(aktion_graph::Node::new(kind, [300.0, 0.0]));
+    let take = |bytes: &[u8], hash: aktion_cache::BlobHash| aktion_cache::CachedResult {
+        outputs: vec![aktion_cache::CachedOutput {
+            hash,
+            mime: "image/png".into(),
+            name: "t2i.png".into(),
+            bytes: bytes.len() as u64,
+        }],
+        meta: serde_json::json!({ "provider": "draft" }),
+        created_unix_ms: 1,
+    };
+    // One take's file is still in the cache; the other's is nowhere.
+    let in_cache = cache.put_bytes(b"kept picture").expect("put");
+    aktion_engine::takes::record_take(&mut doc, kept, "sig-kept", &take(b"kept picture", in_cache));
+    let nowhere = aktion_cache::BlobHash::of(b"lost picture");
+    aktion_engine::takes::record_take(&mut doc, lost, "sig-lost", &take(b"lost picture", nowhere));
+    aktion_graph::project::save(&fx.root(), &doc).expect("save");
+    let (state, _) = AppState::open_with_recovery(&fx.root()).expect("open");
+    let mut h = fx.harness(state);
+    h.run();
+
+    wait_until(&mut h, |app| !app.loaders.missing_takes.is_empty());
+    let file = aktion_graph::project::take_path(&fx.root(), &in_cache.to_hex()).expect("path");
+    assert_eq!(
+        std::fs::read(&file).expect("kept in the project"),
+        b"kept picture"
+    );
+    let lost_take = h.state().state.doc.nodes[&lost].active_take.expect("take");
+    assert_eq!(
+        h.state()
+            .loaders
+            .missing_takes
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![lost_take]
+    );
+    h.state_mut()
+        .apply(super::state::Command::Select(vec![lost]));
+    h.run();
+    let labels: Vec<String> = h
+        .get_all_by_label_contains("missing — re-run")
+        .filter_map(|n| n.accesskit_node().label())
+        .collect();
+    assert!(
+        labels.iter().any(|l| l.starts_with("#1 ")),
+        "the inspector marks the take: {labels:?}"
+    );
+}
+
+#[test]
+fn a_deleted_take_keeps_its_file_while_undo_can_bring_it_back() {
+    use super::state::Command;
+    let fx = Fixture::new();
+    let (mut h, t2i) = lighthouse_run(&fx);
+    let take = h.state().state.doc.nodes[&t2i].active_take.expect("take");
+    let hash = h.state().state.doc.nodes[&t2i].takes[0].outputs[0]
+        .hash
+        .clone();
+    let file = aktion_graph::project::take_path(&fx.root(), &hash).expect("path");
+    let bytes = std::fs::read(&file).expect("the take is in the project");
+    // Old enough that only a reference keeps it.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200)))
+        .expect("age");
+
+    h.state_mut().apply(Command::DeleteTake { node: t2i, take });
+    h.run();
+    assert!(h.state().state.doc.nodes[&t2i].takes.is_empty());
+    h.state_mut().save();
+    wait_until(&mut h, |app| app.loaders.tidying.is_none());
+    assert_eq!(std::fs::read(&file).expect("kept for undo"), bytes);
+
+    h.state_mut().apply(Command::Undo);
+    h.run();
+    assert_eq!(h.state().state.doc.nodes[&t2i].active_take, Some(take));
+    assert_eq!(std::fs::read(&file).expect("still there"), bytes);
+
+    // Once nothing can bring it back (a fresh history) and it is gone from the board, a save
+    // tidies it away.
+    h.state_mut().apply(Command::DeleteTake { node: t2i, take });
+    h.run();
+    h.state_mut().save();
+    let (state, _) = AppState::open_with_recovery(&fx.root()).expect("open");
+    h.state_mut().state = state;
+    h.state_mut().save();
+    wait_until(&mut h, |app| app.loaders.tidying.is_none());
+    assert!(!file.exists(), "no take and no undo step refers to it");
+}
+
+#[test]
+fn file_export_project_bundle_writes_one_zip_with_the_takes() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    let (mut h, t2i) = lighthouse_run(&fx);
+    let hash = h.state().state.doc.nodes[&t2i].takes[0].outputs[0]
+        .hash
+        .clone();
+
+    let out = fx.dir.path().join("film.zip");
+    h.state_mut().send(AppCommand::ExportBundle(out.clone()));
+    h.run();
+    wait_until(&mut h, |app| app.loaders.exporting.is_none());
+    assert!(
+        h.state()
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("wrote") && m.contains("1 take file(s)")),
+        "{:?}",
+        h.state().message
+    );
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).expect("zip")).expect("zip");
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.map(std::borrow::Cow::into_owned).expect("name"))
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("/project.json")),
+        "{names:?}"
+    );
+    let take = names
+        .iter()
+        .find(|n| n.ends_with(&format!("/takes/{hash}")))
+        .expect("the take is in the bundle")
+        .clone();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name(&take).expect("entry"), &mut bytes)
+        .expect("read");
+    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), hash);
+}
+
+#[test]
+fn nodes_pasted_from_another_project_bring_their_assets_and_takes() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    let other = fx.dir.path().join("other.aktion");
+    let catalog = Catalog::builtin();
+    let mut doc = Document::default();
+    let asset =
+        aktion_graph::project::import_asset_bytes(&other, "mara.png", b"mara").expect("asset");
+    let mut image = aktion_graph::Node::new(catalog.get("image").expect("image"), [0.0, 0.0]);
+    image.params.insert("file".into(), asset.to_value());
+    let img = doc.add_node(image);
+    let t2i = doc.add_node(aktion_graph::Node::new(
+        catalog.get("t2i").expect("t2i"),
+        [300.0, 0.0],
+    ));
+    let hash = blake3::hash(b"a take").to_hex().to_string();
+    let take_file = aktion_graph::project::take_path(&other, &hash).expect("path");
+    std::fs::create_dir_all(take_file.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&take_file, b"a take").expect("write");
+    aktion_engine::takes::record_take(
+        &mut doc,
+        t2i,
+        "sig",
+        &aktion_cache::CachedResult {
+            outputs: vec![aktion_cache::CachedOutput {
+                hash: hash.parse().expect("hash"),
+                mime: "image/png".into(),
+                name: "t2i.png".into(),
+                bytes: 6,
+            }],
+            meta: serde_json::json!({}),
+            created_unix_ms: 1,
+        },
+    );
+    let text = aktion_graph::clipboard::copy(&doc, &[img, t2i], Some(&other));
+
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    h.run();
+    h.state_mut().send(AppCommand::Paste {
+        text,
+        at: [0.0, 0.0],
+    });
+    h.run();
+    wait_until(&mut h, |app| app.state.doc.nodes.len() == 2);
+    assert_eq!(
+        aktion_graph::project::read_asset(&fx.root(), &asset).expect("the asset came along"),
+        b"mara"
+    );
+    let here = aktion_graph::project::take_path(&fx.root(), &hash).expect("path");
+    assert_eq!(std::fs::read(here).expect("the take came along"), b"a take");
+    let pasted = h
+        .state()
+        .state
+        .doc
+        .nodes
+        .values()
+        .find(|n| n.kind == "t2i")
+        .expect("t2i");
+    assert_eq!(pasted.takes.len(), 1);
+}
+
+#[test]
+fn a_source_node_takes_a_file_chosen_from_disk_of_its_kind_only() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let image = doc.add_node(aktion_graph::Node::new(
+        Catalog::builtin().get("image").expect("kind"),
+        [0.0, 0.0],
+    ));
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.run();
+    h.state_mut()
+        .apply(super::state::Command::Select(vec![image]));
+    h.run();
+    assert!(
+        h.query_by_label("Choose file…").is_some(),
+        "the picker is offered"
+    );
+
+    let picture = fx.dir.path().join("Mara.png");
+    std::fs::write(&picture, png(16, 9)).expect("write");
+    h.state_mut().send(AppCommand::SetNodeFile {
+        node: image,
+        path: picture,
+    });
+    h.run();
+    wait_until(&mut h, |app| app.loaders.imports.is_empty());
+    h.run();
+    let asset = aktion_graph::project::AssetRef::from_value(
+        h.state().state.doc.nodes[&image]
+            .param("file")
+            .expect("file set"),
+    )
+    .expect("asset");
+    assert_eq!(asset.name, "Mara.png");
+    assert!(aktion_graph::project::read_asset(&fx.root(), &asset).is_ok());
+
+    // A sound is not an image: refused with a reason, the file stays.
+    let sound = fx.dir.path().join("line.wav");
+    std::fs::write(&sound, wav(0.5)).expect("write");
+    h.state_mut().send(AppCommand::SetNodeFile {
+        node: image,
+        path: sound,
+    });
+    h.run();
+    wait_until(&mut h, |app| app.loaders.imports.is_empty());
+    h.run();
+    assert!(
+        h.state()
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("this node takes image")),
+        "{:?}",
+        h.state().message
+    );
+    let still = aktion_graph::project::AssetRef::from_value(
+        h.state().state.doc.nodes[&image]
+            .param("file")
+            .expect("file"),
+    )
+    .expect("asset");
+    assert_eq!(still, asset);
+}
+
+#[test]
+fn an_image_is_cropped_by_dragging_a_rectangle_on_its_preview() {
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let asset = aktion_graph::project::import_asset_bytes(&fx.root(), "wide.png", &png(160, 90))
+        .expect("asset");
+    let mut node =
+        aktion_graph::Node::new(Catalog::builtin().get("image").expect("kind"), [0.0, 0.0]);
+    node.params.insert("file".into(), asset.to_value());
+    let image = doc.add_node(node);
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.run();
+    h.state_mut()
+        .apply(super::state::Command::Select(vec![image]));
+    h.run();
+    wait_until(&mut h, |app| {
+        app.loaders.previews.get(&asset.hash).is_some()
+    });
+    h.run();
+
+    // The corner dragged up and left: the crop shrinks, as one edit on release.
+    let corner = h.get_by_label("Crop corner").rect().center();
+    let crop_rect = h.get_by_label("Crop area").rect();
+    drag(
+        &mut h,
+        corner,
+        corner - egui::vec2(crop_rect.width() / 2.0, crop_rect.height() / 4.0),
+    );
+    h.run();
+    let crop = h.state().state.doc.nodes[&image]
+        .param("crop")
+        .expect("crop")
+        .clone();
+    let w = crop["w"].as_f64().expect("w");
+    let hgt = crop["h"].as_f64().expect("h");
+    assert!((w - 0.5).abs() < 0.05, "{crop}");
+    assert!((hgt - 0.75).abs() < 0.05, "{crop}");
+    assert_eq!(crop["x"], 0.0);
+
+    // Dragged inside, it moves and keeps its size, never leaving the picture.
+    let inside = h.get_by_label("Crop area").rect().center();
+    drag(&mut h, inside, inside + egui::vec2(500.0, 0.0));
+    h.run();
+    let moved = h.state().state.doc.nodes[&image]
+        .param("crop")
+        .expect("crop")
+        .clone();
+    let x = moved["x"].as_f64().expect("x");
+    assert!(
+        (x + w - 1.0).abs() < 0.01,
+        "against the right edge: {moved}"
+    );
+    assert!((moved["w"].as_f64().expect("w") - w).abs() < 1e-6);
+
+    // Undo takes back the move only.
+    h.state_mut().apply(super::state::Command::Undo);
+    h.run();
+    assert_eq!(h.state().state.doc.nodes[&image].param("crop"), Some(&crop));
+}
+
+/// A board with one Text to Image node prompted "a lighthouse".
+fn lighthouse_board() -> (Document, NodeId) {
+    let mut doc = Document::default();
+    let mut node =
+        aktion_graph::Node::new(Catalog::builtin().get("t2i").expect("kind"), [0.0, 0.0]);
+    node.params.insert("prompt".into(), "a lighthouse".into());
+    let t2i = doc.add_node(node);
+    (doc, t2i)
+}
+
+/// The app on [`lighthouse_board`], its node run once on the draft route.
+fn lighthouse_run(fx: &Fixture) -> (Harness<'static, Studio>, NodeId) {
+    let (doc, t2i) = lighthouse_board();
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.run();
+    h.state_mut().start_run(vec![t2i]);
+    wait_for_run(&mut h);
+    (h, t2i)
 }

@@ -177,7 +177,7 @@ pub fn board(
                 "take {} of {}{}",
                 take_index(node, t.id),
                 node.takes.len(),
-                if t.draft { " · draft" } else { "" }
+                if t.meta.draft { " · draft" } else { "" }
             ));
         }
         let pins = inputs.len().max(1) as f32;

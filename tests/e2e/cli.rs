@@ -413,3 +413,71 @@ fn validate_cost_and_cache_commands() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["entries"], 0);
 }
+
+#[test]
+fn results_are_kept_in_the_project_so_a_cleared_cache_or_another_machine_runs_nothing() {
+    let sb = Sandbox::new("storyboard.aktion");
+    let (code, first) = sb.run_json(&[]);
+    assert_eq!(code, 0, "{first:#}");
+    let nodes = first["nodes"].as_array().expect("nodes").len();
+    assert_eq!(count(&first, "done"), nodes);
+
+    // Every node now has a take in the saved project, its files in takes/ by content hash.
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(sb.project().join("project.json")).expect("read"))
+            .expect("json");
+    for n in saved["nodes"].as_array().expect("nodes") {
+        let takes = n["takes"].as_array().expect("takes were recorded");
+        assert_eq!(takes.len(), 1, "{n:#}");
+        for o in takes[0]["outputs"].as_array().expect("outputs") {
+            let hash = o["hash"].as_str().expect("hash");
+            let bytes = std::fs::read(sb.project().join("takes").join(hash)).expect("take file");
+            assert_eq!(blake3::hash(&bytes).to_hex().as_str(), hash);
+        }
+    }
+
+    // The cache is cleared: nothing runs again, every node is reported cached.
+    let out = sb.run(&["cache", "clear"]);
+    assert!(out.status.success());
+    let (code, second) = sb.run_json(&[]);
+    assert_eq!(code, 0, "{second:#}");
+    assert_eq!(second["totals"]["ran"], 0, "{second:#}");
+    assert_eq!(count(&second, "cached"), nodes);
+
+    // The project copied to a fresh folder, run with a fresh cache (another machine): the same.
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    crate::copy_dir(&sb.project(), &elsewhere.path().join("project"));
+    let out = Command::new(BIN)
+        .env("AKTION_CACHE_DIR", elsewhere.path().join("cache"))
+        .env("AKTION_CONFIG_DIR", elsewhere.path().join("config"))
+        .env("AKTION_SECRETS", "file")
+        .args([
+            "run",
+            elsewhere.path().join("project").to_str().expect("utf8"),
+            "--route",
+            "draft",
+            "--json",
+        ])
+        .output()
+        .expect("aktion runs");
+    let third: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(third["totals"]["ran"], 0, "{third:#}");
+    assert_eq!(count(&third, "cached"), nodes);
+
+    // --no-save leaves the project untouched.
+    let before = std::fs::read(sb.project().join("project.json")).expect("read");
+    let file = sb.project().join("project.json");
+    let mut doc: Value = serde_json::from_slice(&before).expect("json");
+    doc["nodes"]
+        .as_array_mut()
+        .expect("nodes")
+        .iter_mut()
+        .find(|n| n["kind"] == "sketch_to_image")
+        .expect("sketch_to_image")["params"]["prompt"] = Value::from("Mara ducks instead");
+    let edited = serde_json::to_vec_pretty(&doc).expect("json");
+    std::fs::write(&file, &edited).expect("write");
+    let (code, fourth) = sb.run_json(&["--no-save"]);
+    assert_eq!(code, 0, "{fourth:#}");
+    assert!(fourth["totals"]["ran"].as_u64().expect("ran") >= 1);
+    assert_eq!(std::fs::read(&file).expect("read"), edited, "untouched");
+}

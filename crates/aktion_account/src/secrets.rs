@@ -32,6 +32,23 @@ impl std::fmt::Display for Kept {
     }
 }
 
+/// Why a secret could not be read, kept or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the keychain: {0}")]
+    Keychain(#[from] keyring::Error),
+    #[error("{} is not readable ({source}); delete it and sign in again", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The secret store of this machine.
 #[derive(Debug, Clone)]
 pub struct SecretStore {
@@ -70,23 +87,21 @@ impl SecretStore {
         }
     }
 
-    pub fn get(&self, name: &str) -> Result<Option<String>, String> {
+    pub fn get(&self, name: &str) -> Result<Option<String>, SecretError> {
         if self.keychain {
-            let entry = keyring::Entry::new(SERVICE, name).map_err(|e| e.to_string())?;
+            let entry = keyring::Entry::new(SERVICE, name)?;
             return match entry.get_password() {
                 Ok(v) => Ok(Some(v)),
                 Err(keyring::Error::NoEntry) => Ok(None),
-                Err(e) => Err(format!("the keychain: {e}")),
+                Err(e) => Err(e.into()),
             };
         }
         Ok(self.read_file()?.remove(name))
     }
 
-    pub fn set(&self, name: &str, value: &str) -> Result<Kept, String> {
+    pub fn set(&self, name: &str, value: &str) -> Result<Kept, SecretError> {
         if self.keychain {
-            keyring::Entry::new(SERVICE, name)
-                .and_then(|e| e.set_password(value))
-                .map_err(|e| format!("the keychain: {e}"))?;
+            keyring::Entry::new(SERVICE, name).and_then(|e| e.set_password(value))?;
             return Ok(Kept::Keychain);
         }
         let mut all = self.read_file()?;
@@ -95,11 +110,11 @@ impl SecretStore {
         Ok(self.kept())
     }
 
-    pub fn delete(&self, name: &str) -> Result<(), String> {
+    pub fn delete(&self, name: &str) -> Result<(), SecretError> {
         if self.keychain {
             return match keyring::Entry::new(SERVICE, name).and_then(|e| e.delete_credential()) {
                 Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-                Err(e) => Err(format!("the keychain: {e}")),
+                Err(e) => Err(e.into()),
             };
         }
         let mut all = self.read_file()?;
@@ -109,27 +124,32 @@ impl SecretStore {
         Ok(())
     }
 
-    fn read_file(&self) -> Result<BTreeMap<String, String>, String> {
+    fn read_file(&self) -> Result<BTreeMap<String, String>, SecretError> {
         match std::fs::read(&self.file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{} is not readable ({e}); delete it and sign in again",
-                    self.file.display()
-                )
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| SecretError::Unreadable {
+                path: self.file.clone(),
+                source,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(format!("{}: {e}", self.file.display())),
+            Err(source) => Err(self.io(source)),
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> SecretError {
+        SecretError::Io {
+            path: self.file.clone(),
+            source,
         }
     }
 
     /// Written to a temp file with owner-only permissions, then renamed over the old one.
-    fn write_file(&self, all: &BTreeMap<String, String>) -> Result<(), String> {
-        let fail = |e: std::io::Error| format!("{}: {e}", self.file.display());
+    fn write_file(&self, all: &BTreeMap<String, String>) -> Result<(), SecretError> {
+        let fail = |e: std::io::Error| self.io(e);
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
         let tmp = self.file.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(all).map_err(|e| e.to_string())?;
+        let text = serde_json::to_vec_pretty(all).map_err(|e| fail(e.into()))?;
         {
             use std::io::Write as _;
             let mut options = std::fs::OpenOptions::new();
@@ -176,7 +196,9 @@ mod tests {
         assert_eq!(store.get("FAL_KEY").unwrap().as_deref(), Some("fal-1"));
         // A damaged file is reported, not overwritten silently.
         std::fs::write(dir.path().join("secrets.json"), b"{broken").unwrap();
-        assert!(store.get("FAL_KEY").unwrap_err().contains("not readable"));
+        let err = store.get("FAL_KEY").unwrap_err();
+        assert!(matches!(err, SecretError::Unreadable { .. }), "{err:?}");
+        assert!(err.to_string().contains("not readable"));
     }
 
     #[test]

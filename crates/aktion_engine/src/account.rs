@@ -116,7 +116,6 @@ impl AccountExecutor {
             meta: TakeMeta {
                 provider: "account".to_owned(),
                 model: job.kind.id.clone(),
-                seed: job.seed(),
                 credits: u32::try_from(done.credits).unwrap_or(0),
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 ..TakeMeta::default()

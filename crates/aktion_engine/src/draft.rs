@@ -242,7 +242,6 @@ fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError
         meta: TakeMeta {
             provider: "draft".into(),
             model: DRAFT_VERSION.into(),
-            seed,
             draft: true,
             ..TakeMeta::default()
         },

@@ -81,7 +81,7 @@ pub struct NodeReport {
     pub output_paths: Vec<PathBuf>,
     pub error: Option<String>,
     pub credits: u32,
-    pub meta: Option<serde_json::Value>,
+    pub meta: Option<aktion_graph::TakeMeta>,
 }
 
 /// The outcome of a run.

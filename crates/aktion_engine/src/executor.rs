@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 use aktion_cache::{BlobHash, Cache, CachedOutput};
+pub use aktion_graph::TakeMeta;
 use aktion_graph::{KindSchema, NodeId, Route};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,32 +74,6 @@ impl Job {
 pub struct JobOutput {
     pub outputs: Vec<CachedOutput>,
     pub meta: TakeMeta,
-}
-
-/// Facts about a result, kept with it in the cache and shown in the inspector.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TakeMeta {
-    #[serde(default)]
-    pub provider: String,
-    #[serde(default)]
-    pub model: String,
-    #[serde(default)]
-    pub seed: u64,
-    /// A draft-route preview, not a real generation.
-    #[serde(default)]
-    pub draft: bool,
-    #[serde(default)]
-    pub credits: u32,
-    #[serde(default)]
-    pub duration_ms: u64,
-    #[serde(default)]
-    pub route: Option<Route>,
-    /// The parameters that produced it.
-    #[serde(default)]
-    pub params: BTreeMap<String, Value>,
-    /// Parameters the provider's model does not take (see `Take::unused`).
-    #[serde(default)]
-    pub unused: Vec<String>,
 }
 
 /// Why a job did not produce a result.

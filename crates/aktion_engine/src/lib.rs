@@ -10,6 +10,7 @@ pub mod draft;
 pub mod events;
 pub mod executor;
 pub mod journal;
+pub mod kept;
 pub mod local;
 pub mod plan;
 pub mod provider;

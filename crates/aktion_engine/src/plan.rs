@@ -65,8 +65,11 @@ pub enum EngineError {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub resolved: Resolved,
-    /// Needed nodes whose result is already in the cache.
+    /// Needed nodes whose result is already in the cache or the project's takes.
     pub cached: BTreeMap<NodeId, CachedResult>,
+    /// Those of `cached` found only in the project's takes (put back into the cache when the
+    /// run starts).
+    pub from_project: BTreeSet<NodeId>,
     /// Nodes that will run, in dependency order.
     pub to_run: Vec<NodeId>,
     /// Needed nodes that cannot run, and why.
@@ -80,8 +83,9 @@ impl Engine {
             .map_or_else(|| format!("{route}-unconfigured"), |e| e.version(kind))
     }
 
-    /// Works out what a run would do: signatures, cache hits, what must run, what is blocked,
-    /// and the credits it would cost. Reads the cache; changes nothing.
+    /// Works out what a run would do: signatures, cache hits (the cache, then the project's
+    /// takes), what must run, what is blocked, and the credits it would cost. Reads the cache
+    /// and the sizes of take files; changes nothing.
     pub fn plan(&self, req: &RunRequest) -> Result<Plan, EngineError> {
         for t in &req.targets {
             if !req.doc.nodes.contains_key(t) {
@@ -105,6 +109,7 @@ impl Engine {
             req.targets.clone()
         };
         let mut cached = BTreeMap::new();
+        let mut from_project = BTreeSet::new();
         let mut needed = BTreeSet::new();
         let mut blocked = BTreeMap::new();
         let mut stack = wanted;
@@ -125,6 +130,13 @@ impl Engine {
                 }
                 Ok(sig) => {
                     if let Some(hit) = self.cache.get(sig)? {
+                        cached.insert(id, hit);
+                    } else if let Some(hit) =
+                        crate::kept::from_project(&req.doc, &req.project_root, id, sig)
+                    {
+                        // The project's take for this very signature: never paid for twice,
+                        // even with an empty cache.
+                        from_project.insert(id);
                         cached.insert(id, hit);
                     } else {
                         stack.extend(r.inputs.iter().map(|i| i.from));
@@ -158,6 +170,7 @@ impl Engine {
         Ok(Plan {
             resolved,
             cached,
+            from_project,
             to_run,
             blocked,
             cost,

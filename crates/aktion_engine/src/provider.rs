@@ -172,7 +172,6 @@ impl ProviderExecutor {
                     meta: TakeMeta {
                         provider: slug(provider).to_owned(),
                         model: target_id(&config.target),
-                        seed: job.seed(),
                         unused: config.unmapped(params),
                         ..TakeMeta::default()
                     },

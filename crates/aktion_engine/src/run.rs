@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aktion_cache::{Cache, CachedResult};
-use aktion_graph::{Blocked, Catalog, NodeId, Route};
+use aktion_graph::{Blocked, Catalog, NodeId, Route, TakeMeta};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -187,7 +187,21 @@ impl Engine {
         });
         let mut reports: BTreeMap<NodeId, NodeReport> = BTreeMap::new();
         let mut outputs: BTreeMap<NodeId, CachedResult> = plan.cached.clone();
+        for (id, error) in self.settle_cached(&req, &plan).await {
+            outputs.remove(&id);
+            let _ = tx.send(Event::Failed {
+                node: id,
+                error: error.clone(),
+            });
+            reports.insert(
+                id,
+                self.report(&req, &plan, id, NodeStatus::Failed, None, Some(error)),
+            );
+        }
         for (id, hit) in &plan.cached {
+            if !outputs.contains_key(id) {
+                continue;
+            }
             let _ = tx.send(Event::Done {
                 node: *id,
                 cached: true,
@@ -471,7 +485,7 @@ impl Engine {
                             .map(|o| engine.cache.blob_path(&o.hash))
                             .collect();
                         report.outputs.clone_from(&result.outputs);
-                        report.meta = Some(result.meta.clone());
+                        report.meta = Some(TakeMeta::from_cached(&result.meta));
                         let _ = tx.send(Event::Done {
                             node,
                             cached: false,
@@ -729,6 +743,7 @@ impl Engine {
         let signature = job.signature.clone();
         let route = job.route;
         let params = job.params.clone();
+        let project_root = job.project_root.clone();
         let fut = executor.execute(job, ctx);
         let out: JobOutput = tokio::select! {
             () = cancel.cancelled() => return Err(ExecError::Cancelled),
@@ -742,7 +757,7 @@ impl Engine {
         }
         let mut meta = out.meta;
         meta.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        meta.route = route;
+        meta.route = route.unwrap_or_default();
         if meta.params.is_empty() {
             meta.params = params;
         }
@@ -754,7 +769,55 @@ impl Engine {
         self.cache.put(&signature, &result).map_err(|e| {
             ExecError::failed(format!("cannot record the result in the cache: {e:#}"))
         })?;
+        // The take's files go into the project too; the cache is only a cache. Should that
+        // fail (a full disk), the result is still in the cache and the next open keeps it.
+        let (cache, outputs) = (self.cache.clone(), result.outputs.clone());
+        let kept =
+            tokio::task::spawn_blocking(move || crate::kept::keep(&cache, &project_root, &outputs))
+                .await;
+        if let Ok(Err(e)) = kept {
+            tracing::error!("the result could not be kept in the project: {e}");
+        }
         Ok(result)
+    }
+
+    /// Before cached results are handed out: a take found only in the project goes back into
+    /// the cache (checked against its hashes), and a result found only in the cache is kept in
+    /// the project (projects saved before takes lived there migrate this way). Returns the
+    /// nodes whose project take could not be read back, with why.
+    async fn settle_cached(&self, req: &RunRequest, plan: &Plan) -> Vec<(NodeId, String)> {
+        if plan.cached.is_empty() {
+            return Vec::new();
+        }
+        let cache = self.cache.clone();
+        let root = req.project_root.clone();
+        let work: Vec<(NodeId, bool, String, CachedResult)> = plan
+            .cached
+            .iter()
+            .map(|(id, hit)| {
+                (
+                    *id,
+                    plan.from_project.contains(id),
+                    signature_of(plan, *id),
+                    hit.clone(),
+                )
+            })
+            .collect();
+        let settled = tokio::task::spawn_blocking(move || {
+            let mut failed = Vec::new();
+            for (id, from_project, signature, hit) in work {
+                if from_project {
+                    if let Err(e) = crate::kept::restore(&cache, &root, &signature, &hit) {
+                        failed.push((id, e.to_string()));
+                    }
+                } else if let Err(e) = crate::kept::keep(&cache, &root, &hit.outputs) {
+                    tracing::warn!("a cached result could not be kept in the project: {e}");
+                }
+            }
+            failed
+        })
+        .await;
+        settled.unwrap_or_default()
     }
 
     fn report(
@@ -796,7 +859,7 @@ impl Engine {
             outputs,
             error,
             credits,
-            meta: result.map(|r| r.meta.clone()),
+            meta: result.map(|r| TakeMeta::from_cached(&r.meta)),
         }
     }
 }

@@ -2,9 +2,7 @@
 //! restores the parameters that made it, so the board and the cache stay consistent.
 
 use aktion_cache::CachedResult;
-use aktion_graph::{Document, NodeId, Take, TakeId, TakeOutput};
-
-use crate::executor::TakeMeta;
+use aktion_graph::{Document, NodeId, Take, TakeId, TakeMeta, TakeOutput};
 
 /// Records a result as a take of `node` (or re-activates the take it already is) and makes it
 /// the active take. Returns its id, or `None` when the node is gone.
@@ -20,7 +18,10 @@ pub fn record_take(
         n.active_take = Some(id);
         return Some(id);
     }
-    let meta: TakeMeta = serde_json::from_value(result.meta.clone()).unwrap_or_default();
+    let mut meta = TakeMeta::from_cached(&result.meta);
+    if meta.params.is_empty() {
+        meta.params = n.params.clone();
+    }
     let take = Take {
         id: TakeId::new(),
         signature: signature.to_owned(),
@@ -33,19 +34,8 @@ pub fn record_take(
                 name: o.name.clone(),
             })
             .collect(),
-        params: if meta.params.is_empty() {
-            n.params.clone()
-        } else {
-            meta.params
-        },
-        route: meta.route.unwrap_or(aktion_graph::Route::Draft),
-        provider: meta.provider,
-        model: meta.model,
-        draft: meta.draft,
-        credits: meta.credits,
-        duration_ms: meta.duration_ms,
+        meta,
         created: result.created_unix_ms,
-        unused: meta.unused,
     };
     let id = take.id;
     n.takes.push(take);
@@ -62,7 +52,7 @@ pub fn pick_take(doc: &mut Document, node: NodeId, take: TakeId) -> bool {
     let Some(t) = n.takes.iter().find(|t| t.id == take) else {
         return false;
     };
-    let params = t.params.clone();
+    let params = t.meta.params.clone();
     for (k, v) in params {
         n.params.insert(k, v);
     }

@@ -92,7 +92,6 @@ impl Executor for Handle {
                 outputs: vec![out],
                 meta: TakeMeta {
                     provider: "scripted".into(),
-                    seed: job.seed(),
                     ..TakeMeta::default()
                 },
             })
@@ -475,4 +474,176 @@ async fn takes_accumulate_and_picking_one_restores_its_parameters() {
     );
     assert!(aktion_engine::takes::delete_take(&mut f.doc, a, t1));
     assert_eq!(f.doc.node(a).expect("a").active_take, Some(t2));
+}
+
+/// Runs the board and keeps every result as a take of its node (what the app and
+/// `aktion run` do with `Done` events).
+async fn run_and_keep(f: &mut Fixture, engine: &Arc<Engine>) -> RunSummary {
+    let (summary, _) = run(engine, f.request()).await;
+    for report in &summary.nodes {
+        let Some(sig) = &report.signature else {
+            continue;
+        };
+        if let Some(result) = engine.cache().get(sig).expect("get") {
+            aktion_engine::takes::record_take(&mut f.doc, report.node, sig, &result);
+        }
+    }
+    summary
+}
+
+fn take_file(f: &Fixture, id: NodeId) -> std::path::PathBuf {
+    let node = f.doc.node(id).expect("node");
+    let out = &node.active_take().expect("take").outputs[0];
+    aktion_graph::project::take_path(f.dir.path(), &out.hash).expect("path")
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_are_kept_in_the_project_so_a_cleared_cache_never_means_paying_twice() {
+    let mut f = Fixture::new();
+    let a = f.node("a", None);
+    let b = f.node("b", Some(a));
+    let exec = Scripted::with_limit(2);
+    let engine = f.engine(&exec);
+    run_and_keep(&mut f, &engine).await;
+    assert_eq!(exec.executions.load(Ordering::SeqCst), 2);
+
+    // Each take's file is in the project's takes/ folder, the same bytes as the cache's.
+    for id in [a, b] {
+        let path = take_file(&f, id);
+        let hash: aktion_cache::BlobHash = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .parse()
+            .expect("hash");
+        let in_cache = engine
+            .cache()
+            .read_blob(&hash)
+            .expect("read")
+            .expect("blob");
+        assert_eq!(std::fs::read(&path).expect("take file"), in_cache);
+    }
+
+    // The cache is cleared: the project's takes are the second level. Nothing runs again; the
+    // nodes are reported cached and the cache holds them again for what comes downstream.
+    engine.cache().clear().expect("clear");
+    let plan = engine.plan(&f.request()).expect("plan");
+    assert!(plan.to_run.is_empty(), "{:?}", plan.to_run);
+    assert_eq!(plan.cost.to_run, 0);
+    let (s2, _) = run(&engine, f.request()).await;
+    assert_eq!(status(&s2, a), NodeStatus::Cached);
+    assert_eq!(status(&s2, b), NodeStatus::Cached);
+    assert_eq!(
+        exec.executions.load(Ordering::SeqCst),
+        2,
+        "nothing paid twice"
+    );
+    let sig_a = s2.report(a).expect("a").signature.clone().expect("sig");
+    assert!(
+        engine.cache().get(&sig_a).expect("get").is_some(),
+        "restored"
+    );
+
+    // An edit downstream reruns only that node, with its input read back from the project.
+    f.doc
+        .node_mut(b)
+        .expect("b")
+        .params
+        .insert("prompt".into(), "b2".into());
+    engine.cache().clear().expect("clear");
+    let (s3, _) = run(&engine, f.request()).await;
+    assert_eq!(status(&s3, a), NodeStatus::Cached);
+    assert_eq!(status(&s3, b), NodeStatus::Done);
+    assert_eq!(exec.executions.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_damaged_take_file_is_never_trusted() {
+    let mut f = Fixture::new();
+    let a = f.node("a", None);
+    let exec = Scripted::with_limit(1);
+    let engine = f.engine(&exec);
+    run_and_keep(&mut f, &engine).await;
+    let path = take_file(&f, a);
+    let good = std::fs::read(&path).expect("take file");
+    engine.cache().clear().expect("clear");
+    std::fs::write(&path, vec![b'x'; good.len()]).expect("damage");
+
+    // Not counted as cached (the plan checks the file against its name); the node runs again
+    // and the damaged file is replaced by the good one.
+    let plan = engine.plan(&f.request()).expect("plan");
+    assert_eq!(plan.to_run, vec![a]);
+    let (s, _) = run(&engine, f.request()).await;
+    assert_eq!(status(&s, a), NodeStatus::Done);
+    assert_eq!(exec.executions.load(Ordering::SeqCst), 2);
+    assert_eq!(std::fs::read(&path).expect("take file"), good);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_older_project_keeps_what_the_cache_has_and_names_what_is_missing() {
+    let mut f = Fixture::new();
+    let a = f.node("a", None);
+    let b = f.node("b", None);
+    let exec = Scripted::with_limit(2);
+    let engine = f.engine(&exec);
+    run_and_keep(&mut f, &engine).await;
+    // As a project saved before takes lived in it: no takes/ folder, and the cache has lost
+    // a's file.
+    std::fs::remove_dir_all(f.dir.path().join(aktion_graph::project::TAKES_DIR)).expect("rm");
+    let a_hash: aktion_cache::BlobHash = f
+        .doc
+        .node(a)
+        .expect("a")
+        .active_take()
+        .expect("take")
+        .outputs[0]
+        .hash
+        .parse()
+        .expect("hash");
+    std::fs::remove_file(engine.cache().blob_path(&a_hash)).expect("rm blob");
+
+    let report = aktion_engine::kept::keep_all(engine.cache(), f.dir.path(), &f.doc);
+    assert_eq!(report.added, 1);
+    let a_take = f.doc.node(a).expect("a").active_take.expect("take");
+    assert_eq!(report.missing, vec![(a, a_take)]);
+    assert!(take_file(&f, b).is_file(), "b's file came from the cache");
+    assert!(!take_file(&f, a).exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_old_take_files_nothing_refers_to_are_collected() {
+    let mut f = Fixture::new();
+    let a = f.node("a", None);
+    let b = f.node("b", None);
+    let exec = Scripted::with_limit(2);
+    let engine = f.engine(&exec);
+    run_and_keep(&mut f, &engine).await;
+    let (file_a, file_b) = (take_file(&f, a), take_file(&f, b));
+    // b's take is no longer on the board.
+    let b_take = f.doc.node(b).expect("b").active_take.expect("take");
+    assert!(aktion_engine::takes::delete_take(&mut f.doc, b, b_take));
+    let keep = aktion_engine::kept::doc_hashes(&f.doc);
+    let grace = Duration::from_secs(3600);
+
+    // Young files stay even when nothing refers to them (a result may be on its way).
+    let removed = aktion_engine::kept::collect_garbage(f.dir.path(), &keep, grace).expect("gc");
+    assert_eq!(removed, 0);
+    assert!(file_b.is_file());
+
+    // Old and unreferenced: removed; referenced: kept whatever its age; other names: untouched.
+    let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for file in [&file_a, &file_b] {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .and_then(|f| f.set_modified(old))
+            .expect("age");
+    }
+    let stray = f.dir.path().join("takes").join("notes.txt");
+    std::fs::write(&stray, b"mine").expect("write");
+    let removed = aktion_engine::kept::collect_garbage(f.dir.path(), &keep, grace).expect("gc");
+    assert_eq!(removed, 1);
+    assert!(!file_b.exists());
+    assert!(file_a.is_file());
+    assert!(stray.is_file());
 }

@@ -170,8 +170,8 @@ async fn t2i_runs_at_a2e_with_queue_and_progress() {
     assert_eq!(input["prompt"], "a lighthouse in fog", "{input}");
     assert!(engine.journal().entries().is_empty(), "cleared once done");
     let meta = s.report(t2i).and_then(|r| r.meta.clone()).expect("meta");
-    assert_eq!(meta["provider"], "a2e");
-    assert_eq!(meta["model"], "userText2Image");
+    assert_eq!(meta.provider, "a2e");
+    assert_eq!(meta.model, "userText2Image");
 
     // A second run is a cache hit: nothing is submitted again.
     let (s2, _) = run(&engine, f.request(Route::Direct)).await;
@@ -468,7 +468,7 @@ async fn a_parameter_the_model_does_not_take_is_named_on_the_take() {
         let (s, _) = run(&engine, f.request(route)).await;
         assert_output(&s, i2i, &OutputSpec::png());
         let meta = s.report(i2i).and_then(|r| r.meta.clone()).expect("meta");
-        assert_eq!(meta["unused"], unused, "{route}: {meta}");
+        assert_eq!(json!(meta.unused), unused, "{route}: {meta:?}");
     }
 }
 

@@ -223,6 +223,23 @@ impl KindSchema {
     }
 }
 
+/// Why a catalog document was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("kind `{0}` is defined twice")]
+    Duplicate(String),
+    #[error("kind `{kind}` input `{input}` falls back to unknown parameter `{param}`")]
+    UnknownFallback {
+        kind: String,
+        input: String,
+        param: String,
+    },
+    #[error("generating kind `{0}` has no seed")]
+    NoSeed(String),
+}
+
 /// All node kinds, in palette order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -233,24 +250,25 @@ pub struct Catalog {
 
 impl Catalog {
     /// Parses and checks a catalog document.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let mut catalog: Catalog = serde_json::from_str(text).map_err(|e| format!("{e}"))?;
+    pub fn from_json(text: &str) -> Result<Self, CatalogError> {
+        let mut catalog: Catalog = serde_json::from_str(text)?;
         for (i, kind) in catalog.kinds.iter().enumerate() {
             if catalog.index.insert(kind.id.clone(), i).is_some() {
-                return Err(format!("kind `{}` is defined twice", kind.id));
+                return Err(CatalogError::Duplicate(kind.id.clone()));
             }
             for input in &kind.inputs {
                 if let Some(p) = &input.fallback_param
                     && kind.param(p).is_none()
                 {
-                    return Err(format!(
-                        "kind `{}` input `{}` falls back to unknown parameter `{p}`",
-                        kind.id, input.id
-                    ));
+                    return Err(CatalogError::UnknownFallback {
+                        kind: kind.id.clone(),
+                        input: input.id.clone(),
+                        param: p.clone(),
+                    });
                 }
             }
             if kind.is_generating() && !kind.has_seed() {
-                return Err(format!("generating kind `{}` has no seed", kind.id));
+                return Err(CatalogError::NoSeed(kind.id.clone()));
             }
         }
         Ok(catalog)
@@ -348,8 +366,16 @@ mod tests {
         let dup = r#"{"kinds":[
             {"id":"a","title":"A","category":"source","icon":"a","description":"","inputs":[],"output":"image","params":[],"credits":0,"typical_seconds":0},
             {"id":"a","title":"A","category":"source","icon":"a","description":"","inputs":[],"output":"image","params":[],"credits":0,"typical_seconds":0}]}"#;
-        assert!(Catalog::from_json(dup).unwrap_err().contains("twice"));
-        assert!(Catalog::from_json("{").is_err());
+        let err = Catalog::from_json(dup).unwrap_err();
+        assert!(
+            matches!(&err, CatalogError::Duplicate(k) if k == "a"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "kind `a` is defined twice");
+        assert!(matches!(
+            Catalog::from_json("{"),
+            Err(CatalogError::Json(_))
+        ));
     }
 
     #[test]

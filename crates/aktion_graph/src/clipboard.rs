@@ -1,6 +1,7 @@
 //! Copy and paste as text, so nodes move between boards (and app windows) through the system
-//! clipboard. Pasted nodes get fresh ids; wires among them are kept; takes are not copied (they
-//! belong to the board they were made on), but cached results still match by signature.
+//! clipboard. Pasted nodes get fresh ids; wires among them and their takes are kept. The text
+//! names the project folder the nodes came from, so the app can bring their asset and take
+//! files along into another project ([`files_of`]) before the paste is applied.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Catalog;
 use crate::document::{Document, Node, NodeId, Wire};
 use crate::edit::Edit;
-use crate::validate::check_param;
+use crate::validate::{ParamError, check_param};
 
 /// Marker field of clipboard text.
 pub const CLIPBOARD_FORMAT: &str = "aktion-studio-nodes";
@@ -20,8 +21,51 @@ pub const MAX_CLIPBOARD_BYTES: usize = 16 * 1024 * 1024;
 struct Clip {
     format: String,
     version: u32,
+    /// The project folder the nodes come from (their files are there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<std::path::PathBuf>,
     nodes: Vec<Node>,
     wires: Vec<Wire>,
+}
+
+/// The files pasted nodes refer to, and the project folder they are in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClipFiles {
+    pub source: Option<std::path::PathBuf>,
+    pub assets: Vec<crate::project::AssetRef>,
+    /// Content hashes of take output files.
+    pub takes: Vec<String>,
+}
+
+/// What clipboard text needs from its source project (empty for text that is not nodes).
+pub fn files_of(text: &str) -> ClipFiles {
+    if text.len() > MAX_CLIPBOARD_BYTES {
+        return ClipFiles::default();
+    }
+    let Ok(clip) = serde_json::from_str::<Clip>(text) else {
+        return ClipFiles::default();
+    };
+    let mut files = ClipFiles {
+        source: clip.source,
+        ..ClipFiles::default()
+    };
+    for n in &clip.nodes {
+        files.assets.extend(
+            n.params
+                .values()
+                .filter_map(crate::project::AssetRef::from_value),
+        );
+        files.takes.extend(
+            n.takes
+                .iter()
+                .flat_map(|t| t.outputs.iter().map(|o| o.hash.clone())),
+        );
+    }
+    files.assets.sort_by(|a, b| a.hash.cmp(&b.hash));
+    files.assets.dedup();
+    files.takes.sort();
+    files.takes.dedup();
+    files
 }
 
 /// Why clipboard text could not be pasted.
@@ -34,22 +78,14 @@ pub enum PasteError {
     #[error("the pasted node kind `{0}` is unknown to this version")]
     UnknownKind(String),
     #[error("a pasted node has a bad parameter `{0}`: {1}")]
-    BadParam(String, String),
+    BadParam(String, ParamError),
 }
 
-/// The selected nodes and the wires among them, as clipboard text.
-pub fn copy(doc: &Document, ids: &[NodeId]) -> String {
+/// The selected nodes (with their takes) and the wires among them, as clipboard text; `source`
+/// is the project folder their files are in.
+pub fn copy(doc: &Document, ids: &[NodeId], source: Option<&std::path::Path>) -> String {
     let set: std::collections::BTreeSet<NodeId> = ids.iter().copied().collect();
-    let nodes: Vec<Node> = set
-        .iter()
-        .filter_map(|id| doc.node(*id))
-        .map(|n| {
-            let mut n = n.clone();
-            n.takes.clear();
-            n.active_take = None;
-            n
-        })
-        .collect();
+    let nodes: Vec<Node> = set.iter().filter_map(|id| doc.node(*id)).cloned().collect();
     let wires = doc
         .wires
         .iter()
@@ -59,6 +95,7 @@ pub fn copy(doc: &Document, ids: &[NodeId]) -> String {
     let clip = Clip {
         format: CLIPBOARD_FORMAT.into(),
         version: 1,
+        source: source.map(std::path::Path::to_path_buf),
         nodes,
         wires,
     };
@@ -151,7 +188,7 @@ mod tests {
             false,
         )
         .expect("w");
-        let text = copy(&a, &[t, v]);
+        let text = copy(&a, &[t, v], None);
 
         let mut b = Document::default();
         let (edits, ids) = paste(&text, [0.0, 0.0], c).expect("paste");
@@ -194,5 +231,55 @@ mod tests {
             paste(&huge, [0.0, 0.0], c).unwrap_err(),
             PasteError::TooLarge
         );
+    }
+
+    #[test]
+    fn copied_nodes_name_their_source_and_the_files_they_need() {
+        let c = Catalog::builtin();
+        let mut a = Document::default();
+        let mut image = Node::new(c.get("image").expect("image"), [0.0, 0.0]);
+        let asset = crate::project::AssetRef {
+            hash: "a".repeat(64),
+            name: "mara.png".into(),
+            ext: "png".into(),
+        };
+        image.params.insert("file".into(), asset.to_value());
+        let img = a.add_node(image);
+        let mut t2i = Node::new(c.get("t2i").expect("t2i"), [300.0, 0.0]);
+        let take = crate::document::Take {
+            id: crate::document::TakeId::new(),
+            signature: "sig".into(),
+            outputs: vec![crate::document::TakeOutput {
+                hash: "b".repeat(64),
+                mime: "image/png".into(),
+                name: "t2i.png".into(),
+            }],
+            meta: crate::document::TakeMeta::default(),
+            created: 1,
+        };
+        t2i.active_take = Some(take.id);
+        t2i.takes.push(take);
+        let t = a.add_node(t2i);
+        let source = std::path::Path::new("/films/rooftop.aktion");
+        let text = copy(&a, &[img, t], Some(source));
+
+        let files = files_of(&text);
+        assert_eq!(files.source.as_deref(), Some(source));
+        assert_eq!(files.assets, vec![asset]);
+        assert_eq!(files.takes, vec!["b".repeat(64)]);
+        // The takes come along with the nodes.
+        let (edits, ids) = paste(&text, [0.0, 0.0], c).expect("paste");
+        let mut b = Document::default();
+        History::new(10)
+            .apply(&mut b, c, "Paste", edits, None)
+            .expect("apply");
+        let pasted = ids
+            .iter()
+            .filter_map(|id| b.node(*id))
+            .find(|n| n.kind == "t2i")
+            .expect("t2i");
+        assert_eq!(pasted.takes.len(), 1);
+        assert!(pasted.active_take().is_some());
+        assert_eq!(files_of("not nodes"), ClipFiles::default());
     }
 }

@@ -60,10 +60,13 @@ impl Default for TakeId {
 }
 
 /// Where a generating node runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Route {
     /// Offline, instant, free previews computed on this machine.
+    #[default]
     Draft,
     /// Through the account backend; credits are reserved and charged.
     Account,
@@ -118,6 +121,41 @@ pub struct TakeOutput {
     pub name: String,
 }
 
+/// Facts about a result: what made it and what it cost. The engine's executors fill it, the
+/// cache keeps it with the result, and a [`Take`] carries it (inline, same field names).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TakeMeta {
+    /// Parameters that produced it (seed included).
+    #[serde(default)]
+    pub params: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub route: Route,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub model: String,
+    /// A draft-route preview, not a real generation.
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub credits: u32,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Parameters the model did not take (their values did not shape this take), e.g. a
+    /// strength on a route whose model has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused: Vec<String>,
+}
+
+impl TakeMeta {
+    /// Reads the facts a cache entry keeps as JSON. Entries written by older versions (with
+    /// fields since dropped, or some missing) read with defaults for what is missing; a value
+    /// that is not an object reads as no facts at all.
+    pub fn from_cached(value: &Value) -> Self {
+        Self::deserialize(value).unwrap_or_default()
+    }
+}
+
 /// One kept result of a node. Picking a take restores the parameters that produced it, so the
 /// board always shows what its parameters mean and the cache key stays honest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,26 +164,11 @@ pub struct Take {
     /// Signature of the node when this take was made.
     pub signature: String,
     pub outputs: Vec<TakeOutput>,
-    /// Parameters that produced it (seed included).
-    pub params: BTreeMap<String, Value>,
-    pub route: Route,
-    #[serde(default)]
-    pub provider: String,
-    #[serde(default)]
-    pub model: String,
-    #[serde(default)]
-    pub draft: bool,
-    #[serde(default)]
-    pub credits: u32,
-    #[serde(default)]
-    pub duration_ms: u64,
+    #[serde(flatten)]
+    pub meta: TakeMeta,
     /// Unix milliseconds.
     #[serde(default)]
     pub created: u64,
-    /// Parameters the model did not take (their values did not shape this take), e.g. a
-    /// strength on a route whose model has none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unused: Vec<String>,
 }
 
 /// A node on the board.
@@ -531,5 +554,49 @@ impl Document {
     pub fn output_type(&self, catalog: &Catalog, node: NodeId) -> Option<PortType> {
         let n = self.nodes.get(&node)?;
         catalog.get(&n.kind).map(|k| k.output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_take_keeps_its_project_format_with_the_facts_inline() {
+        let saved = json!({
+            "id": "0190a0a0-0000-7000-8000-000000000001",
+            "signature": "sig",
+            "outputs": [{"hash": "ab", "mime": "image/png", "name": "image.png"}],
+            "params": {"prompt": "a lighthouse", "seed": 7},
+            "route": "direct",
+            "provider": "a2e",
+            "model": "userText2Image",
+            "draft": false,
+            "credits": 4,
+            "duration_ms": 1200,
+            "created": 1_700_000_000_000_u64,
+            "unused": ["strength"]
+        });
+        let take: Take = serde_json::from_value(saved.clone()).expect("a saved take reads");
+        assert_eq!(take.meta.route, Route::Direct);
+        assert_eq!(take.meta.params["seed"], 7);
+        assert_eq!(take.meta.unused, ["strength"]);
+        assert_eq!(serde_json::to_value(&take).expect("writes"), saved);
+    }
+
+    #[test]
+    fn facts_read_from_a_cache_entry_of_any_age() {
+        // Older entries kept a seed and had no route; a broken entry reads as no facts.
+        let old = json!({"provider": "draft", "seed": 3, "draft": true, "params": {}});
+        let meta = TakeMeta::from_cached(&old);
+        assert!(meta.draft);
+        assert_eq!(meta.route, Route::Draft);
+        assert_eq!(TakeMeta::from_cached(&json!([1, 2])), TakeMeta::default());
+        assert_eq!(
+            TakeMeta::from_cached(&json!({"credits": "many"})),
+            TakeMeta::default()
+        );
     }
 }

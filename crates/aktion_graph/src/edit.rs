@@ -253,6 +253,22 @@ impl History {
         self.redo.last().map(|s| s.label.as_str())
     }
 
+    /// Content hashes of every take output file an undo or redo step could bring back (a
+    /// deleted take, a deleted node's takes): such files must stay in the project.
+    pub fn take_hashes(&self) -> std::collections::BTreeSet<String> {
+        self.undo
+            .iter()
+            .chain(&self.redo)
+            .flat_map(|step| &step.undo)
+            .filter_map(|edit| match edit {
+                Edit::AddNode(n) | Edit::ReplaceNode(n) => Some(n),
+                _ => None,
+            })
+            .flat_map(|n| &n.takes)
+            .flat_map(|t| t.outputs.iter().map(|o| o.hash.clone()))
+            .collect()
+    }
+
     pub fn revision(&self) -> u64 {
         self.revision
     }

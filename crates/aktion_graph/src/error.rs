@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::catalog::PortType;
 use crate::document::NodeId;
+use crate::validate::ParamError;
 
 /// Why a wire was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +70,7 @@ pub enum Issue {
     BadParam {
         node: NodeId,
         param: String,
-        reason: String,
+        reason: ParamError,
     },
     #[error("node {node}: key `{key}` does not match the node's id")]
     IdMismatch { node: NodeId, key: String },

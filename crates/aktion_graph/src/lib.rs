@@ -16,7 +16,9 @@ pub mod signature;
 pub mod sketch;
 pub mod validate;
 
-pub use catalog::{Catalog, KindSchema, ParamKind, ParamSchema, PortType};
-pub use document::{Document, Frame, Node, NodeId, Route, Take, TakeId, TakeOutput, Wire};
+pub use catalog::{Catalog, CatalogError, KindSchema, ParamKind, ParamSchema, PortType};
+pub use document::{
+    Document, Frame, Node, NodeId, Route, Take, TakeId, TakeMeta, TakeOutput, Wire,
+};
 pub use error::{ConnectError, Issue, ProjectError};
 pub use signature::{Blocked, Resolved, ResolvedNode, Routing};

@@ -1,5 +1,6 @@
-//! The project format: a folder holding `project.json` (versioned, diff-stable JSON) and an
-//! `assets/` folder of imported media stored by content hash.
+//! The project format: a folder holding `project.json` (versioned, diff-stable JSON), an
+//! `assets/` folder of imported media and a `takes/` folder of every result kept on the board,
+//! both stored by content hash.
 //!
 //! Reading never writes. Writing is atomic (temp file, fsync, rename), so a crash or a full disk
 //! leaves the previous file intact. A newer format version is refused (the app opens it
@@ -25,6 +26,9 @@ pub const VERSION: u64 = 1;
 pub const PROJECT_FILE: &str = "project.json";
 /// Imported media live here, named by content hash.
 pub const ASSETS_DIR: &str = "assets";
+/// Every take's output files live here, named by content hash (PRODUCT.md §4.4: takes belong to
+/// the project; the cache is only a cache).
+pub const TAKES_DIR: &str = "takes";
 /// Largest project file read (sketches are vectors, so even big boards stay far below this).
 pub const MAX_PROJECT_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -64,6 +68,74 @@ pub fn resolve(path: &Path) -> Result<(PathBuf, PathBuf), ProjectError> {
 
 /// Reads, migrates and validates a project. Never writes anything.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<(PathBuf, Document), ProjectError> {
+    let (root, bytes) = read_file(path)?;
+    let doc = parse(&bytes, catalog)?;
+    Ok((root, doc))
+}
+
+/// What a board saved by a newer version holds that this version can read, to show it
+/// read-only: its name, the nodes that parse as this version's nodes (unknown fields ignored,
+/// unknown kinds left out), the wires between them and the frames. Never writes anything.
+/// Returns the board and how many nodes and wires were left out.
+pub fn load_newer(
+    path: &Path,
+    catalog: &Catalog,
+) -> Result<(PathBuf, Document, usize), ProjectError> {
+    let (root, bytes) = read_file(path)?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ProjectError::Syntax(e.to_string()))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ProjectError::Format("the top level is not an object".into()))?;
+    let mut left_out = 0;
+    let mut doc = Document {
+        name: obj
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        settings: obj
+            .get("settings")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default(),
+        ..Document::default()
+    };
+    let list = |key: &str| {
+        obj.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for v in list("nodes") {
+        match serde_json::from_value::<Node>(v) {
+            Ok(mut node)
+                if catalog.get(&node.kind).is_some() && !doc.nodes.contains_key(&node.id) =>
+            {
+                fill_defaults(&mut node, catalog);
+                doc.nodes.insert(node.id, node);
+            }
+            _ => left_out += 1,
+        }
+    }
+    for v in list("wires") {
+        match serde_json::from_value::<Wire>(v) {
+            Ok(w) if doc.nodes.contains_key(&w.from) && doc.nodes.contains_key(&w.to) => {
+                doc.wires.push(w);
+            }
+            _ => left_out += 1,
+        }
+    }
+    doc.wires.sort();
+    doc.wires.dedup();
+    doc.frames = list("frames")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    Ok((root, doc, left_out))
+}
+
+/// The bytes of a project file (at most [`MAX_PROJECT_BYTES`]) and its project folder.
+fn read_file(path: &Path) -> Result<(PathBuf, Vec<u8>), ProjectError> {
     let (root, file) = resolve(path)?;
     let read_err = |source| ProjectError::Read {
         path: file.clone(),
@@ -81,8 +153,7 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<(PathBuf, Document), Proje
     f.take(MAX_PROJECT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(read_err)?;
-    let doc = parse(&bytes, catalog)?;
-    Ok((root, doc))
+    Ok((root, bytes))
 }
 
 /// Parses project JSON: checks format and version, migrates, fills defaults, validates.
@@ -394,6 +465,12 @@ impl AssetRef {
         };
         root.join(ASSETS_DIR).join(file)
     }
+}
+
+/// Where a take's output file with content hash `hash` lives inside project `root`; `None` for
+/// a malformed hash (never a path built from anything else).
+pub fn take_path(root: &Path, hash: &str) -> Option<PathBuf> {
+    crate::validate::is_hex_hash(hash).then(|| root.join(TAKES_DIR).join(hash))
 }
 
 /// Copies `bytes` (named `name`) into `root/assets/` under their content hash. Importing the

@@ -162,94 +162,143 @@ fn nodes_on_cycles(doc: &Document) -> Vec<NodeId> {
     alive.into_iter().collect()
 }
 
+/// Why a parameter value does not fit its schema. Reads after the parameter's name:
+/// "Steps is 900, outside 1..=150".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("must be {0}")]
+    WrongType(&'static str),
+    #[error("is {len} characters long (at most {max})")]
+    TooLong { len: usize, max: usize },
+    #[error("is {value}, outside {min}..={max}")]
+    OutOfRange {
+        value: String,
+        min: String,
+        max: String,
+    },
+    #[error("is `{value}`, not one of {options}")]
+    NotAChoice { value: String, options: String },
+    #[error("is not a list of strokes: {0}")]
+    NotStrokes(String),
+    #[error("has {points} points (at most {max})")]
+    TooManyPoints { points: usize, max: usize },
+    #[error("has a point or width that is not a finite number")]
+    NotFinite,
+    #[error("must name a file by `hash`")]
+    NoHash,
+    #[error("has a malformed content hash `{0}`")]
+    BadHash(String),
+    #[error("has a malformed file extension `{0}`")]
+    BadExtension(String),
+    #[error("must have x, y, w and h")]
+    CropFields,
+    #[error("must lie inside the image (fractions 0..1)")]
+    CropOutside,
+}
+
+fn out_of_range(
+    value: &dyn std::fmt::Display,
+    min: &dyn std::fmt::Display,
+    max: &dyn std::fmt::Display,
+) -> ParamError {
+    ParamError::OutOfRange {
+        value: value.to_string(),
+        min: min.to_string(),
+        max: max.to_string(),
+    }
+}
+
 /// Checks one parameter value against its schema. `None` (missing) is accepted: defaults fill in.
-pub fn check_param(schema: &ParamSchema, value: Option<&Value>) -> Result<(), String> {
+pub fn check_param(schema: &ParamSchema, value: Option<&Value>) -> Result<(), ParamError> {
     let Some(value) = value else { return Ok(()) };
     match &schema.kind {
         ParamKind::Text { .. } => match value.as_str() {
-            Some(s) if s.len() > MAX_TEXT_LEN => Err(format!(
-                "is {} characters long (at most {MAX_TEXT_LEN})",
-                s.len()
-            )),
+            Some(s) if s.len() > MAX_TEXT_LEN => Err(ParamError::TooLong {
+                len: s.len(),
+                max: MAX_TEXT_LEN,
+            }),
             Some(_) => Ok(()),
-            None => Err("must be text".into()),
+            None => Err(ParamError::WrongType("text")),
         },
         ParamKind::Int { min, max, .. } => match value.as_i64() {
             Some(v) if (*min..=*max).contains(&v) => Ok(()),
-            Some(v) => Err(format!("is {v}, outside {min}..={max}")),
-            None => Err("must be a whole number".into()),
+            Some(v) => Err(out_of_range(&v, min, max)),
+            None => Err(ParamError::WrongType("a whole number")),
         },
         ParamKind::Float { min, max, .. } => match value.as_f64() {
             Some(v) if v.is_finite() && v >= *min && v <= *max => Ok(()),
-            Some(v) => Err(format!("is {v}, outside {min}..={max}")),
-            None => Err("must be a number".into()),
+            Some(v) => Err(out_of_range(&v, min, max)),
+            None => Err(ParamError::WrongType("a number")),
         },
         ParamKind::Choice { options, .. } => match value.as_str() {
             Some(s) if options.iter().any(|o| o == s) => Ok(()),
-            Some(s) => Err(format!("is `{s}`, not one of {}", options.join(", "))),
-            None => Err("must be one of the listed choices".into()),
+            Some(s) => Err(ParamError::NotAChoice {
+                value: s.to_owned(),
+                options: options.join(", "),
+            }),
+            None => Err(ParamError::WrongType("one of the listed choices")),
         },
         ParamKind::Bool { .. } => value
             .is_boolean()
             .then_some(())
-            .ok_or_else(|| "must be true or false".into()),
+            .ok_or(ParamError::WrongType("true or false")),
         ParamKind::Seed => value
             .as_u64()
             .map(|_| ())
-            .ok_or_else(|| "must be a non-negative whole number".into()),
+            .ok_or(ParamError::WrongType("a non-negative whole number")),
         ParamKind::Asset { .. } => check_asset(value),
         ParamKind::Strokes => {
             let strokes: Vec<Stroke> = serde_json::from_value(value.clone())
-                .map_err(|e| format!("is not a list of strokes: {e}"))?;
+                .map_err(|e| ParamError::NotStrokes(e.to_string()))?;
             let points: usize = strokes.iter().map(|s| s.points.len()).sum();
             if points > MAX_SKETCH_POINTS {
-                return Err(format!("has {points} points (at most {MAX_SKETCH_POINTS})"));
+                return Err(ParamError::TooManyPoints {
+                    points,
+                    max: MAX_SKETCH_POINTS,
+                });
             }
             let finite = strokes
                 .iter()
                 .all(|s| s.width.is_finite() && s.points.iter().flatten().all(|v| v.is_finite()));
-            finite
-                .then_some(())
-                .ok_or_else(|| "has a point or width that is not a finite number".into())
+            finite.then_some(()).ok_or(ParamError::NotFinite)
         }
         ParamKind::Crop => check_crop(value),
     }
 }
 
-fn check_asset(value: &Value) -> Result<(), String> {
+fn check_asset(value: &Value) -> Result<(), ParamError> {
     if value.is_null() {
         return Ok(());
     }
     let hash = value
         .get("hash")
         .and_then(Value::as_str)
-        .ok_or("must name a file by `hash`")?;
+        .ok_or(ParamError::NoHash)?;
     if !is_hex_hash(hash) {
-        return Err(format!("has a malformed content hash `{hash}`"));
+        return Err(ParamError::BadHash(hash.to_owned()));
     }
     if let Some(ext) = value.get("ext").and_then(Value::as_str)
         && (ext.len() > 8 || !ext.chars().all(|c| c.is_ascii_alphanumeric()))
     {
-        return Err(format!("has a malformed file extension `{ext}`"));
+        return Err(ParamError::BadExtension(ext.to_owned()));
     }
     Ok(())
 }
 
-fn check_crop(value: &Value) -> Result<(), String> {
+fn check_crop(value: &Value) -> Result<(), ParamError> {
     if value.is_null() {
         return Ok(());
     }
     let get = |k: &str| value.get(k).and_then(Value::as_f64);
     let (Some(x), Some(y), Some(w), Some(h)) = (get("x"), get("y"), get("w"), get("h")) else {
-        return Err("must have x, y, w and h".into());
+        return Err(ParamError::CropFields);
     };
     let ok = [x, y, w, h].iter().all(|v| (0.0..=1.0).contains(v))
         && w > 0.0
         && h > 0.0
         && x + w <= 1.0 + 1e-6
         && y + h <= 1.0 + 1e-6;
-    ok.then_some(())
-        .ok_or_else(|| "must lie inside the image (fractions 0..1)".into())
+    ok.then_some(()).ok_or(ParamError::CropOutside)
 }
 
 /// 64 lowercase hex characters.

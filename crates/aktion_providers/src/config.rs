@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::http::HttpSettings;
 use crate::secret::ApiKey;
@@ -243,6 +243,21 @@ pub struct ConfigFile {
     pub kinds: BTreeMap<String, KindConfig>,
 }
 
+/// Why the provider configuration file was refused; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the provider configuration: {source} ({path})")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the provider configuration is not valid: {source} ({path})")]
+    Invalid {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
 /// All provider configuration.
 #[derive(Debug, Clone)]
 pub struct ProvidersConfig {
@@ -269,7 +284,7 @@ impl ProvidersConfig {
 
     /// Defaults, then the file named by [`CONFIG_FILE_ENV`] (if set), then the environment.
     /// The error names the file and what is wrong with it.
-    pub fn from_env_and_file() -> std::result::Result<Self, String> {
+    pub fn from_env_and_file() -> std::result::Result<Self, ConfigError> {
         Self::from_file_and(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
 
@@ -277,14 +292,18 @@ impl ProvidersConfig {
     /// keys in the keychain when the environment has none).
     pub fn from_file_and(
         var: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Self, String> {
+    ) -> std::result::Result<Self, ConfigError> {
         let Some(path) = var(CONFIG_FILE_ENV) else {
             return Ok(Self::from_lookup(var));
         };
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("cannot read the provider configuration: {e} ({path})"))?;
-        let file: ConfigFile = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the provider configuration is not valid: {e} ({path})"))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let file: ConfigFile = match serde_json::from_slice(&bytes) {
+            Ok(file) => file,
+            Err(source) => return Err(ConfigError::Invalid { path, source }),
+        };
         Ok(Self::from_sources(&file, var))
     }
 
@@ -481,167 +500,31 @@ fn rename_models(kinds: &mut BTreeMap<String, KindConfig>, models: &BTreeMap<Str
     }
 }
 
-/// PRODUCT.md §3 defaults for the direct route, and the shipped ComfyUI workflows under
+/// PRODUCT.md §3 defaults for the direct route, as data: `defaults/kinds.json`, one
+/// [`KindConfig`] per node kind, in the format of a configuration file's `kinds` (so a studio
+/// copies an entry into its own file to change it). Notes on the entries:
+/// - `action_pose`: [I] PROVIDERS.md names no pose model; the default is configuration, not
+///   fact. A community model runs by version (only official models take `model`); the version is
+///   the one public callers of jagilley/controlnet-pose pin ([`POSE_VERSION`]).
+/// - `sketch_to_image` and `i2i`: ControlNet Scribble at [`SCRIBBLE_VERSION`].
+/// - `sequence`: node ids are whatever the deployed API export has (PROVIDERS.md 2.9): the default
+///   expects a deployment of the shipped `workflows/sequence.json`, so its mapping is that
+///   workflow's (a test ties them). Another deployment sets its own under `kinds`.
+/// - `coherent_scene`: the seed's `CREATE_COHERENT` deployment and its six `LoadImage` nodes
+///   ([`COHERENT_DEPLOYMENT`], [`COHERENT_IMAGE_NODES`]).
+const DEFAULT_KINDS: &str = include_str!("../defaults/kinds.json");
+
+/// The direct route's defaults ([`DEFAULT_KINDS`]) and the shipped ComfyUI workflows under
 /// `comfyui:<kind>`.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one table of data; splitting it would scatter the defaults"
-)]
 pub fn default_kinds() -> BTreeMap<String, KindConfig> {
-    let mins = |m: u64| m * 60;
-    let a2e = |feature: &str, inputs: Vec<FieldMap>, output, timeout| KindConfig {
-        target: Target::A2e {
-            feature: feature.into(),
-        },
-        inputs,
-        fixed: json!({ "name": "aktion" }),
-        output,
-        timeout_secs: timeout,
+    let mut kinds: BTreeMap<String, KindConfig> = match serde_json::from_str(DEFAULT_KINDS) {
+        Ok(kinds) => kinds,
+        Err(e) => {
+            // A test parses the shipped file; this only guards a broken build.
+            tracing::error!(error = %e, "the shipped default kinds do not parse");
+            BTreeMap::new()
+        }
     };
-    let t2i_inputs = || {
-        vec![
-            FieldMap::new("prompt", "prompt").required(),
-            FieldMap::new("references", "input_images"),
-            FieldMap::new("aspect_ratio", "aspect_ratio"),
-        ]
-    };
-    let scribble = |image_input: &str| KindConfig {
-        target: Target::Replicate {
-            version: Some(SCRIBBLE_VERSION.into()),
-            model: None,
-        },
-        inputs: vec![
-            FieldMap::new(image_input, "image").required(),
-            FieldMap::new("prompt", "prompt").required(),
-            FieldMap::new("guidance", "scale"),
-            FieldMap::new("resolution", "image_resolution").string_enum(),
-            FieldMap::new("negative_prompt", "n_prompt"),
-            FieldMap::new("seed", "seed"),
-        ],
-        fixed: json!({ "num_samples": "1", "image_resolution": "512" }),
-        output: MediaKind::Image,
-        timeout_secs: mins(10),
-    };
-
-    let coherent_inputs: Vec<FieldMap> = COHERENT_IMAGE_NODES
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            FieldMap::new(&format!("image_{}", i + 1), &format!("{node}/inputs/image")).required()
-        })
-        .collect();
-
-    let mut kinds = BTreeMap::new();
-    let mut character_inputs = t2i_inputs();
-    character_inputs.insert(
-        1,
-        FieldMap::new("style", "prompt").encoded(Encode::Append(", {} style".into())),
-    );
-    kinds.insert(
-        "character".into(),
-        a2e(
-            "userText2Image",
-            character_inputs,
-            MediaKind::Image,
-            mins(10),
-        ),
-    );
-    kinds.insert(
-        "t2i".into(),
-        a2e("userText2Image", t2i_inputs(), MediaKind::Image, mins(10)),
-    );
-    kinds.insert("sketch_to_image".into(), scribble("sketch"));
-    kinds.insert("i2i".into(), scribble("image"));
-    kinds.insert(
-        "action_pose".into(),
-        KindConfig {
-            // [I] PROVIDERS.md names no pose model; this default is configuration, not fact.
-            // A community model runs by version (only official models take `model`); the
-            // version is the one public callers of jagilley/controlnet-pose pin.
-            target: Target::Replicate {
-                version: Some(POSE_VERSION.into()),
-                model: None,
-            },
-            inputs: vec![
-                FieldMap::new("pose", "image").required(),
-                FieldMap::new("prompt", "prompt").required(),
-                FieldMap::new("seed", "seed"),
-            ],
-            fixed: json!({ "num_samples": "1", "image_resolution": "512" }),
-            output: MediaKind::Image,
-            timeout_secs: mins(10),
-        },
-    );
-    kinds.insert(
-        "t2v".into(),
-        a2e(
-            "talkingPhoto",
-            vec![
-                FieldMap::new("portrait", "image_url").required(),
-                FieldMap::new("audio", "audio_url").required(),
-                FieldMap::new("duration", "duration"),
-                FieldMap::new("prompt", "prompt"),
-            ],
-            MediaKind::Video,
-            mins(20),
-        ),
-    );
-    kinds.insert(
-        "i2v".into(),
-        a2e(
-            "userImage2Video",
-            vec![
-                FieldMap::new("image", "image_url").required(),
-                FieldMap::new("prompt", "prompt"),
-                FieldMap::new("negative_prompt", "negative_prompt"),
-            ],
-            MediaKind::Video,
-            mins(20),
-        ),
-    );
-    kinds.insert(
-        "lip_sync".into(),
-        a2e(
-            "talkingVideo",
-            vec![
-                FieldMap::new("video", "video_url").required(),
-                FieldMap::new("audio", "audio_url").required(),
-                FieldMap::new("duration", "duration"),
-            ],
-            MediaKind::Video,
-            mins(20),
-        ),
-    );
-    kinds.insert(
-        "sequence".into(),
-        KindConfig {
-            target: Target::RunComfy {
-                deployment_id: String::new(),
-            },
-            // Node ids are whatever the deployed API export has (PROVIDERS.md 2.9): the default
-            // expects a deployment of the shipped `workflows/sequence.json`, so its mapping is
-            // that workflow's. Another deployment sets its own under `kinds`.
-            inputs: default_comfyui_kinds()
-                .remove("sequence")
-                .map(|k| k.inputs)
-                .unwrap_or_default(),
-            fixed: json!({}),
-            output: MediaKind::Video,
-            timeout_secs: mins(20),
-        },
-    );
-    kinds.insert(
-        "coherent_scene".into(),
-        KindConfig {
-            target: Target::RunComfy {
-                deployment_id: COHERENT_DEPLOYMENT.into(),
-            },
-            inputs: coherent_inputs,
-            fixed: json!({}),
-            output: MediaKind::Image,
-            timeout_secs: mins(30),
-        },
-    );
     for (kind, cfg) in default_comfyui_kinds() {
         kinds.insert(format!("comfyui:{kind}"), cfg);
     }
@@ -650,6 +533,8 @@ pub fn default_kinds() -> BTreeMap<String, KindConfig> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -873,5 +758,57 @@ mod tests {
         let json = serde_json::to_string(&kinds["sketch_to_image"]).unwrap();
         let back: KindConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, kinds["sketch_to_image"]);
+    }
+
+    #[test]
+    fn the_shipped_default_table_is_whole_and_tied_to_its_constants_and_workflows() {
+        let table: BTreeMap<String, KindConfig> =
+            serde_json::from_str(DEFAULT_KINDS).expect("defaults/kinds.json parses");
+        let direct: Vec<&str> = table.keys().map(String::as_str).collect();
+        assert_eq!(
+            direct,
+            [
+                "action_pose",
+                "character",
+                "coherent_scene",
+                "i2i",
+                "i2v",
+                "lip_sync",
+                "sequence",
+                "sketch_to_image",
+                "t2i",
+                "t2v"
+            ]
+        );
+        let version = |kind: &str| match &table[kind].target {
+            Target::Replicate { version, .. } => version.clone(),
+            other => panic!("{kind}: {other:?}"),
+        };
+        assert_eq!(
+            version("sketch_to_image").as_deref(),
+            Some(SCRIBBLE_VERSION)
+        );
+        assert_eq!(version("i2i").as_deref(), Some(SCRIBBLE_VERSION));
+        assert_eq!(version("action_pose").as_deref(), Some(POSE_VERSION));
+        let Target::RunComfy { deployment_id } = &table["coherent_scene"].target else {
+            panic!("coherent_scene is a RunComfy deployment");
+        };
+        assert_eq!(deployment_id, COHERENT_DEPLOYMENT);
+        let nodes: Vec<String> = COHERENT_IMAGE_NODES
+            .iter()
+            .map(|n| format!("{n}/inputs/image"))
+            .collect();
+        let mapped: Vec<&String> = table["coherent_scene"]
+            .inputs
+            .iter()
+            .map(|m| &m.to)
+            .collect();
+        assert_eq!(mapped, nodes.iter().collect::<Vec<_>>());
+        // The direct route's Sequence expects a deployment of the shipped workflow.
+        assert_eq!(
+            table["sequence"].inputs,
+            default_comfyui_kinds()["sequence"].inputs
+        );
+        assert_eq!(default_kinds().len(), table.len() + COMFYUI_WORKFLOWS.len());
     }
 }

@@ -1,0 +1,499 @@
+//! Driving a generation: the task that submits it, follows the provider's job, stores outputs and progress; leases, the watcher and resume at start.
+
+use std::time::Duration;
+
+use aktion_api::{GenerationInput, GenerationState};
+use aktion_graph::{Catalog, PortType};
+use aktion_providers::{
+    DownloadLimits, InputFile, InputValue, JobHandle, JobRequest, JobState, MediaKind,
+    ProviderError,
+};
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::now_ms;
+use crate::storage::{BlobHash, Storage};
+use crate::{ApiError, AppState};
+
+use super::settle::{finish, settle};
+use super::store::{GenerationRow, blob_of, load};
+use super::{ACTIVE, CANCEL_CHECK, Jobs, RECONNECT_PAUSE, StoredOutput, TERMINAL};
+
+pub(super) fn lease_ms(state: &AppState) -> i64 {
+    i64::try_from(state.config.generation_lease.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Drives generation `id` on this instance unless it already does.
+pub fn spawn(state: &AppState, id: &str) {
+    let token = CancellationToken::new();
+    {
+        let Ok(mut local) = state.jobs.local.lock() else {
+            return;
+        };
+        if local.contains_key(id) {
+            return;
+        }
+        local.insert(id.to_owned(), token.clone());
+    }
+    let state = state.clone();
+    let id = id.to_owned();
+    tokio::spawn(async move {
+        state.metrics.generation_started();
+        let result = drive(&state, &id, &token).await;
+        state.metrics.generation_stopped();
+        if let Ok(mut local) = state.jobs.local.lock() {
+            local.remove(&id);
+        }
+        if let Err(e) = result {
+            // The row stays as it is; its lease runs out and a sweep (or the next start)
+            // drives it again.
+            tracing::error!(generation = %id, "generation stopped on a server error: {e}");
+        }
+    });
+}
+
+/// Settles what a crash left behind and drives generations nobody drives: all active ones
+/// (`all`, SQLite at start, when this server owns the database alone) or those whose lease
+/// ran out (PostgreSQL, shared by instances). Returns how many it picked up.
+pub async fn resume(state: &AppState, all: bool) -> Result<usize, ApiError> {
+    let now = now_ms();
+    let cutoff = if all { i64::MAX } else { now };
+    let abandoned: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM generations WHERE state IN {ACTIVE} AND lease_until < $1 ORDER BY created_at"
+    ))
+    .bind(cutoff)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut picked = 0;
+    for id in abandoned {
+        let claimed = sqlx::query(&format!(
+            "UPDATE generations SET worker = $1, lease_until = $2 \
+             WHERE id = $3 AND state IN {ACTIVE} AND lease_until < $4"
+        ))
+        .bind(&state.jobs.instance)
+        .bind(now + lease_ms(state))
+        .bind(&id)
+        .bind(cutoff)
+        .execute(state.db.writer())
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            spawn(state, &id);
+            picked += 1;
+        }
+    }
+    let unsettled: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT g.id FROM generations g JOIN reservations r ON r.id = g.reservation_id \
+         WHERE r.status = 'open' AND g.state IN {TERMINAL}"
+    ))
+    .fetch_all(&state.db.pool)
+    .await?;
+    for id in unsettled {
+        let row = load(&state.db, &id).await?;
+        settle(state, &row).await?;
+        picked += 1;
+    }
+    Ok(picked)
+}
+
+pub(super) enum Stop {
+    Cancelled,
+    Failed(String),
+    /// The database or the blob store failed: leave the row for a later resume.
+    Internal(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Self {
+        Self::Internal(e)
+    }
+}
+
+pub(super) async fn drive(
+    state: &AppState,
+    id: &str,
+    token: &CancellationToken,
+) -> Result<(), ApiError> {
+    let row = load(&state.db, id).await?;
+    if row.state.is_terminal() {
+        return settle(state, &row).await;
+    }
+    let outcome = work(state, &row, token).await;
+    let (end, outputs) = match outcome {
+        Ok(outputs) => (GenerationState::Succeeded, outputs),
+        Err(Stop::Cancelled) => (GenerationState::Cancelled, Vec::new()),
+        Err(Stop::Failed(message)) => {
+            finish(state, &row, GenerationState::Failed, Some(&message), &[]).await?;
+            return Ok(());
+        }
+        Err(Stop::Internal(e)) => return Err(e),
+    };
+    let message = (end == GenerationState::Cancelled).then_some("cancelled; credits released");
+    finish(state, &row, end, message, &outputs).await
+}
+
+/// Keeps this instance's generations: renews their leases (and their reservations') in one
+/// statement per tick, and turns a cancel requested through another instance into a cancel
+/// here. One task per instance, however many generations it drives; it ends with the state.
+pub fn spawn_watcher(state: &AppState) {
+    let db = state.db.clone();
+    let jobs = std::sync::Arc::downgrade(&state.jobs);
+    let lease = state.config.generation_lease;
+    let reservation_lease = state.config.reservation_lease;
+    let renew_every = (lease / 3).max(CANCEL_CHECK);
+    tokio::spawn(async move {
+        let mut last_renew = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(CANCEL_CHECK).await;
+            let Some(jobs) = jobs.upgrade() else {
+                return;
+            };
+            if jobs.running() == 0 {
+                continue;
+            }
+            if let Err(e) = watch_once(
+                &db,
+                &jobs,
+                lease,
+                reservation_lease,
+                &mut last_renew,
+                renew_every,
+            )
+            .await
+            {
+                tracing::warn!("keeping this instance's generations: {e}");
+            }
+        }
+    });
+}
+
+pub(super) async fn watch_once(
+    db: &crate::Db,
+    jobs: &Jobs,
+    lease: Duration,
+    reservation_lease: Duration,
+    last_renew: &mut tokio::time::Instant,
+    renew_every: Duration,
+) -> Result<(), ApiError> {
+    let cancelled: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM generations WHERE worker = $1 AND cancel_requested = 1 AND state IN {ACTIVE}"
+    ))
+    .bind(&jobs.instance)
+    .fetch_all(&db.pool)
+    .await?;
+    for id in cancelled {
+        if let Some(token) = jobs.token(&id) {
+            token.cancel();
+        }
+    }
+    if last_renew.elapsed() < renew_every {
+        return Ok(());
+    }
+    *last_renew = tokio::time::Instant::now();
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
+    let now = now_ms();
+    sqlx::query(&format!(
+        "UPDATE generations SET lease_until = $1 WHERE worker = $2 AND state IN {ACTIVE}"
+    ))
+    .bind(now + ms(lease))
+    .bind(&jobs.instance)
+    .execute(db.writer())
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE reservations SET lease_until = $1 WHERE status = 'open' AND id IN \
+         (SELECT reservation_id FROM generations WHERE worker = $2 AND state IN {ACTIVE})"
+    ))
+    .bind(now + ms(reservation_lease))
+    .bind(&jobs.instance)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn set_state(
+    state: &AppState,
+    id: &str,
+    to: GenerationState,
+    provider_job: Option<&str>,
+) -> Result<(), ApiError> {
+    sqlx::query(&format!(
+        "UPDATE generations SET state = $1, provider_job = COALESCE($2, provider_job), \
+         started_at = COALESCE(started_at, $3) WHERE id = $4 AND state IN {ACTIVE}"
+    ))
+    .bind(to.as_str())
+    .bind(provider_job)
+    .bind(now_ms())
+    .bind(id)
+    .execute(state.db.writer())
+    .await?;
+    state.jobs.notify(id);
+    Ok(())
+}
+
+pub(super) async fn work(
+    state: &AppState,
+    row: &GenerationRow,
+    token: &CancellationToken,
+) -> Result<Vec<StoredOutput>, Stop> {
+    if row.cancel_requested || token.is_cancelled() {
+        return Err(Stop::Cancelled);
+    }
+    let providers = &state.jobs.providers;
+    let handle: JobHandle = match &row.provider_job {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| ApiError::Internal(format!("stored provider job: {e}")))?,
+        None if row.state == GenerationState::Submitting => {
+            // The submit may or may not have reached the provider; submitting again could run
+            // (and pay for) it twice, so the job ends here and the user is not charged.
+            return Err(Stop::Failed(
+                "the server stopped while sending this job to the provider; credits released"
+                    .to_owned(),
+            ));
+        }
+        None => {
+            let request = build_request(state, row).await?;
+            set_state(state, &row.id, GenerationState::Submitting, None).await?;
+            // Not raced against a cancel: a submit dropped half-way could leave a paid job at
+            // the provider that nobody knows of. A cancel during it is honoured right after
+            // (the wait below starts by cancelling at the provider).
+            let handle = providers
+                .submit(&request)
+                .await
+                .map_err(|e| Stop::Failed(e.to_string()))?;
+            let json = serde_json::to_string(&handle)
+                .map_err(|e| ApiError::Internal(format!("serialise job handle: {e}")))?;
+            // Stored before waiting: from here on a restart resumes this provider job.
+            set_state(state, &row.id, GenerationState::Running, Some(&json)).await?;
+            handle
+        }
+    };
+    let (tx, rx) = watch::channel(None::<JobState>);
+    let progress = tokio::spawn(write_progress(state.clone(), row.id.clone(), rx));
+    let mut report = |s: &JobState| {
+        let _ = tx.send(Some(s.clone()));
+    };
+    let outputs = loop {
+        let waited = tokio::select! {
+            () = token.cancelled() => {
+                progress.abort();
+                if let Err(e) = providers.cancel(&handle).await {
+                    tracing::warn!(generation = %row.id, "cancel at the provider failed: {e}");
+                }
+                return Err(Stop::Cancelled);
+            }
+            r = providers.wait(&handle, &mut report) => r,
+        };
+        match waited {
+            Ok(outputs) => break outputs,
+            // The provider could not be reached: the job keeps its provider id; wait again
+            // (the kind's overall timeout still counts from the submit).
+            Err(
+                e @ (ProviderError::Transport { .. }
+                | ProviderError::Timeout { .. }
+                | ProviderError::RateLimited { .. }
+                | ProviderError::Server { .. }),
+            ) => {
+                tracing::warn!(generation = %row.id, "provider unreachable, waiting: {e}");
+                tokio::select! {
+                    () = token.cancelled() => {}
+                    () = tokio::time::sleep(RECONNECT_PAUSE) => {}
+                }
+            }
+            Err(ProviderError::Cancelled { .. }) => {
+                progress.abort();
+                return Err(Stop::Cancelled);
+            }
+            Err(e) => {
+                progress.abort();
+                return Err(Stop::Failed(e.to_string()));
+            }
+        }
+    };
+    progress.abort();
+    store_outputs(state, row, token, &outputs).await
+}
+
+/// Streams each output from the provider into the blob store, owned by the generation's user.
+pub(super) async fn store_outputs(
+    state: &AppState,
+    row: &GenerationRow,
+    token: &CancellationToken,
+    outputs: &[aktion_providers::Output],
+) -> Result<Vec<StoredOutput>, Stop> {
+    let providers = &state.jobs.providers;
+    let expected = expected_media(&row.kind);
+    let mut stored = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let mut buf = Vec::new();
+        let limits = DownloadLimits {
+            max_bytes: state.config.max_output_bytes,
+            expected,
+        };
+        let mut sink = |chunk: &[u8]| {
+            buf.extend_from_slice(chunk);
+            Ok(())
+        };
+        let downloaded = tokio::select! {
+            () = token.cancelled() => return Err(Stop::Cancelled),
+            d = providers.download_with(output, limits, &mut sink) => d,
+        };
+        let downloaded = downloaded.map_err(|e| Stop::Failed(e.to_string()))?;
+        let hash = BlobHash::of(&buf);
+        let size = i64::try_from(buf.len()).unwrap_or(i64::MAX);
+        store_blob(
+            state,
+            row.user_id,
+            &hash,
+            &downloaded.content_type,
+            Bytes::from(buf),
+        )
+        .await?;
+        stored.push(StoredOutput {
+            hash: hash.to_string(),
+            content_type: downloaded.content_type,
+            size,
+        });
+    }
+    if stored.is_empty() {
+        return Err(Stop::Failed("the provider returned no output".to_owned()));
+    }
+    Ok(stored)
+}
+
+/// Writes the blob (once per content) and makes it readable by `user_id`.
+pub async fn store_blob(
+    state: &AppState,
+    user_id: i64,
+    hash: &BlobHash,
+    content_type: &str,
+    bytes: Bytes,
+) -> Result<bool, ApiError> {
+    let key = Storage::blob_key(hash);
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    if !state.storage.exists(&key).await? {
+        state.storage.put(&key, bytes).await?;
+    }
+    let added = sqlx::query(
+        "INSERT INTO blobs (user_id, hash, size, content_type, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (user_id, hash) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(hash.as_str())
+    .bind(size)
+    .bind(content_type)
+    .bind(now_ms())
+    .execute(state.db.writer())
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(added)
+}
+
+pub(super) fn expected_media(kind: &str) -> MediaKind {
+    match Catalog::builtin().get(kind).map(|k| k.output) {
+        Some(PortType::Video) => MediaKind::Video,
+        Some(PortType::Audio) => MediaKind::Audio,
+        _ => MediaKind::Image,
+    }
+}
+
+pub(super) async fn write_progress(
+    state: AppState,
+    id: String,
+    mut rx: watch::Receiver<Option<JobState>>,
+) {
+    while rx.changed().await.is_ok() {
+        let Some(job) = rx.borrow_and_update().clone() else {
+            continue;
+        };
+        let (permille, message) = match job {
+            JobState::Queued { position: Some(p) } => {
+                (None, Some(format!("queued at the provider (position {p})")))
+            }
+            JobState::Queued { position: None } | JobState::Submitted => {
+                (None, Some("queued at the provider".to_owned()))
+            }
+            JobState::Running { fraction } => (
+                fraction.map(|f| (f.clamp(0.0, 1.0) * 1000.0).round() as i64),
+                None,
+            ),
+            _ => continue,
+        };
+        let written = sqlx::query(
+            "UPDATE generations SET progress_permille = COALESCE($1, progress_permille), message = $2 \
+             WHERE id = $3 AND state = 'running'",
+        )
+        .bind(permille)
+        .bind(message)
+        .bind(&id)
+        .execute(state.db.writer())
+        .await;
+        if written.is_ok() {
+            state.jobs.notify(&id);
+        }
+    }
+}
+
+/// Turns the stored request into a provider request: parameters as JSON, text as strings,
+/// blobs as signed URLs under `AKTION_PUBLIC_URL` when it is set (providers fetch them), or
+/// as the bytes themselves (each client sends them the way its provider accepts files).
+pub(super) async fn build_request(
+    state: &AppState,
+    row: &GenerationRow,
+) -> Result<JobRequest, ApiError> {
+    let mut request = JobRequest::new(&row.kind);
+    for (id, value) in &row.request.params {
+        request
+            .inputs
+            .insert(id.clone(), InputValue::Json(value.clone()));
+    }
+    let schema = Catalog::builtin().get(&row.kind);
+    for (id, items) in &row.request.inputs {
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            values.push(match item {
+                GenerationInput::Text(text) => InputValue::Json(Value::String(text.clone())),
+                GenerationInput::Blob(hash) => blob_input(state, row.user_id, id, hash).await?,
+            });
+        }
+        let is_list = schema
+            .and_then(|k| k.input(id))
+            .is_some_and(|i| i.ty == PortType::ImageList);
+        if is_list {
+            request.insert_list(id, values);
+        } else if let Some(first) = values.into_iter().next() {
+            request.inputs.insert(id.clone(), first);
+        }
+    }
+    request.add_aliases();
+    Ok(request)
+}
+
+pub(super) async fn blob_input(
+    state: &AppState,
+    user_id: i64,
+    input: &str,
+    hash: &str,
+) -> Result<InputValue, ApiError> {
+    let hash = BlobHash::parse(hash)?;
+    let (content_type, _) = blob_of(&state.db, user_id, &hash)
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
+    if let Some(url) = crate::signing::signed_blob_url(state, &hash) {
+        return Ok(InputValue::Url(url));
+    }
+    let bytes = state
+        .storage
+        .get(&Storage::blob_key(&hash))
+        .await?
+        .ok_or(ApiError::NotFound("blob"))?;
+    let ext = content_type.rsplit('/').next().unwrap_or("bin");
+    Ok(InputValue::File(InputFile::new(
+        bytes.to_vec(),
+        &content_type,
+        &format!("{input}.{ext}"),
+    )))
+}

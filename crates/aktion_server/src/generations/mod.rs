@@ -1,0 +1,94 @@
+//! The generation proxy: a node kind run on the account route, server-side, with the server's
+//! provider keys (PRODUCT.md §5.1a, §5.2).
+//!
+//! `create` reserves the price and stores the generation (`queued`); a driver task then submits
+//! it through `aktion_providers`, stores the provider's job handle *before* waiting (so a
+//! restart polls the same job instead of paying twice), follows its progress, streams the
+//! outputs into the blob store, and charges on success or releases on failure, cancellation or
+//! timeout. The state change and the settlement are separate transactions; whatever a crash
+//! leaves between them is finished by [`resume`] at start (and, on PostgreSQL, by the periodic
+//! sweep of every instance): a terminal generation with an open reservation is settled the way
+//! its state says, an active one whose lease ran out is driven again.
+
+mod driver;
+mod settle;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aktion_providers::Providers;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub use self::driver::{resume, spawn, spawn_watcher, store_blob};
+pub use self::store::{GenerationRow, blob_of, cancel, create, current, owned, rate, settings_of};
+
+const ACTIVE: &str = "('queued', 'submitting', 'running')";
+const TERMINAL: &str = "('succeeded', 'failed', 'cancelled')";
+/// How often a driver looks for a cancel requested through another instance.
+const CANCEL_CHECK: Duration = Duration::from_secs(1);
+/// Pause before waiting again on a job whose provider could not be reached.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(5);
+
+/// The jobs this instance drives, and change notifications for progress streams.
+#[derive(Debug)]
+pub struct Jobs {
+    pub providers: Providers,
+    /// This instance's id in `generations.worker`.
+    pub instance: String,
+    local: Mutex<HashMap<String, CancellationToken>>,
+    changes: broadcast::Sender<String>,
+}
+
+impl Jobs {
+    pub fn new(providers: Providers) -> Self {
+        Self {
+            providers,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            local: Mutex::new(HashMap::new()),
+            changes: broadcast::channel(256).0,
+        }
+    }
+
+    /// Ids of generations whose state or progress changed on this instance.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    fn notify(&self, id: &str) {
+        // No subscriber is fine.
+        let _ = self.changes.send(id.to_owned());
+    }
+
+    /// Generations driven by this instance right now.
+    pub fn running(&self) -> usize {
+        self.local.lock().map_or(0, |l| l.len())
+    }
+
+    fn token(&self, id: &str) -> Option<CancellationToken> {
+        self.local.lock().ok()?.get(id).cloned()
+    }
+}
+
+/// One stored output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOutput {
+    pub hash: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// Waits until generation `id` changes on this instance (or the channel lags).
+pub async fn changed(rx: &mut broadcast::Receiver<String>, id: &str) {
+    loop {
+        match rx.recv().await {
+            Ok(changed) if changed == id => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
