@@ -23,7 +23,10 @@ pub use image_io::{
 };
 pub use sketch::{MAX_SKETCH_POINTS, MAX_SKETCH_SIDE, rasterise_sketch};
 pub use sniff::{MediaKind, sniff};
-pub use video::{Clip, encode_gif, encode_mp4, ffmpeg_path, ffmpeg_path_in, first_frame};
+pub use video::{
+    Clip, Frames, H264Decoder, Matrix, OpenH264, PictureSink, Video, VideoFrame, VideoInfo, Yuv420,
+    encode_gif, encode_mp4, ffmpeg_path, ffmpeg_path_in, first_frame, to_rgba,
+};
 
 /// Everything that can go wrong in this crate. Messages are written for a filmmaker reading a
 /// node's error badge, so they say what was wrong with the file rather than which decoder failed.
@@ -77,6 +80,9 @@ pub enum MediaError {
     /// Writing an image or clip failed.
     #[error("encoding failed: {0}")]
     Encode(String),
+    /// The video decoder could not start or stopped working.
+    #[error("the video decoder failed: {0}")]
+    Decode(String),
     /// Temporary files or subprocess pipes failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

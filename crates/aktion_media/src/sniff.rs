@@ -56,6 +56,10 @@ pub fn sniff(bytes: &[u8]) -> (MediaKind, &'static str) {
     {
         return (MediaKind::Image, "image/bmp");
     }
+    // QuickTime files from before brands: the first box is the index, free space or the media.
+    if at(4, b"moov") || at(4, b"wide") || (at(4, b"mdat") && bytes.len() > 16) {
+        return (MediaKind::Video, "video/quicktime");
+    }
     if at(4, b"ftyp") {
         return sniff_iso_bmff(bytes.get(8..12).unwrap_or_default());
     }

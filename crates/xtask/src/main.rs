@@ -3,6 +3,8 @@
 //! - `test`: installs what the tests need, then runs `cargo fmt --check`, clippy with
 //!   `-D warnings` and every test of the workspace, in one shared target folder. `.ci/run` calls
 //!   exactly this.
+//! - `media-fixtures`: makes the media test files (`target/media-fixtures`) and prints the folder;
+//!   point `AKTION_MEDIA_FIXTURES` at it to run the media tests outside `test`.
 //!
 //! Depends on nothing but std, so it builds in seconds.
 
@@ -15,8 +17,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("postgres-check") => postgres_check(),
+        Some("media-fixtures") => media_fixtures().map(|dir| println!("{}", dir.display())),
         _ => {
-            eprintln!("usage: cargo xtask test | postgres-check");
+            eprintln!("usage: cargo xtask test | postgres-check | media-fixtures");
             return ExitCode::from(2);
         }
     };
@@ -78,10 +81,18 @@ fn test() -> Result<(), String> {
     let url = std::env::var("AKTION_TEST_POSTGRES_URL")
         .ok()
         .or_else(|| postgres.as_ref().map(|p| p.url.clone()));
-    let env: Vec<(&str, &str)> = url
+    let mut env: Vec<(&str, &str)> = url
         .as_deref()
         .map(|u| vec![("AKTION_TEST_POSTGRES_URL", u)])
         .unwrap_or_default();
+    // Media fixtures are made by Debian's ffmpeg here, before the tests; the tests themselves run
+    // with ffmpeg out of reach (AKTION_FFMPEG names a program that does not exist), so the app's
+    // in-process decoders are what they test.
+    let fixtures = media_fixtures()?;
+    let fixtures = fixtures.to_string_lossy().into_owned();
+    env.push(("AKTION_MEDIA_FIXTURES", &fixtures));
+    env.push(("AKTION_REQUIRE_MEDIA_FIXTURES", "1"));
+    env.push(("AKTION_FFMPEG", "/nonexistent/ffmpeg-is-for-fixtures-only"));
     let result = step_env(
         "tests",
         &cargo,
@@ -90,6 +101,400 @@ fn test() -> Result<(), String> {
     );
     drop(postgres);
     result
+}
+
+/// Test media made by a real encoder (Debian's ffmpeg, installed when missing): H.264 in every
+/// profile and layout providers and cameras produce, compressed audio, formats the app refuses,
+/// and reference frames decoded by ffmpeg to compare against. Returns the folder.
+fn media_fixtures() -> Result<PathBuf, String> {
+    let dir = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join("target/media-fixtures");
+    let recipe = MEDIA_FIXTURES
+        .iter()
+        .map(|(name, args)| format!("{name}:{}", args.join(" ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let stamp = dir.join("recipe.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|done| done == recipe) {
+        return Ok(dir);
+    }
+    let ffmpeg = which("ffmpeg").or_else(|| {
+        apt_install("ffmpeg");
+        which("ffmpeg")
+    });
+    let Some(ffmpeg) = ffmpeg else {
+        return Err(
+            "ffmpeg is needed to make the media fixtures and could not be installed".into(),
+        );
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    eprintln!(
+        "==> media fixtures: {} files with {}",
+        MEDIA_FIXTURES.len(),
+        ffmpeg.display()
+    );
+    let started = Instant::now();
+    for (name, args) in MEDIA_FIXTURES {
+        let output = Command::new(&ffmpeg)
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(*args)
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("ffmpeg: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "making media fixture {name} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    std::fs::write(&stamp, recipe).map_err(|e| e.to_string())?;
+    eprintln!("<== media fixtures in {:.0?}", started.elapsed());
+    Ok(dir)
+}
+
+/// (file made, ffmpeg arguments), run in the fixtures folder. Sources are lavfi's test patterns
+/// and sine tones; `*.ref*.png` are frames decoded by ffmpeg with the colour matrix the app
+/// assumes (BT.601 below 720 lines, BT.709 from there).
+const MEDIA_FIXTURES: &[(&str, &[&str])] = &[
+    (
+        "baseline.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=2",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "baseline.mp4",
+        ],
+    ),
+    (
+        "main-moov-at-end.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=2",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "main",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            "main-moov-at-end.mp4",
+        ],
+    ),
+    (
+        "high-480p-aac.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=852x480:rate=24:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-ac",
+            "2",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-movflags",
+            "+faststart",
+            "high-480p-aac.mp4",
+        ],
+    ),
+    (
+        "fragmented.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=24:duration=2",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-g",
+            "12",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+            "fragmented.mp4",
+        ],
+    ),
+    (
+        "clip.mov",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=24:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "clip.mov",
+        ],
+    ),
+    (
+        "portrait-9x16.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=360x640:rate=30:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "portrait-9x16.mp4",
+        ],
+    ),
+    (
+        "hd-1080p.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=24:duration=1",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-colorspace",
+            "bt709",
+            "hd-1080p.mp4",
+        ],
+    ),
+    // A phone's portrait clip: pictures stored landscape, the track matrix turns them.
+    (
+        "rotated-src.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "rotated-src.mp4",
+        ],
+    ),
+    (
+        "rotated-90.mp4",
+        &[
+            "-i",
+            "rotated-src.mp4",
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            "rotated-90.mp4",
+        ],
+    ),
+    (
+        "vp9.webm",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10:duration=1",
+            "-c:v",
+            "libvpx-vp9",
+            "vp9.webm",
+        ],
+    ),
+    (
+        "hevc.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10:duration=1",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "log-level=error",
+            "-tag:v",
+            "hvc1",
+            "hevc.mp4",
+        ],
+    ),
+    (
+        "high10.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p10le",
+            "high10.mp4",
+        ],
+    ),
+    (
+        "tone.mp3",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=2",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "tone.mp3",
+        ],
+    ),
+    (
+        "tone.m4a",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=2",
+            "-c:a",
+            "aac",
+            "tone.m4a",
+        ],
+    ),
+    (
+        "tone.flac",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=2",
+            "-c:a",
+            "flac",
+            "tone.flac",
+        ],
+    ),
+    (
+        "tone.ogg",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=2",
+            "-c:a",
+            "libvorbis",
+            "tone.ogg",
+        ],
+    ),
+    (
+        "stereo.wav",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
+            "-ac",
+            "2",
+            "-c:a",
+            "pcm_s16le",
+            "stereo.wav",
+        ],
+    ),
+    // Reference frames (first, a B-frame in the middle, last), decoded by ffmpeg.
+    (
+        "main-moov-at-end.ref",
+        &[
+            "-i",
+            "main-moov-at-end.mp4",
+            "-vf",
+            "select='eq(n\\,0)+eq(n\\,26)+eq(n\\,49)',scale=in_color_matrix=bt601:in_range=tv",
+            "-vsync",
+            "0",
+            "main-moov-at-end.ref%d.png",
+        ],
+    ),
+    (
+        "high-480p-aac.ref",
+        &[
+            "-i",
+            "high-480p-aac.mp4",
+            "-vf",
+            "select='eq(n\\,0)+eq(n\\,37)+eq(n\\,71)',scale=in_color_matrix=bt601:in_range=tv",
+            "-vsync",
+            "0",
+            "high-480p-aac.ref%d.png",
+        ],
+    ),
+    (
+        "fragmented.ref",
+        &[
+            "-i",
+            "fragmented.mp4",
+            "-vf",
+            "select='eq(n\\,0)+eq(n\\,25)+eq(n\\,47)',scale=in_color_matrix=bt601:in_range=tv",
+            "-vsync",
+            "0",
+            "fragmented.ref%d.png",
+        ],
+    ),
+    (
+        "rotated-90.ref",
+        &[
+            "-i",
+            "rotated-90.mp4",
+            "-vf",
+            "select='eq(n\\,5)',scale=in_color_matrix=bt601:in_range=tv",
+            "-vsync",
+            "0",
+            "rotated-90.ref%d.png",
+        ],
+    ),
+    (
+        "hd-1080p.ref",
+        &[
+            "-i",
+            "hd-1080p.mp4",
+            "-vf",
+            "select='eq(n\\,0)+eq(n\\,13)+eq(n\\,23)',scale=in_color_matrix=bt709:in_range=tv",
+            "-vsync",
+            "0",
+            "hd-1080p.ref%d.png",
+        ],
+    ),
+];
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
 }
 
 /// Starts the test PostgreSQL, asks it a question and stops it (to check a machine's set-up).
@@ -236,6 +641,11 @@ fn postgres_bin() -> Option<PathBuf> {
 }
 
 fn install_postgres() {
+    apt_install("postgresql");
+}
+
+/// Installs a Debian package (CI runs as root); quietly does nothing where apt is missing.
+fn apt_install(package: &str) {
     if Command::new("apt-get")
         .arg("--version")
         .stdout(Stdio::null())
@@ -244,7 +654,7 @@ fn install_postgres() {
     {
         return;
     }
-    eprintln!("==> installing PostgreSQL (apt-get) for the server tests");
+    eprintln!("==> installing {package} (apt-get) for the tests");
     let quiet = |args: &[&str]| {
         Command::new("apt-get")
             .args(args)
@@ -253,8 +663,8 @@ fn install_postgres() {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !quiet(&["install", "-y", "-q", "postgresql"]) {
+    if !quiet(&["install", "-y", "-q", package]) {
         quiet(&["update", "-q"]);
-        quiet(&["install", "-y", "-q", "postgresql"]);
+        quiet(&["install", "-y", "-q", package]);
     }
 }

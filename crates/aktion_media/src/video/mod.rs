@@ -1,5 +1,16 @@
-//! Moving pictures: first frames for posters, animated GIF out (always available), MP4 through
-//! an ffmpeg subprocess when the user has one.
+//! Moving pictures: H.264 MP4/MOV read in-process ([`Video`]: posters, thumbnails, every frame
+//! for playback), animated GIF out, MP4 through an ffmpeg subprocess when the user has one.
+//! Formats this build cannot decode (WebM/VP9, AV1, HEVC, 10-bit) use ffmpeg for a poster when
+//! it is installed, and otherwise get a message naming the format.
+
+mod h264;
+mod mp4;
+mod reader;
+mod yuv;
+
+pub use h264::{H264Decoder, OpenH264, PictureSink, Yuv420};
+pub use reader::{Frames, Video, VideoFrame, VideoInfo};
+pub use yuv::{Matrix, to_rgba};
 
 use std::ffi::OsStr;
 use std::io::{Cursor, Write};
@@ -54,19 +65,26 @@ impl Clip {
     }
 }
 
-/// The first frame of a clip, as a poster. GIF, APNG and `WebP` are read in-process (their first
-/// frame is what `image` decodes); MP4, MOV, `WebM` and other containers go through ffmpeg.
+/// The first frame of a clip, as a poster. GIF, APNG and `WebP` are read by `image`, H.264
+/// MP4/MOV by [`Video`]; other video (WebM, AV1, HEVC…) goes through ffmpeg when it is installed.
 pub fn first_frame(video: &[u8]) -> Result<RgbaImage, MediaError> {
     if video.is_empty() {
         return Err(MediaError::Empty);
     }
     match sniff(video) {
         (MediaKind::Image, _) => decode_image(video, &DecodeLimits::default()),
-        (MediaKind::Video, mime) => {
-            let Some(ffmpeg) = ffmpeg_path() else {
-                return Err(MediaError::FfmpegMissing(format!("read {mime} video")));
-            };
-            first_frame_with_ffmpeg(video, &ffmpeg)
+        (MediaKind::Video, _) => {
+            let in_process = Video::open(video.to_vec()).and_then(|clip| clip.poster(None));
+            match in_process {
+                Ok(poster) => Ok(poster),
+                // Only a codec this build lacks is worth ffmpeg's try; a damaged file stays
+                // damaged.
+                Err(MediaError::Unsupported(message)) => match ffmpeg_path() {
+                    Some(ffmpeg) => first_frame_with_ffmpeg(video, &ffmpeg),
+                    None => Err(MediaError::Unsupported(message)),
+                },
+                Err(other) => Err(other),
+            }
         }
         (MediaKind::Audio, mime) => Err(MediaError::Unsupported(format!(
             "this is {mime}, which has no pictures"
@@ -104,6 +122,20 @@ fn stderr_tail(stderr: &[u8]) -> String {
         "no error output".to_owned()
     } else {
         joined
+    }
+}
+
+/// A container's name as a filmmaker knows it, for messages.
+pub(crate) fn format_name(mime: &str) -> &str {
+    match mime {
+        "video/mp4" => "MP4",
+        "video/quicktime" => "MOV",
+        "video/webm" => "WebM",
+        "video/x-matroska" => "Matroska (MKV)",
+        "video/x-msvideo" => "AVI",
+        "video/mpeg" => "MPEG-PS",
+        "video/3gpp" => "3GP",
+        other => other,
     }
 }
 
