@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod actions;
+pub mod cards;
 pub mod command;
 pub mod dialogs;
 pub mod epic;
@@ -211,6 +212,8 @@ pub struct Loaders {
     pub previews: previews::Previews,
     /// Clips and sounds in the inspector.
     pub media: media::Media,
+    /// Pictures on the board's cards.
+    pub cards: cards::Cards,
     /// Dropped files being read and stored, in drop order.
     imports: Vec<Task<ImportResult>>,
     /// Takes being written to a folder (File → Export).
@@ -328,6 +331,7 @@ impl Studio {
             loaders: Loaders {
                 previews: previews::Previews::new(spawner.clone()),
                 media: media::Media::new(spawner.clone()),
+                cards: cards::Cards::new(spawner.clone()),
                 imports: Vec::new(),
                 exporting: None,
                 opening: None,
@@ -949,6 +953,7 @@ impl Studio {
         self.resumed = false;
         self.board.key = None;
         self.loaders.previews.clear();
+        self.loaders.cards.clear();
         self.loaders.missing_takes.clear();
         self.panels.inspector.clear();
         self.panels.dialogs.sketch_pad = None;
@@ -1319,6 +1324,8 @@ impl Studio {
             self.message = Some(message);
         }
         self.loaders.media.poll(ctx);
+        self.loaders.cards.track_runs(&self.runs.status);
+        self.loaders.cards.poll(ctx);
         self.panels.account.poll();
         self.panels.settings.poll();
         self.drops(ctx);
@@ -1420,22 +1427,19 @@ impl Studio {
             .show(ui, |ui| jobs::jobs_ui(ui, &mut panel_ctx!(self, &ctx)));
         self.refresh_board();
         egui::CentralPanel::default().show(ui, |ui| {
-            let doc = &self.state.doc;
-            let ids = &self.board.ids;
-            let catalog = Catalog::builtin();
-            let mut can_connect =
-                |from: aktion_canvas::PinId, to: aktion_canvas::PinId| -> Result<(), String> {
-                    let w = ids
-                        .wire(doc, catalog, from, to)
-                        .ok_or_else(|| "unknown pin".to_owned())?;
-                    doc.check_connect(catalog, &w, true)
-                        .map_err(|e| e.to_string())
-                };
+            let mut delegate = cards::CardDelegate {
+                doc: &self.state.doc,
+                ids: &self.board.ids,
+                catalog: Catalog::builtin(),
+                cards: &mut self.loaders.cards,
+                root: &self.state.root,
+                cache: self.engine.cache(),
+                status: &self.runs.status,
+                missing: &self.loaders.missing_takes,
+                commands: &mut self.commands,
+            };
             self.board.rect = Some(ui.available_rect_before_wrap());
-            let events = self
-                .board
-                .canvas
-                .show(ui, &self.board.model, &mut can_connect);
+            let events = self.board.canvas.show(ui, &self.board.model, &mut delegate);
             self.handle_canvas_events(ui, events);
         });
         self.panels.dialogs.ui(&ctx, &mut panel_ctx!(self, &ctx));

@@ -172,16 +172,16 @@ pub fn board(
             }
             _ => {}
         }
-        if let Some(t) = node.active_take() {
-            body.push(format!(
-                "take {} of {}{}",
-                take_index(node, t.id),
-                node.takes.len(),
-                if t.meta.draft { " · draft" } else { "" }
-            ));
-        }
+        // The card's picture and its line of takes, draft badge and cost are drawn by
+        // `cards::CardDelegate` in the space reserved here.
+        let media = super::cards::media_height(kind.output, NODE_WIDTH - 12.0);
+        let footer = if media > 0.0 || !node.takes.is_empty() || kind.credits > 0 {
+            super::cards::FOOTER + 4.0
+        } else {
+            0.0
+        };
         let pins = inputs.len().max(1) as f32;
-        let height = 44.0 + pins * 22.0 + body.len() as f32 * 16.0 + 12.0;
+        let height = 44.0 + pins * 22.0 + body.len() as f32 * 16.0 + 12.0 + media + footer;
         let mut view = NodeView::new(
             cid,
             Rect::from_min_size(
@@ -237,13 +237,6 @@ pub fn board(
         revision,
     };
     (board, ids)
-}
-
-fn take_index(node: &aktion_graph::Node, id: aktion_graph::TakeId) -> usize {
-    node.takes
-        .iter()
-        .position(|t| t.id == id)
-        .map_or(0, |i| i + 1)
 }
 
 fn ellipsize(s: &str, max: usize) -> String {

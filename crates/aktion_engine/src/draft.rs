@@ -8,25 +8,17 @@ use crate::executor::{BoxFuture, ExecError, Executor, Job, JobContext, JobOutput
 
 /// Version of the draft renderers; part of every draft signature. Bump it when a renderer's
 /// output changes.
-pub const DRAFT_VERSION: &str = "draft-1";
+pub const DRAFT_VERSION: &str = "draft-2";
 
 /// Frames per second of draft clips: enough to read motion, cheap to encode.
 const CLIP_FPS: u32 = 12;
 /// Longest draft clip.
 const MAX_CLIP_SECONDS: f32 = 6.0;
 
-/// Renders draft previews on the machine's cores.
-#[derive(Debug)]
-pub struct DraftExecutor {
-    /// Also write an MP4 next to each draft clip when ffmpeg is found.
-    pub mp4: bool,
-}
-
-impl Default for DraftExecutor {
-    fn default() -> Self {
-        Self { mp4: true }
-    }
-}
+/// Renders draft previews on the machine's cores. Clips are H.264 MP4 (with the sound, for
+/// lip sync and talking portraits), made in-process.
+#[derive(Debug, Default)]
+pub struct DraftExecutor;
 
 impl Executor for DraftExecutor {
     fn version(&self, _kind: &KindSchema) -> String {
@@ -42,9 +34,8 @@ impl Executor for DraftExecutor {
         job: Job,
         ctx: JobContext,
     ) -> BoxFuture<'static, Result<JobOutput, ExecError>> {
-        let mp4 = self.mp4;
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || render(&job, &ctx, mp4))
+            tokio::task::spawn_blocking(move || render(&job, &ctx))
                 .await
                 .map_err(|e| ExecError::failed(format!("the draft renderer stopped: {e}")))?
         })
@@ -96,7 +87,7 @@ fn aspect_size(aspect: &str) -> (u32, u32) {
 }
 
 #[expect(clippy::too_many_lines, reason = "one arm per node kind, each short")]
-fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError> {
+fn render(job: &Job, ctx: &JobContext) -> Result<JobOutput, ExecError> {
     let seed = job.seed();
     let kind = job.kind.id.as_str();
     ctx.progress(Some(0.0), "drawing draft");
@@ -157,6 +148,7 @@ fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError
             Rendered::Clip(
                 aktion_media::draft::animatic_pan(&img, &prompt, seconds, CLIP_FPS, w, h, seed)
                     .map_err(|e| media_err(&e))?,
+                None,
             )
         }
         "sequence" => {
@@ -184,6 +176,7 @@ fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError
                     &first, &last, &prompt, frames, CLIP_FPS, w, h,
                 )
                 .map_err(|e| media_err(&e))?,
+                None,
             )
         }
         "t2v" | "lip_sync" => {
@@ -199,17 +192,20 @@ fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError
             let audio = aktion_media::decode_audio(&ctx.read(&audio_in.output.hash)?)
                 .map_err(|e| media_err(&e))?;
             let (w, h) = fit(still_img.width(), still_img.height(), 640);
-            Rendered::Clip(
-                aktion_media::draft::waveform_clip(
-                    &still_img,
-                    &audio,
-                    CLIP_FPS,
-                    w,
-                    h,
-                    max_seconds.min(MAX_CLIP_SECONDS),
-                )
-                .map_err(|e| media_err(&e))?,
+            let clip = aktion_media::draft::waveform_clip(
+                &still_img,
+                &audio,
+                CLIP_FPS,
+                w,
+                h,
+                max_seconds.min(MAX_CLIP_SECONDS),
             )
+            .map_err(|e| media_err(&e))?;
+            // The sound goes with the pictures, cut to the clip's length.
+            let mut sound = audio;
+            let keep = (f64::from(clip.seconds()) * f64::from(sound.sample_rate)) as usize;
+            sound.samples.truncate(keep);
+            Rendered::Clip(clip, Some(sound))
         }
         other => {
             return Err(ExecError::failed(format!(
@@ -235,7 +231,11 @@ fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError
             .map_err(|e| media_err(&e))?;
             vec![ctx.store(&png, "image/png", &format!("{base}.png"))?]
         }
-        Rendered::Clip(clip) => encode_clip(&clip, ctx, &base, mp4)?,
+        Rendered::Clip(clip, sound) => {
+            let mp4 =
+                aktion_media::encode_h264_mp4(&clip, sound.as_ref()).map_err(|e| media_err(&e))?;
+            vec![ctx.store(&mp4, "video/mp4", &format!("{base}.mp4"))?]
+        }
     };
     Ok(JobOutput {
         outputs,
@@ -250,27 +250,8 @@ fn render(job: &Job, ctx: &JobContext, mp4: bool) -> Result<JobOutput, ExecError
 
 enum Rendered {
     Still(RgbaImage),
-    Clip(Clip),
-}
-
-/// GIF first (the app shows it without ffmpeg, and it feeds downstream nodes); MP4 too when
-/// ffmpeg is there.
-fn encode_clip(
-    clip: &Clip,
-    ctx: &JobContext,
-    base: &str,
-    mp4: bool,
-) -> Result<Vec<aktion_cache::CachedOutput>, ExecError> {
-    let gif = aktion_media::encode_gif(clip).map_err(|e| media_err(&e))?;
-    let mut outputs = vec![ctx.store(&gif, "image/gif", &format!("{base}.gif"))?];
-    if mp4 && let Some(ffmpeg) = aktion_media::ffmpeg_path() {
-        match aktion_media::encode_mp4(clip, &ffmpeg) {
-            Ok(bytes) => outputs.push(ctx.store(&bytes, "video/mp4", &format!("{base}.mp4"))?),
-            // The GIF is the draft; a missing MP4 is worth a log line, not a failed node.
-            Err(e) => tracing::warn!("draft MP4 skipped: {e}"),
-        }
-    }
-    Ok(outputs)
+    /// Pictures, and the sound that goes with them.
+    Clip(Clip, Option<aktion_media::Audio>),
 }
 
 /// Scales `(w, h)` so its longer side is `max`, keeping even sizes for video encoders.

@@ -6,6 +6,7 @@ mod media {
     pub mod av;
     pub mod decode;
     pub mod draft;
+    pub mod encode;
     pub mod fixtures;
     pub mod sketch;
     pub mod util;

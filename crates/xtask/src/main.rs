@@ -93,6 +93,11 @@ fn test() -> Result<(), String> {
     env.push(("AKTION_MEDIA_FIXTURES", &fixtures));
     env.push(("AKTION_REQUIRE_MEDIA_FIXTURES", "1"));
     env.push(("AKTION_FFMPEG", "/nonexistent/ffmpeg-is-for-fixtures-only"));
+    // ffprobe checks files the app writes (MP4s), as an independent reader.
+    let ffprobe = which("ffprobe").map(|p| p.to_string_lossy().into_owned());
+    if let Some(ffprobe) = &ffprobe {
+        env.push(("AKTION_TEST_FFPROBE", ffprobe));
+    }
     let result = step_env(
         "tests",
         &cargo,

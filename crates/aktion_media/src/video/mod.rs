@@ -3,11 +3,14 @@
 //! Formats this build cannot decode (WebM/VP9, AV1, HEVC, 10-bit) use ffmpeg for a poster when
 //! it is installed, and otherwise get a message naming the format.
 
+mod encode;
 mod h264;
 mod mp4;
+mod mux;
 mod reader;
 mod yuv;
 
+pub use encode::{Mp4Encoder, encode_h264_mp4};
 pub use h264::{H264Decoder, OpenH264, PictureSink, Yuv420};
 pub use reader::{Frames, Video, VideoFrame, VideoInfo};
 pub use yuv::{Matrix, to_rgba};

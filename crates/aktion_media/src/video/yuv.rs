@@ -60,6 +60,73 @@ pub fn to_rgba(picture: &Yuv420<'_>, matrix: Matrix) -> RgbaImage {
         .unwrap_or_else(|| RgbaImage::new(width as u32, height as u32))
 }
 
+/// RGB to limited-range YUV coefficients, scaled by 2^16: (Y from R, G, B; U from R, G, B;
+/// V from R, G, B).
+fn forward(matrix: Matrix) -> [[i32; 3]; 3] {
+    match matrix {
+        // Y = 0.257R + 0.504G + 0.098B + 16; U = -0.148R - 0.291G + 0.439B + 128;
+        // V = 0.439R - 0.368G - 0.071B + 128
+        Matrix::Bt601 => [
+            [16_829, 33_039, 6_416],
+            [-9_714, -19_071, 28_784],
+            [28_784, -24_103, -4_681],
+        ],
+        // Y = 0.183R + 0.614G + 0.062B + 16; U = -0.101R - 0.339G + 0.439B + 128;
+        // V = 0.439R - 0.399G - 0.040B + 128
+        Matrix::Bt709 => [
+            [11_966, 40_254, 4_064],
+            [-6_596, -22_189, 28_784],
+            [28_784, -26_145, -2_639],
+        ],
+    }
+}
+
+/// Converts an RGBA image to planar 4:2:0 (I420: Y plane, then U, then V), limited range.
+/// Odd sizes are padded to even by repeating the last row and column, as 4:2:0 needs.
+/// Returns the planes and the padded size.
+pub fn to_i420(image: &RgbaImage, matrix: Matrix) -> (Vec<u8>, usize, usize) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let (pw, ph) = (w.div_ceil(2) * 2, h.div_ceil(2) * 2);
+    let raw = image.as_raw();
+    let m = forward(matrix);
+    let px = |x: usize, y: usize| -> [i32; 3] {
+        let at = (y.min(h.saturating_sub(1)) * w + x.min(w.saturating_sub(1))) * 4;
+        [
+            i32::from(raw[at]),
+            i32::from(raw[at + 1]),
+            i32::from(raw[at + 2]),
+        ]
+    };
+    let mut out = vec![0u8; pw * ph * 3 / 2];
+    let (luma, chroma) = out.split_at_mut(pw * ph);
+    let (u_plane, v_plane) = chroma.split_at_mut(pw * ph / 4);
+    const HALF: i32 = 1 << 15;
+    for y in 0..ph {
+        for x in 0..pw {
+            let [r, g, b] = px(x, y);
+            let value = (m[0][0] * r + m[0][1] * g + m[0][2] * b + HALF) >> 16;
+            luma[y * pw + x] = (value + 16).clamp(0, 255) as u8;
+        }
+    }
+    for cy in 0..ph / 2 {
+        for cx in 0..pw / 2 {
+            let mut sum = [0i32; 3];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = px(cx * 2 + dx, cy * 2 + dy);
+                for c in 0..3 {
+                    sum[c] += p[c];
+                }
+            }
+            let [r, g, b] = sum.map(|v| v / 4);
+            let u = (m[1][0] * r + m[1][1] * g + m[1][2] * b + HALF) >> 16;
+            let v = (m[2][0] * r + m[2][1] * g + m[2][2] * b + HALF) >> 16;
+            u_plane[cy * (pw / 2) + cx] = (u + 128).clamp(0, 255) as u8;
+            v_plane[cy * (pw / 2) + cx] = (v + 128).clamp(0, 255) as u8;
+        }
+    }
+    (out, pw, ph)
+}
+
 #[inline]
 fn clamp(value: i32) -> u8 {
     value.clamp(0, 255) as u8
@@ -94,6 +161,29 @@ mod tests {
         let red = to_rgba(&picture(&[63], &[102], &[240], 1, 1), Matrix::Bt709);
         let [r, g, b, _] = red.get_pixel(0, 0).0;
         assert!(r >= 250 && g <= 4 && b <= 4, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn rgb_survives_the_round_trip_through_yuv() {
+        for matrix in [Matrix::Bt601, Matrix::Bt709] {
+            let image = RgbaImage::from_fn(6, 4, |x, _| match x / 2 {
+                0 => image::Rgba([200, 30, 40, 255]),
+                1 => image::Rgba([20, 180, 60, 255]),
+                _ => image::Rgba([30, 40, 210, 255]),
+            });
+            let (planes, w, h) = to_i420(&image, matrix);
+            assert_eq!((w, h), (6, 4));
+            let (y, rest) = planes.split_at(w * h);
+            let (u, v) = rest.split_at(w * h / 4);
+            let back = to_rgba(&picture(y, u, v, w, h), matrix);
+            for (a, b) in image.pixels().zip(back.pixels()) {
+                for c in 0..3 {
+                    assert!(a.0[c].abs_diff(b.0[c]) <= 3, "{matrix:?} {a:?} {b:?}");
+                }
+            }
+        }
+        let (_, w, h) = to_i420(&RgbaImage::new(5, 3), Matrix::Bt601);
+        assert_eq!((w, h), (6, 4));
     }
 
     #[test]
