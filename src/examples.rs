@@ -101,7 +101,7 @@ fn small(b: &mut Builder<'_>) -> Result<(), Failure> {
 fn storyboard(b: &mut Builder<'_>) -> Result<(), Failure> {
     b.doc.name = "Rooftop showdown — storyboard".into();
     let col = |c: u8| f32::from(c) * 340.0;
-    let row = |r: u8| f32::from(r) * 260.0;
+    let row = |r: u8| f32::from(r) * 360.0;
 
     let style = b.node("prompt", "Style", [col(0), row(0)], 0)?;
     b.set(
@@ -189,8 +189,8 @@ fn storyboard(b: &mut Builder<'_>) -> Result<(), Failure> {
         b.wire(from, scene, "images", u32::try_from(slot).unwrap_or(0))?;
     }
     b.doc.frames = vec![
-        aktion_graph::Frame::new("References", [-30.0, -50.0, 300.0, 1660.0]),
-        aktion_graph::Frame::new("Shot 12–13: the punch", [650.0, 990.0, 700.0, 560.0]),
+        aktion_graph::Frame::new("References", [-30.0, -50.0, 300.0, 2230.0]),
+        aktion_graph::Frame::new("Shot 12–13: the punch", [650.0, 1390.0, 700.0, 760.0]),
     ];
     Ok(())
 }

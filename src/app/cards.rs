@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::state::Command;
 use aktion_cache::Cache;
 use aktion_graph::catalog::{Catalog, PortType};
-use aktion_graph::edit::Command;
 use aktion_graph::{Document, NodeId};
 use eframe::egui;
 
@@ -60,9 +60,12 @@ struct Entry {
 }
 
 /// A clip playing muted on a hovered card: its frames at card size.
+/// A clip's first frames at card size and its frame rate, or why not.
+type ClipFrames = Result<(Vec<egui::ColorImage>, f64), String>;
+
 struct HoverClip {
     hash: String,
-    frames: Option<Task<Result<(Vec<egui::ColorImage>, f64), String>>>,
+    frames: Option<Task<ClipFrames>>,
     textures: Vec<egui::TextureHandle>,
     fps: f64,
     started: Instant,
@@ -108,7 +111,7 @@ impl Cards {
     }
 
     /// Textures held now.
-    pub fn len(&self) -> usize {
+    pub fn textures(&self) -> usize {
         self.entries.len()
     }
 
@@ -347,7 +350,7 @@ fn decode(load: Load, bucket: u32) -> Loaded {
 }
 
 /// Up to [`HOVER_FRAMES`] frames of a clip at card size, with its frame rate.
-fn clip_frames(load: Load, bucket: u32) -> Result<(Vec<egui::ColorImage>, f64), String> {
+fn clip_frames(load: Load, bucket: u32) -> ClipFrames {
     let bytes = load().ok_or("the file is missing")?;
     let video = aktion_media::Video::open(bytes).map_err(|e| e.to_string())?;
     let fps = video.info().fps;
@@ -471,6 +474,10 @@ impl aktion_canvas::CanvasDelegate for CardDelegate<'_> {
 }
 
 impl CardDelegate<'_> {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the picture, its fallbacks and the progress bar of one card"
+    )]
     fn media_ui(
         &mut self,
         ui: &mut egui::Ui,
@@ -483,7 +490,7 @@ impl CardDelegate<'_> {
         painter.rect_filled(area, 3.0 * zoom, egui::Color32::from_gray(16));
         let response = ui.interact(
             area,
-            ui.id().with(("card-media", node.id.0)),
+            ui.scope_id().with(("card-media", node.id.0)),
             egui::Sense::hover(),
         );
         let title = node.display_title(self.catalog).to_owned();
@@ -585,9 +592,8 @@ impl CardDelegate<'_> {
             // The time left counts down even when nothing else changes.
             ui.ctx().request_repaint_after(Duration::from_secs(1));
         }
-        response.widget_info(|| {
-            egui::WidgetInfo::labeled(egui::WidgetType::Image, true, described.clone())
-        });
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, described.clone()));
     }
 
     fn footer_ui(
@@ -617,7 +623,7 @@ impl CardDelegate<'_> {
                     ui,
                     node,
                     prev,
-                    "‹",
+                    "<",
                     "Previous take",
                     index.checked_sub(1),
                     zoom,
@@ -636,7 +642,7 @@ impl CardDelegate<'_> {
                 x = shown.right() + 2.0;
                 let next = egui::Rect::from_min_size(egui::pos2(x, footer.top()), size);
                 let target = (index + 1 < count).then_some(index + 1);
-                self.flip_button(ui, node, next, "›", "Next take", target, zoom);
+                self.flip_button(ui, node, next, ">", "Next take", target, zoom);
                 x = next.right() + 4.0 * zoom;
             } else {
                 let shown = painter.text(
@@ -690,11 +696,14 @@ impl CardDelegate<'_> {
         zoom: f32,
     ) -> bool {
         let response = ui
-            .interact(rect, ui.id().with((label, node.id.0)), egui::Sense::click())
+            .interact(
+                rect,
+                ui.scope_id().with((label, node.id.0)),
+                egui::Sense::click(),
+            )
             .on_hover_text(label);
-        response.widget_info(|| {
-            egui::WidgetInfo::labeled(egui::WidgetType::Button, target.is_some(), label)
-        });
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, target.is_some(), label));
         let colour = if target.is_none() {
             egui::Color32::from_gray(80)
         } else if response.hovered() {

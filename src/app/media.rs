@@ -1,12 +1,13 @@
-//! Video and audio in the inspector: a clip's poster with Play/Pause (animated GIF clips play
-//! frame by frame; MP4s show their first frame when ffmpeg is there), and a sound's waveform
-//! with its length. Everything is decoded on a worker thread; nothing repaints unless a clip is
-//! playing.
+//! Video and audio in the inspector: H.264 MP4/MOV clips in the [`Player`] (decoded in-process,
+//! ahead, on a worker; a full-window viewer too), animated GIFs frame by frame, other video as a
+//! poster (through ffmpeg when installed) and a sound's waveform with its length. Everything is
+//! decoded off the UI thread; nothing repaints unless a clip is playing.
 
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
+use super::player::Player;
 use super::task::{Poll, Spawner, Task};
 
 use image::AnimationDecoder as _;
@@ -20,6 +21,7 @@ const WAVE_BARS: usize = 240;
 
 /// Decoded media, ready to show.
 pub enum Decoded {
+    Video(aktion_media::Video),
     Clip(Vec<(egui::ColorImage, Duration)>),
     Poster(egui::ColorImage),
     Wave { peaks: Vec<f32>, seconds: f64 },
@@ -27,6 +29,7 @@ pub enum Decoded {
 }
 
 enum Shown {
+    Video(Box<Player>),
     Clip(Vec<(egui::TextureHandle, Duration)>),
     Poster(egui::TextureHandle),
     Wave { peaks: Vec<f32>, seconds: f64 },
@@ -42,6 +45,8 @@ pub struct Media {
     wanted: Vec<(String, super::previews::Load)>,
     spawner: Spawner,
     playing: Option<(String, Instant)>,
+    /// The clip shown full-window, if any.
+    viewer: Option<String>,
 }
 
 impl Media {
@@ -53,6 +58,7 @@ impl Media {
             wanted: Vec::new(),
             spawner,
             playing: None,
+            viewer: None,
         }
     }
 }
@@ -74,6 +80,17 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                 None => Decoded::Unavailable("an empty clip".into()),
             },
             Err(e) => Decoded::Unavailable(e),
+        },
+        (aktion_media::MediaKind::Video, _) => match aktion_media::Video::open(bytes.to_vec()) {
+            Ok(video) => Decoded::Video(video),
+            // Other codecs: a poster through ffmpeg when there is one, else why not.
+            Err(aktion_media::MediaError::Unsupported(why)) => {
+                match aktion_media::first_frame(bytes) {
+                    Ok(img) => Decoded::Poster(color_image(&shrink(&img))),
+                    Err(_) => Decoded::Unavailable(why),
+                }
+            }
+            Err(e) => Decoded::Unavailable(e.to_string()),
         },
         _ => match aktion_media::first_frame(bytes) {
             Ok(img) => Decoded::Poster(color_image(&shrink(&img))),
@@ -161,6 +178,7 @@ impl Media {
         });
         for (key, decoded) in landed {
             let shown = match decoded {
+                Decoded::Video(video) => Shown::Video(Box::new(Player::new(key.clone(), video))),
                 Decoded::Clip(frames) => Shown::Clip(
                     frames
                         .into_iter()
@@ -193,7 +211,51 @@ impl Media {
     }
 
     pub fn is_playing(&self, key: &str) -> bool {
-        self.playing.as_ref().is_some_and(|(k, _)| k == key)
+        match self.shown.get(key) {
+            Some(Shown::Video(player)) => player.is_playing(),
+            _ => self.playing.as_ref().is_some_and(|(k, _)| k == key),
+        }
+    }
+
+    /// The player of clip `key`, once it is open (tests).
+    pub fn player(&self, key: &str) -> Option<&Player> {
+        match self.shown.get(key) {
+            Some(Shown::Video(player)) => Some(player),
+            _ => None,
+        }
+    }
+
+    /// The full-window viewer, when a clip is shown in it: the clip over everything, Space,
+    /// ← and → for it, Escape or Close to leave.
+    pub fn viewer_ui(&mut self, ctx: &egui::Context) {
+        let Some(key) = self.viewer.clone() else {
+            return;
+        };
+        let Some(Shown::Video(player)) = self.shown.get_mut(&key) else {
+            self.viewer = None;
+            return;
+        };
+        let screen = ctx.content_rect();
+        let mut close = ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Escape));
+        egui::Area::new(egui::Id::unique("clip-viewer"))
+            .order(egui::Order::Foreground)
+            .fixed_pos(screen.min)
+            .show(ctx, |ui| {
+                ui.painter()
+                    .rect_filled(screen, 0.0, egui::Color32::from_black_alpha(245));
+                ui.set_min_size(screen.size());
+                ui.vertical_centered(|ui| {
+                    if ui.button("Close viewer (Esc)").clicked() {
+                        close = true;
+                    }
+                    let width = (screen.width() - 40.0).max(100.0);
+                    let height = (screen.height() - 140.0).max(60.0);
+                    player.ui(ui, width, height, true);
+                });
+            });
+        if close {
+            self.viewer = None;
+        }
     }
 
     /// The preview of media `key`, loading it with `load` the first time.
@@ -204,7 +266,7 @@ impl Media {
         width: f32,
         load: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
     ) {
-        let Some(shown) = self.shown.get(key) else {
+        if !self.shown.contains_key(key) {
             let (rect, _) =
                 ui.allocate_exact_size(egui::vec2(width, width * 0.5625), egui::Sense::hover());
             placeholder(ui, rect, "loading preview…");
@@ -214,8 +276,21 @@ impl Media {
                 ui.ctx().request_repaint();
             }
             return;
+        }
+        let over = ui
+            .ctx()
+            .pointer_hover_pos()
+            .is_some_and(|pos| ui.clip_rect().contains(pos));
+        let keys = self.viewer.is_none() && over && ui.ctx().memory(|m| m.focused().is_none());
+        let Some(shown) = self.shown.get_mut(key) else {
+            return;
         };
         match shown {
+            Shown::Video(player) => {
+                if player.ui(ui, width, width * 0.5625, keys) {
+                    self.viewer = Some(key.to_owned());
+                }
+            }
             Shown::Poster(tex) => {
                 picture(ui, tex, width);
             }

@@ -15,6 +15,7 @@ mod jobs;
 pub mod media;
 pub mod panel;
 pub mod planner;
+pub mod player;
 pub mod previews;
 pub mod recent;
 pub mod runs;
@@ -1442,6 +1443,7 @@ impl Studio {
             let events = self.board.canvas.show(ui, &self.board.model, &mut delegate);
             self.handle_canvas_events(ui, events);
         });
+        self.loaders.media.viewer_ui(&ctx);
         self.panels.dialogs.ui(&ctx, &mut panel_ctx!(self, &ctx));
         self.panels.epic.ui(&ctx, &mut panel_ctx!(self, &ctx));
         for request in self.panels.account.ui(&ctx) {

@@ -1917,3 +1917,123 @@ fn lighthouse_run(fx: &Fixture) -> (Harness<'static, Studio>, NodeId) {
     wait_for_run(&mut h);
     (h, t2i)
 }
+
+/// The node titled `title`.
+fn titled(app: &Studio, title: &str) -> NodeId {
+    app.state
+        .doc
+        .nodes
+        .values()
+        .find(|n| n.title == title)
+        .map_or_else(|| panic!("a node titled {title}"), |n| n.id)
+}
+
+#[test]
+fn after_a_draft_run_the_board_shows_pictures_flips_takes_and_plays_clips() {
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    h.get_by_label("Run board · 0 credits").click();
+    wait_for_run(&mut h);
+    // Pictures, posters and waveforms on the cards (visible ones at the opening zoom), decoded
+    // in the background as the cards are drawn.
+    let shown = [
+        "Location: rooftop: picture shown",
+        "Hero: Mara: picture shown",
+        "Mara speaks: video shown",
+        "Dialogue: \"Not tonight.\": waveform shown",
+    ];
+    for _ in 0..500 {
+        h.run_steps(1);
+        if shown.iter().all(|s| h.query_by_label_contains(s).is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for s in shown {
+        assert!(h.query_by_label_contains(s).is_some(), "no picture: {s}");
+    }
+    assert!(h.state().loaders.cards.bytes() > 0);
+
+    // A second take on one node: the card flips between them, as one undoable edit each.
+    let hero = titled(h.state(), "Hero: Mara");
+    let (first, second) = {
+        let app = h.state_mut();
+        let node = app.state.doc.nodes.get_mut(&hero).expect("hero");
+        let mut again = node.active_take().expect("a take").clone();
+        again.id = aktion_graph::TakeId::new();
+        let ids = (node.active_take.expect("active"), again.id);
+        node.takes.push(again);
+        app.state.takes_rev += 1;
+        ids
+    };
+    h.run_steps(2);
+    h.get_by_label("Next take").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.doc.node(hero).expect("hero").active_take,
+        Some(second)
+    );
+    h.get_by_label("Previous take").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().state.doc.node(hero).expect("hero").active_take,
+        Some(first)
+    );
+
+    // The talking portrait's clip plays in the inspector, and stops on pause.
+    let talk = titled(h.state(), "Mara speaks");
+    h.state_mut().state.selection = std::collections::BTreeSet::from([talk]);
+    h.run();
+    wait_until(&mut h, |app| app.preview_loaded(talk));
+    let key = h
+        .state()
+        .state
+        .doc
+        .node(talk)
+        .expect("node")
+        .active_take()
+        .expect("take")
+        .outputs[0]
+        .hash
+        .clone();
+    wait_until(&mut h, |app| {
+        app.loaders
+            .media
+            .player(&key)
+            .is_some_and(|p| p.shown() == Some(0))
+    });
+    press(&mut h, "Play");
+    assert!(h.state().loaders.media.is_playing(&key));
+    wait_until(&mut h, |app| {
+        app.loaders
+            .media
+            .player(&key)
+            .and_then(super::player::Player::shown)
+            >= Some(3)
+    });
+    press(&mut h, "Pause");
+    assert!(!h.state().loaders.media.is_playing(&key));
+    let player = h.state().loaders.media.player(&key).expect("player");
+    let (shown, decoded) = (player.shown(), player.decoded());
+    for _ in 0..10 {
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let player = h.state().loaders.media.player(&key).expect("player");
+    assert_eq!(player.shown(), shown, "paused: the picture holds");
+    // Paused: the worker fills its few frames ahead and then decodes nothing.
+    assert!(
+        player.decoded() <= decoded + 6,
+        "{} > {decoded} + 6",
+        player.decoded()
+    );
+    press(&mut h, "Frame >");
+    h.run_steps(3);
+    let player = h.state().loaders.media.player(&key).expect("player");
+    assert_eq!(player.shown(), shown.map(|s| s + 1), "a frame forward");
+}

@@ -66,10 +66,7 @@ impl Engine {
     pub fn new(catalog: Arc<Catalog>, cache: Cache) -> std::io::Result<Self> {
         let journal = Journal::open(cache.root().join("journal"))?;
         let mut routes: BTreeMap<Route, Arc<dyn Executor>> = BTreeMap::new();
-        routes.insert(
-            Route::Draft,
-            Arc::new(crate::draft::DraftExecutor::default()),
-        );
+        routes.insert(Route::Draft, Arc::new(crate::draft::DraftExecutor));
         Ok(Self {
             catalog,
             cache,

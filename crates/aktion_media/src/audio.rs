@@ -42,12 +42,11 @@ pub fn decode_audio(bytes: &[u8]) -> Result<Audio, MediaError> {
     }
     match sniff(bytes) {
         (MediaKind::Audio, "audio/wav") => decode_wav(bytes),
-        (MediaKind::Audio, mime @ ("audio/mpeg" | "audio/mp4" | "audio/flac" | "audio/ogg")) => {
-            decode_compressed(bytes, mime)
-        }
-        (MediaKind::Video, mime @ ("video/mp4" | "video/quicktime" | "video/3gpp")) => {
-            decode_compressed(bytes, mime)
-        }
+        (
+            MediaKind::Audio | MediaKind::Video,
+            mime @ ("audio/mpeg" | "audio/mp4" | "audio/flac" | "audio/ogg" | "video/mp4"
+            | "video/quicktime" | "video/3gpp"),
+        ) => decode_compressed(bytes, mime),
         (MediaKind::Audio, mime) => Err(MediaError::Unsupported(format!(
             "{mime} audio cannot be decoded in this build (it reads WAV, MP3, M4A/AAC, FLAC and \
              Ogg Vorbis)"
@@ -89,6 +88,11 @@ fn map_symphonia(err: SymphoniaError, format: &'static str) -> MediaError {
                 detail: "its index (moov) is missing".to_owned(),
             }
         }
+        // A box the format needs is not there: a damaged file, not an unknown format.
+        SymphoniaError::Unsupported(what) if what.contains("missing") => MediaError::Corrupt {
+            format,
+            detail: what.to_owned(),
+        },
         SymphoniaError::Unsupported(what) => {
             MediaError::Unsupported(format!("{format} audio using {what}"))
         }
@@ -152,8 +156,8 @@ fn decode_compressed(bytes: &[u8], mime: &str) -> Result<Audio, MediaError> {
         if packet.track_id != track_id {
             continue;
         }
-        let decoded = match decoder.decode(&packet) {
-            Ok(decoded) => decoded,
+        let buffer = match decoder.decode(&packet) {
+            Ok(buffer) => buffer,
             // A damaged packet is skipped, as players do; many in a row mean a broken file.
             Err(SymphoniaError::DecodeError(detail)) => {
                 damaged += 1;
@@ -168,7 +172,7 @@ fn decode_compressed(bytes: &[u8], mime: &str) -> Result<Audio, MediaError> {
             Err(err) => return Err(map_symphonia(err, format)),
         };
         damaged = 0;
-        let spec = decoded.spec();
+        let spec = buffer.spec();
         let channels = spec.channels().count().max(1);
         sample_rate = spec.rate();
         if sample_rate == 0 || sample_rate > 768_000 {
@@ -177,7 +181,7 @@ fn decode_compressed(bytes: &[u8], mime: &str) -> Result<Audio, MediaError> {
                 detail: format!("a sample rate of {sample_rate} Hz"),
             });
         }
-        decoded.copy_to_vec_interleaved(&mut interleaved);
+        buffer.copy_to_vec_interleaved(&mut interleaved);
         for frame in interleaved.chunks_exact(channels) {
             let sum: f32 = frame
                 .iter()

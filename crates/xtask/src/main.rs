@@ -282,6 +282,22 @@ const MEDIA_FIXTURES: &[(&str, &[&str])] = &[
             "portrait-9x16.mp4",
         ],
     ),
+    // For the decode benchmark (aktion_media/benches/decode.rs): 10 s of 1080p24, x264's
+    // defaults (High, B-frames), as providers make them.
+    (
+        "bench-1080p.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=24:duration=10",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "bench-1080p.mp4",
+        ],
+    ),
     (
         "hd-1080p.mp4",
         &[

@@ -1,4 +1,4 @@
-//! H.264 MP4 made in-process: OpenH264's encoder (from bundled source) for the pictures,
+//! H.264 MP4 made in-process: `OpenH264`'s encoder (from bundled source) for the pictures,
 //! `rusty_aac` (pure Rust AAC-LC) for the sound, [`super::mux`] for the file. What draft
 //! animatics and exports write; ffmpeg is never needed.
 
@@ -38,7 +38,7 @@ impl std::fmt::Debug for Mp4Encoder {
             .field("height", &self.height)
             .field("fps", &self.fps)
             .field("frames", &self.samples.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,9 +1,9 @@
-//! H.264 decoding behind a small trait, so a platform decoder (VideoToolbox, Media Foundation)
-//! can take OpenH264's place without touching the reader.
+//! H.264 decoding behind a small trait, so a platform decoder (`VideoToolbox`, Media Foundation)
+//! can take `OpenH264`'s place without touching the reader.
 //!
-//! The one implementation here is Cisco's OpenH264, compiled from the source bundled in the
+//! The one implementation here is Cisco's `OpenH264`, compiled from the source bundled in the
 //! `openh264-sys2` crate (no download at build time). It is driven through `DecodeFrame2`, the
-//! entry point OpenH264's own console decoder uses: it handles B-frames (Main/High profile), where
+//! entry point `OpenH264`'s own console decoder uses: it handles B-frames (Main/High profile), where
 //! the `decode()` of the `openh264` crate (`DecodeFrameNoDelay`) fails after a few frames
 //! (openh264-rs issue #50). Frames leave the decoder tagged with the presentation time they were
 //! fed with; [`super::reader`] puts them in display order.
@@ -55,7 +55,7 @@ pub trait H264Decoder: Send {
     fn flush(&mut self, sink: &mut PictureSink<'_>) -> Result<(), MediaError>;
 }
 
-/// OpenH264 built from source.
+/// `OpenH264` built from source.
 pub struct OpenH264 {
     decoder: Decoder,
     /// Consecutive access units that failed; the stream is given up after many.
@@ -313,7 +313,6 @@ mod tests {
             let _ = decoder.decode(&au, i64::from(seed), &mut sink);
         }
         let _ = decoder.flush(&mut sink);
-        drop(sink);
         assert_eq!(pictures, 0);
     }
 }

@@ -69,7 +69,7 @@ impl Clip {
 }
 
 /// The first frame of a clip, as a poster. GIF, APNG and `WebP` are read by `image`, H.264
-/// MP4/MOV by [`Video`]; other video (WebM, AV1, HEVC…) goes through ffmpeg when it is installed.
+/// MP4/MOV by [`Video`]; other video (`WebM`, AV1, HEVC…) goes through ffmpeg when it is installed.
 pub fn first_frame(video: &[u8]) -> Result<RgbaImage, MediaError> {
     if video.is_empty() {
         return Err(MediaError::Empty);

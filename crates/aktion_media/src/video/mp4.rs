@@ -117,9 +117,13 @@ fn map_error(err: &re_mp4::Error, bytes: &[u8]) -> MediaError {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table read after another, checked as it goes"
+)]
 fn avc_track(mp4: &Mp4, track: &re_mp4::Track, len: usize) -> Result<AvcTrack, MediaError> {
-    let trak = track.trak(mp4);
-    let avc1 = match &trak.mdia.minf.stbl.stsd.contents {
+    let header = track.trak(mp4);
+    let avc1 = match &header.mdia.minf.stbl.stsd.contents {
         StsdBoxContent::Avc1(avc1) => avc1,
         StsdBoxContent::Hev1(_) | StsdBoxContent::Hvc1(_) => {
             return Err(unsupported_codec("HEVC (H.265)"));
@@ -212,7 +216,7 @@ fn avc_track(mp4: &Mp4, track: &re_mp4::Track, len: usize) -> Result<AvcTrack, M
         width,
         height,
         rotation: {
-            let m = &trak.tkhd.matrix;
+            let m = &header.tkhd.matrix;
             rotation(m.a, m.b, m.c, m.d)
         },
         timescale: track.timescale.max(1),
@@ -311,9 +315,9 @@ fn prescan(bytes: &[u8]) -> Result<(), MediaError> {
 mod tests {
     use super::*;
 
-    fn mp4_box(name: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    fn mp4_box(name: [u8; 4], body: &[u8]) -> Vec<u8> {
         let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(name);
+        out.extend_from_slice(&name);
         out.extend_from_slice(body);
         out
     }
@@ -322,12 +326,12 @@ mod tests {
     fn prescan_refuses_a_table_promising_billions_of_samples() {
         let mut stsz = vec![0, 0, 0, 0, 0, 0, 0, 1];
         stsz.extend_from_slice(&u32::MAX.to_be_bytes());
-        let stbl = mp4_box(b"stbl", &mp4_box(b"stsz", &stsz));
+        let stbl = mp4_box(*b"stbl", &mp4_box(*b"stsz", &stsz));
         let moov = mp4_box(
-            b"moov",
-            &mp4_box(b"trak", &mp4_box(b"mdia", &mp4_box(b"minf", &stbl))),
+            *b"moov",
+            &mp4_box(*b"trak", &mp4_box(*b"mdia", &mp4_box(*b"minf", &stbl))),
         );
-        let mut file = mp4_box(b"ftyp", b"isom\0\0\0\0isom");
+        let mut file = mp4_box(*b"ftyp", b"isom\0\0\0\0isom");
         file.extend_from_slice(&moov);
         assert!(matches!(
             demux(&file),
@@ -337,8 +341,8 @@ mod tests {
 
     #[test]
     fn a_missing_index_reads_as_truncated() {
-        let mut file = mp4_box(b"ftyp", b"isom\0\0\0\0isom");
-        file.extend_from_slice(&mp4_box(b"mdat", &[0; 64]));
+        let mut file = mp4_box(*b"ftyp", b"isom\0\0\0\0isom");
+        file.extend_from_slice(&mp4_box(*b"mdat", &[0; 64]));
         assert!(matches!(demux(&file), Err(MediaError::Truncated { .. })));
     }
 

@@ -19,7 +19,7 @@ pub(crate) struct VideoTrackOut {
 pub(crate) struct AudioTrackOut {
     pub sample_rate: u32,
     pub channels: u16,
-    /// AudioSpecificConfig (the decoder's set-up, in `esds`).
+    /// `AudioSpecificConfig` (the decoder's set-up, in `esds`).
     pub config: Vec<u8>,
     pub frames: Vec<Vec<u8>>,
     /// Samples at the start that are encoder delay (written as an edit list).
@@ -29,7 +29,7 @@ pub(crate) struct AudioTrackOut {
 /// The whole file.
 pub(crate) fn write(video: &VideoTrackOut, audio: Option<&AudioTrackOut>) -> Vec<u8> {
     let ftyp = mp4_box(
-        b"ftyp",
+        *b"ftyp",
         &[
             b"isom".as_slice(),
             &512u32.to_be_bytes(),
@@ -72,21 +72,21 @@ pub(crate) fn write(video: &VideoTrackOut, audio: Option<&AudioTrackOut>) -> Vec
     out
 }
 
-fn mp4_box(name: &[u8; 4], body: &[u8]) -> Vec<u8> {
+fn mp4_box(name: [u8; 4], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 8);
     out.extend_from_slice(&(body.len() as u32 + 8).to_be_bytes());
-    out.extend_from_slice(name);
+    out.extend_from_slice(&name);
     out.extend_from_slice(body);
     out
 }
 
-fn full_box(name: &[u8; 4], version: u8, flags: u32, body: &[u8]) -> Vec<u8> {
+fn full_box(name: [u8; 4], version: u8, flags: u32, body: &[u8]) -> Vec<u8> {
     let mut head = flags.to_be_bytes();
     head[0] = version;
     mp4_box(name, &[head.as_slice(), body].concat())
 }
 
-fn container(name: &[u8; 4], children: &[Vec<u8>]) -> Vec<u8> {
+fn container(name: [u8; 4], children: &[Vec<u8>]) -> Vec<u8> {
     mp4_box(name, &children.concat())
 }
 
@@ -122,7 +122,7 @@ fn moov(video: &VideoTrackOut, audio: Option<&AudioTrackOut>, first: u64, wide: 
     mvhd.extend_from_slice(&[0; 24]); // pre_defined
     mvhd.extend_from_slice(&(if audio.is_some() { 3u32 } else { 2 }).to_be_bytes());
     let mut children = vec![
-        full_box(b"mvhd", 0, 0, &mvhd),
+        full_box(*b"mvhd", 0, 0, &mvhd),
         video_trak(video, video_ms, first, wide),
     ];
     if let Some(audio) = audio {
@@ -134,7 +134,7 @@ fn moov(video: &VideoTrackOut, audio: Option<&AudioTrackOut>, first: u64, wide: 
             wide,
         ));
     }
-    container(b"moov", &children)
+    container(*b"moov", &children)
 }
 
 fn tkhd(id: u32, duration_ms: u32, audio: bool, width: u32, height: u32) -> Vec<u8> {
@@ -152,7 +152,7 @@ fn tkhd(id: u32, duration_ms: u32, audio: bool, width: u32, height: u32) -> Vec<
     body.extend_from_slice(&(width << 16).to_be_bytes());
     body.extend_from_slice(&(height << 16).to_be_bytes());
     // Enabled, in movie, in preview.
-    full_box(b"tkhd", 0, 0x7, &body)
+    full_box(*b"tkhd", 0, 0x7, &body)
 }
 
 fn mdhd(timescale: u32, duration: u32) -> Vec<u8> {
@@ -162,27 +162,27 @@ fn mdhd(timescale: u32, duration: u32) -> Vec<u8> {
     body.extend_from_slice(&duration.to_be_bytes());
     body.extend_from_slice(&0x55C4u16.to_be_bytes()); // language "und"
     body.extend_from_slice(&[0; 2]);
-    full_box(b"mdhd", 0, 0, &body)
+    full_box(*b"mdhd", 0, 0, &body)
 }
 
-fn hdlr(kind: &[u8; 4], name: &str) -> Vec<u8> {
+fn hdlr(kind: [u8; 4], name: &str) -> Vec<u8> {
     let mut body = vec![0; 4];
-    body.extend_from_slice(kind);
+    body.extend_from_slice(&kind);
     body.extend_from_slice(&[0; 12]);
     body.extend_from_slice(name.as_bytes());
     body.push(0);
-    full_box(b"hdlr", 0, 0, &body)
+    full_box(*b"hdlr", 0, 0, &body)
 }
 
 fn dinf() -> Vec<u8> {
-    let url = full_box(b"url ", 0, 1, &[]);
+    let url = full_box(*b"url ", 0, 1, &[]);
     let dref = full_box(
-        b"dref",
+        *b"dref",
         0,
         0,
         &[1u32.to_be_bytes().as_slice(), &url].concat(),
     );
-    container(b"dinf", &[dref])
+    container(*b"dinf", &[dref])
 }
 
 /// The sample tables for one chunk of `sizes` at `offset`.
@@ -204,20 +204,20 @@ fn tables(
     for size in sizes {
         stsz_body.extend_from_slice(&size.to_be_bytes());
     }
-    let stsc_body: Vec<u8> = [1u32, 1, sizes.len() as u32, 1]
+    let chunk_map: Vec<u8> = [1u32, 1, sizes.len() as u32, 1]
         .iter()
         .flat_map(|v| v.to_be_bytes())
         .collect();
     let chunk = if wide {
         full_box(
-            b"co64",
+            *b"co64",
             0,
             0,
             &[1u32.to_be_bytes().as_slice(), &offset.to_be_bytes()].concat(),
         )
     } else {
         full_box(
-            b"stco",
+            *b"stco",
             0,
             0,
             &[
@@ -227,18 +227,18 @@ fn tables(
             .concat(),
         )
     };
-    let mut children = vec![stsd, full_box(b"stts", 0, 0, &stts_body)];
+    let mut children = vec![stsd, full_box(*b"stts", 0, 0, &stts_body)];
     if let Some(sync) = sync {
         let mut body = (sync.len() as u32).to_be_bytes().to_vec();
         for index in sync {
             body.extend_from_slice(&index.to_be_bytes());
         }
-        children.push(full_box(b"stss", 0, 0, &body));
+        children.push(full_box(*b"stss", 0, 0, &body));
     }
-    children.push(full_box(b"stsc", 0, 0, &stsc_body));
-    children.push(full_box(b"stsz", 0, 0, &stsz_body));
+    children.push(full_box(*b"stsc", 0, 0, &chunk_map));
+    children.push(full_box(*b"stsz", 0, 0, &stsz_body));
     children.push(chunk);
-    container(b"stbl", &children)
+    container(*b"stbl", &children)
 }
 
 fn video_trak(video: &VideoTrackOut, duration_ms: u32, offset: u64, wide: bool) -> Vec<u8> {
@@ -255,24 +255,24 @@ fn video_trak(video: &VideoTrackOut, duration_ms: u32, offset: u64, wide: bool) 
     avcc.push(1);
     avcc.extend_from_slice(&(video.pps.len() as u16).to_be_bytes());
     avcc.extend_from_slice(&video.pps);
-    let mut avc1 = vec![0; 6];
-    avc1.extend_from_slice(&1u16.to_be_bytes()); // data reference index
-    avc1.extend_from_slice(&[0; 16]);
-    avc1.extend_from_slice(&(video.width as u16).to_be_bytes());
-    avc1.extend_from_slice(&(video.height as u16).to_be_bytes());
-    avc1.extend_from_slice(&0x0048_0000u32.to_be_bytes()); // 72 dpi
-    avc1.extend_from_slice(&0x0048_0000u32.to_be_bytes());
-    avc1.extend_from_slice(&[0; 4]);
-    avc1.extend_from_slice(&1u16.to_be_bytes()); // frame count
-    avc1.extend_from_slice(&[0; 32]); // compressor name
-    avc1.extend_from_slice(&0x0018u16.to_be_bytes()); // depth
-    avc1.extend_from_slice(&(-1i16).to_be_bytes());
-    avc1.extend_from_slice(&mp4_box(b"avcC", &avcc));
+    let mut entry = vec![0; 6];
+    entry.extend_from_slice(&1u16.to_be_bytes()); // data reference index
+    entry.extend_from_slice(&[0; 16]);
+    entry.extend_from_slice(&(video.width as u16).to_be_bytes());
+    entry.extend_from_slice(&(video.height as u16).to_be_bytes());
+    entry.extend_from_slice(&0x0048_0000u32.to_be_bytes()); // 72 dpi
+    entry.extend_from_slice(&0x0048_0000u32.to_be_bytes());
+    entry.extend_from_slice(&[0; 4]);
+    entry.extend_from_slice(&1u16.to_be_bytes()); // frame count
+    entry.extend_from_slice(&[0; 32]); // compressor name
+    entry.extend_from_slice(&0x0018u16.to_be_bytes()); // depth
+    entry.extend_from_slice(&(-1i16).to_be_bytes());
+    entry.extend_from_slice(&mp4_box(*b"avcC", &avcc));
     let stsd = full_box(
-        b"stsd",
+        *b"stsd",
         0,
         0,
-        &[1u32.to_be_bytes().as_slice(), &mp4_box(b"avc1", &avc1)].concat(),
+        &[1u32.to_be_bytes().as_slice(), &mp4_box(*b"avc1", &entry)].concat(),
     );
     let sizes: Vec<u32> = video.samples.iter().map(|(s, _)| s.len() as u32).collect();
     let sync: Vec<u32> = video
@@ -290,19 +290,19 @@ fn video_trak(video: &VideoTrackOut, duration_ms: u32, offset: u64, wide: bool) 
         offset,
         wide,
     );
-    let vmhd = full_box(b"vmhd", 0, 1, &[0; 8]);
-    let minf = container(b"minf", &[vmhd, dinf(), stbl]);
+    let vmhd = full_box(*b"vmhd", 0, 1, &[0; 8]);
+    let minf = container(*b"minf", &[vmhd, dinf(), stbl]);
     let ticks = video.samples.len() as u64 * u64::from(video.sample_duration);
     let mdia = container(
-        b"mdia",
+        *b"mdia",
         &[
             mdhd(video.timescale, u32::try_from(ticks).unwrap_or(u32::MAX)),
-            hdlr(b"vide", "Aktion Studio video"),
+            hdlr(*b"vide", "Aktion Studio video"),
             minf,
         ],
     );
     container(
-        b"trak",
+        *b"trak",
         &[tkhd(1, duration_ms, false, video.width, video.height), mdia],
     )
 }
@@ -337,7 +337,7 @@ fn audio_trak(audio: &AudioTrackOut, duration_ms: u32, offset: u64, wide: bool) 
     let mut es = vec![0, 2, 0]; // ES id 2, no flags
     es.extend_from_slice(&descriptor(0x04, &config));
     es.extend_from_slice(&descriptor(0x06, &[0x02]));
-    let esds = full_box(b"esds", 0, 0, &descriptor(0x03, &es));
+    let esds = full_box(*b"esds", 0, 0, &descriptor(0x03, &es));
     let mut mp4a = vec![0; 6];
     mp4a.extend_from_slice(&1u16.to_be_bytes());
     mp4a.extend_from_slice(&[0; 8]);
@@ -347,10 +347,10 @@ fn audio_trak(audio: &AudioTrackOut, duration_ms: u32, offset: u64, wide: bool) 
     mp4a.extend_from_slice(&(audio.sample_rate.min(65_535) << 16).to_be_bytes());
     mp4a.extend_from_slice(&esds);
     let stsd = full_box(
-        b"stsd",
+        *b"stsd",
         0,
         0,
-        &[1u32.to_be_bytes().as_slice(), &mp4_box(b"mp4a", &mp4a)].concat(),
+        &[1u32.to_be_bytes().as_slice(), &mp4_box(*b"mp4a", &mp4a)].concat(),
     );
     let sizes: Vec<u32> = audio.frames.iter().map(|f| f.len() as u32).collect();
     let stbl = tables(
@@ -361,17 +361,17 @@ fn audio_trak(audio: &AudioTrackOut, duration_ms: u32, offset: u64, wide: bool) 
         offset,
         wide,
     );
-    let smhd = full_box(b"smhd", 0, 0, &[0; 4]);
-    let minf = container(b"minf", &[smhd, dinf(), stbl]);
+    let smhd = full_box(*b"smhd", 0, 0, &[0; 4]);
+    let minf = container(*b"minf", &[smhd, dinf(), stbl]);
     let samples = sizes.len() as u64 * 1024;
     let mdia = container(
-        b"mdia",
+        *b"mdia",
         &[
             mdhd(
                 audio.sample_rate,
                 u32::try_from(samples).unwrap_or(u32::MAX),
             ),
-            hdlr(b"soun", "Aktion Studio sound"),
+            hdlr(*b"soun", "Aktion Studio sound"),
             minf,
         ],
     );
@@ -380,6 +380,6 @@ fn audio_trak(audio: &AudioTrackOut, duration_ms: u32, offset: u64, wide: bool) 
     elst.extend_from_slice(&duration_ms.to_be_bytes());
     elst.extend_from_slice(&audio.priming.to_be_bytes());
     elst.extend_from_slice(&0x0001_0000u32.to_be_bytes());
-    let edts = container(b"edts", &[full_box(b"elst", 0, 0, &elst)]);
-    container(b"trak", &[tkhd(2, duration_ms, true, 0, 0), edts, mdia])
+    let edts = container(*b"edts", &[full_box(*b"elst", 0, 0, &elst)]);
+    container(*b"trak", &[tkhd(2, duration_ms, true, 0, 0), edts, mdia])
 }

@@ -62,7 +62,9 @@ pub struct Video {
 
 impl std::fmt::Debug for Video {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Video").field("info", &self.info).finish()
+        f.debug_struct("Video")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -355,20 +357,17 @@ impl Iterator for Frames {
                 }
             }
             // Nothing more to feed (or too much waiting): skip to the earliest picture held.
-            match self.ready.keys().next().copied() {
-                Some(pts) => {
-                    self.next_display = self.video.display.partition_point(|&p| p < pts);
+            if let Some(pts) = self.ready.keys().next().copied() {
+                self.next_display = self.video.display.partition_point(|&p| p < pts);
+            } else {
+                self.next_display = self.video.display.len();
+                if self.emitted == 0 {
+                    return Some(Err(self.last_error.take().unwrap_or(MediaError::Corrupt {
+                        format: "H.264",
+                        detail: "no frame could be decoded".to_owned(),
+                    })));
                 }
-                None => {
-                    self.next_display = self.video.display.len();
-                    if self.emitted == 0 {
-                        return Some(Err(self.last_error.take().unwrap_or(MediaError::Corrupt {
-                            format: "H.264",
-                            detail: "no frame could be decoded".to_owned(),
-                        })));
-                    }
-                    return None;
-                }
+                return None;
             }
         }
     }

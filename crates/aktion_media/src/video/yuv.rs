@@ -35,12 +35,12 @@ impl Matrix {
 
 /// Converts a picture to an RGBA image of the same size.
 pub fn to_rgba(picture: &Yuv420<'_>, matrix: Matrix) -> RgbaImage {
-    let (width, height) = (picture.width, picture.height);
-    let mut out = vec![0u8; width * height * 4];
-    let (rv, gu, gv, bu) = matrix.coefficients();
     // 1.164 × 2^14 for luma; +2^13 rounds.
     const Y_SCALE: i32 = 19_071;
     const ROUND: i32 = 1 << 13;
+    let (width, height) = (picture.width, picture.height);
+    let mut out = vec![0u8; width * height * 4];
+    let (rv, gu, gv, bu) = matrix.coefficients();
     for (row, out_row) in out.chunks_exact_mut(width * 4).enumerate() {
         let y_row = &picture.y[row * picture.y_stride..][..width];
         let c = (row / 2) * picture.uv_stride;
@@ -85,6 +85,7 @@ fn forward(matrix: Matrix) -> [[i32; 3]; 3] {
 /// Odd sizes are padded to even by repeating the last row and column, as 4:2:0 needs.
 /// Returns the planes and the padded size.
 pub fn to_i420(image: &RgbaImage, matrix: Matrix) -> (Vec<u8>, usize, usize) {
+    const HALF: i32 = 1 << 15;
     let (w, h) = (image.width() as usize, image.height() as usize);
     let (pw, ph) = (w.div_ceil(2) * 2, h.div_ceil(2) * 2);
     let raw = image.as_raw();
@@ -100,7 +101,6 @@ pub fn to_i420(image: &RgbaImage, matrix: Matrix) -> (Vec<u8>, usize, usize) {
     let mut out = vec![0u8; pw * ph * 3 / 2];
     let (luma, chroma) = out.split_at_mut(pw * ph);
     let (u_plane, v_plane) = chroma.split_at_mut(pw * ph / 4);
-    const HALF: i32 = 1 << 15;
     for y in 0..ph {
         for x in 0..pw {
             let [r, g, b] = px(x, y);

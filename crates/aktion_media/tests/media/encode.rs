@@ -129,8 +129,8 @@ fn ffprobe_accepts(mp4: &[u8], codecs: &[&str]) {
         eprintln!("note: AKTION_TEST_FFPROBE not set; the file is checked by this crate only");
         return;
     };
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), mp4).unwrap();
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), mp4).expect("temp file");
     let out = std::process::Command::new(ffprobe)
         .args([
             "-v",
@@ -142,7 +142,7 @@ fn ffprobe_accepts(mp4: &[u8], codecs: &[&str]) {
         ])
         .arg(file.path())
         .output()
-        .unwrap();
+        .expect("ffprobe runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stderr.trim().is_empty(),
