@@ -111,6 +111,9 @@ type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 pub struct Setup {
     env: Lookup,
+    /// Whether this is the process's own environment (a hermetic setup never reaches the
+    /// machine's sound server).
+    process: bool,
     /// Settings, recent projects and (without a keychain) secrets.
     pub config_dir: Option<PathBuf>,
     pub secrets: Option<SecretStore>,
@@ -140,6 +143,7 @@ impl Setup {
         });
         Self {
             env,
+            process: true,
             config_dir,
             secrets,
         }
@@ -151,6 +155,7 @@ impl Setup {
         let secrets = Some(SecretStore::file_only(&config_dir));
         Self {
             env: Arc::new(move |name| vars.get(name).cloned()),
+            process: false,
             config_dir: Some(config_dir),
             secrets,
         }
@@ -162,6 +167,7 @@ impl Setup {
     pub fn with_storage(&self, secrets: Option<SecretStore>, config_dir: Option<PathBuf>) -> Self {
         Self {
             env: Arc::clone(&self.env),
+            process: self.process,
             config_dir,
             secrets,
         }
@@ -170,6 +176,26 @@ impl Setup {
     /// A variable, when set and not blank.
     pub fn var(&self, name: &str) -> Option<String> {
         (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Where sound plays: `AKTION_SOUND_SERVER` names a PulseAudio socket, `AKTION_SOUND=off`
+    /// turns sound off, otherwise the default device (a hermetic setup has none).
+    pub fn sound_out(&self) -> crate::app::sound::SoundOut {
+        use crate::app::sound::SoundOut;
+        if let Some(path) = self.var("AKTION_SOUND_SERVER") {
+            return SoundOut::Server(PathBuf::from(path));
+        }
+        if self
+            .var("AKTION_SOUND")
+            .is_some_and(|v| v.eq_ignore_ascii_case("off"))
+        {
+            return SoundOut::Off("sound is turned off (AKTION_SOUND=off)".into());
+        }
+        if self.process {
+            SoundOut::Device
+        } else {
+            SoundOut::Off("none in this test setup".into())
+        }
     }
 
     /// The account server's address: `AKTION_ACCOUNT_URL`, or the default.

@@ -175,7 +175,8 @@ impl Inspector {
                 "BETA: takes 10–15 minutes",
             );
         }
-        match node_asset(&node) {
+        let asset = node_asset(&node);
+        match asset.clone() {
             Some((asset, aktion_graph::PortType::Image)) => {
                 if let Some(shown) = asset_preview_ui(ui, cx, &asset)
                     && kind.param("crop").is_some()
@@ -191,7 +192,15 @@ impl Inspector {
             }
             None => {}
         }
-        self.preview_ui(ui, cx, &node);
+        // An input node's take is its file: shown once, above (unless two takes are compared).
+        let same_as_file = asset.as_ref().is_some_and(|(asset, _)| {
+            node.active_take()
+                .and_then(|t| t.outputs.first())
+                .is_some_and(|out| out.hash == asset.hash)
+        });
+        if !same_as_file || self.compare.is_some_and(|(n, _)| n == id) {
+            self.preview_ui(ui, cx, &node);
+        }
         if node.kind == "sketch" && ui.button("Open sketch pad").clicked() {
             cx.send(AppCommand::OpenSketchPad(id));
         }

@@ -8,6 +8,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use super::player::Player;
+use super::sound::{SoundEnv, SoundLink, SoundOut, SoundPlayer, Volume};
 use super::task::{Poll, Spawner, Task};
 
 use image::AnimationDecoder as _;
@@ -21,10 +22,15 @@ const WAVE_BARS: usize = 240;
 
 /// Decoded media, ready to show.
 pub enum Decoded {
-    Video(aktion_media::Video),
+    /// A clip, with its sound track (or why it has none).
+    Video(aktion_media::Video, Result<aktion_sound::Track, String>),
     Clip(Vec<(egui::ColorImage, Duration)>),
     Poster(egui::ColorImage),
-    Wave { peaks: Vec<f32>, seconds: f64 },
+    Wave {
+        peaks: Vec<f32>,
+        seconds: f64,
+        track: Option<aktion_sound::Track>,
+    },
     Unavailable(String),
 }
 
@@ -32,7 +38,11 @@ enum Shown {
     Video(Box<Player>),
     Clip(Vec<(egui::TextureHandle, Duration)>),
     Poster(egui::TextureHandle),
-    Wave { peaks: Vec<f32>, seconds: f64 },
+    Wave {
+        peaks: Vec<f32>,
+        seconds: f64,
+        player: Option<Box<SoundPlayer>>,
+    },
     Unavailable(String),
 }
 
@@ -47,12 +57,22 @@ pub struct Media {
     playing: Option<(String, Instant)>,
     /// The clip shown full-window, if any.
     viewer: Option<String>,
+    /// Where sound plays and how loud.
+    sound: SoundEnv,
+    /// Media drawn since the last logic step: a player no longer on screen is paused.
+    drawn: std::collections::HashSet<String>,
 }
 
 impl Media {
-    /// Decodes on `spawner`'s runtime.
-    pub fn new(spawner: Spawner) -> Self {
+    /// Decodes on `spawner`'s runtime; sound plays on `out`.
+    pub fn new(spawner: Spawner, out: SoundOut) -> Self {
         Self {
+            drawn: std::collections::HashSet::new(),
+            sound: SoundEnv {
+                out,
+                spawner: spawner.clone(),
+                volume: Volume::default(),
+            },
             shown: HashMap::new(),
             pending: HashMap::new(),
             wanted: Vec::new(),
@@ -70,6 +90,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             Ok(audio) => Decoded::Wave {
                 peaks: peaks(&audio.samples, WAVE_BARS),
                 seconds: audio.seconds(),
+                track: aktion_sound::Track::new(audio.sample_rate, audio.samples).ok(),
             },
             Err(e) => Decoded::Unavailable(e.to_string()),
         },
@@ -82,7 +103,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             Err(e) => Decoded::Unavailable(e),
         },
         (aktion_media::MediaKind::Video, _) => match aktion_media::Video::open(bytes.to_vec()) {
-            Ok(video) => Decoded::Video(video),
+            Ok(video) => Decoded::Video(video, sound_track(bytes)),
             // Other codecs: a poster through ffmpeg when there is one, else why not.
             Err(aktion_media::MediaError::Unsupported(why)) => {
                 match aktion_media::first_frame(bytes) {
@@ -97,6 +118,15 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             Err(e) => Decoded::Unavailable(e.to_string()),
         },
     }
+}
+
+/// A clip's sound track, ready for the device, or why it has none.
+fn sound_track(bytes: &[u8]) -> Result<aktion_sound::Track, String> {
+    let audio = aktion_media::decode_audio(bytes).map_err(|e| match e {
+        aktion_media::MediaError::NoSoundTrack(_) => String::new(),
+        other => format!("its sound cannot be played: {other}"),
+    })?;
+    aktion_sound::Track::new(audio.sample_rate, audio.samples).map_err(|e| e.to_string())
 }
 
 /// The loudest sample of each of `bars` equal slices, 0..=1.
@@ -152,6 +182,28 @@ pub(super) fn color_image(img: &image::RgbaImage) -> egui::ColorImage {
 impl Media {
     /// Starts the decodes the inspector asked for and takes in what the workers decoded.
     pub fn poll(&mut self, ctx: &egui::Context) {
+        // What plays out of sight (another node selected, the panel closed) pauses.
+        for (key, shown) in &mut self.shown {
+            if self.drawn.contains(key) {
+                continue;
+            }
+            match shown {
+                Shown::Video(player) if player.is_playing() => player.toggle(),
+                Shown::Wave {
+                    player: Some(player),
+                    ..
+                } if player.is_playing() => player.toggle(&self.sound),
+                _ => {}
+            }
+        }
+        if self
+            .playing
+            .as_ref()
+            .is_some_and(|(k, _)| !self.drawn.contains(k))
+        {
+            self.playing = None;
+        }
+        self.drawn.clear();
         for (key, load) in self.wanted.drain(..) {
             let task = self.spawner.blocking(move || {
                 load().map_or_else(
@@ -178,7 +230,14 @@ impl Media {
         });
         for (key, decoded) in landed {
             let shown = match decoded {
-                Decoded::Video(video) => Shown::Video(Box::new(Player::new(key.clone(), video))),
+                Decoded::Video(video, track) => {
+                    let link = match track {
+                        Ok(track) => self.sound.out.voice(&self.sound.spawner, track),
+                        Err(why) if why.is_empty() => SoundLink::Silent,
+                        Err(why) => SoundLink::Failed(why),
+                    };
+                    Shown::Video(Box::new(Player::new(key.clone(), video, link)))
+                }
                 Decoded::Clip(frames) => Shown::Clip(
                     frames
                         .into_iter()
@@ -198,7 +257,15 @@ impl Media {
                 Decoded::Poster(img) => {
                     Shown::Poster(ctx.load_texture(key.clone(), img, egui::TextureOptions::LINEAR))
                 }
-                Decoded::Wave { peaks, seconds } => Shown::Wave { peaks, seconds },
+                Decoded::Wave {
+                    peaks,
+                    seconds,
+                    track,
+                } => Shown::Wave {
+                    peaks,
+                    seconds,
+                    player: track.map(|track| Box::new(SoundPlayer::new(track))),
+                },
                 Decoded::Unavailable(why) => Shown::Unavailable(why),
             };
             self.shown.insert(key, shown);
@@ -213,6 +280,10 @@ impl Media {
     pub fn is_playing(&self, key: &str) -> bool {
         match self.shown.get(key) {
             Some(Shown::Video(player)) => player.is_playing(),
+            Some(Shown::Wave {
+                player: Some(player),
+                ..
+            }) => player.is_playing(),
             _ => self.playing.as_ref().is_some_and(|(k, _)| k == key),
         }
     }
@@ -221,6 +292,17 @@ impl Media {
     pub fn player(&self, key: &str) -> Option<&Player> {
         match self.shown.get(key) {
             Some(Shown::Video(player)) => Some(player),
+            _ => None,
+        }
+    }
+
+    /// The player of sound `key`, once it is open (tests).
+    pub fn sound_player(&self, key: &str) -> Option<&SoundPlayer> {
+        match self.shown.get(key) {
+            Some(Shown::Wave {
+                player: Some(player),
+                ..
+            }) => Some(player),
             _ => None,
         }
     }
@@ -250,7 +332,8 @@ impl Media {
                     }
                     let width = (screen.width() - 40.0).max(100.0);
                     let height = (screen.height() - 140.0).max(60.0);
-                    player.ui(ui, width, height, true);
+                    player.ui(ui, width, height, true, &mut self.sound);
+                    self.drawn.insert(key.clone());
                 });
             });
         if close {
@@ -282,12 +365,13 @@ impl Media {
             .pointer_hover_pos()
             .is_some_and(|pos| ui.clip_rect().contains(pos));
         let keys = self.viewer.is_none() && over && ui.ctx().memory(|m| m.focused().is_none());
+        self.drawn.insert(key.to_owned());
         let Some(shown) = self.shown.get_mut(key) else {
             return;
         };
         match shown {
             Shown::Video(player) => {
-                if player.ui(ui, width, width * 0.5625, keys) {
+                if player.ui(ui, width, width * 0.5625, keys, &mut self.sound) {
                     self.viewer = Some(key.to_owned());
                 }
             }
@@ -323,27 +407,19 @@ impl Media {
                     ui.ctx().request_repaint_after(due);
                 }
             }
-            Shown::Wave { peaks, seconds } => {
-                let (rect, _) =
-                    ui.allocate_exact_size(egui::vec2(width, width * 0.25), egui::Sense::hover());
-                let painter = ui.painter();
-                painter.rect_filled(rect, 4.0, egui::Color32::from_gray(20));
-                let bar = rect.width() / peaks.len().max(1) as f32;
-                for (i, p) in peaks.iter().enumerate() {
-                    let x = rect.left() + (i as f32 + 0.5) * bar;
-                    let half = (p * rect.height() * 0.45).max(0.5);
-                    painter.line_segment(
-                        [
-                            egui::pos2(x, rect.center().y - half),
-                            egui::pos2(x, rect.center().y + half),
-                        ],
-                        egui::Stroke::new(
-                            bar.max(1.0) * 0.7,
-                            egui::Color32::from_rgb(110, 210, 140),
-                        ),
-                    );
+            Shown::Wave {
+                peaks,
+                seconds,
+                player,
+            } => {
+                if let Some(player) = player {
+                    player.ui(ui, peaks, width, keys, &mut self.sound);
+                } else {
+                    let (rect, _) = ui
+                        .allocate_exact_size(egui::vec2(width, width * 0.25), egui::Sense::hover());
+                    super::sound::paint_wave(ui, rect, peaks);
+                    ui.label(egui::RichText::new(format!("sound · {seconds:.1} s")).weak());
                 }
-                ui.label(egui::RichText::new(format!("sound · {seconds:.1} s")).weak());
             }
             Shown::Unavailable(why) => {
                 ui.label(egui::RichText::new(format!("no preview: {why}")).weak());

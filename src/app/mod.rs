@@ -21,6 +21,7 @@ pub mod recent;
 pub mod runs;
 pub mod settings;
 pub mod sketch;
+pub mod sound;
 pub mod state;
 pub mod task;
 #[cfg(test)]
@@ -331,7 +332,7 @@ impl Studio {
             },
             loaders: Loaders {
                 previews: previews::Previews::new(spawner.clone()),
-                media: media::Media::new(spawner.clone()),
+                media: media::Media::new(spawner.clone(), setup.sound_out()),
                 cards: cards::Cards::new(spawner.clone()),
                 imports: Vec::new(),
                 exporting: None,

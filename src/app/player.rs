@@ -1,7 +1,8 @@
 //! The clip player of the inspector and the full-window viewer: play/pause, scrub, frame step,
-//! loop, time and frame shown. Frames are decoded ahead on a worker thread into a bounded queue;
-//! while paused the queue fills and the worker waits, so nothing decodes; the UI repaints only
-//! when the next frame is due.
+//! loop, volume and mute, time and frame shown. Frames are decoded ahead on a worker thread into
+//! a bounded queue; while paused the queue fills and the worker waits, so nothing decodes; the
+//! UI repaints only when the next frame is due. A clip's sound track plays on the audio device
+//! and leads the clock, so the picture follows the sound.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use aktion_media::Video;
 use eframe::egui;
+
+use super::sound::{SoundEnv, SoundLink};
 
 /// Frames decoded ahead of the playhead.
 const AHEAD: usize = 6;
@@ -49,6 +52,8 @@ pub struct Player {
     generation: u64,
     playing: bool,
     pub looping: bool,
+    /// The sound track on the device (or why there is none).
+    sound: SoundLink,
     /// Playhead in seconds at `since` (advancing from then while playing).
     anchor: f64,
     since: Instant,
@@ -66,7 +71,7 @@ impl Drop for Player {
 
 impl Player {
     /// Starts the decode-ahead worker for `video`, from its first frame.
-    pub fn new(key: String, video: Video) -> Self {
+    pub fn new(key: String, video: Video, sound: SoundLink) -> Self {
         let shared: Shared = Arc::default();
         lock(&shared).seek = Some((0, 1));
         let worker = {
@@ -86,6 +91,7 @@ impl Player {
             generation: 1,
             playing: false,
             looping: true,
+            sound,
             anchor: 0.0,
             since: Instant::now(),
         }
@@ -98,6 +104,25 @@ impl Player {
     /// The frame on screen (tests).
     pub fn shown(&self) -> Option<usize> {
         self.shown
+    }
+
+    /// Sound samples handed to the device so far (tests).
+    pub fn sound_delivered(&self) -> Option<u64> {
+        self.sound.voice().map(aktion_sound::Voice::delivered)
+    }
+
+    /// Why the clip plays without sound, if it does (tests and the label).
+    pub fn sound_status(&self) -> Option<String> {
+        self.sound.status()
+    }
+
+    /// Sets the sound to the playhead and the play state.
+    fn sync_sound(&self) {
+        if let Some(voice) = self.sound.voice() {
+            voice.set_playing(false);
+            voice.seek(self.anchor);
+            voice.set_playing(self.playing);
+        }
     }
 
     /// Frames the worker decoded so far (tests).
@@ -126,6 +151,7 @@ impl Player {
             self.since = Instant::now();
             self.playing = true;
         }
+        self.sync_sound();
     }
 
     /// Shows frame `index` next (pausing keeps the playhead there).
@@ -133,6 +159,7 @@ impl Player {
         let index = index.min(self.video.info().frames.saturating_sub(1));
         self.anchor = self.video.frame_time(index);
         self.since = Instant::now();
+        self.sync_sound();
         // The next frame is already waiting: no need to restart decoding.
         {
             let ahead = lock(&self.shared);
@@ -162,7 +189,19 @@ impl Player {
     }
 
     /// Takes the frames due from the worker; returns when the next one is due, while playing.
-    pub fn advance(&mut self, ctx: &egui::Context) -> Option<Duration> {
+    pub fn advance(&mut self, ctx: &egui::Context, gain: f32) -> Option<Duration> {
+        let (playing, anchor) = (self.playing, self.position());
+        if let Some(voice) = self.sound.poll(|voice| {
+            voice.seek(anchor);
+            voice.set_playing(playing);
+        }) {
+            voice.set_gain(gain);
+            // The sound leads: the picture shows what is heard.
+            if playing && !voice.finished() {
+                self.anchor = voice.position();
+                self.since = Instant::now();
+            }
+        }
         let info = self.video.info().clone();
         let mut position = self.position();
         if self.playing && position >= info.duration {
@@ -172,6 +211,7 @@ impl Player {
             } else {
                 self.anchor = info.duration;
                 self.playing = false;
+                self.sync_sound();
             }
         }
         let target = self.video.frame_at(position);
@@ -220,7 +260,14 @@ impl Player {
     }
 
     /// The player: picture, controls, time. `keys` lets it take Space and the arrow keys.
-    pub fn ui(&mut self, ui: &mut egui::Ui, width: f32, height: f32, keys: bool) -> bool {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        width: f32,
+        height: f32,
+        keys: bool,
+        env: &mut SoundEnv,
+    ) -> bool {
         let mut full = false;
         if keys {
             let (space, left, right) = ui.input_mut(|i| {
@@ -237,9 +284,11 @@ impl Player {
                 self.step(right);
             }
         }
-        if let Some(due) = self.advance(ui.ctx()) {
+        if let Some(due) = self.advance(ui.ctx(), env.volume.gain()) {
             ui.ctx().request_repaint_after(due);
-        } else if lock(&self.shared).queue.is_empty() && self.shown.is_none() {
+        } else if matches!(self.sound, SoundLink::Opening(_))
+            || (lock(&self.shared).queue.is_empty() && self.shown.is_none())
+        {
             // The first frame is on its way.
             ui.ctx().request_repaint_after(Duration::from_millis(15));
         }
@@ -258,6 +307,46 @@ impl Player {
         }
         let info = self.video.info().clone();
         let frames = info.frames.max(1);
+        if self.controls_ui(ui, keys, env) {
+            full = true;
+        }
+        let mut index = self.shown.unwrap_or(0);
+        let scrub = ui.add(
+            egui::Slider::new(&mut index, 0..=frames - 1)
+                .show_value(false)
+                .text("frame"),
+        );
+        if scrub.changed() {
+            self.playing = false;
+            self.seek(index);
+        }
+        let shown = self.shown.unwrap_or(0);
+        let sound = self
+            .sound
+            .status()
+            .map(|status| format!(" · {status}"))
+            .unwrap_or_default();
+        ui.label(
+            egui::RichText::new(format!(
+                "{} / {} · frame {} of {} · {:.2} fps · {}×{} {}{sound}",
+                clock(self.video.frame_time(shown)),
+                clock(info.duration),
+                shown + 1,
+                frames,
+                info.fps,
+                info.width,
+                info.height,
+                info.codec,
+            ))
+            .weak()
+            .monospace(),
+        );
+        full
+    }
+
+    /// Play, frame steps, loop, full window, volume; true when Full window was clicked.
+    fn controls_ui(&mut self, ui: &mut egui::Ui, keys: bool, env: &mut SoundEnv) -> bool {
+        let mut full = false;
         ui.horizontal_wrapped(|ui| {
             let label = if self.playing { "Pause" } else { "Play" };
             if ui
@@ -289,38 +378,15 @@ impl Player {
             {
                 full = true;
             }
+            if !matches!(self.sound, SoundLink::Silent) {
+                env.volume.ui(ui, keys);
+            }
         });
-        let mut index = self.shown.unwrap_or(0);
-        let scrub = ui.add(
-            egui::Slider::new(&mut index, 0..=frames - 1)
-                .show_value(false)
-                .text("frame"),
-        );
-        if scrub.changed() {
-            self.playing = false;
-            self.seek(index);
-        }
-        let shown = self.shown.unwrap_or(0);
-        ui.label(
-            egui::RichText::new(format!(
-                "{} / {} · frame {} of {} · {:.2} fps · {}×{} {}",
-                clock(self.video.frame_time(shown)),
-                clock(info.duration),
-                shown + 1,
-                frames,
-                info.fps,
-                info.width,
-                info.height,
-                info.codec,
-            ))
-            .weak()
-            .monospace(),
-        );
         full
     }
 }
 
-fn clock(seconds: f64) -> String {
+pub(super) fn clock(seconds: f64) -> String {
     let seconds = seconds.max(0.0);
     let minutes = (seconds / 60.0).floor();
     format!("{:02}:{:05.2}", minutes as u64, seconds - minutes * 60.0)

@@ -66,7 +66,11 @@ impl Fixture {
     }
 
     fn harness(&self, state: AppState) -> Harness<'static, Studio> {
-        let studio = self.studio(state);
+        self.harness_with(state, &[])
+    }
+
+    fn harness_with(&self, state: AppState, vars: &[(&str, &str)]) -> Harness<'static, Studio> {
+        let studio = self.studio_with(state, vars);
         Harness::builder()
             .with_size(egui::vec2(1400.0, 900.0))
             // Background work (runs, imports, previews) wakes the UI when it lands; allow a few
@@ -757,7 +761,17 @@ fn clips_play_and_sounds_show_their_waveform_in_the_inspector() {
     h.run();
     wait_until(&mut h, |app| app.preview_loaded(sound));
     h.run();
-    assert!(h.query_by_label("sound · 1.5 s").is_some());
+    assert!(h.query_by_label("sound · 00:00.00 / 00:01.50").is_some());
+    // No audio device in this setup: Play says so, and nothing else fails.
+    let sound_key = key(&h, sound);
+    press(&mut h, "Play");
+    wait_until(&mut h, |app| {
+        app.loaders
+            .media
+            .sound_player(&sound_key)
+            .and_then(super::sound::SoundPlayer::status)
+            .is_some_and(|s| s.contains("no audio device"))
+    });
 }
 
 /// Clicks the `index`-th widget labelled `label` (Settings has a Save and a Test connection per
@@ -1929,6 +1943,10 @@ fn titled(app: &Studio, title: &str) -> NodeId {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one filmmaker's walk through the board, in order"
+)]
 fn after_a_draft_run_the_board_shows_pictures_flips_takes_and_plays_clips() {
     let fx = Fixture::new();
     crate::examples::make("storyboard", &fx.root())
@@ -2036,4 +2054,144 @@ fn after_a_draft_run_the_board_shows_pictures_flips_takes_and_plays_clips() {
     h.run_steps(3);
     let player = h.state().loaders.media.player(&key).expect("player");
     assert_eq!(player.shown(), shown.map(|s| s + 1), "a frame forward");
+    // No audio device here: the player says so and the picture played alone.
+    let status = player.sound_status().expect("a status");
+    assert!(status.contains("no audio device"), "{status}");
+    // Selecting another node pauses what played out of sight.
+    press(&mut h, "Play");
+    assert!(h.state().loaders.media.is_playing(&key));
+    h.state_mut().state.selection = std::collections::BTreeSet::from([hero]);
+    h.run_steps(3);
+    assert!(!h.state().loaders.media.is_playing(&key));
+}
+
+/// The test sound server `cargo xtask test` starts (a PulseAudio null sink), if any.
+fn test_sound_server() -> Option<String> {
+    if let Ok(path) = std::env::var("AKTION_TEST_PULSE") {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("AKTION_REQUIRE_SOUND_SERVER").is_none(),
+        "AKTION_TEST_PULSE is not set"
+    );
+    eprintln!("skipped: no test sound server (run `cargo xtask test`)");
+    None
+}
+
+/// Samples the player handed to the device, after letting the app run for `ms`.
+fn delivered_after(h: &mut Harness<'_, Studio>, ms: u64, read: impl Fn(&Studio) -> u64) -> u64 {
+    let end = std::time::Instant::now() + Duration::from_millis(ms);
+    while std::time::Instant::now() < end {
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    read(h.state())
+}
+
+#[test]
+fn clips_and_sounds_play_on_the_sound_server_and_stop_on_pause() {
+    let Some(server) = test_sound_server() else {
+        return;
+    };
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness_with(state, &[("AKTION_SOUND_SERVER", &server)]);
+    h.run();
+    h.get_by_label("Run board · 0 credits").click();
+    wait_for_run(&mut h);
+
+    // The talking portrait's clip: its sound track reaches the device while it plays.
+    let talk = titled(h.state(), "Mara speaks");
+    wait_until(&mut h, |app| {
+        app.state
+            .doc
+            .node(talk)
+            .is_some_and(|n| n.active_take().is_some())
+    });
+    h.state_mut().state.selection = std::collections::BTreeSet::from([talk]);
+    h.run();
+    let key = h
+        .state()
+        .state
+        .doc
+        .node(talk)
+        .expect("node")
+        .active_take()
+        .expect("take")
+        .outputs[0]
+        .hash
+        .clone();
+    wait_until(&mut h, |app| {
+        app.loaders
+            .media
+            .player(&key)
+            .is_some_and(|p| p.shown() == Some(0))
+    });
+    press(&mut h, "Play");
+    wait_until(&mut h, |app| {
+        app.loaders
+            .media
+            .player(&key)
+            .and_then(super::player::Player::sound_delivered)
+            .is_some_and(|n| n > 4_000)
+    });
+    let player = h.state().loaders.media.player(&key).expect("player");
+    assert_eq!(player.sound_status(), None, "the sound plays");
+    assert!(player.shown() > Some(0), "the picture moves with it");
+    press(&mut h, "Pause");
+    let clip_sound = |app: &Studio| {
+        app.loaders
+            .media
+            .player(&key)
+            .and_then(super::player::Player::sound_delivered)
+            .unwrap_or(0)
+    };
+    let paused = delivered_after(&mut h, 100, clip_sound);
+    assert_eq!(
+        delivered_after(&mut h, 300, clip_sound),
+        paused,
+        "paused: no sound goes out"
+    );
+
+    // The dialogue line (a sound take): Play, the playhead moves, Pause holds it.
+    let line = titled(h.state(), "Dialogue: \"Not tonight.\"");
+    h.state_mut().state.selection = std::collections::BTreeSet::from([line]);
+    h.run();
+    let key = h
+        .state()
+        .state
+        .doc
+        .node(line)
+        .expect("node")
+        .active_take()
+        .expect("take")
+        .outputs[0]
+        .hash
+        .clone();
+    wait_until(&mut h, |app| app.loaders.media.sound_player(&key).is_some());
+    press_nth(&mut h, "Play", 0);
+    let line_sound = |app: &Studio| {
+        app.loaders
+            .media
+            .sound_player(&key)
+            .and_then(super::sound::SoundPlayer::delivered)
+            .unwrap_or(0)
+    };
+    wait_until(&mut h, |app| line_sound(app) > 4_000);
+    assert!(h.state().loaders.media.is_playing(&key));
+    press_nth(&mut h, "Pause", 0);
+    let paused = delivered_after(&mut h, 100, line_sound);
+    assert_eq!(delivered_after(&mut h, 300, line_sound), paused);
+    assert!(
+        h.state()
+            .loaders
+            .media
+            .sound_player(&key)
+            .expect("player")
+            .position()
+            > 0.0
+    );
 }

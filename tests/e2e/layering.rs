@@ -38,6 +38,20 @@ const RULES: &[(&str, &[&str])] = &[
         &["egui", "eframe", "tokio", "aktion_graph", "aktion_engine"],
     ),
     ("aktion_media", &["egui", "eframe", "tokio", "reqwest"]),
+    // Sound output builds on a fresh Debian: no ALSA or libpulse C libraries.
+    (
+        "aktion_sound",
+        &[
+            "egui",
+            "eframe",
+            "tokio",
+            "reqwest",
+            "aktion_graph",
+            "aktion_media",
+            "alsa-sys",
+            "libpulse-sys",
+        ],
+    ),
     (
         "aktion_providers",
         &["egui", "eframe", "sqlx", "axum", "aktion_graph"],
@@ -55,7 +69,10 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     ("aktion_server", &["egui", "eframe", "aktion_engine"]),
-    ("aktion", &["sqlx", "axum", "aktion_server"]),
+    (
+        "aktion",
+        &["sqlx", "axum", "aktion_server", "alsa-sys", "libpulse-sys"],
+    ),
 ];
 
 /// Every package the workspace resolves, with the packages it uses when it ships (normal

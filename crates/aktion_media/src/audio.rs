@@ -121,9 +121,7 @@ fn decode_compressed(bytes: &[u8], mime: &str) -> Result<Audio, MediaError> {
         )
         .map_err(|err| map_symphonia(err, format))?;
     let Some(track) = reader.default_track(TrackType::Audio) else {
-        return Err(MediaError::Unsupported(format!(
-            "the {format} file has no sound track"
-        )));
+        return Err(MediaError::NoSoundTrack(format));
     };
     let track_id = track.id;
     let Some(params) = track

@@ -60,6 +60,9 @@ pub enum MediaError {
         height: u32,
         limit: String,
     },
+    /// A clip (or audio container) with no sound in it: nothing to play, nothing wrong.
+    #[error("the {0} file has no sound track")]
+    NoSoundTrack(&'static str),
     /// A decoder hit its memory or size limit while reading.
     #[error("the media exceeds a safety limit: {0}")]
     LimitExceeded(String),

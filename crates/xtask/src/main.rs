@@ -98,6 +98,11 @@ fn test() -> Result<(), String> {
     if let Some(ffprobe) = &ffprobe {
         env.push(("AKTION_TEST_FFPROBE", ffprobe));
     }
+    // Sound output is tested against a real sound server: Debian's PulseAudio with a null sink.
+    let sound = SoundServer::start()?;
+    let socket = sound.socket.to_string_lossy().into_owned();
+    env.push(("AKTION_TEST_PULSE", &socket));
+    env.push(("AKTION_REQUIRE_SOUND_SERVER", "1"));
     let result = step_env(
         "tests",
         &cargo,
@@ -105,7 +110,71 @@ fn test() -> Result<(), String> {
         &env,
     );
     drop(postgres);
+    drop(sound);
     result
+}
+
+/// A private PulseAudio server with one null sink at 48 kHz (its monitor is the default
+/// source), listening on a socket under `target/`, stopped when dropped.
+struct SoundServer {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl SoundServer {
+    fn start() -> Result<Self, String> {
+        if which("pulseaudio").is_none() {
+            apt_install("pulseaudio");
+        }
+        let bin = which("pulseaudio").ok_or("pulseaudio could not be installed for the tests")?;
+        let root = std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join("target/xtask-pulse");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let socket = root.join("native");
+        let log = std::fs::File::create(root.join("log")).map_err(|e| e.to_string())?;
+        let child = Command::new(bin)
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--system=no",
+                "--log-target=stderr",
+                "--load=module-null-sink sink_name=aktion_test rate=48000",
+            ])
+            .arg(format!(
+                "--load=module-native-protocol-unix socket={} auth-anonymous=1",
+                socket.display()
+            ))
+            .env("HOME", &root)
+            .env("XDG_RUNTIME_DIR", &root)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("pulseaudio: {e}"))?;
+        let server = Self { child, socket };
+        for _ in 0..200 {
+            if server.socket.exists() {
+                eprintln!(
+                    "==> sound server (PulseAudio, null sink) at {}",
+                    server.socket.display()
+                );
+                return Ok(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(root.join("log")).unwrap_or_default();
+        Err(format!("pulseaudio did not start:\n{log}"))
+    }
+}
+
+impl Drop for SoundServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Test media made by a real encoder (Debian's ffmpeg, installed when missing): H.264 in every
