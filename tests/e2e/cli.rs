@@ -481,3 +481,138 @@ fn results_are_kept_in_the_project_so_a_cleared_cache_or_another_machine_runs_no
     assert!(fourth["totals"]["ran"].as_u64().expect("ran") >= 1);
     assert_eq!(std::fs::read(&file).expect("read"), edited, "untouched");
 }
+
+/// The ordinary files of the media issue's "Why" (H.264 Baseline/Main/High with B-frames,
+/// faststart and moov-at-end, fragmented MP4, MOV, 852×480 and 9:16, 1080p, rotation; MP3, M4A,
+/// FLAC, Ogg, stereo WAV), made by Debian's ffmpeg before the tests, each wired into a Lip Sync
+/// and run on the draft route with no ffmpeg within reach: every one runs, and every result is
+/// an H.264 MP4 with sound that the app's own decoder reads.
+#[test]
+#[expect(clippy::too_many_lines, reason = "builds the board, runs it and checks 14 results")]
+fn the_ordinary_files_wired_into_lip_sync_run_on_the_draft_route_without_ffmpeg() {
+    let Some(fixtures) = std::env::var_os("AKTION_MEDIA_FIXTURES").map(PathBuf::from) else {
+        assert!(
+            std::env::var_os("AKTION_REQUIRE_MEDIA_FIXTURES").is_none(),
+            "AKTION_MEDIA_FIXTURES is not set"
+        );
+        eprintln!("skipped: no media fixtures (cargo xtask media-fixtures)");
+        return;
+    };
+    let videos = [
+        "baseline.mp4",
+        "main-moov-at-end.mp4",
+        "high-480p-aac.mp4",
+        "bench-1080p.mp4",
+        "fragmented.mp4",
+        "clip.mov",
+        "portrait-9x16.mp4",
+        "hd-1080p.mp4",
+        "rotated-90.mp4",
+    ];
+    let sounds = [
+        "tone.mp3",
+        "tone.m4a",
+        "tone.flac",
+        "tone.ogg",
+        "stereo.wav",
+    ];
+    let sb = Sandbox::new("small.aktion");
+    let root = sb.project();
+    let import = |name: &str| {
+        let bytes = std::fs::read(fixtures.join(name)).expect("fixture");
+        aktion_graph::project::import_asset_bytes(&root, name, &bytes)
+            .expect("import")
+            .to_value()
+    };
+    let mut nodes = Vec::new();
+    let mut wires = Vec::new();
+    let mut id = 0u32;
+    let mut node = |kind: &str, title: &str, params: Value| {
+        id += 1;
+        let node_id = format!("00000000-0000-4000-8000-{id:012x}");
+        nodes.push(serde_json::json!({
+            "id": node_id, "kind": kind, "title": title, "pos": [0, f64::from(id) * 200.0],
+            "params": params
+        }));
+        node_id
+    };
+    let default_video = node(
+        "video",
+        "default clip",
+        serde_json::json!({"file": import("baseline.mp4")}),
+    );
+    let default_sound = node(
+        "audio",
+        "default sound",
+        serde_json::json!({"file": import("stereo.wav")}),
+    );
+    let mut syncs = Vec::new();
+    for name in videos.iter().chain(&sounds) {
+        let is_video = videos.contains(name);
+        let source = node(
+            if is_video { "video" } else { "audio" },
+            name,
+            serde_json::json!({"file": import(name)}),
+        );
+        let sync = node(
+            "lip_sync",
+            &format!("sync {name}"),
+            serde_json::json!({"seed": 1}),
+        );
+        let (video, sound) = if is_video {
+            (source, default_sound.clone())
+        } else {
+            (default_video.clone(), source)
+        };
+        wires.push(serde_json::json!({"from": video, "to": sync, "input": "video"}));
+        wires.push(serde_json::json!({"from": sound, "to": sync, "input": "audio"}));
+        syncs.push(((*name).to_owned(), sync));
+    }
+    let file = root.join("project.json");
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    doc["nodes"] = Value::Array(nodes);
+    doc["wires"] = Value::Array(wires);
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+
+    let mut cmd = sb.cmd();
+    cmd.env("AKTION_FFMPEG", "/nonexistent/ffmpeg")
+        .env("PATH", "/nonexistent")
+        .args([
+            "run",
+            root.to_str().expect("utf8"),
+            "--route",
+            "draft",
+            "--json",
+        ]);
+    let out = cmd.output().expect("aktion runs");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let by_id = |wanted: &str| {
+        report["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|n| n["id"] == wanted)
+            .cloned()
+            .expect("node in the report")
+    };
+    assert_eq!(syncs.len(), 14);
+    for (name, sync) in &syncs {
+        let node = by_id(sync);
+        assert_eq!(node["status"], "done", "{name}: {node:#}");
+        let output = &node["outputs"][0];
+        assert_eq!(output["mime"], "video/mp4", "{name}");
+        let bytes = std::fs::read(output["path"].as_str().expect("path")).expect("output");
+        let clip = aktion_media::Video::open(bytes.clone()).expect("the draft clip decodes");
+        assert!(clip.info().codec.starts_with("H.264"), "{name}");
+        assert!(clip.info().frames >= 2, "{name}");
+        let sound = aktion_media::decode_audio(&bytes).expect("its sound decodes");
+        assert!(
+            sound.seconds() > 0.2,
+            "{name}: {} s of sound",
+            sound.seconds()
+        );
+    }
+}
