@@ -436,9 +436,36 @@ fn results_are_kept_in_the_project_so_a_cleared_cache_or_another_machine_runs_no
         }
     }
 
-    // The cache is cleared: nothing runs again, every node is reported cached.
+    // The cache is cleared: every take still opens and plays from the project, nothing runs
+    // again, every node is reported cached.
     let out = sb.run(&["cache", "clear"]);
     assert!(out.status.success());
+    let mut played = 0;
+    for n in saved["nodes"].as_array().expect("nodes") {
+        for o in n["takes"][0]["outputs"].as_array().expect("outputs") {
+            let bytes = std::fs::read(
+                sb.project()
+                    .join("takes")
+                    .join(o["hash"].as_str().expect("hash")),
+            )
+            .expect("take file");
+            let mime = o["mime"].as_str().expect("mime");
+            if mime.starts_with("video/") {
+                let clip = aktion_media::Video::open(bytes).expect("the clip opens");
+                let frames = clip.frames(Some(320)).expect("frames").count();
+                assert_eq!(frames, clip.info().frames, "every frame of {n:#}");
+                played += 1;
+            } else if mime.starts_with("audio/") {
+                assert!(aktion_media::decode_audio(&bytes).expect("sound").seconds() > 0.0);
+                played += 1;
+            } else if mime.starts_with("image/") {
+                aktion_media::decode_image(&bytes, &aktion_media::DecodeLimits::default())
+                    .expect("picture");
+                played += 1;
+            }
+        }
+    }
+    assert!(played >= 12, "{played} takes played");
     let (code, second) = sb.run_json(&[]);
     assert_eq!(code, 0, "{second:#}");
     assert_eq!(second["totals"]["ran"], 0, "{second:#}");
@@ -488,7 +515,10 @@ fn results_are_kept_in_the_project_so_a_cleared_cache_or_another_machine_runs_no
 /// and run on the draft route with no ffmpeg within reach: every one runs, and every result is
 /// an H.264 MP4 with sound that the app's own decoder reads.
 #[test]
-#[expect(clippy::too_many_lines, reason = "builds the board, runs it and checks 14 results")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "builds the board, runs it and checks 14 results"
+)]
 fn the_ordinary_files_wired_into_lip_sync_run_on_the_draft_route_without_ffmpeg() {
     let Some(fixtures) = std::env::var_os("AKTION_MEDIA_FIXTURES").map(PathBuf::from) else {
         assert!(
