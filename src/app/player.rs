@@ -118,11 +118,7 @@ impl Player {
 
     /// Sets the sound to the playhead and the play state.
     fn sync_sound(&self) {
-        if let Some(voice) = self.sound.voice() {
-            voice.set_playing(false);
-            voice.seek(self.anchor);
-            voice.set_playing(self.playing);
-        }
+        self.sound.sync(self.playing, self.anchor);
     }
 
     /// Frames the worker decoded so far (tests).
@@ -191,16 +187,9 @@ impl Player {
     /// Takes the frames due from the worker; returns when the next one is due, while playing.
     pub fn advance(&mut self, ctx: &egui::Context, gain: f32) -> Option<Duration> {
         let (playing, anchor) = (self.playing, self.position());
-        if let Some(voice) = self.sound.poll(|voice| {
-            voice.seek(anchor);
-            voice.set_playing(playing);
-        }) {
-            voice.set_gain(gain);
-            // The sound leads: the picture shows what is heard.
-            if playing && !voice.finished() {
-                self.anchor = voice.position();
-                self.since = Instant::now();
-            }
+        if let Some(heard) = self.sound.lead(playing, anchor, gain) {
+            self.anchor = heard;
+            self.since = Instant::now();
         }
         let info = self.video.info().clone();
         let mut position = self.position();
@@ -348,12 +337,7 @@ impl Player {
     fn controls_ui(&mut self, ui: &mut egui::Ui, keys: bool, env: &mut SoundEnv) -> bool {
         let mut full = false;
         ui.horizontal_wrapped(|ui| {
-            let label = if self.playing { "Pause" } else { "Play" };
-            if ui
-                .button(label)
-                .on_hover_text("Play or pause (Space)")
-                .clicked()
-            {
+            if super::sound::play_button(ui, self.playing) {
                 self.toggle();
             }
             if ui

@@ -126,6 +126,26 @@ impl SoundLink {
         }
     }
 
+    /// Puts the sound at `at` seconds, playing or not.
+    pub fn sync(&self, playing: bool, at: f64) {
+        if let Some(voice) = self.voice() {
+            voice.set_playing(false);
+            voice.seek(at);
+            voice.set_playing(playing);
+        }
+    }
+
+    /// Takes in the voice once it is open (placed at `at`), sets its loudness, and while it
+    /// plays returns where it is: the sound leads, the playhead follows.
+    pub fn lead(&mut self, playing: bool, at: f64, gain: f32) -> Option<f64> {
+        let voice = self.poll(|voice| {
+            voice.seek(at);
+            voice.set_playing(playing);
+        })?;
+        voice.set_gain(gain);
+        (playing && !voice.finished()).then(|| voice.position())
+    }
+
     /// A line for the player: why there is no sound, if there is none.
     pub fn status(&self) -> Option<String> {
         match self {
@@ -207,29 +227,21 @@ impl SoundPlayer {
     }
 
     fn sync_voice(&self) {
-        if let Some(voice) = self.link.as_ref().and_then(SoundLink::voice) {
-            voice.set_playing(false);
-            voice.seek(self.anchor);
-            voice.set_playing(self.playing);
+        if let Some(link) = &self.link {
+            link.sync(self.playing, self.anchor);
         }
     }
 
     /// Takes in the opened voice, follows its clock, stops at the end; returns when to repaint.
     pub fn advance(&mut self, gain: f32) -> Option<Duration> {
         let (playing, anchor) = (self.playing, self.position());
-        if let Some(link) = &mut self.link {
-            let voice = link.poll(|voice| {
-                voice.seek(anchor);
-                voice.set_playing(playing);
-            });
-            if let Some(voice) = voice {
-                voice.set_gain(gain);
-                // The device's clock leads while it plays.
-                if playing && !voice.finished() {
-                    self.anchor = voice.position();
-                    self.since = Instant::now();
-                }
-            }
+        if let Some(heard) = self
+            .link
+            .as_mut()
+            .and_then(|link| link.lead(playing, anchor, gain))
+        {
+            self.anchor = heard;
+            self.since = Instant::now();
         }
         if !self.playing {
             return None;
@@ -278,12 +290,7 @@ impl SoundPlayer {
             self.seek(at * seconds);
         }
         ui.horizontal_wrapped(|ui| {
-            let label = if self.playing { "Pause" } else { "Play" };
-            if ui
-                .button(label)
-                .on_hover_text("Play or pause (Space)")
-                .clicked()
-            {
+            if play_button(ui, self.playing) {
                 self.toggle(env);
             }
             env.volume.ui(ui, keys);
@@ -299,6 +306,14 @@ impl SoundPlayer {
         }
         ui.label(egui::RichText::new(line).weak());
     }
+}
+
+/// The Play/Pause button of every player; true when clicked.
+pub fn play_button(ui: &mut egui::Ui, playing: bool) -> bool {
+    let label = if playing { "Pause" } else { "Play" };
+    ui.button(label)
+        .on_hover_text("Play or pause (Space)")
+        .clicked()
 }
 
 /// Bars of `peaks` across `rect`.

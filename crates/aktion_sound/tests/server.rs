@@ -87,6 +87,17 @@ impl Recorder {
     }
 }
 
+/// The sink to ourselves, its recorder and an output on it; `None` when there is no server.
+fn connect() -> Option<(std::sync::MutexGuard<'static, ()>, Recorder, Output)> {
+    let path = server()?;
+    let sink = SINK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let recorder = Recorder::start(&path);
+    let output = Output::open_at(&path).expect("an output on the test sound server");
+    Some((sink, recorder, output))
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
@@ -114,12 +125,9 @@ fn to_i16(sample: f32) -> i16 {
 
 #[test]
 fn samples_reach_the_server_whole_and_in_order() {
-    let Some(path) = server() else { return };
-    let _sink = SINK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let recorder = Recorder::start(&path);
-    let output = Output::open_at(&path).unwrap();
+    let Some((_sink, recorder, output)) = connect() else {
+        return;
+    };
     let sent = noise(RATE as usize * 6 / 10);
     let voice = output
         .voice(Track::new(RATE, sent.clone()).unwrap())
@@ -158,12 +166,9 @@ fn samples_reach_the_server_whole_and_in_order() {
 
 #[test]
 fn a_track_at_another_rate_keeps_its_pitch_and_length() {
-    let Some(path) = server() else { return };
-    let _sink = SINK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let recorder = Recorder::start(&path);
-    let output = Output::open_at(&path).unwrap();
+    let Some((_sink, recorder, output)) = connect() else {
+        return;
+    };
     // 1 kHz for half a second at 22.05 kHz: the server resamples it to its 48 kHz.
     let rate = 22_050;
     let tone: Vec<f32> = (0..rate / 2)
