@@ -1,5 +1,5 @@
-//! The command line (PRODUCT.md §4.7): `run`, `validate`, `cost`, `cache`. Exit codes: 0 success,
-//! 1 a node failed, 2 unusable input.
+//! The command line (PRODUCT.md §4.7): `run`, `validate`, `cost`, `cache`, `export`. Exit codes:
+//! 0 success, 1 a node failed, 2 unusable input.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,25 @@ pub enum Command {
         nodes: Vec<String>,
         #[arg(long, value_name = "draft|account|direct|comfyui")]
         route: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand the sequence to editors: the animatic, a timeline, the shot list, or the whole
+    /// project as one zip.
+    Export {
+        project: PathBuf,
+        #[arg(long, value_name = "mp4|pdf|otio|otioz|fcp7xml|fcpxml|edl|csv|bundle")]
+        format: String,
+        /// The file to write; media are collected in a `media/` folder beside it.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// The animatic's picture size, e.g. `1280x720` (default: the first clip's).
+        #[arg(long, value_name = "WxH")]
+        size: Option<String>,
+        /// Panels a storyboard PDF page holds.
+        #[arg(long, value_name = "1|3|6")]
+        panels: Option<u8>,
+        /// Print a JSON report on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -436,4 +455,112 @@ impl Progress {
             Event::Cancelled { node } => self.finish(&mut err, "cancelled", *node, ""),
         };
     }
+}
+
+/// Parses `1280x720`.
+fn parse_size(size: &str) -> Result<(u32, u32), Failure> {
+    let bad = || Failure::input(format!("`{size}` is not a picture size like 1280x720"));
+    let (w, h) = size.split_once(['x', 'X', '×']).ok_or_else(bad)?;
+    let (w, h) = (
+        w.trim().parse::<u32>().map_err(|_| bad())?,
+        h.trim().parse::<u32>().map_err(|_| bad())?,
+    );
+    if !(16..=4096).contains(&w) || !(16..=4096).contains(&h) {
+        return Err(Failure::input(format!(
+            "{w}×{h}: each side must be 16–4096 pixels"
+        )));
+    }
+    Ok((w, h))
+}
+
+/// `aktion export PROJECT --format F --out PATH`: exit 0, or 2 for unusable input (an unknown
+/// format, an empty sequence, shots without takes, an unwritable place).
+pub fn export(
+    project: &Path,
+    format: &str,
+    out: &Path,
+    size: Option<&str>,
+    panels: Option<u8>,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let size = size.map(parse_size).transpose()?;
+    let (root, doc) = load(project)?;
+    if format == "bundle" {
+        let cache = open_cache()?;
+        let bundled =
+            crate::app::export::export_bundle(&doc, &cache, &root, out).map_err(Failure::input)?;
+        if json_out {
+            println!(
+                "{}",
+                json!({ "format": "bundle", "path": out, "assets": bundled.assets,
+                        "takes": bundled.takes, "missing": bundled.missing })
+            );
+        } else {
+            eprintln!(
+                "wrote {} ({} assets, {} takes{})",
+                out.display(),
+                bundled.assets,
+                bundled.takes,
+                if bundled.missing > 0 {
+                    format!(", {} missing", bundled.missing)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(0);
+    }
+    let format: aktion_export::Format = format
+        .parse()
+        .map_err(|e: aktion_export::ExportError| Failure::input(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let mut last = 0u32;
+    let mut progress = |done: f32| {
+        // Whole percents on stderr, each once.
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "0..=100"
+        )]
+        let pct = (done * 100.0) as u32;
+        if pct >= last + 10 {
+            last = pct;
+            eprint!("\r{pct}%");
+        }
+        true
+    };
+    let mut options = aktion_export::Options {
+        size,
+        panels,
+        progress: Some(&mut progress),
+    };
+    let report = aktion_export::export(&doc, Catalog::builtin(), &root, format, out, &mut options)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    if last > 0 {
+        eprintln!();
+    }
+    let seconds = report.frames as f64 / f64::from(report.fps.max(1));
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "format": format.as_str(), "path": report.path, "shots": report.shots,
+                "frames": report.frames, "fps": report.fps, "seconds": seconds,
+                "media": report.media, "elapsed_ms": started.elapsed().as_millis(),
+            })
+        );
+    } else {
+        eprintln!(
+            "wrote {}: {} shots, {seconds:.2} s at {} fps{}",
+            report.path.display(),
+            report.shots,
+            report.fps,
+            if report.media > 0 {
+                format!(", {} media files", report.media)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(0)
 }

@@ -158,9 +158,9 @@ fn storyboard(b: &mut Builder<'_>) -> Result<(), Failure> {
     let sync = b.node("lip_sync", "Rehearsal, synced", [col(2), row(3)], 107)?;
     b.wire(rehearsal, sync, "video", 0)?;
     b.wire(dialogue, sync, "audio", 0)?;
-    let shot = b.node("i2v", "Shot 12: the punch", [col(3), row(4)], 108)?;
-    b.set(shot, "prompt", "slow-motion punch, camera orbits");
-    b.wire(pose, shot, "image", 0)?;
+    let shot_node = b.node("i2v", "Shot 12: the punch", [col(3), row(4)], 108)?;
+    b.set(shot_node, "prompt", "slow-motion punch, camera orbits");
+    b.wire(pose, shot_node, "image", 0)?;
     let seq = b.node(
         "sequence",
         "Shot 13: rooftop to punch",
@@ -192,7 +192,62 @@ fn storyboard(b: &mut Builder<'_>) -> Result<(), Failure> {
         aktion_graph::Frame::new("References", [-30.0, -50.0, 300.0, 2230.0]),
         aktion_graph::Frame::new("Shot 12–13: the punch", [650.0, 1390.0, 700.0, 760.0]),
     ];
+    storyboard_sequence(b, [scene, villain, talk, seq, shot_node], dialogue);
     Ok(())
+}
+
+/// The film in outline: five shots in order, with timing, dialogue and camera.
+fn storyboard_sequence(b: &mut Builder<'_>, nodes: [NodeId; 5], dialogue: NodeId) {
+    let [scene, villain, talk, seq, shot_node] = nodes;
+    let shot = |node: NodeId, title: &str, description: &str, camera: [&str; 4]| {
+        let mut s = aktion_graph::Shot::new(node);
+        title.clone_into(&mut s.title);
+        description.clone_into(&mut s.description);
+        s.camera = aktion_graph::sequence::Camera {
+            shot_type: camera[0].into(),
+            angle: camera[1].into(),
+            movement: camera[2].into(),
+            lens: camera[3].into(),
+        };
+        s
+    };
+    let mut speaks = shot(
+        talk,
+        "Mara speaks",
+        "Mara turns to the Broker, rain running off her coat.",
+        ["MCU", "eye level", "static", "50mm"],
+    );
+    speaks.dialogue = "Not tonight.".into();
+    speaks.dialogue_node = Some(dialogue);
+    let mut broker = shot(
+        villain,
+        "The Broker",
+        "The Broker under a neon sign, unimpressed.",
+        ["CU", "low", "static", "85mm"],
+    );
+    broker.hold_ms = Some(2_000);
+    b.doc.sequence.shots = vec![
+        shot(
+            scene,
+            "The showdown",
+            "The rooftop in heavy rain; Mara and the Broker face each other.",
+            ["WS", "eye level", "crane", "24mm"],
+        ),
+        broker,
+        speaks,
+        shot(
+            seq,
+            "Rooftop to punch",
+            "The camera cranes down from the skyline onto the fight.",
+            ["WS", "high", "crane", "24mm"],
+        ),
+        shot(
+            shot_node,
+            "The punch",
+            "Slow motion: Mara's punch lands, the camera orbits.",
+            ["MS", "eye level", "dolly in", "35mm"],
+        ),
+    ];
 }
 
 fn png(img: &RgbaImage) -> Vec<u8> {

@@ -55,6 +55,14 @@ fn main() -> ExitCode {
             json,
         }) => cli::cost(&project, &nodes, route.as_deref(), json),
         Some(cli::Command::Cache { action }) => cli::cache(&action),
+        Some(cli::Command::Export {
+            project,
+            format,
+            out,
+            size,
+            panels,
+            json,
+        }) => cli::export(&project, &format, &out, size.as_deref(), panels, json),
         Some(cli::Command::MakeExample { which, dir }) => examples::make(&which, &dir),
     };
     cli::exit(result)

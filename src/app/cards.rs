@@ -142,7 +142,12 @@ impl Cards {
 
     /// The picture for `hash` at `bucket` px, or the nearest size already here while the right
     /// one loads; asks for the right one when missing.
-    fn get(&mut self, hash: &str, bucket: u32, load: impl FnOnce() -> Load) -> Option<&Thumb> {
+    pub(super) fn get(
+        &mut self,
+        hash: &str,
+        bucket: u32,
+        load: impl FnOnce() -> Load,
+    ) -> Option<&Thumb> {
         let key = (hash.to_owned(), bucket);
         let tick = self.tick;
         if !self.entries.contains_key(&key)
@@ -312,7 +317,7 @@ impl Cards {
 }
 
 /// The smallest bucket at least `px` large.
-fn bucket_for(px: f32) -> u32 {
+pub(super) fn bucket_for(px: f32) -> u32 {
     BUCKETS
         .iter()
         .copied()
@@ -365,15 +370,25 @@ fn clip_frames(load: Load, bucket: u32) -> ClipFrames {
 }
 
 /// What a node's card shows: the active take's first output, else the node's imported file.
-struct Source {
-    hash: String,
-    mime: String,
-    load: Box<dyn Fn() -> Load>,
+pub(super) struct Source {
+    pub hash: String,
+    pub mime: String,
+    pub load: Box<dyn Fn() -> Load>,
 }
 
 /// Where the card's picture comes from, if anywhere.
 fn source(node: &aktion_graph::Node, root: &std::path::Path, cache: &Cache) -> Option<Source> {
-    if let Some(out) = node.active_take().and_then(|t| t.outputs.first()) {
+    take_source(node, node.active_take(), root, cache)
+}
+
+/// The picture of `take` of `node` (a shot may pin one), else the node's imported file.
+pub(super) fn take_source(
+    node: &aktion_graph::Node,
+    take: Option<&aktion_graph::Take>,
+    root: &std::path::Path,
+    cache: &Cache,
+) -> Option<Source> {
+    if let Some(out) = take.and_then(|t| t.outputs.first()) {
         let (cache, root, hash) = (cache.clone(), root.to_owned(), out.hash.clone());
         return Some(Source {
             hash: out.hash.clone(),

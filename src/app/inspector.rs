@@ -240,7 +240,9 @@ impl Inspector {
                 }
             }
         }
-        if !ui.ctx().text_edit_focused() {
+        // Typing merges into one undo step until the text box loses the keyboard, and a drag
+        // (a slider, a trim in the strip) until the pointer is let go.
+        if !ui.ctx().text_edit_focused() && !ui.input(|i| i.pointer.any_down()) {
             cx.edit(Command::Seal);
         }
         if kind.is_generating() {

@@ -296,6 +296,18 @@ impl Media {
         }
     }
 
+    /// Plays or pauses clip `key` as its Play button does; false when it is not open
+    /// (tests and benches).
+    pub fn toggle_clip(&mut self, key: &str) -> bool {
+        match self.shown.get_mut(key) {
+            Some(Shown::Video(player)) => {
+                player.toggle();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The player of sound `key`, once it is open (tests).
     pub fn sound_player(&self, key: &str) -> Option<&SoundPlayer> {
         match self.shown.get(key) {

@@ -23,6 +23,7 @@ pub mod settings;
 pub mod sketch;
 pub mod sound;
 pub mod state;
+pub mod strip;
 pub mod task;
 #[cfg(test)]
 mod tests;
@@ -250,6 +251,8 @@ pub struct Panels {
     pub account: account::AccountUi,
     /// A run above the confirmation threshold waiting for the user's yes: targets and cost.
     confirm_run: Option<(Vec<NodeId>, u32)>,
+    /// The sequence strip under the canvas.
+    pub strip: strip::Strip,
 }
 
 /// The app: the document with its undo history, the runs, the memoised plan, the board view,
@@ -355,6 +358,7 @@ impl Studio {
                     setup.account_url(),
                 ),
                 confirm_run: None,
+                strip: strip::Strip::new(spawner.clone()),
             },
             message: None,
             egui_ctx: None,
@@ -1328,6 +1332,7 @@ impl Studio {
         self.loaders.media.poll(ctx);
         self.loaders.cards.track_runs(&self.runs.status);
         self.loaders.cards.poll(ctx);
+        self.panels.strip.poll();
         self.panels.account.poll();
         self.panels.settings.poll();
         self.drops(ctx);
@@ -1427,6 +1432,9 @@ impl Studio {
             .default_size(110.0)
             .resizable(true)
             .show(ui, |ui| jobs::jobs_ui(ui, &mut panel_ctx!(self, &ctx)));
+        self.panels
+            .strip
+            .panel(ui, &mut panel_ctx!(self, &ctx), &mut self.loaders.cards);
         self.refresh_board();
         egui::CentralPanel::default().show(ui, |ui| {
             let mut delegate = cards::CardDelegate {

@@ -134,6 +134,13 @@ pub enum Command {
         take: TakeId,
     },
     Select(Vec<NodeId>),
+    /// The sequence as the strip edited it (add, reorder, trim, delete, fields): one undo step,
+    /// or merged with the previous one of the same `merge` key (a trim drag, typing).
+    SetSequence {
+        sequence: Box<aktion_graph::Sequence>,
+        label: String,
+        merge: Option<String>,
+    },
     Undo,
     Redo,
     /// Ends merging of typing into one undo step (a text box lost focus).
@@ -455,6 +462,15 @@ impl AppState {
                     n.params.insert(key.clone(), value.clone());
                 });
                 self.edit(label, edits, merge)?;
+            }
+            Command::SetSequence {
+                sequence,
+                label,
+                merge,
+            } => {
+                if *sequence != self.doc.sequence {
+                    self.edit(label, vec![Edit::SetSequence(sequence)], merge)?;
+                }
             }
             Command::SetTitle { node, title } => {
                 let merge = Some(format!("title:{node}"));

@@ -70,9 +70,18 @@ impl Fixture {
     }
 
     fn harness_with(&self, state: AppState, vars: &[(&str, &str)]) -> Harness<'static, Studio> {
+        self.harness_sized(state, vars, egui::vec2(1400.0, 900.0))
+    }
+
+    fn harness_sized(
+        &self,
+        state: AppState,
+        vars: &[(&str, &str)],
+        size: egui::Vec2,
+    ) -> Harness<'static, Studio> {
         let studio = self.studio_with(state, vars);
         Harness::builder()
-            .with_size(egui::vec2(1400.0, 900.0))
+            .with_size(size)
             // Background work (runs, imports, previews) wakes the UI when it lands; allow a few
             // frames for it to settle.
             .with_max_steps(32)
@@ -1953,7 +1962,8 @@ fn after_a_draft_run_the_board_shows_pictures_flips_takes_and_plays_clips() {
         .map_err(|f| f.message())
         .expect("example");
     let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
+    // A window tall enough for the board's first four rows above the sequence strip.
+    let mut h = fx.harness_sized(state, &[], egui::vec2(1400.0, 1060.0));
     h.run();
     h.get_by_label("Run board · 0 credits").click();
     wait_for_run(&mut h);
@@ -2194,4 +2204,152 @@ fn clips_and_sounds_play_on_the_sound_server_and_stop_on_pause() {
             .position()
             > 0.0
     );
+}
+
+/// The accessible label of the strip's card of shot `index` (0-based), found by its prefix.
+fn shot_card(h: &Harness<'_, Studio>, index: usize) -> String {
+    let prefix = format!("Shot {}: ", index + 1);
+    h.query_all_by(|node| {
+        node.label()
+            .is_some_and(|l| l.starts_with(&prefix) && l.contains(" s,"))
+    })
+    .next()
+    .and_then(|n| n.accesskit_node().label())
+    .unwrap_or_else(|| panic!("no card for shot {}", index + 1))
+}
+
+fn shot_titles(app: &Studio) -> Vec<String> {
+    app.state
+        .doc
+        .sequence
+        .shots
+        .iter()
+        .map(|s| s.title.clone())
+        .collect()
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one filmmaker's pass over the strip, in order"
+)]
+fn the_strip_shows_the_sequence_adds_reorders_trims_removes_and_undoes() {
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    h.get_by_label("Run board · 0 credits").click();
+    wait_for_run(&mut h);
+    wait_until(&mut h, |app| {
+        let doc = &app.state.doc;
+        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
+    });
+    wait_until(&mut h, |app| {
+        app.panels.strip.settled() && app.loaders.cards.settled()
+    });
+    h.run();
+
+    // Five shots with their pictures and lengths; the running time adds them up.
+    let first = shot_card(&h, 0);
+    assert!(
+        first.starts_with("Shot 1: The showdown, 3.0 s, picture shown"),
+        "{first}"
+    );
+    assert!(shot_card(&h, 1).starts_with("Shot 2: The Broker, 2.0 s, picture shown"));
+    assert!(
+        shot_card(&h, 2).contains("Mara speaks, 2."),
+        "{}",
+        shot_card(&h, 2)
+    );
+    assert_eq!(h.state().state.doc.sequence.shots.len(), 5);
+    assert!(
+        h.query_by_label_contains("5 shots · 14.").is_some(),
+        "the total running time"
+    );
+
+    // Add from the selection: the punch frame becomes shot 6.
+    let punch = titled(h.state(), "Punch frame");
+    h.state_mut().state.selection = std::collections::BTreeSet::from([punch]);
+    h.run();
+    press(&mut h, "Add selection");
+    assert_eq!(h.state().state.doc.sequence.shots.len(), 6);
+    assert_eq!(h.state().state.doc.sequence.shots[5].node, punch);
+    wait_until(&mut h, |app| app.loaders.cards.settled());
+    h.run();
+    assert!(
+        shot_card(&h, 5).contains("3.0 s, picture shown"),
+        "{}",
+        shot_card(&h, 5)
+    );
+    // The same node again adds nothing: one shot per node.
+    assert!(
+        h.get_by_label("Add selection")
+            .accesskit_node()
+            .is_disabled()
+    );
+
+    // Clicking a shot selects its node on the board.
+    let broker = shot_card(&h, 1);
+    press(&mut h, &broker);
+    let villain = titled(h.state(), "Villain: the Broker");
+    assert_eq!(
+        h.state().state.selection,
+        std::collections::BTreeSet::from([villain])
+    );
+
+    // Drag shot 2 to the end.
+    let from = center(&h, &broker);
+    let last = h.get_by_label(&shot_card(&h, 5)).rect();
+    drag(&mut h, from, last.right_center() + egui::vec2(-4.0, 0.0));
+    let titles = shot_titles(h.state());
+    assert_eq!(
+        titles.last().map(String::as_str),
+        Some("The Broker"),
+        "{titles:?}"
+    );
+    assert_eq!(titles[1], "Mara speaks");
+
+    // Trim: the still's end dragged 36 px right holds it one second longer.
+    let card = h.get_by_label(&shot_card(&h, 0)).rect();
+    let handle = h.get_by_label("Trim end of shot 1").rect().center();
+    assert!(handle.x > card.center().x);
+    drag(&mut h, handle, handle + egui::vec2(36.0, 0.0));
+    assert_eq!(h.state().state.doc.sequence.shots[0].hold_ms, Some(4_000));
+    assert!(shot_card(&h, 0).contains("4.0 s"), "{}", shot_card(&h, 0));
+
+    // Remove the picked shot with Delete, then undo everything back, step by step.
+    let card = shot_card(&h, 0);
+    press(&mut h, &card);
+    h.hover_at(center(&h, &card));
+    h.key_press(egui::Key::Delete);
+    h.run();
+    assert_eq!(h.state().state.doc.sequence.shots.len(), 5);
+    assert_eq!(shot_titles(h.state())[0], "Mara speaks");
+    let mut undone = Vec::new();
+    for _ in 0..4 {
+        undone.extend(h.state().state.history.can_undo().map(str::to_owned));
+        h.state_mut().apply(super::state::Command::Undo);
+        h.run();
+    }
+    assert_eq!(
+        undone,
+        ["Remove shot", "Trim shot", "Reorder shots", "Add shots"],
+        "each action one step"
+    );
+    let titles = shot_titles(h.state());
+    assert_eq!(
+        titles,
+        [
+            "The showdown",
+            "The Broker",
+            "Mara speaks",
+            "Rooftop to punch",
+            "The punch"
+        ],
+        "undo restores the sequence: remove, trim, reorder and add, each one step"
+    );
+    assert_eq!(h.state().state.doc.sequence.shots[0].hold_ms, None);
 }

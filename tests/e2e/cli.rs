@@ -13,22 +13,22 @@ fn examples() -> PathBuf {
 }
 
 /// A copy of an example project in a temp folder, with its own cache.
-struct Sandbox {
-    dir: tempfile::TempDir,
+pub(crate) struct Sandbox {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    fn new(example: &str) -> Self {
+    pub(crate) fn new(example: &str) -> Self {
         let dir = tempfile::tempdir().expect("tmp");
         crate::copy_dir(&examples().join(example), &dir.path().join("project"));
         Self { dir }
     }
 
-    fn project(&self) -> PathBuf {
+    pub(crate) fn project(&self) -> PathBuf {
         self.dir.path().join("project")
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.env("AKTION_CACHE_DIR", self.dir.path().join("cache"));
         // A secret store of the test's own: never the developer's keychain.
@@ -38,11 +38,11 @@ impl Sandbox {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("aktion runs")
     }
 
-    fn run_json(&self, extra: &[&str]) -> (i32, Value) {
+    pub(crate) fn run_json(&self, extra: &[&str]) -> (i32, Value) {
         let project = self.project();
         let mut args = vec![
             "run",

@@ -38,6 +38,18 @@ const RULES: &[(&str, &[&str])] = &[
         &["egui", "eframe", "tokio", "aktion_graph", "aktion_engine"],
     ),
     ("aktion_media", &["egui", "eframe", "tokio", "reqwest"]),
+    // Exports are plain data in, files out: no UI, no async, no network, no engine.
+    (
+        "aktion_export",
+        &[
+            "egui",
+            "eframe",
+            "tokio",
+            "reqwest",
+            "aktion_engine",
+            "aktion_cache",
+        ],
+    ),
     // Sound output builds on a fresh Debian: no ALSA or libpulse C libraries.
     (
         "aktion_sound",

@@ -4,6 +4,7 @@
 mod account;
 mod cli;
 mod direct;
+mod export;
 mod layering;
 
 /// Copies a project folder (with its assets) for a test to change.

@@ -344,6 +344,8 @@ pub struct Document {
     pub wires: Vec<Wire>,
     pub frames: Vec<Frame>,
     pub settings: BoardSettings,
+    /// The film in outline: shots in order (PRODUCT.md §4.8).
+    pub sequence: crate::sequence::Sequence,
 }
 
 impl Document {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Catalog;
 use crate::document::{Document, Frame, Node, NodeId, Route, Wire};
 use crate::error::ConnectError;
+use crate::sequence::Sequence;
 
 /// One primitive, reversible change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,8 @@ pub enum Edit {
     SetName(String),
     /// Sets (or, with `None`, clears) the board's route for every node of a kind.
     SetKindRoute { kind: String, route: Option<Route> },
+    /// Replaces the sequence (shots, their order and fields, the frame rate).
+    SetSequence(Box<Sequence>),
 }
 
 /// Why an edit could not be applied. Nothing changed.
@@ -102,6 +105,10 @@ impl Edit {
                     None => doc.settings.routes.remove(&kind),
                 };
                 Ok(vec![Edit::SetKindRoute { kind, route: old }])
+            }
+            Edit::SetSequence(sequence) => {
+                let old = std::mem::replace(&mut doc.sequence, *sequence);
+                Ok(vec![Edit::SetSequence(Box::new(old))])
             }
         }
     }

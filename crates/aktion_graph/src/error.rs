@@ -38,6 +38,8 @@ pub enum ConnectError {
 /// One problem found by whole-board validation.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Issue {
+    #[error("sequence: {0}")]
+    Sequence(#[from] crate::sequence::SequenceIssue),
     #[error("node {node}: unknown node kind `{kind}`")]
     UnknownKind { node: NodeId, kind: String },
     #[error(

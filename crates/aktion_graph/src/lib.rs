@@ -12,6 +12,7 @@ pub mod document;
 pub mod edit;
 pub mod error;
 pub mod project;
+pub mod sequence;
 pub mod signature;
 pub mod sketch;
 pub mod validate;
@@ -21,4 +22,5 @@ pub use document::{
     Document, Frame, Node, NodeId, Route, Take, TakeId, TakeMeta, TakeOutput, Wire,
 };
 pub use error::{ConnectError, Issue, ProjectError};
+pub use sequence::{Sequence, Shot, ShotId, ShotStatus};
 pub use signature::{Blocked, Resolved, ResolvedNode, Routing};

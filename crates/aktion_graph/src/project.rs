@@ -16,12 +16,13 @@ use serde_json::Value;
 use crate::catalog::Catalog;
 use crate::document::{BoardSettings, Document, Frame, Node, Wire};
 use crate::error::ProjectError;
+use crate::sequence::Sequence;
 use crate::validate::validate;
 
 /// The `format` field of every project file.
 pub const FORMAT: &str = "aktion-studio-project";
 /// The format version this build writes.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 /// The document's file name inside a project folder.
 pub const PROJECT_FILE: &str = "project.json";
 /// Imported media live here, named by content hash.
@@ -32,10 +33,10 @@ pub const TAKES_DIR: &str = "takes";
 /// Largest project file read (sketches are vectors, so even big boards stay far below this).
 pub const MAX_PROJECT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The on-disk shape, in the order fields are written.
+/// The on-disk shape, in the order fields are written. Version 2 added `sequence`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileV1 {
+struct FileV2 {
     format: String,
     version: u64,
     #[serde(default)]
@@ -48,6 +49,8 @@ struct FileV1 {
     wires: Vec<Wire>,
     #[serde(default)]
     frames: Vec<Frame>,
+    #[serde(default, skip_serializing_if = "Sequence::is_empty")]
+    sequence: Sequence,
 }
 
 /// Where a project's files are, given the folder or its `project.json`.
@@ -131,6 +134,25 @@ pub fn load_newer(
         .into_iter()
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect();
+    // The shots this version can read; a shot of a node left out shows as missing.
+    if let Some(seq) = obj.get("sequence").and_then(Value::as_object) {
+        doc.sequence.shots = seq
+            .get("shots")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .take(crate::sequence::MAX_SHOTS)
+            .collect();
+        if let Some(fps) = seq
+            .get("fps")
+            .and_then(Value::as_u64)
+            .and_then(|f| u32::try_from(f).ok())
+            .filter(|f| crate::sequence::FPS_CHOICES.contains(f))
+        {
+            doc.sequence.fps = fps;
+        }
+    }
     Ok((root, doc, left_out))
 }
 
@@ -178,7 +200,7 @@ pub fn parse_unvalidated(bytes: &[u8], catalog: &Catalog) -> Result<Document, Pr
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ProjectError::Syntax(e.to_string()))?;
     let value = migrate(value)?;
-    let file: FileV1 =
+    let file: FileV2 =
         serde_json::from_value(value).map_err(|e| ProjectError::Format(e.to_string()))?;
     let mut doc = Document {
         name: file.name,
@@ -186,6 +208,7 @@ pub fn parse_unvalidated(bytes: &[u8], catalog: &Catalog) -> Result<Document, Pr
         wires: file.wires,
         frames: file.frames,
         settings: file.settings,
+        sequence: file.sequence,
     };
     for mut node in file.nodes {
         if doc.nodes.contains_key(&node.id) {
@@ -241,6 +264,11 @@ fn migrate(mut value: Value) -> Result<Value, ProjectError> {
     }
     if version == 0 {
         value = migrate_v0(&value)?;
+    } else if version == 1 {
+        // Version 1 had no sequence: the board is the same, its sequence empty.
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("version".into(), Value::from(2u64));
+        }
     }
     match value.get("format").and_then(Value::as_str) {
         Some(FORMAT) => Ok(value),
@@ -356,7 +384,7 @@ fn migrate_v0(v0: &Value) -> Result<Value, ProjectError> {
 pub fn to_json(doc: &Document) -> Result<String, ProjectError> {
     let mut wires = doc.wires.clone();
     wires.sort();
-    let file = FileV1 {
+    let file = FileV2 {
         format: FORMAT.into(),
         version: VERSION,
         name: doc.name.clone(),
@@ -364,6 +392,7 @@ pub fn to_json(doc: &Document) -> Result<String, ProjectError> {
         nodes: doc.nodes.values().cloned().collect(),
         wires,
         frames: doc.frames.clone(),
+        sequence: doc.sequence.clone(),
     };
     let mut s =
         serde_json::to_string_pretty(&file).map_err(|e| ProjectError::Format(e.to_string()))?;

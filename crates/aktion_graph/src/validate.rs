@@ -16,7 +16,7 @@ pub const MAX_SKETCH_POINTS: usize = 2_000_000;
 
 /// Checks the whole board and returns every issue found (empty when the board is valid).
 pub fn validate(doc: &Document, catalog: &Catalog) -> Vec<Issue> {
-    let mut issues = Vec::new();
+    let mut issues: Vec<Issue> = doc.sequence.issues().into_iter().map(Issue::from).collect();
     for (key, node) in &doc.nodes {
         if *key != node.id {
             issues.push(Issue::IdMismatch {

@@ -655,3 +655,163 @@ fn a_route_comes_from_the_node_then_the_board_then_the_app_then_the_default() {
         "the node's wins"
     );
 }
+
+mod sequence {
+    use super::*;
+    use aktion_graph::edit::{Edit, History};
+    use aktion_graph::sequence::{Camera, Sequence, Shot, ShotStatus};
+
+    fn board_with_shots(n: usize) -> Document {
+        let mut doc = Document::default();
+        let nodes: Vec<NodeId> = (0..n).map(|_| add(&mut doc, "t2i")).collect();
+        doc.sequence.shots = nodes.into_iter().map(Shot::new).collect();
+        doc
+    }
+
+    #[test]
+    fn shots_save_diff_stable_and_reload_equal() {
+        let mut doc = board_with_shots(3);
+        doc.sequence.fps = 25;
+        let s = &mut doc.sequence.shots[1];
+        s.title = "Mara, close".into();
+        s.dialogue = "Not tonight.\nNot ever.".into();
+        s.in_ms = 500;
+        s.out_ms = Some(2_500);
+        s.hold_ms = Some(4_000);
+        s.camera = Camera {
+            shot_type: "CU".into(),
+            angle: "low".into(),
+            movement: "static".into(),
+            lens: "85mm".into(),
+        };
+        s.status = ShotStatus::Approved;
+        let text = project::to_json(&doc).expect("json");
+        assert!(text.contains("\"version\": 2"));
+        let back = project::parse(text.as_bytes(), catalog()).expect("parse");
+        assert_eq!(back.sequence, doc.sequence);
+        assert_eq!(
+            project::to_json(&back).expect("json"),
+            text,
+            "the same bytes"
+        );
+        // A board without shots writes no sequence at all.
+        let empty = project::to_json(&Document::default()).expect("json");
+        assert!(!empty.contains("sequence"));
+    }
+
+    #[test]
+    fn version_1_projects_migrate_with_an_empty_sequence() {
+        let v1 = format!(
+            r#"{{"format":"aktion-studio-project","version":1,"nodes":[{{"id":"{}","kind":"t2i","pos":[0,0]}}]}}"#,
+            NodeId::new()
+        );
+        let doc = project::parse(v1.as_bytes(), catalog()).expect("migrates");
+        assert_eq!(doc.sequence, Sequence::default());
+        assert!(
+            project::to_json(&doc)
+                .expect("json")
+                .contains("\"version\": 2")
+        );
+    }
+
+    #[test]
+    fn sequence_edits_undo_and_redo() {
+        let mut doc = board_with_shots(4);
+        let before = doc.sequence.clone();
+        let ids: Vec<_> = doc.sequence.shots.iter().map(|s| s.id).collect();
+        let mut history = History::new(100);
+        let moved = Sequence {
+            shots: doc.sequence.moved(&[ids[3]], 0),
+            ..doc.sequence.clone()
+        };
+        history
+            .apply(
+                &mut doc,
+                catalog(),
+                "Move shot",
+                vec![Edit::SetSequence(Box::new(moved))],
+                None,
+            )
+            .expect("applies");
+        assert_eq!(doc.sequence.shots[0].id, ids[3]);
+        history.undo(&mut doc, catalog());
+        assert_eq!(doc.sequence, before);
+        history.redo(&mut doc, catalog());
+        assert_eq!(doc.sequence.shots[0].id, ids[3]);
+    }
+
+    #[test]
+    fn a_shot_whose_node_is_gone_stays_and_shows_as_missing() {
+        let mut doc = board_with_shots(2);
+        let gone = doc.sequence.shots[0].node;
+        doc.remove_node(gone);
+        let text = project::to_json(&doc).expect("json");
+        let back = project::parse(text.as_bytes(), catalog()).expect("still a valid project");
+        let missing: Vec<_> = back.sequence.missing(&back).map(|s| s.node).collect();
+        assert_eq!(missing, [gone]);
+        assert!(back.sequence.shots[0].take(&back).is_none());
+    }
+
+    #[test]
+    fn hostile_sequences_are_refused_with_the_reason() {
+        let id = NodeId::new();
+        let shot = |extra: &str| {
+            format!(
+                r#"{{"format":"aktion-studio-project","version":2,"nodes":[{{"id":"{id}","kind":"t2i","pos":[0,0]}}],"sequence":{{"shots":[{{"id":"{}","node":"{id}"{extra}}}]}}}}"#,
+                NodeId::new(),
+            )
+        };
+        for (extra, needle) in [
+            (r#","title":"a\u0000b""#, "control character"),
+            (r#","hold_ms":99999999999"#, "longer than an hour"),
+            (r#","in_ms":-4"#, "invalid value"),
+            (r#","status":"lost""#, "unknown variant"),
+        ] {
+            let err = project::parse(shot(extra).as_bytes(), catalog())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+        let bad_fps =
+            r#"{"format":"aktion-studio-project","version":2,"sequence":{"fps":7}}"#.to_owned();
+        let err = project::parse(bad_fps.as_bytes(), catalog())
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("frame rate 7")));
+    }
+
+    proptest! {
+        /// Any sequence of moves keeps every shot exactly once, and the file round trip keeps
+        /// the order and every field.
+        #[test]
+        fn moves_keep_every_shot_once_and_round_trip(
+            n in 1usize..12,
+            moves in prop::collection::vec((prop::collection::vec(0usize..12, 1..4), 0usize..13), 0..20),
+            titles in prop::collection::vec(".{0,12}", 12),
+            holds in prop::collection::vec(prop::option::of(0u64..600_000), 12),
+        ) {
+            let mut doc = board_with_shots(n);
+            for (i, shot) in doc.sequence.shots.iter_mut().enumerate() {
+                shot.title = titles[i].chars().filter(|c| !c.is_control()).collect();
+                shot.hold_ms = holds[i];
+            }
+            let mut all: Vec<_> = doc.sequence.shots.iter().map(|s| s.id).collect();
+            for (pick, to) in moves {
+                let ids: Vec<_> = pick
+                    .iter()
+                    .filter_map(|&i| doc.sequence.shots.get(i).map(|s| s.id))
+                    .collect();
+                doc.sequence.shots = doc.sequence.moved(&ids, to);
+                prop_assert_eq!(doc.sequence.shots.len(), n);
+            }
+            let mut now: Vec<_> = doc.sequence.shots.iter().map(|s| s.id).collect();
+            all.sort();
+            now.sort();
+            prop_assert_eq!(all, now);
+            let text = project::to_json(&doc).expect("json");
+            let back = project::parse(text.as_bytes(), catalog()).expect("parse");
+            prop_assert_eq!(back.sequence, doc.sequence);
+        }
+    }
+}

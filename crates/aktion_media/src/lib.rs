@@ -23,10 +23,11 @@ pub use image_io::{
 };
 pub use sketch::{MAX_SKETCH_POINTS, MAX_SKETCH_SIDE, rasterise_sketch};
 pub use sniff::{MediaKind, sniff};
+pub use text::{BUNDLED_FONT, text_width_em, wrap_em};
 pub use video::{
     Clip, Frames, H264Decoder, Matrix, Mp4Encoder, OpenH264, PictureSink, Video, VideoFrame,
     VideoInfo, Yuv420, encode_gif, encode_h264_mp4, encode_mp4, ffmpeg_path, ffmpeg_path_in,
-    first_frame, to_rgba,
+    first_frame, resample, to_rgba,
 };
 
 /// Everything that can go wrong in this crate. Messages are written for a filmmaker reading a

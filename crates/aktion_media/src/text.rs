@@ -145,6 +145,33 @@ pub(crate) fn wrap(
     Ok(lines)
 }
 
+/// The font drafts and printed storyboards use (Ubuntu Light, shipped with egui; the Ubuntu
+/// Font Licence allows embedding it in documents).
+pub const BUNDLED_FONT: &[u8] = epaint_default_fonts::UBUNTU_LIGHT;
+
+/// Width of `text` in the bundled font at font size `em` (the em square, as PDF font sizes are
+/// given), in the same unit.
+pub fn text_width_em(text: &str, em: f32) -> Result<f32, MediaError> {
+    text_width(text, em_to_px(em)?)
+}
+
+/// [`wrap`] for font size `em` (the em square, as PDF font sizes are given).
+pub fn wrap_em(
+    text: &str,
+    em: f32,
+    max_width: f32,
+    max_lines: usize,
+) -> Result<Vec<String>, MediaError> {
+    wrap(text, em_to_px(em)?, max_width, max_lines)
+}
+
+/// `ab_glyph` scales by the font's height (ascent − descent), PDF by its em square.
+fn em_to_px(em: f32) -> Result<f32, MediaError> {
+    let font = font()?;
+    let upem = font.units_per_em().unwrap_or(1000.0).max(1.0);
+    Ok(em * font.height_unscaled() / upem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

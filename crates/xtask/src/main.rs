@@ -3,6 +3,8 @@
 //! - `test`: installs what the tests need, then runs `cargo fmt --check`, clippy with
 //!   `-D warnings` and every test of the workspace, in one shared target folder. `.ci/run` calls
 //!   exactly this.
+//!   The tests' outside readers: Debian's ffmpeg (fixtures) and ffprobe, PostgreSQL, PulseAudio,
+//!   and a Python virtual environment with OpenTimelineIO and its adapters.
 //! - `media-fixtures`: makes the media test files (`target/media-fixtures`) and prints the folder;
 //!   point `AKTION_MEDIA_FIXTURES` at it to run the media tests outside `test`.
 //!
@@ -103,6 +105,23 @@ fn test() -> Result<(), String> {
     let socket = sound.socket.to_string_lossy().into_owned();
     env.push(("AKTION_TEST_PULSE", &socket));
     env.push(("AKTION_REQUIRE_SOUND_SERVER", "1"));
+    // Storyboard PDFs are read back by poppler (pdfinfo, pdftotext).
+    let pdfinfo = which("pdfinfo")
+        .or_else(|| {
+            apt_install("poppler-utils");
+            which("pdfinfo")
+        })
+        .ok_or("poppler-utils (pdfinfo) could not be installed")?;
+    let poppler = pdfinfo
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    env.push(("AKTION_TEST_POPPLER", &poppler));
+    // Exports are read back by OpenTimelineIO and its adapters, in a virtual environment.
+    let python = python_tools()?;
+    let python = python.to_string_lossy().into_owned();
+    env.push(("AKTION_TEST_PYTHON", &python));
+    env.push(("AKTION_REQUIRE_PYTHON_TOOLS", "1"));
     let result = step_env(
         "tests",
         &cargo,
@@ -580,6 +599,46 @@ const MEDIA_FIXTURES: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// Python packages the tests read the app's files with, pinned: OpenTimelineIO with its
+/// plug-ins (CMX3600, FCP7 XML) and the FCPXML adapter.
+const PYTHON_TOOLS: [&str; 3] = [
+    "opentimelineio==0.18.1",
+    "opentimelineio-plugins==0.18.1",
+    "otio-fcpx-xml-adapter==1.0.0",
+];
+
+/// A virtual environment under `target/` with [`PYTHON_TOOLS`] installed (kept between runs;
+/// reinstalled when the list changes). Returns its Python.
+fn python_tools() -> Result<PathBuf, String> {
+    let venv = Path::new("target/test-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("aktion-tools.txt");
+    let wanted = PYTHON_TOOLS.join("\n");
+    if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return std::path::absolute(&python).map_err(|e| e.to_string());
+    }
+    let system = which("python3").ok_or("python3 is not installed")?;
+    let make = || {
+        Command::new(&system)
+            .args(["-m", "venv", "--clear"])
+            .arg(venv)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !make() {
+        // Debian ships venv separately.
+        apt_install("python3-venv");
+        if !make() {
+            return Err("cannot make a Python virtual environment (python3 -m venv)".into());
+        }
+    }
+    let mut args = vec!["-m", "pip", "install", "-q", "--disable-pip-version-check"];
+    args.extend(PYTHON_TOOLS);
+    step("python tools", &python.to_string_lossy(), &args)?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
+    std::path::absolute(&python).map_err(|e| e.to_string())
+}
 
 fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)

@@ -227,7 +227,7 @@ fn encode_aac(sound: &Audio) -> Result<AudioTrackOut, MediaError> {
 }
 
 /// Linear resampling: enough for dialogue in a draft.
-fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
     if from == 0 || samples.is_empty() {
         return Vec::new();
     }

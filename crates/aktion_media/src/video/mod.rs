@@ -10,7 +10,7 @@ mod mux;
 mod reader;
 mod yuv;
 
-pub use encode::{Mp4Encoder, encode_h264_mp4};
+pub use encode::{Mp4Encoder, encode_h264_mp4, resample};
 pub use h264::{H264Decoder, OpenH264, PictureSink, Yuv420};
 pub use reader::{Frames, Video, VideoFrame, VideoInfo};
 pub use yuv::{Matrix, to_rgba};
