@@ -87,6 +87,15 @@ pub enum AppCommand {
     ExportBundle(PathBuf),
     /// Asks where (the platform's save dialog), then [`AppCommand::ExportBundle`].
     ExportBundleNative,
+    /// Writes the sequence as `format` to `out` on a worker, with progress and Cancel.
+    ExportSequence {
+        format: aktion_export::Format,
+        out: PathBuf,
+    },
+    /// Asks where (the platform's save dialog), then [`AppCommand::ExportSequence`].
+    ExportSequenceNative(aktion_export::Format),
+    /// Stops the sequence export under way (nothing is left half-written).
+    CancelSequenceExport,
     /// Selects the node and frames it on the canvas.
     ShowOnBoard(NodeId),
 }
@@ -100,6 +109,65 @@ impl Studio {
         if shows && let Some(ctx) = &self.egui_ctx {
             ctx.request_repaint();
         }
+    }
+
+    /// The sequence written as `format` to `out` on a worker; its progress and Cancel live in
+    /// `loaders.sequence_export` (the strip shows them).
+    fn start_sequence_export(&mut self, format: aktion_export::Format, out: PathBuf) {
+        if self.loaders.sequence_export.is_some() {
+            self.message = Some("an export is already under way".into());
+            return;
+        }
+        let doc = self.state.doc.clone();
+        let root = self.state.root.clone();
+        let progress = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, c) = (Arc::clone(&progress), Arc::clone(&cancel));
+        let ctx = self.egui_ctx.clone();
+        let label = format!("exporting {}", out.display());
+        self.message = Some(format!("{label}…"));
+        let task = self.spawner.blocking(move || {
+            let mut report = |done: f32| {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "0..=1000"
+                )]
+                p.store((done * 1000.0) as u32, std::sync::atomic::Ordering::Relaxed);
+                if let Some(ctx) = &ctx {
+                    ctx.request_repaint();
+                }
+                !c.load(std::sync::atomic::Ordering::Relaxed)
+            };
+            let mut options = aktion_export::Options {
+                size: None,
+                panels: None,
+                progress: Some(&mut report),
+            };
+            aktion_export::export(
+                &doc,
+                aktion_graph::Catalog::builtin(),
+                &root,
+                format,
+                &out,
+                &mut options,
+            )
+            .map(|r| {
+                format!(
+                    "wrote {}: {} shots, {:.1} s",
+                    r.path.display(),
+                    r.shots,
+                    r.frames as f64 / f64::from(r.fps.max(1))
+                )
+            })
+            .map_err(|e| e.to_string())
+        });
+        self.loaders.sequence_export = Some(super::SequenceExport {
+            task,
+            progress,
+            cancel,
+            label,
+        });
     }
 
     /// File → Export: takes to a folder, or the whole project as one file; written on a worker.
@@ -135,6 +203,29 @@ impl Studio {
                         )
                     })
                 }));
+            }
+            AppCommand::ExportSequence { format, out } => self.start_sequence_export(format, out),
+            AppCommand::ExportSequenceNative(format) => {
+                let name = format!(
+                    "{}.{}",
+                    self.state.doc.name.trim().replace(['/', '\\'], "-"),
+                    format.extension()
+                );
+                if let Some(out) = rfd::FileDialog::new()
+                    .set_title("Export the sequence")
+                    .set_file_name(name)
+                    .add_filter(format.as_str(), &[format.extension()])
+                    .save_file()
+                {
+                    self.handle_export(AppCommand::ExportSequence { format, out });
+                }
+            }
+            AppCommand::CancelSequenceExport => {
+                if let Some(export) = &self.loaders.sequence_export {
+                    export
+                        .cancel
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             AppCommand::ExportBundleNative => {
                 let name = format!(
@@ -233,7 +324,10 @@ impl Studio {
             }
             cmd @ (AppCommand::Export { .. }
             | AppCommand::ExportBundle(_)
-            | AppCommand::ExportBundleNative) => self.handle_export(cmd),
+            | AppCommand::ExportBundleNative
+            | AppCommand::ExportSequence { .. }
+            | AppCommand::ExportSequenceNative(_)
+            | AppCommand::CancelSequenceExport) => self.handle_export(cmd),
         }
     }
 

@@ -173,6 +173,41 @@ macro_rules! panel_ctx {
     };
 }
 
+/// File → Export sequence: each format with what it is for.
+const SEQUENCE_EXPORTS: [(aktion_export::Format, &str); 8] = [
+    (aktion_export::Format::Mp4, "Animatic (MP4)…"),
+    (aktion_export::Format::Pdf, "Storyboard (PDF)…"),
+    (aktion_export::Format::Otio, "OpenTimelineIO (.otio)…"),
+    (
+        aktion_export::Format::Otioz,
+        "OpenTimelineIO bundle (.otioz)…",
+    ),
+    (
+        aktion_export::Format::Fcp7Xml,
+        "Premiere Pro / Resolve (FCP7 XML)…",
+    ),
+    (aktion_export::Format::Fcpxml, "Final Cut Pro (FCPXML)…"),
+    (aktion_export::Format::Edl, "EDL (CMX3600)…"),
+    (aktion_export::Format::Csv, "Shot list (CSV)…"),
+];
+
+/// A sequence export on a worker: its result, how far it is (per mille) and its Cancel.
+pub struct SequenceExport {
+    task: Task<Result<String, String>>,
+    progress: Arc<std::sync::atomic::AtomicU32>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    label: String,
+}
+
+impl SequenceExport {
+    /// What the strip shows: the label and the fraction done.
+    pub fn status(&self) -> (&str, f32) {
+        let done = self.progress.load(std::sync::atomic::Ordering::Relaxed);
+        #[expect(clippy::cast_precision_loss, reason = "per mille")]
+        (&self.label, done.min(1000) as f32 / 1000.0)
+    }
+}
+
 /// The board as the canvas shows it: the widget, its view model and where it was drawn.
 struct BoardView {
     canvas: Canvas,
@@ -221,6 +256,8 @@ pub struct Loaders {
     imports: Vec<Task<ImportResult>>,
     /// Takes being written to a folder (File → Export).
     exporting: Option<Task<Result<String, String>>>,
+    /// The sequence being exported (File → Export sequence), with its progress and Cancel.
+    pub sequence_export: Option<SequenceExport>,
     /// A project being read (File → Open): where from, and the state or why not.
     opening: Option<Task<(PathBuf, Opened)>>,
     /// The opened project's journal being read for jobs to resume.
@@ -339,6 +376,7 @@ impl Studio {
                 cards: cards::Cards::new(spawner.clone()),
                 imports: Vec::new(),
                 exporting: None,
+                sequence_export: None,
                 opening: None,
                 resuming: None,
                 recent: task::Lane::new(spawner.clone()),
@@ -1019,6 +1057,21 @@ impl Studio {
         }
     }
 
+    /// File → Export sequence ▸ one entry per format (off while the sequence is empty).
+    fn export_sequence_menu(&mut self, ui: &mut egui::Ui) {
+        let has_shots = !self.state.doc.sequence.shots.is_empty();
+        ui.add_enabled_ui(has_shots, |ui| {
+            ui.menu_button("Export sequence", |ui| {
+                for (format, label) in SEQUENCE_EXPORTS {
+                    if ui.button(label).clicked() {
+                        ui.close();
+                        self.send(AppCommand::ExportSequenceNative(format));
+                    }
+                }
+            });
+        });
+    }
+
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
         use actions::Action;
         egui::MenuBar::new().ui(ui, |ui| {
@@ -1070,6 +1123,7 @@ impl Studio {
                     ui.close();
                     self.send(AppCommand::ExportBundleNative);
                 }
+                self.export_sequence_menu(ui);
                 ui.separator();
                 self.menu_item(ui, Action::Settings, true);
             });
@@ -1319,6 +1373,16 @@ impl Studio {
         }
         self.poll_direct_kinds();
         self.poll_runs();
+        if let Some(export) = &mut self.loaders.sequence_export
+            && let Some(done) = match export.task.poll() {
+                task::Poll::Pending => None,
+                task::Poll::Ready(result) => Some(result.unwrap_or_else(|e| e)),
+                task::Poll::Lost => Some("the export stopped unexpectedly".to_owned()),
+            }
+        {
+            self.loaders.sequence_export = None;
+            self.message = Some(done);
+        }
         if let Some(done) = take_ready(&mut self.loaders.exporting) {
             self.message = Some(match done {
                 Ok(Ok(m) | Err(m)) => m,
@@ -1432,9 +1496,17 @@ impl Studio {
             .default_size(110.0)
             .resizable(true)
             .show(ui, |ui| jobs::jobs_ui(ui, &mut panel_ctx!(self, &ctx)));
-        self.panels
-            .strip
-            .panel(ui, &mut panel_ctx!(self, &ctx), &mut self.loaders.cards);
+        let exporting = self
+            .loaders
+            .sequence_export
+            .as_ref()
+            .map(|e| (e.status().0.to_owned(), e.status().1));
+        self.panels.strip.panel(
+            ui,
+            &mut panel_ctx!(self, &ctx),
+            &mut self.loaders.cards,
+            exporting,
+        );
         self.refresh_board();
         egui::CentralPanel::default().show(ui, |ui| {
             let mut delegate = cards::CardDelegate {

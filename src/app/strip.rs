@@ -116,12 +116,34 @@ impl Strip {
     }
 
     /// Draws the strip as a panel under the canvas.
-    pub fn panel(&mut self, ui: &mut egui::Ui, cx: &mut PanelCtx<'_>, cards: &mut Cards) {
+    /// `exporting`: a sequence export under way (what, fraction done), shown with Cancel.
+    pub fn panel(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut PanelCtx<'_>,
+        cards: &mut Cards,
+        exporting: Option<(String, f32)>,
+    ) {
         egui::Panel::bottom("sequence")
             .default_size(CARD_HEIGHT + 52.0)
             .size_range((CARD_HEIGHT + 40.0)..=(CARD_HEIGHT + 160.0))
             .resizable(true)
-            .show(ui, |ui| self.ui(ui, cx, cards));
+            .show(ui, |ui| {
+                if let Some((label, done)) = exporting {
+                    ui.horizontal(|ui| {
+                        ui.add(
+                            egui::ProgressBar::new(done)
+                                .desired_width(240.0)
+                                .show_percentage(),
+                        );
+                        ui.label(label);
+                        if ui.button("Cancel export").clicked() {
+                            cx.send(AppCommand::CancelSequenceExport);
+                        }
+                    });
+                }
+                self.ui(ui, cx, cards);
+            });
     }
 
     #[expect(

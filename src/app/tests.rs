@@ -2353,3 +2353,56 @@ fn the_strip_shows_the_sequence_adds_reorders_trims_removes_and_undoes() {
     );
     assert_eq!(h.state().state.doc.sequence.shots[0].hold_ms, None);
 }
+
+#[test]
+fn file_export_sequence_writes_a_timeline_and_an_animatic_export_can_be_cancelled() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    h.get_by_label("Run board · 0 credits").click();
+    wait_for_run(&mut h);
+    wait_until(&mut h, |app| {
+        let doc = &app.state.doc;
+        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
+    });
+
+    // An OpenTimelineIO timeline with the media beside it, written on a worker.
+    let out = fx.dir.path().join("hand-off").join("film.otio");
+    h.state_mut().send(AppCommand::ExportSequence {
+        format: aktion_export::Format::Otio,
+        out: out.clone(),
+    });
+    wait_until(&mut h, |app| app.loaders.sequence_export.is_none());
+    let message = h.state().message.clone().unwrap_or_default();
+    assert!(message.starts_with("wrote "), "{message}");
+    let otio: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("json");
+    let clips = otio["tracks"]["children"][0]["children"]
+        .as_array()
+        .expect("video track");
+    assert_eq!(clips.len(), 5);
+    for clip in clips {
+        let url = clip["media_references"]["DEFAULT_MEDIA"]["target_url"]
+            .as_str()
+            .expect("url");
+        assert!(out.parent().expect("dir").join(url).is_file(), "{url}");
+    }
+
+    // The animatic shows its progress in the strip; Cancel export stops it and leaves no file.
+    let mp4 = fx.dir.path().join("hand-off").join("film.mp4");
+    h.state_mut().send(AppCommand::ExportSequence {
+        format: aktion_export::Format::Mp4,
+        out: mp4.clone(),
+    });
+    h.run_steps(2);
+    press(&mut h, "Cancel export");
+    wait_until(&mut h, |app| app.loaders.sequence_export.is_none());
+    let message = h.state().message.clone().unwrap_or_default();
+    assert!(message.contains("cancelled"), "{message}");
+    assert!(!mp4.exists(), "nothing half-written");
+}
