@@ -83,6 +83,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the sequence follow an edit of one of its exports (`.otio`, or FCP7 XML from
+    /// Premiere or Resolve): order, in-points and lengths; the project is saved.
+    Conform {
+        project: PathBuf,
+        edit: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or clear the local result cache.
     Cache {
         #[command(subcommand)]
@@ -561,6 +569,49 @@ pub fn export(
                 String::new()
             }
         );
+    }
+    Ok(0)
+}
+
+/// `aktion conform PROJECT EDIT`: the sequence follows the edit; the project is saved. Exit 0,
+/// or 2 when the edit cannot be read or matches no shot (nothing changes then).
+pub fn conform(project: &Path, edit: &Path, json_out: bool) -> Result<u8, Failure> {
+    use aktion_export::conform;
+    let (root, mut doc) = load(project)?;
+    let bytes = std::fs::read(edit)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", edit.display())))?;
+    let is_xml = edit
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    let clips = if is_xml {
+        conform::read_fcp7(&bytes)
+    } else {
+        conform::read_otio(&bytes)
+    }
+    .map_err(|e| Failure::input(format!("{e} ({})", edit.display())))?;
+    let catalog = Catalog::builtin();
+    let snapshot = doc.clone();
+    let result = conform::conform(&doc, &clips, |shot| {
+        aktion_export::timeline::clip_length_ms(&snapshot, catalog, &root, shot)
+    })
+    .map_err(|e| Failure::input(e.to_string()))?;
+    doc.sequence = result.sequence.clone();
+    aktion_graph::project::save(&root, &doc).map_err(|e| Failure::input(e.to_string()))?;
+    if json_out {
+        let ids =
+            |v: &[aktion_graph::ShotId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        println!(
+            "{}",
+            json!({
+                "shots": result.sequence.shots.len(),
+                "changed": result.changed,
+                "needs_longer_take": ids(&result.longer),
+                "removed": result.removed.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(),
+                "unmatched": result.unmatched,
+            })
+        );
+    } else {
+        eprintln!("{}", result.summary());
     }
     Ok(0)
 }

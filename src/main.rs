@@ -55,6 +55,11 @@ fn main() -> ExitCode {
             json,
         }) => cli::cost(&project, &nodes, route.as_deref(), json),
         Some(cli::Command::Cache { action }) => cli::cache(&action),
+        Some(cli::Command::Conform {
+            project,
+            edit,
+            json,
+        }) => cli::conform(&project, &edit, json),
         Some(cli::Command::Export {
             project,
             format,

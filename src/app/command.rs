@@ -96,6 +96,14 @@ pub enum AppCommand {
     ExportSequenceNative(aktion_export::Format),
     /// Stops the sequence export under way (nothing is left half-written).
     CancelSequenceExport,
+    /// The sequence follows an edit of one of its exports (`.otio` or FCP7 XML), read on a
+    /// worker, applied as one undo step.
+    Conform(PathBuf),
+    /// Asks for the edit (the platform's open dialog), then [`AppCommand::Conform`].
+    ConformNative,
+    /// Shots an edit made longer than their takes: each node's duration is set to its shot's
+    /// length and the nodes run again.
+    RunLonger(Vec<aktion_graph::ShotId>),
     /// Selects the node and frames it on the canvas.
     ShowOnBoard(NodeId),
 }
@@ -108,6 +116,87 @@ impl Studio {
         self.commands.push(cmd);
         if shows && let Some(ctx) = &self.egui_ctx {
             ctx.request_repaint();
+        }
+    }
+
+    /// Reads and matches the edit on a worker; the next logic step applies it.
+    fn start_conform(&mut self, path: PathBuf) {
+        let doc = self.state.doc.clone();
+        let root = self.state.root.clone();
+        self.message = Some(format!("reading the edit {}…", path.display()));
+        self.loaders.conforming = Some(self.spawner.blocking(move || {
+            use aktion_export::conform;
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let xml = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+            let clips = if xml {
+                conform::read_fcp7(&bytes)
+            } else {
+                conform::read_otio(&bytes)
+            }
+            .map_err(|e| e.to_string())?;
+            let catalog = aktion_graph::Catalog::builtin();
+            conform::conform(&doc, &clips, |shot| {
+                aktion_export::timeline::clip_length_ms(&doc, catalog, &root, shot)
+            })
+            .map_err(|e| e.to_string())
+        }));
+    }
+
+    /// Sets each flagged shot's node duration (seconds) to the shot's length and runs them.
+    fn run_longer(&mut self, shots: &[aktion_graph::ShotId]) {
+        let doc = &self.state.doc;
+        let catalog = aktion_graph::Catalog::builtin();
+        let mut edits = Vec::new();
+        let mut nodes = Vec::new();
+        let mut skipped = Vec::new();
+        for id in shots {
+            let Some(shot) = doc.sequence.shot(*id) else {
+                continue;
+            };
+            let Some(hold) = shot.hold_ms else { continue };
+            let takes_duration = doc
+                .node(shot.node)
+                .and_then(|n| catalog.get(&n.kind))
+                .is_some_and(|k| k.param("duration").is_some());
+            if !takes_duration {
+                skipped.push(shot.title.clone());
+                continue;
+            }
+            #[expect(clippy::cast_precision_loss, reason = "ms of a shot")]
+            let seconds = ((hold as f64 / 100.0).ceil() / 10.0).max(1.0);
+            edits.push(Command::SetParam {
+                node: shot.node,
+                key: "duration".into(),
+                value: serde_json::json!(seconds),
+            });
+            nodes.push(shot.node);
+        }
+        let mut failed = None;
+        for edit in edits {
+            if let Err(e) = self.state.apply(edit, Instant::now()) {
+                failed = Some(e);
+            }
+        }
+        if let Some(e) = failed {
+            self.message = Some(format!("could not set the new duration: {e}"));
+            return;
+        }
+        if !skipped.is_empty() {
+            self.message = Some(format!(
+                "{} has no duration to set (set its length by hand): {}",
+                if skipped.len() == 1 {
+                    "this shot's node"
+                } else {
+                    "these shots' nodes"
+                },
+                skipped.join(", ")
+            ));
+        }
+        if !nodes.is_empty() {
+            self.send(AppCommand::Run(nodes));
         }
     }
 
@@ -328,6 +417,17 @@ impl Studio {
             | AppCommand::ExportSequence { .. }
             | AppCommand::ExportSequenceNative(_)
             | AppCommand::CancelSequenceExport) => self.handle_export(cmd),
+            AppCommand::Conform(path) => self.start_conform(path),
+            AppCommand::ConformNative => {
+                if let Some(path) = rfd::FileDialog::new()
+                    .set_title("Conform the sequence to an edit")
+                    .add_filter("OpenTimelineIO or FCP7 XML", &["otio", "xml"])
+                    .pick_file()
+                {
+                    self.start_conform(path);
+                }
+            }
+            AppCommand::RunLonger(shots) => self.run_longer(&shots),
         }
     }
 

@@ -258,6 +258,8 @@ pub struct Loaders {
     exporting: Option<Task<Result<String, String>>>,
     /// The sequence being exported (File → Export sequence), with its progress and Cancel.
     pub sequence_export: Option<SequenceExport>,
+    /// An edit being read and matched to the sequence (File → Conform to an edit).
+    pub conforming: Option<Task<Result<aktion_export::conform::Conformed, String>>>,
     /// A project being read (File → Open): where from, and the state or why not.
     opening: Option<Task<(PathBuf, Opened)>>,
     /// The opened project's journal being read for jobs to resume.
@@ -377,6 +379,7 @@ impl Studio {
                 imports: Vec::new(),
                 exporting: None,
                 sequence_export: None,
+                conforming: None,
                 opening: None,
                 resuming: None,
                 recent: task::Lane::new(spawner.clone()),
@@ -1057,7 +1060,8 @@ impl Studio {
         }
     }
 
-    /// File → Export sequence ▸ one entry per format (off while the sequence is empty).
+    /// File → Export sequence ▸ one entry per format, and Conform to an edit (both off while
+    /// the sequence is empty).
     fn export_sequence_menu(&mut self, ui: &mut egui::Ui) {
         let has_shots = !self.state.doc.sequence.shots.is_empty();
         ui.add_enabled_ui(has_shots, |ui| {
@@ -1069,6 +1073,14 @@ impl Studio {
                     }
                 }
             });
+            if ui
+                .button("Conform to an edit…")
+                .on_hover_text("Make the sequence follow an edit of its .otio or FCP7 XML export")
+                .clicked()
+            {
+                ui.close();
+                self.send(AppCommand::ConformNative);
+            }
         });
     }
 
@@ -1382,6 +1394,26 @@ impl Studio {
         {
             self.loaders.sequence_export = None;
             self.message = Some(done);
+        }
+        if let Some(done) = take_ready(&mut self.loaders.conforming) {
+            self.message = Some(match done {
+                Ok(Ok(conformed)) => {
+                    let summary = conformed.summary();
+                    match self.state.apply(
+                        state::Command::SetSequence {
+                            sequence: Box::new(conformed.sequence),
+                            label: "Conform to edit".into(),
+                            merge: None,
+                        },
+                        Instant::now(),
+                    ) {
+                        Ok(()) => summary,
+                        Err(e) => e,
+                    }
+                }
+                Ok(Err(e)) => e,
+                Err(lost) => lost.to_string(),
+            });
         }
         if let Some(done) = take_ready(&mut self.loaders.exporting) {
             self.message = Some(match done {

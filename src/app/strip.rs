@@ -208,6 +208,23 @@ impl Strip {
                     }
                 });
             });
+            let longer: Vec<ShotId> = seq
+                .shots
+                .iter()
+                .zip(&clip_ms)
+                .filter(|(s, c)| s.needs_longer_take(**c))
+                .map(|(s, _)| s.id)
+                .collect();
+            if !longer.is_empty()
+                && ui
+                    .button(format!("Run longer shots ({})", longer.len()))
+                    .on_hover_text(
+                        "Set each node's duration to its shot's new length and run it again",
+                    )
+                    .clicked()
+            {
+                cx.send(AppCommand::RunLonger(longer));
+            }
             let remove = ui.add_enabled(
                 !self.selected.is_empty(),
                 egui::Button::new("Remove from sequence"),
@@ -648,7 +665,7 @@ fn card_width(duration_ms: u64) -> f32 {
 
 /// `1:05.2`, or `12.4 s` under a minute.
 pub fn running_time(ms: u64) -> String {
-    let tenths = ms / 100;
+    let tenths = (ms + 50) / 100;
     let (min, sec, tenth) = (tenths / 600, (tenths / 10) % 60, tenths % 10);
     if min == 0 {
         format!("{sec}.{tenth} s")

@@ -2406,3 +2406,96 @@ fn file_export_sequence_writes_a_timeline_and_an_animatic_export_can_be_cancelle
     assert!(message.contains("cancelled"), "{message}");
     assert!(!mp4.exists(), "nothing half-written");
 }
+
+#[test]
+fn conforming_to_an_edit_reorders_flags_a_longer_shot_and_runs_it_longer() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    h.get_by_label("Run board · 0 credits").click();
+    wait_for_run(&mut h);
+    wait_until(&mut h, |app| {
+        let doc = &app.state.doc;
+        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
+    });
+
+    // The editor's cut: the export with the last shot (the punch) first and a second longer.
+    let otio = fx.dir.path().join("cut").join("film.otio");
+    aktion_export::export(
+        &h.state().state.doc,
+        Catalog::builtin(),
+        &fx.root(),
+        aktion_export::Format::Otio,
+        &otio,
+        &mut aktion_export::Options::default(),
+    )
+    .expect("export");
+    let mut edit: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&otio).expect("read")).expect("json");
+    let video = edit["tracks"]["children"][0]["children"]
+        .as_array_mut()
+        .expect("video");
+    let last = video.pop().expect("clip");
+    video.insert(0, last);
+    let punch = &mut video[0];
+    let frames = punch["source_range"]["duration"]["value"]
+        .as_f64()
+        .expect("frames");
+    punch["source_range"]["duration"]["value"] = serde_json::json!(frames + 24.0);
+    let cut = fx.dir.path().join("cut").join("edited.otio");
+    std::fs::write(&cut, serde_json::to_vec(&edit).expect("json")).expect("write");
+
+    h.state_mut().send(AppCommand::Conform(cut));
+    wait_until(&mut h, |app| app.loaders.conforming.is_none());
+    h.run();
+    let message = h.state().message.clone().unwrap_or_default();
+    assert!(message.contains("1 need a longer take"), "{message}");
+    assert_eq!(
+        shot_titles(h.state()),
+        [
+            "The punch",
+            "The showdown",
+            "The Broker",
+            "Mara speaks",
+            "Rooftop to punch"
+        ]
+    );
+    assert_eq!(
+        h.state().state.history.can_undo(),
+        Some("Conform to edit"),
+        "one undo step"
+    );
+    wait_until(&mut h, |app| app.panels.strip.settled());
+    h.run();
+    let flagged = shot_card(&h, 0);
+    assert!(flagged.contains("needs a longer take"), "{flagged}");
+
+    // Run longer: the punch's duration becomes the shot's length and the node runs again; its
+    // new take is long enough and the flag goes.
+    press(&mut h, "Run longer shots (1)");
+    let talk = titled(h.state(), "Shot 12: the punch");
+    let want = (frames + 24.0) / 24.0;
+    let set = h.state().state.doc.nodes[&talk]
+        .param("duration")
+        .and_then(serde_json::Value::as_f64)
+        .expect("duration");
+    assert!(
+        (set - (want * 10.0).ceil() / 10.0).abs() < 1e-9,
+        "{set} for {want}"
+    );
+    wait_until(&mut h, |app| {
+        app.state.doc.nodes[&talk].takes.len() == 2 && !app.runs.any_running()
+    });
+    wait_until(&mut h, |app| app.panels.strip.settled());
+    h.run_steps(3);
+    wait_until(&mut h, |app| app.panels.strip.settled());
+    h.run();
+    let card = shot_card(&h, 0);
+    assert!(!card.contains("needs a longer take"), "{card}");
+    assert!(card.contains("6.0 s"), "{card}");
+}

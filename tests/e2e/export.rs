@@ -317,3 +317,140 @@ fn unusable_export_requests_exit_2_with_the_problem_named() {
         5
     );
 }
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "export, edit, conform and check, in the order an editor's round trip goes"
+)]
+fn an_edit_of_the_otio_export_comes_back_reordered_retimed_and_nothing_runs_again() {
+    let Some(python) = python() else {
+        return;
+    };
+    let sb = Sandbox::new("storyboard.aktion");
+    let (code, report) = sb.run_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let project = sb.project();
+    let out = sb.dir.path().join("hand-off");
+    let otio = out.join("board.otio");
+    let run = sb.run(&[
+        "export",
+        project.to_str().expect("utf8"),
+        "--format",
+        "otio",
+        "--out",
+        otio.to_str().expect("utf8"),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // The editor moves the last shot to the front, lengthens Mara's line past its take and
+    // drops the Broker's close-up.
+    let edited = out.join("edited.otio");
+    let edit = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/tools/otio_edit.py"))
+        .args([&otio, &edited])
+        .args(["Mara speaks", "The Broker"])
+        .output()
+        .expect("python runs");
+    assert!(
+        edit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edit.stderr)
+    );
+
+    let before = expected(&project);
+    let doc = |p: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(p.join("project.json")).expect("read")).expect("json")
+    };
+    let shots_before = doc(&project)["sequence"]["shots"].clone();
+    let id_of = |title: &str| {
+        shots_before
+            .as_array()
+            .expect("shots")
+            .iter()
+            .find(|s| s["title"] == title)
+            .map(|s| s["id"].as_str().expect("id").to_owned())
+            .expect("shot")
+    };
+    let run = sb.run(&[
+        "conform",
+        project.to_str().expect("utf8"),
+        edited.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let result: Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert_eq!(result["needs_longer_take"], json!([id_of("Mara speaks")]));
+    assert_eq!(result["removed"], json!([id_of("The Broker")]));
+    assert_eq!(result["unmatched"], json!([]));
+
+    let shots = doc(&project)["sequence"]["shots"].clone();
+    let titles: Vec<&str> = shots
+        .as_array()
+        .expect("shots")
+        .iter()
+        .map(|s| s["title"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "The punch",
+            "The showdown",
+            "Mara speaks",
+            "Rooftop to punch"
+        ]
+    );
+    let mara = &shots[2];
+    let mara_frames = before
+        .iter()
+        .find(|b| b["name"] == "Mara speaks")
+        .and_then(|b| b["frames"].as_u64())
+        .expect("frames");
+    assert_eq!(
+        mara["hold_ms"].as_u64(),
+        Some((mara_frames + 24) * 1000 / 24),
+        "{mara:#}"
+    );
+    // Untouched shots keep their fields exactly.
+    for title in ["The punch", "The showdown", "Rooftop to punch"] {
+        let old = shots_before
+            .as_array()
+            .expect("shots")
+            .iter()
+            .find(|s| s["title"] == title)
+            .expect("old");
+        let new = shots
+            .as_array()
+            .expect("shots")
+            .iter()
+            .find(|s| s["title"] == title)
+            .expect("new");
+        assert_eq!(old, new, "{title}");
+    }
+
+    // Nothing on the board changed: every node is still cached.
+    let (code, again) = sb.run_json(&[]);
+    assert_eq!(code, 0, "{again:#}");
+    let nodes = again["nodes"].as_array().expect("nodes");
+    assert!(nodes.iter().all(|n| n["status"] == "cached"), "{again:#}");
+
+    // An edit from another project, or not an edit at all: exit 2, nothing changed.
+    let junk = out.join("junk.otio");
+    std::fs::write(&junk, b"{ not json").expect("write");
+    let run = sb.run(&[
+        "conform",
+        project.to_str().expect("utf8"),
+        junk.to_str().expect("utf8"),
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("OpenTimelineIO"));
+    assert_eq!(doc(&project)["sequence"]["shots"], shots);
+}

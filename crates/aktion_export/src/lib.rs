@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use aktion_graph::{Catalog, Document};
 
 pub mod animatic;
+pub mod conform;
 pub mod edl;
 pub mod fcp7;
 pub mod fcpxml;

@@ -221,6 +221,13 @@ pub fn resolve(doc: &Document, catalog: &Catalog, root: &Path) -> Result<Timelin
     })
 }
 
+/// The length of `shot`'s clip in ms; `None` for a still, a sound or a missing take.
+pub fn clip_length_ms(doc: &Document, catalog: &Catalog, root: &Path, shot: &Shot) -> Option<u64> {
+    let path = source_of(doc, catalog, root, shot.node, shot.take(doc))?;
+    let media = probe(&path, 1000, "probe")?;
+    (media.kind == Kind::Video).then_some(media.frames?)
+}
+
 fn facts(shot: &Shot, take: Option<&Take>) -> Facts {
     let Some(take) = take else {
         return Facts {
