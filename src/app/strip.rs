@@ -799,7 +799,11 @@ mod tests {
 
     #[test]
     fn running_times_read_like_a_timeline() {
-        assert_eq!(running_time(14_583), "14.5 s");
+        assert_eq!(
+            running_time(14_583),
+            "14.6 s",
+            "rounded, as the PDF writes it"
+        );
         assert_eq!(running_time(65_200), "1:05.2");
         assert_eq!(running_time(0), "0.0 s");
     }
