@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aktion_graph::catalog::PortType;
-use aktion_graph::sequence::{STILL_MS, frames_to_ms, ms_to_frames};
+use aktion_graph::sequence::{STILL_MS, frames_to_ms, ms_to_frames, running_time};
 use aktion_graph::{Catalog, Document, NodeId, Sequence, Shot, ShotId};
 use eframe::egui;
 
@@ -661,17 +661,6 @@ fn edit(cx: &mut PanelCtx<'_>, sequence: Sequence, label: &str, merge: Option<St
 
 fn card_width(duration_ms: u64) -> f32 {
     (duration_ms as f32 / 1000.0 * PX_PER_SECOND).clamp(MIN_CARD, MAX_CARD)
-}
-
-/// `1:05.2`, or `12.4 s` under a minute.
-pub fn running_time(ms: u64) -> String {
-    let tenths = (ms + 50) / 100;
-    let (min, sec, tenth) = (tenths / 600, (tenths / 10) % 60, tenths % 10);
-    if min == 0 {
-        format!("{sec}.{tenth} s")
-    } else {
-        format!("{min}:{sec:02}.{tenth}")
-    }
 }
 
 /// `shot` after its start or end edge moved by `delta_ms` from where the drag began. The end of

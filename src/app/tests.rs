@@ -2206,6 +2206,24 @@ fn clips_and_sounds_play_on_the_sound_server_and_stop_on_pause() {
     );
 }
 
+/// The example storyboard opened in the app after a draft run: every shot of its sequence has
+/// its take.
+fn storyboard_with_takes(fx: &Fixture) -> Harness<'static, Studio> {
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    h.get_by_label("Run board · 0 credits").click();
+    wait_for_run(&mut h);
+    wait_until(&mut h, |app| {
+        let doc = &app.state.doc;
+        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
+    });
+    h
+}
+
 /// The accessible label of the strip's card of shot `index` (0-based), found by its prefix.
 fn shot_card(h: &Harness<'_, Studio>, index: usize) -> String {
     let prefix = format!("Shot {}: ", index + 1);
@@ -2229,24 +2247,9 @@ fn shot_titles(app: &Studio) -> Vec<String> {
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one filmmaker's pass over the strip, in order"
-)]
 fn the_strip_shows_the_sequence_adds_reorders_trims_removes_and_undoes() {
     let fx = Fixture::new();
-    crate::examples::make("storyboard", &fx.root())
-        .map_err(|f| f.message())
-        .expect("example");
-    let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
-    h.run();
-    h.get_by_label("Run board · 0 credits").click();
-    wait_for_run(&mut h);
-    wait_until(&mut h, |app| {
-        let doc = &app.state.doc;
-        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
-    });
+    let mut h = storyboard_with_takes(&fx);
     wait_until(&mut h, |app| {
         app.panels.strip.settled() && app.loaders.cards.settled()
     });
@@ -2358,18 +2361,7 @@ fn the_strip_shows_the_sequence_adds_reorders_trims_removes_and_undoes() {
 fn file_export_sequence_writes_a_timeline_and_an_animatic_export_can_be_cancelled() {
     use super::AppCommand;
     let fx = Fixture::new();
-    crate::examples::make("storyboard", &fx.root())
-        .map_err(|f| f.message())
-        .expect("example");
-    let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
-    h.run();
-    h.get_by_label("Run board · 0 credits").click();
-    wait_for_run(&mut h);
-    wait_until(&mut h, |app| {
-        let doc = &app.state.doc;
-        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
-    });
+    let mut h = storyboard_with_takes(&fx);
 
     // An OpenTimelineIO timeline with the media beside it, written on a worker.
     let out = fx.dir.path().join("hand-off").join("film.otio");
@@ -2411,18 +2403,7 @@ fn file_export_sequence_writes_a_timeline_and_an_animatic_export_can_be_cancelle
 fn conforming_to_an_edit_reorders_flags_a_longer_shot_and_runs_it_longer() {
     use super::AppCommand;
     let fx = Fixture::new();
-    crate::examples::make("storyboard", &fx.root())
-        .map_err(|f| f.message())
-        .expect("example");
-    let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
-    h.run();
-    h.get_by_label("Run board · 0 credits").click();
-    wait_for_run(&mut h);
-    wait_until(&mut h, |app| {
-        let doc = &app.state.doc;
-        doc.sequence.shots.iter().all(|s| s.take(doc).is_some())
-    });
+    let mut h = storyboard_with_takes(&fx);
 
     // The editor's cut: the export with the last shot (the punch) first and a second longer.
     let otio = fx.dir.path().join("cut").join("film.otio");

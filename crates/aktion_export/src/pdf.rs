@@ -317,15 +317,10 @@ fn running_time(seconds: f32) -> String {
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
-        reason = "a running time in tenths"
+        reason = "a running time in ms, non-negative"
     )]
-    let tenths = (seconds * 10.0).round().max(0.0) as u64;
-    let (min, sec, tenth) = (tenths / 600, (tenths / 10) % 60, tenths % 10);
-    if min == 0 {
-        format!("{sec}.{tenth} s")
-    } else {
-        format!("{min}:{sec:02}.{tenth}")
-    }
+    let ms = (seconds * 1000.0).round().max(0.0) as u64;
+    aktion_graph::sequence::running_time(ms)
 }
 
 fn footer(surface: &mut Surface<'_>, font: &Font, timeline: &Timeline, page: usize, pages: usize) {

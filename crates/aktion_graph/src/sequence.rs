@@ -388,6 +388,18 @@ impl Sequence {
     }
 }
 
+/// A running time as editors read it: `12.4 s` under a minute, `1:05.2` from one up, rounded
+/// to the tenth (the strip and the printed storyboard both write it so).
+pub fn running_time(ms: u64) -> String {
+    let tenths = (ms + 50) / 100;
+    let (min, sec, tenth) = (tenths / 600, (tenths / 10) % 60, tenths % 10);
+    if min == 0 {
+        format!("{sec}.{tenth} s")
+    } else {
+        format!("{min}:{sec:02}.{tenth}")
+    }
+}
+
 /// Milliseconds to whole frames at `fps`, rounded to the nearest frame.
 pub fn ms_to_frames(ms: u64, fps: u32) -> u64 {
     (ms * u64::from(fps) + 500) / 1000
