@@ -1,5 +1,5 @@
-//! The command line (PRODUCT.md §4.7): `run`, `validate`, `cost`, `cache`, `export`. Exit codes:
-//! 0 success, 1 a node failed, 2 unusable input.
+//! The command line (PRODUCT.md §4.7): `run`, `validate`, `cost`, `cache`, `export`, `conform`,
+//! `import-shots`. Exit codes: 0 success, 1 a node failed, 2 unusable input.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -88,6 +88,25 @@ pub enum Command {
     Conform {
         project: PathBuf,
         edit: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make shots from a CSV shot list or a Fountain screenplay: each row (scene) becomes a
+    /// copy of the template in its own frame, with the row's fields put into its prompts
+    /// (`{description}`), and a shot at the end of the sequence; the project is saved. Prints
+    /// what running the new shots would cost.
+    ImportShots {
+        project: PathBuf,
+        /// A `.csv` (or `.tsv`) shot list whose header names the fields, or a `.fountain`
+        /// screenplay.
+        file: PathBuf,
+        /// The frame (its id or title) or the node ids (comma-separated) copied per row.
+        #[arg(long, value_name = "FRAME_OR_NODE_IDS")]
+        template: String,
+        /// Price the batch on this route.
+        #[arg(long, value_name = "draft|account|direct|comfyui")]
+        route: Option<String>,
+        /// Print a JSON report on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -612,6 +631,68 @@ pub fn conform(project: &Path, edit: &Path, json_out: bool) -> Result<u8, Failur
         );
     } else {
         eprintln!("{}", result.summary());
+    }
+    Ok(0)
+}
+
+/// `aktion import-shots PROJECT FILE --template …`: the shot list becomes shots made from the
+/// template; the project is saved. Exit 0, or 2 when the file or the template cannot be used
+/// (nothing changes then).
+pub fn import_shots(
+    project: &Path,
+    file: &Path,
+    template: &str,
+    route: Option<&str>,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    use aktion_graph::{batch, shotlist};
+    let (root, mut doc) = load(project)?;
+    let force = parse_route(route)?;
+    let list = shotlist::read_path(file).map_err(Failure::input)?;
+    let template =
+        batch::template_from_spec(&doc, template).map_err(|e| Failure::input(e.to_string()))?;
+    let catalog = Catalog::builtin();
+    let made =
+        batch::plan(&doc, catalog, &list, &template).map_err(|e| Failure::input(e.to_string()))?;
+    aktion_graph::edit::apply_all(&mut doc, catalog, made.edits.clone())
+        .map_err(|e| Failure::input(e.to_string()))?;
+    // The batch's price: what running its shots (and what they need) would cost now.
+    let engine = engine(open_cache()?)?;
+    let mut req = RunRequest::new(doc.clone(), root.clone());
+    req.targets.clone_from(&made.shot_nodes);
+    req.force_route = force;
+    let plan = engine
+        .plan(&req)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    aktion_graph::project::save(&root, &doc).map_err(|e| Failure::input(e.to_string()))?;
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "shots": made.shots.len(),
+                "nodes": made.nodes.len(),
+                "shot_nodes": made.shot_nodes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "fields": list.fields,
+                "uses": made.uses,
+                "credits": plan.cost.total,
+                "to_run": plan.cost.to_run,
+            })
+        );
+    } else {
+        eprintln!(
+            "imported {} shot(s) from {}: {} node(s) in {} frame(s); running them would cost {} credit(s) ({} node(s) to run)",
+            made.shots.len(),
+            file.display(),
+            made.nodes.len(),
+            made.shots.len(),
+            plan.cost.total,
+            plan.cost.to_run
+        );
+        if made.uses.is_empty() {
+            eprintln!(
+                "note: the template's prompts name no {{field}}, so every copy asks for the same picture"
+            );
+        }
     }
     Ok(0)
 }

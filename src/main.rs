@@ -55,6 +55,13 @@ fn main() -> ExitCode {
             json,
         }) => cli::cost(&project, &nodes, route.as_deref(), json),
         Some(cli::Command::Cache { action }) => cli::cache(&action),
+        Some(cli::Command::ImportShots {
+            project,
+            file,
+            template,
+            route,
+            json,
+        }) => cli::import_shots(&project, &file, &template, route.as_deref(), json),
         Some(cli::Command::Conform {
             project,
             edit,

@@ -101,6 +101,12 @@ pub enum AppCommand {
     Conform(PathBuf),
     /// Asks for the edit (the platform's open dialog), then [`AppCommand::Conform`].
     ConformNative,
+    /// Plays the sequence full-window (put together on a worker first).
+    PlayAnimatic,
+    /// Reads a shot list (CSV or Fountain) on a worker, then opens the import window.
+    ReadShotList(PathBuf),
+    /// Asks for the shot list (the platform's open dialog), then [`AppCommand::ReadShotList`].
+    ImportShotListNative,
     /// Shots an edit made longer than their takes: each node's duration is set to its shot's
     /// length and the nodes run again.
     RunLonger(Vec<aktion_graph::ShotId>),
@@ -117,6 +123,82 @@ impl Studio {
         if shows && let Some(ctx) = &self.egui_ctx {
             ctx.request_repaint();
         }
+    }
+
+    /// Puts the sequence together for playing on a worker; the player opens over the window.
+    fn play_animatic(&mut self) {
+        if self.state.doc.sequence.shots.is_empty() {
+            self.message = Some("the sequence has no shots: add shots from the board first".into());
+        } else {
+            self.panels.animatic = Some(super::animatic::Animatic::start(
+                &self.spawner,
+                self.state.doc.clone(),
+                self.state.root.clone(),
+            ));
+        }
+    }
+
+    /// Reads a shot list on a worker; the import window opens when it lands.
+    fn read_shot_list(&mut self, path: PathBuf) {
+        self.message = Some(format!("reading {}…", path.display()));
+        self.loaders.reading_shots = Some(self.spawner.blocking(move || {
+            let list = aktion_graph::shotlist::read_path(&path)?;
+            Ok((path, list))
+        }));
+    }
+
+    /// The import window's pieces that need the app: the list read, and the batch's cost for
+    /// the template picked (worked out on a worker, one at a time).
+    pub(super) fn poll_shot_list(&mut self) {
+        if let Some(done) = super::task::take_ready(&mut self.loaders.reading_shots) {
+            match done {
+                Ok(Ok((path, list))) => {
+                    self.message = None;
+                    let selection = self.state.selection.iter().copied().collect();
+                    self.panels.dialogs.shot_list = Some(super::shotlist::ShotListDialog::new(
+                        path,
+                        list,
+                        &self.state.doc,
+                        selection,
+                    ));
+                }
+                Ok(Err(e)) => self.message = Some(e),
+                Err(lost) => self.message = Some(lost.to_string()),
+            }
+        }
+        if let Some(result) = super::task::take_ready(&mut self.loaders.batch_cost) {
+            let key = self.loaders.batch_cost_key.take();
+            let cost = result.unwrap_or_else(|lost| Err(lost.to_string()));
+            if let (Some(d), Some(key)) = (&mut self.panels.dialogs.shot_list, key) {
+                d.cost = Some((key, cost));
+            }
+        }
+        let revision = self.state.history.revision();
+        let Some(dialog) = &self.panels.dialogs.shot_list else {
+            return;
+        };
+        let Some(key) = dialog.wants_cost(revision) else {
+            return;
+        };
+        if self.loaders.batch_cost.is_some() {
+            return;
+        }
+        let template = key.0.nodes(&self.state.doc);
+        let list = Arc::clone(&dialog.list);
+        let mut req = self.request(Vec::new());
+        let engine = Arc::clone(&self.engine);
+        let task = self.spawner.blocking(move || {
+            let catalog = aktion_graph::Catalog::builtin();
+            let made = aktion_graph::batch::plan(&req.doc, catalog, &list, &template)
+                .map_err(|e| e.to_string())?;
+            aktion_graph::edit::apply_all(&mut req.doc, catalog, made.edits)
+                .map_err(|e| e.to_string())?;
+            req.targets = made.shot_nodes;
+            let plan = engine.plan(&req).map_err(|e| e.to_string())?;
+            Ok((plan.cost.total, plan.cost.to_run))
+        });
+        self.loaders.batch_cost = Some(task);
+        self.loaders.batch_cost_key = Some(key);
     }
 
     /// Reads and matches the edit on a worker; the next logic step applies it.
@@ -419,15 +501,28 @@ impl Studio {
             | AppCommand::CancelSequenceExport) => self.handle_export(cmd),
             AppCommand::Conform(path) => self.start_conform(path),
             AppCommand::ConformNative => {
-                if let Some(path) = rfd::FileDialog::new()
-                    .set_title("Conform the sequence to an edit")
-                    .add_filter("OpenTimelineIO or FCP7 XML", &["otio", "xml"])
-                    .pick_file()
-                {
+                let edit = pick_file(
+                    "Conform the sequence to an edit",
+                    "OpenTimelineIO or FCP7 XML",
+                    &["otio", "xml"],
+                );
+                if let Some(path) = edit {
                     self.start_conform(path);
                 }
             }
             AppCommand::RunLonger(shots) => self.run_longer(&shots),
+            AppCommand::ReadShotList(path) => self.read_shot_list(path),
+            AppCommand::PlayAnimatic => self.play_animatic(),
+            AppCommand::ImportShotListNative => {
+                let list = pick_file(
+                    "Import a shot list",
+                    "Shot list or screenplay",
+                    &["csv", "tsv", "fountain", "txt"],
+                );
+                if let Some(path) = list {
+                    self.read_shot_list(path);
+                }
+            }
         }
     }
 
@@ -592,4 +687,12 @@ impl Studio {
             self.import_paths(super::DropTarget::Node(node), vec![path]);
         }
     }
+}
+
+/// The platform's open dialog for one file of `extensions`.
+fn pick_file(title: &str, filter: &str, extensions: &[&str]) -> Option<PathBuf> {
+    rfd::FileDialog::new()
+        .set_title(title)
+        .add_filter(filter, extensions)
+        .pick_file()
 }

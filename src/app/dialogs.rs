@@ -33,6 +33,8 @@ pub struct Dialogs {
     pub save_as: Option<String>,
     /// The frame being renamed (its index) and the title typed so far.
     pub rename_frame: Option<(usize, String)>,
+    /// File → Import shot list…: the list read, the template picked, the batch's cost.
+    pub shot_list: Option<super::shotlist::ShotListDialog>,
 }
 
 impl Dialogs {
@@ -49,6 +51,11 @@ impl Dialogs {
         self.sketch_pad_ui(ctx, cx);
         self.export_ui(ctx, cx);
         self.open_ui(ctx, cx);
+        if let Some(d) = &mut self.shot_list
+            && !d.ui(ctx, cx)
+        {
+            self.shot_list = None;
+        }
     }
 
     fn palette_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {

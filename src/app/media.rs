@@ -121,7 +121,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
 }
 
 /// A clip's sound track, ready for the device, or why it has none.
-fn sound_track(bytes: &[u8]) -> Result<aktion_sound::Track, String> {
+pub fn sound_track(bytes: &[u8]) -> Result<aktion_sound::Track, String> {
     let audio = aktion_media::decode_audio(bytes).map_err(|e| match e {
         aktion_media::MediaError::NoSoundTrack(_) => String::new(),
         other => format!("its sound cannot be played: {other}"),
@@ -270,6 +270,11 @@ impl Media {
             };
             self.shown.insert(key, shown);
         }
+    }
+
+    /// Where sound plays and how loud (the animatic plays through it too).
+    pub fn sound_env(&mut self) -> &mut SoundEnv {
+        &mut self.sound
     }
 
     /// Whether `key` has been decoded (tests).

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod actions;
+pub mod animatic;
 pub mod cards;
 pub mod command;
 pub mod dialogs;
@@ -20,6 +21,7 @@ pub mod previews;
 pub mod recent;
 pub mod runs;
 pub mod settings;
+pub mod shotlist;
 pub mod sketch;
 pub mod sound;
 pub mod state;
@@ -260,6 +262,12 @@ pub struct Loaders {
     pub sequence_export: Option<SequenceExport>,
     /// An edit being read and matched to the sequence (File → Conform to an edit).
     pub conforming: Option<Task<Result<aktion_export::conform::Conformed, String>>>,
+    /// A shot list being read (File → Import shot list…).
+    pub reading_shots: Option<Task<Result<(PathBuf, aktion_graph::shotlist::ShotList), String>>>,
+    /// The cost of the shot-list batch being worked out, and the template pick and board
+    /// revision it is for.
+    pub batch_cost: Option<Task<shotlist::BatchCost>>,
+    pub batch_cost_key: Option<(shotlist::TemplatePick, u64)>,
     /// A project being read (File → Open): where from, and the state or why not.
     opening: Option<Task<(PathBuf, Opened)>>,
     /// The opened project's journal being read for jobs to resume.
@@ -292,6 +300,8 @@ pub struct Panels {
     confirm_run: Option<(Vec<NodeId>, u32)>,
     /// The sequence strip under the canvas.
     pub strip: strip::Strip,
+    /// The animatic playing full-window (Sequence → Play), or being put together.
+    pub animatic: Option<animatic::Animatic>,
 }
 
 /// The app: the document with its undo history, the runs, the memoised plan, the board view,
@@ -380,6 +390,9 @@ impl Studio {
                 exporting: None,
                 sequence_export: None,
                 conforming: None,
+                reading_shots: None,
+                batch_cost: None,
+                batch_cost_key: None,
                 opening: None,
                 resuming: None,
                 recent: task::Lane::new(spawner.clone()),
@@ -400,6 +413,7 @@ impl Studio {
                 ),
                 confirm_run: None,
                 strip: strip::Strip::new(spawner.clone()),
+                animatic: None,
             },
             message: None,
             egui_ctx: None,
@@ -1060,10 +1074,21 @@ impl Studio {
         }
     }
 
-    /// File → Export sequence ▸ one entry per format, and Conform to an edit (both off while
-    /// the sequence is empty).
+    /// File → Import shot list…, Export sequence ▸ one entry per format, and Conform to an
+    /// edit (the last two off while the sequence is empty).
     fn export_sequence_menu(&mut self, ui: &mut egui::Ui) {
         let has_shots = !self.state.doc.sequence.shots.is_empty();
+        if ui
+            .button("Import shot list…")
+            .on_hover_text(
+                "A CSV shot list or a Fountain screenplay: each row becomes a copy of a \
+                 template, in its own frame, and a shot",
+            )
+            .clicked()
+        {
+            ui.close();
+            self.send(AppCommand::ImportShotListNative);
+        }
         ui.add_enabled_ui(has_shots, |ui| {
             ui.menu_button("Export sequence", |ui| {
                 for (format, label) in SEQUENCE_EXPORTS {
@@ -1395,6 +1420,10 @@ impl Studio {
             self.loaders.sequence_export = None;
             self.message = Some(done);
         }
+        self.poll_shot_list();
+        if let Some(animatic) = &mut self.panels.animatic {
+            animatic.poll(self.loaders.media.sound_env());
+        }
         if let Some(done) = take_ready(&mut self.loaders.conforming) {
             self.message = Some(match done {
                 Ok(Ok(conformed)) => {
@@ -1502,6 +1531,13 @@ impl Studio {
                 nodes = self.state.doc.nodes.len(),
                 "first frame (from start, window and GPU set-up included)"
             );
+        }
+        // The animatic takes the whole window and its keys while it plays.
+        if let Some(animatic) = &mut self.panels.animatic {
+            if !animatic.ui(&ctx, self.loaders.media.sound_env()) {
+                self.panels.animatic = None;
+            }
+            return;
         }
         self.shortcuts(ui);
         egui::Panel::top("menu").show(ui, |ui| {

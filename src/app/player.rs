@@ -106,6 +106,11 @@ impl Player {
         self.shown
     }
 
+    /// The picture on screen, once one is.
+    pub fn texture(&self) -> Option<&egui::TextureHandle> {
+        self.texture.as_ref()
+    }
+
     /// Sound samples handed to the device so far (tests).
     pub fn sound_delivered(&self) -> Option<u64> {
         self.sound.voice().map(aktion_sound::Voice::delivered)

@@ -141,6 +141,12 @@ pub enum Command {
         label: String,
         merge: Option<String>,
     },
+    /// A shot list made into shots from a template (File → Import shot list…): one undo
+    /// step; the new shots' nodes are selected.
+    ImportShots {
+        list: std::sync::Arc<aktion_graph::shotlist::ShotList>,
+        template: Vec<NodeId>,
+    },
     Undo,
     Redo,
     /// Ends merging of typing into one undo step (a text box lost focus).
@@ -511,6 +517,17 @@ impl AppState {
                 self.paste(&text, at, "Duplicate")?;
             }
             Command::Paste { text, at } => self.paste(&text, at, "Paste")?,
+            Command::ImportShots { list, template } => {
+                let made = aktion_graph::batch::plan(&self.doc, catalog, &list, &template)
+                    .map_err(|e| e.to_string())?;
+                let label = format!(
+                    "Import {} shot{}",
+                    made.shots.len(),
+                    if made.shots.len() == 1 { "" } else { "s" }
+                );
+                self.edit(label, made.edits, None)?;
+                self.selection = made.shot_nodes.into_iter().collect();
+            }
             Command::AddPrepared { files, at } => self.add_prepared(&files, at)?,
             Command::AddEpicScene { images, prompt, at } => {
                 self.add_epic_scene(&images, prompt, at)?;

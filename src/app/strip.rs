@@ -177,6 +177,13 @@ impl Strip {
                 running_time(total)
             );
             ui.label(&summary).on_hover_text("Total running time");
+            if ui
+                .add_enabled(!seq.shots.is_empty(), egui::Button::new("Play animatic"))
+                .on_hover_text("Play the animatic full-window, with its sound")
+                .clicked()
+            {
+                cx.send(AppCommand::PlayAnimatic);
+            }
             ui.separator();
             let picked = addable(doc, cx.state.selection.iter().copied(), &seq);
             let add = ui

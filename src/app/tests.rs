@@ -2480,3 +2480,224 @@ fn conforming_to_an_edit_reorders_flags_a_longer_shot_and_runs_it_longer() {
     assert!(!card.contains("needs a longer take"), "{card}");
     assert!(card.contains("6.0 s"), "{card}");
 }
+
+#[test]
+fn the_animatic_plays_full_window_with_its_shot_list_and_keys() {
+    use super::animatic::{Animatic, SpanKind};
+    let fx = Fixture::new();
+    let mut h = storyboard_with_takes(&fx);
+    // Whatever the run left focused or open closes first, as a person's Esc would.
+    h.key_press(egui::Key::Escape);
+    h.run();
+    press(&mut h, "Play animatic");
+    wait_until(&mut h, |app| {
+        matches!(
+            app.panels.animatic,
+            Some(Animatic::Ready(_) | Animatic::Failed(_))
+        )
+    });
+    let ready = |app: &Studio| match &app.panels.animatic {
+        Some(Animatic::Ready(r)) => (r.frame(), r.current(), r.player.is_playing()),
+        Some(Animatic::Failed(why)) => panic!("the animatic failed: {why}"),
+        _ => panic!("the animatic closed"),
+    };
+    // It plays from the start: the playhead moves.
+    wait_until(&mut h, |app| ready(app).0 > 2);
+    let (_, current, playing) = ready(h.state());
+    assert!(playing);
+    assert_eq!(current, Some(0));
+    // The shot list beside the picture names every shot.
+    for title in [
+        "The showdown",
+        "The Broker",
+        "Mara speaks",
+        "Rooftop to punch",
+        "The punch",
+    ] {
+        assert!(
+            h.query_by_label(title).is_some(),
+            "{title} in the shot list"
+        );
+    }
+    if let Some(Animatic::Ready(r)) = &h.state().panels.animatic {
+        assert_eq!(r.spans.len(), 5);
+        assert!(r.spans.iter().all(|s| s.kind != SpanKind::Missing));
+        assert!(r.spans.iter().any(|s| s.kind == SpanKind::Still));
+        assert!(r.spans.iter().any(|s| s.kind == SpanKind::Clip));
+    }
+    // K stops, ↓ goes to the next shot, L plays on, J goes back to the shot's start.
+    h.key_press(egui::Key::K);
+    h.run();
+    assert!(!ready(h.state()).2, "K pauses");
+    h.key_press(egui::Key::ArrowDown);
+    wait_until(&mut h, |app| ready(app).1 == Some(1));
+    h.key_press(egui::Key::ArrowDown);
+    wait_until(&mut h, |app| ready(app).1 == Some(2));
+    let start_of_third = match &h.state().panels.animatic {
+        Some(Animatic::Ready(r)) => r.spans[2].start,
+        _ => unreachable!(),
+    };
+    assert_eq!(ready(h.state()).0, start_of_third);
+    // J at a shot's start goes to the shot before; within the shot, back to its start.
+    h.key_press(egui::Key::J);
+    wait_until(&mut h, |app| ready(app).1 == Some(1));
+    h.key_press(egui::Key::ArrowDown);
+    wait_until(&mut h, |app| ready(app).0 == start_of_third);
+    for step in 1..=14 {
+        h.key_press(egui::Key::ArrowRight);
+        wait_until(&mut h, |app| ready(app).0 == start_of_third + step);
+    }
+    h.key_press(egui::Key::J);
+    wait_until(&mut h, |app| ready(app).0 == start_of_third);
+    h.key_press(egui::Key::L);
+    h.run();
+    assert!(ready(h.state()).2, "L plays");
+    h.key_press(egui::Key::Space);
+    h.run();
+    assert!(!ready(h.state()).2, "Space pauses");
+    // A click on a shot in the list plays from it.
+    h.get_by_label("The punch").click();
+    wait_until(&mut h, |app| ready(app).1 == Some(4));
+    h.key_press(egui::Key::Escape);
+    h.run();
+    assert!(h.state().panels.animatic.is_none(), "Esc closes");
+    assert!(
+        h.query_by_label("Play animatic").is_some(),
+        "the board is back"
+    );
+}
+
+#[test]
+fn the_animatic_shows_shots_without_a_take_as_cards_of_their_description() {
+    use super::animatic::{Animatic, SpanKind};
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    press(&mut h, "Play animatic");
+    wait_until(&mut h, |app| {
+        matches!(
+            app.panels.animatic,
+            Some(Animatic::Ready(_) | Animatic::Failed(_))
+        )
+    });
+    h.run();
+    let Some(Animatic::Ready(r)) = &h.state().panels.animatic else {
+        panic!("the animatic plays even with nothing run");
+    };
+    assert!(r.spans.iter().all(|s| s.kind == SpanKind::Missing));
+    let first = r.spans[0].description.clone();
+    assert!(!first.is_empty());
+    assert!(
+        h.query_by_label("no take yet: run its node to see it here")
+            .is_some()
+    );
+    assert!(
+        h.query_all_by_label(&first).count() >= 1,
+        "the card shows the shot's description"
+    );
+}
+
+#[test]
+fn a_shot_list_is_imported_from_a_template_with_its_cost_shown_first_in_one_undo_step() {
+    use super::AppCommand;
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    let night = titled(h.state(), "Rooftop at night");
+    h.state_mut()
+        .send(AppCommand::Edit(super::state::Command::SetParam {
+            node: night,
+            key: "prompt".into(),
+            value: serde_json::json!("{description}, heavy rain"),
+        }));
+    h.state_mut()
+        .send(AppCommand::Edit(super::state::Command::Select(vec![night])));
+    h.run();
+    let before_shots = h.state().state.doc.sequence.shots.len();
+    let before_nodes = h.state().state.doc.nodes.len();
+    let list = fx.dir.path().join("shots.csv");
+    std::fs::write(
+        &list,
+        "Shot,Title,Description\n14,Ledge,Mara on the ledge\n15,Drop,Mara jumps\n",
+    )
+    .expect("write");
+    h.state_mut().send(AppCommand::ReadShotList(list));
+    wait_until(&mut h, |app| app.panels.dialogs.shot_list.is_some());
+    wait_until(&mut h, |app| {
+        app.panels
+            .dialogs
+            .shot_list
+            .as_ref()
+            .is_some_and(|d| d.cost.is_some())
+    });
+    h.run();
+    assert!(h.query_by_label_contains("shots.csv: 2 rows").is_some());
+    assert!(h.query_by_label("Prompts use {description}.").is_some());
+    // The draft route (the tests' default) is free; the account route's price is checked by
+    // the command line's test (tests/e2e/shots.rs).
+    assert!(
+        h.query_by_label("Running the batch would cost 0 credit(s): 3 node(s) to run")
+            .is_some(),
+        "the batch's cost is shown before importing (two pictures and the location they share)"
+    );
+    press(&mut h, "Import");
+    h.run();
+    let doc = &h.state().state.doc;
+    assert_eq!(doc.sequence.shots.len(), before_shots + 2);
+    assert_eq!(doc.nodes.len(), before_nodes + 2);
+    let ledge = &doc.sequence.shots[before_shots];
+    assert_eq!(ledge.title, "Ledge");
+    assert_eq!(
+        doc.nodes[&ledge.node].param_str("prompt"),
+        "Mara on the ledge, heavy rain"
+    );
+    assert!(
+        h.state().panels.dialogs.shot_list.is_none(),
+        "the window closes"
+    );
+    assert_eq!(h.state().state.history.can_undo(), Some("Import 2 shots"));
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::Z);
+    h.run();
+    assert_eq!(h.state().state.doc.sequence.shots.len(), before_shots);
+    assert_eq!(
+        h.state().state.doc.nodes.len(),
+        before_nodes,
+        "one undo step"
+    );
+
+    // A list the template cannot use says why and imports nothing.
+    let bad = fx.dir.path().join("titles.csv");
+    std::fs::write(&bad, "Title\nLedge\n").expect("write");
+    h.state_mut()
+        .send(AppCommand::Edit(super::state::Command::Select(vec![night])));
+    h.state_mut().send(AppCommand::ReadShotList(bad));
+    wait_until(&mut h, |app| app.panels.dialogs.shot_list.is_some());
+    h.run();
+    assert!(
+        h.query_by_label_contains("which the shot list has no field for")
+            .is_some()
+    );
+    press(&mut h, "Cancel");
+    h.run();
+    assert_eq!(h.state().state.doc.nodes.len(), before_nodes);
+    // A malformed file is named in the status line.
+    let broken = fx.dir.path().join("broken.csv");
+    std::fs::write(&broken, "a,b\n1,2,3\n").expect("write");
+    h.state_mut().send(AppCommand::ReadShotList(broken));
+    wait_until(&mut h, |app| app.loaders.reading_shots.is_none());
+    h.run();
+    let message = h.state().message.clone().unwrap_or_default();
+    assert!(
+        message.contains("line 2: the row has 3 fields"),
+        "{message}"
+    );
+    assert!(h.state().panels.dialogs.shot_list.is_none());
+}

@@ -239,7 +239,7 @@ pub fn board(
     (board, ids)
 }
 
-fn ellipsize(s: &str, max: usize) -> String {
+pub fn ellipsize(s: &str, max: usize) -> String {
     let line = s.lines().next().unwrap_or("");
     if line.chars().count() <= max {
         line.to_owned()

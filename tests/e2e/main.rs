@@ -6,6 +6,7 @@ mod cli;
 mod direct;
 mod export;
 mod layering;
+mod shots;
 
 /// Copies a project folder (with its assets) for a test to change.
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

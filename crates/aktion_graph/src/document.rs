@@ -300,6 +300,9 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+/// A frame's identity.
+pub type FrameId = Uuid;
+
 /// A frame (backdrop) grouping shots on the board.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Frame {

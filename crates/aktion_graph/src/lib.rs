@@ -5,6 +5,7 @@
 //! It must never depend on egui, tokio, reqwest, sqlx or axum: the app, the engine and the server
 //! all share it.
 
+pub mod batch;
 pub mod catalog;
 pub mod clipboard;
 pub mod cost;
@@ -13,13 +14,14 @@ pub mod edit;
 pub mod error;
 pub mod project;
 pub mod sequence;
+pub mod shotlist;
 pub mod signature;
 pub mod sketch;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogError, KindSchema, ParamKind, ParamSchema, PortType};
 pub use document::{
-    Document, Frame, Node, NodeId, Route, Take, TakeId, TakeMeta, TakeOutput, Wire,
+    Document, Frame, FrameId, Node, NodeId, Route, Take, TakeId, TakeMeta, TakeOutput, Wire,
 };
 pub use error::{ConnectError, Issue, ProjectError};
 pub use sequence::{Sequence, Shot, ShotId, ShotStatus};
