@@ -112,6 +112,8 @@ pub enum AppCommand {
     RunLonger(Vec<aktion_graph::ShotId>),
     /// Selects the node and frames it on the canvas.
     ShowOnBoard(NodeId),
+    /// Frames the selected nodes on the canvas (after an import added them out of view).
+    FitSelection,
 }
 
 impl Studio {
@@ -195,7 +197,14 @@ impl Studio {
                 .map_err(|e| e.to_string())?;
             req.targets = made.shot_nodes;
             let plan = engine.plan(&req).map_err(|e| e.to_string())?;
-            Ok((plan.cost.total, plan.cost.to_run))
+            let list = plan
+                .cost
+                .lines
+                .iter()
+                .filter(|l| l.runnable && !l.cached)
+                .map(|l| l.list_price)
+                .sum();
+            Ok((plan.cost.total, plan.cost.to_run, list))
         });
         self.loaders.batch_cost = Some(task);
         self.loaders.batch_cost_key = Some(key);
@@ -482,6 +491,13 @@ impl Studio {
                 self.import_paths(super::DropTarget::Node(node), vec![path]);
             }
             AppCommand::Paste { text, at } => self.paste(text, at),
+            AppCommand::FitSelection => {
+                let ids: Vec<_> = self.state.selection.iter().copied().collect();
+                self.board
+                    .canvas
+                    .set_selection(ids.into_iter().map(super::view::canvas_id));
+                self.board.canvas.fit_selection();
+            }
             AppCommand::ShowOnBoard(node) => {
                 self.apply_now(Command::Select(vec![node]));
                 self.board

@@ -33,6 +33,8 @@ pub struct Dialogs {
     pub save_as: Option<String>,
     /// The frame being renamed (its index) and the title typed so far.
     pub rename_frame: Option<(usize, String)>,
+    /// File → Import shot list path…: the path typed so far.
+    pub shot_list_path: Option<String>,
     /// File → Import shot list…: the list read, the template picked, the batch's cost.
     pub shot_list: Option<super::shotlist::ShotListDialog>,
 }
@@ -51,6 +53,7 @@ impl Dialogs {
         self.sketch_pad_ui(ctx, cx);
         self.export_ui(ctx, cx);
         self.open_ui(ctx, cx);
+        self.shot_list_path_ui(ctx, cx);
         if let Some(d) = &mut self.shot_list
             && !d.ui(ctx, cx)
         {
@@ -200,6 +203,32 @@ impl Dialogs {
             cx.send(AppCommand::Open(target));
         } else if close {
             self.open_dialog = None;
+        }
+    }
+
+    /// A typed path for a shot list (where the platform has no file dialog).
+    fn shot_list_path_ui(&mut self, ctx: &egui::Context, cx: &mut PanelCtx<'_>) {
+        let Some(path) = &mut self.shot_list_path else {
+            return;
+        };
+        let (mut go, mut close) = (false, false);
+        egui::Window::new("Import shot list from a path")
+            .collapsible(false)
+            .show(ctx, |ui| {
+                let label = ui.label("A .csv shot list or a .fountain screenplay").id;
+                ui.add(egui::TextEdit::singleline(path).desired_width(420.0))
+                    .labelled_by(label);
+                ui.horizontal(|ui| {
+                    go = ui.button("Read shot list").clicked();
+                    close = ui.button("Cancel").clicked();
+                });
+            });
+        if go {
+            let target = PathBuf::from(path.trim());
+            self.shot_list_path = None;
+            cx.send(AppCommand::ReadShotList(target));
+        } else if close {
+            self.shot_list_path = None;
         }
     }
 

@@ -1089,6 +1089,9 @@ impl Studio {
             ui.close();
             self.send(AppCommand::ImportShotListNative);
         }
+        if ui.button("Import shot list path…").clicked() {
+            self.panels.dialogs.shot_list_path = Some(String::new());
+        }
         ui.add_enabled_ui(has_shots, |ui| {
             ui.menu_button("Export sequence", |ui| {
                 for (format, label) in SEQUENCE_EXPORTS {

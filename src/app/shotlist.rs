@@ -41,8 +41,9 @@ impl TemplatePick {
     }
 }
 
-/// What the batch would cost: credits and nodes to run.
-pub type BatchCost = Result<(u32, usize), String>;
+/// What the batch would cost now (credits, on the routes it would run on), the nodes it would
+/// run, and its list price on the account route.
+pub type BatchCost = Result<(u32, usize, u32), String>;
 
 /// The import window's state.
 pub struct ShotListDialog {
@@ -234,10 +235,13 @@ impl ShotListDialog {
                 match &self.cost {
                     _ if planned.is_err() => {}
                     Some((key, cost)) if *key == (self.pick.clone(), revision) => match cost {
-                        Ok((credits, to_run)) => {
+                        Ok((credits, to_run, list)) => {
                             ui.strong(format!(
                                 "Running the batch would cost {credits} credit(s): {to_run} node(s) to run"
                             ));
+                            if list != credits {
+                                ui.label(format!("{list} credit(s) on the account route"));
+                            }
                         }
                         Err(e) => {
                             ui.colored_label(ui.visuals().error_fg_color, e);
@@ -267,6 +271,7 @@ impl ShotListDialog {
                 list: Arc::clone(&self.list),
                 template: b.template.clone(),
             });
+            cx.send(super::AppCommand::FitSelection);
             open = false;
         }
         open

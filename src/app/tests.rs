@@ -2648,6 +2648,10 @@ fn a_shot_list_is_imported_from_a_template_with_its_cost_shown_first_in_one_undo
             .is_some(),
         "the batch's cost is shown before importing (two pictures and the location they share)"
     );
+    assert!(
+        h.query_by_label("10 credit(s) on the account route").is_some(),
+        "and its price on the account route (two Image to Image nodes at 5)"
+    );
     press(&mut h, "Import");
     h.run();
     let doc = &h.state().state.doc;
