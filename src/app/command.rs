@@ -127,6 +127,15 @@ impl Studio {
         }
     }
 
+    /// Frames the selected nodes on the canvas.
+    fn fit_selection(&mut self) {
+        let ids: Vec<_> = self.state.selection.iter().copied().collect();
+        self.board
+            .canvas
+            .set_selection(ids.into_iter().map(super::view::canvas_id));
+        self.board.canvas.fit_selection();
+    }
+
     /// Puts the sequence together for playing on a worker; the player opens over the window.
     fn play_animatic(&mut self) {
         if self.state.doc.sequence.shots.is_empty() {
@@ -491,19 +500,10 @@ impl Studio {
                 self.import_paths(super::DropTarget::Node(node), vec![path]);
             }
             AppCommand::Paste { text, at } => self.paste(text, at),
-            AppCommand::FitSelection => {
-                let ids: Vec<_> = self.state.selection.iter().copied().collect();
-                self.board
-                    .canvas
-                    .set_selection(ids.into_iter().map(super::view::canvas_id));
-                self.board.canvas.fit_selection();
-            }
+            AppCommand::FitSelection => self.fit_selection(),
             AppCommand::ShowOnBoard(node) => {
                 self.apply_now(Command::Select(vec![node]));
-                self.board
-                    .canvas
-                    .set_selection(std::iter::once(super::view::canvas_id(node)));
-                self.board.canvas.fit_selection();
+                self.fit_selection();
             }
             AppCommand::Account(request) => {
                 let spawner = self.spawner.clone();

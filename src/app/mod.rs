@@ -21,6 +21,7 @@ pub mod previews;
 pub mod recent;
 pub mod runs;
 pub mod settings;
+pub mod shot_editor;
 pub mod shotlist;
 pub mod sketch;
 pub mod sound;

@@ -47,6 +47,8 @@ enum Drag {
 pub struct Strip {
     /// Shots picked in the strip.
     pub selected: BTreeSet<ShotId>,
+    /// The shot whose details window is open.
+    pub editing: Option<ShotId>,
     drag: Option<Drag>,
     /// Clip length in ms by media hash (`None`: not a clip, e.g. a picture).
     lengths: HashMap<String, Option<u64>>,
@@ -58,6 +60,7 @@ impl Strip {
     pub fn new(spawner: Spawner) -> Self {
         Self {
             selected: BTreeSet::new(),
+            editing: None,
             drag: None,
             lengths: HashMap::new(),
             pending: HashMap::new(),
@@ -144,6 +147,11 @@ impl Strip {
                 }
                 self.ui(ui, cx, cards);
             });
+        if let Some(id) = self.editing
+            && !super::shot_editor::ui(ui.ctx(), cx, id)
+        {
+            self.editing = None;
+        }
     }
 
     #[expect(
@@ -231,6 +239,17 @@ impl Strip {
                     .clicked()
             {
                 cx.send(AppCommand::RunLonger(longer));
+            }
+            let one = (self.selected.len() == 1)
+                .then(|| self.selected.first().copied())
+                .flatten();
+            if ui
+                .add_enabled(one.is_some(), egui::Button::new("Shot details…"))
+                .on_hover_text("Title, description, dialogue, camera, status and take of the shot")
+                .on_disabled_hover_text("Pick one shot first")
+                .clicked()
+            {
+                self.editing = one;
             }
             let remove = ui.add_enabled(
                 !self.selected.is_empty(),

@@ -2649,7 +2649,8 @@ fn a_shot_list_is_imported_from_a_template_with_its_cost_shown_first_in_one_undo
         "the batch's cost is shown before importing (two pictures and the location they share)"
     );
     assert!(
-        h.query_by_label("10 credit(s) on the account route").is_some(),
+        h.query_by_label("10 credit(s) on the account route")
+            .is_some(),
         "and its price on the account route (two Image to Image nodes at 5)"
     );
     press(&mut h, "Import");
@@ -2704,4 +2705,53 @@ fn a_shot_list_is_imported_from_a_template_with_its_cost_shown_first_in_one_undo
         "{message}"
     );
     assert!(h.state().panels.dialogs.shot_list.is_none());
+}
+
+#[test]
+fn a_shots_details_are_edited_in_their_window_each_field_one_undo_step() {
+    use aktion_graph::ShotStatus;
+    let fx = Fixture::new();
+    crate::examples::make("storyboard", &fx.root())
+        .map_err(|f| f.message())
+        .expect("example");
+    let state = AppState::open(&fx.root()).expect("opens");
+    let mut h = fx.harness(state);
+    h.run();
+    wait_until(&mut h, |app| app.panels.strip.settled());
+    h.run();
+    let card = shot_card(&h, 1);
+    h.get_by_label(&card).click();
+    h.run();
+    press(&mut h, "Shot details…");
+    assert!(
+        h.query_by_label("Shot 2").is_some(),
+        "the window names the shot"
+    );
+    h.get_by_label("Title").focus();
+    h.run();
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::A);
+    h.event(Event::Text("The Broker waits".into()));
+    h.run();
+    let shot = |app: &Studio| app.state.doc.sequence.shots[1].clone();
+    assert_eq!(shot(h.state()).title, "The Broker waits");
+    h.event(Event::Text(", smoking".into()));
+    h.run();
+    assert_eq!(shot(h.state()).title, "The Broker waits, smoking");
+    press(&mut h, "approved");
+    assert_eq!(shot(h.state()).status, ShotStatus::Approved);
+    press(&mut h, "Shot types");
+    press(&mut h, "ECU");
+    assert_eq!(shot(h.state()).camera.shot_type, "ECU");
+    // Three changes, three undo steps: the typing in the title is one.
+    assert_eq!(h.state().state.history.can_undo(), Some("Change shot type"));
+    let undo = |h: &mut Harness<'_, Studio>| {
+        h.state_mut().apply(super::state::Command::Undo);
+        h.run();
+    };
+    undo(&mut h);
+    undo(&mut h);
+    assert_eq!(shot(h.state()).status, ShotStatus::Draft);
+    assert_eq!(shot(h.state()).title, "The Broker waits, smoking");
+    undo(&mut h);
+    assert_eq!(shot(h.state()).title, "The Broker");
 }
