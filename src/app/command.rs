@@ -309,6 +309,10 @@ impl Studio {
         }
         let doc = self.state.doc.clone();
         let root = self.state.root.clone();
+        let (size, panels) = (
+            self.panels.strip.animatic_size,
+            self.panels.strip.pdf_panels,
+        );
         let progress = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (p, c) = (Arc::clone(&progress), Arc::clone(&cancel));
@@ -329,8 +333,8 @@ impl Studio {
                 !c.load(std::sync::atomic::Ordering::Relaxed)
             };
             let mut options = aktion_export::Options {
-                size: None,
-                panels: None,
+                size,
+                panels: Some(panels),
                 progress: Some(&mut report),
             };
             aktion_export::export(

@@ -1101,6 +1101,27 @@ impl Studio {
                         self.send(AppCommand::ExportSequenceNative(format));
                     }
                 }
+                ui.separator();
+                let strip = &mut self.panels.strip;
+                ui.menu_button("Animatic size", |ui| {
+                    let sizes = [
+                        (None, "the first clip's (at most 1920 wide)".to_owned()),
+                        (Some((3840, 2160)), "3840×2160".to_owned()),
+                        (Some((1920, 1080)), "1920×1080".to_owned()),
+                        (Some((1280, 720)), "1280×720".to_owned()),
+                        (Some((854, 480)), "854×480".to_owned()),
+                        (Some((1080, 1920)), "1080×1920 (vertical)".to_owned()),
+                    ];
+                    for (size, label) in sizes {
+                        ui.radio_value(&mut strip.animatic_size, size, label);
+                    }
+                    ui.weak("The frame rate is the sequence's (the strip's Frame rate).");
+                });
+                ui.menu_button("Storyboard panels", |ui| {
+                    for n in [1u8, 3, 6] {
+                        ui.radio_value(&mut strip.pdf_panels, n, format!("{n} a page"));
+                    }
+                });
             });
             if ui
                 .button("Conform to an edit…")

@@ -49,6 +49,10 @@ pub struct Strip {
     pub selected: BTreeSet<ShotId>,
     /// The shot whose details window is open.
     pub editing: Option<ShotId>,
+    /// The animatic export's picture size (`None`: the first clip's, at most 1920 wide).
+    pub animatic_size: Option<(u32, u32)>,
+    /// Panels a storyboard PDF page holds (1, 3 or 6).
+    pub pdf_panels: u8,
     drag: Option<Drag>,
     /// Clip length in ms by media hash (`None`: not a clip, e.g. a picture).
     lengths: HashMap<String, Option<u64>>,
@@ -61,6 +65,8 @@ impl Strip {
         Self {
             selected: BTreeSet::new(),
             editing: None,
+            animatic_size: None,
+            pdf_panels: 3,
             drag: None,
             lengths: HashMap::new(),
             pending: HashMap::new(),

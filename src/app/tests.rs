@@ -2397,6 +2397,41 @@ fn file_export_sequence_writes_a_timeline_and_an_animatic_export_can_be_cancelle
     let message = h.state().message.clone().unwrap_or_default();
     assert!(message.contains("cancelled"), "{message}");
     assert!(!mp4.exists(), "nothing half-written");
+
+    // The size chosen under File → Export sequence ▸ Animatic size, and the sequence's frame
+    // rate, are the animatic's.
+    h.state_mut().panels.strip.animatic_size = Some((320, 180));
+    h.state_mut().send(AppCommand::ExportSequence {
+        format: aktion_export::Format::Mp4,
+        out: mp4.clone(),
+    });
+    wait_until(&mut h, |app| app.loaders.sequence_export.is_none());
+    let video = aktion_media::Video::open(std::fs::read(&mp4).expect("written")).expect("mp4");
+    assert_eq!((video.info().width, video.info().height), (320, 180));
+    assert!((video.info().fps - 24.0).abs() < 0.01);
+    // And the storyboard's panels a page: 6-up makes a title page and one page of five shots.
+    h.state_mut().panels.strip.pdf_panels = 6;
+    let pdf = fx.dir.path().join("hand-off").join("board.pdf");
+    h.state_mut().send(AppCommand::ExportSequence {
+        format: aktion_export::Format::Pdf,
+        out: pdf.clone(),
+    });
+    wait_until(&mut h, |app| app.loaders.sequence_export.is_none());
+    let bytes = std::fs::read(&pdf).expect("written");
+    assert!(bytes.starts_with(b"%PDF-"));
+    // poppler's pdfinfo (installed by `cargo xtask test`) counts the pages.
+    if let Ok(dir) = std::env::var("AKTION_TEST_POPPLER") {
+        let info = std::process::Command::new(std::path::Path::new(&dir).join("pdfinfo"))
+            .arg(&pdf)
+            .output()
+            .expect("pdfinfo runs");
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.lines()
+                .any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(" 2")),
+            "a title page and one page of six panels: {info}"
+        );
+    }
 }
 
 #[test]
