@@ -216,7 +216,8 @@ impl Strip {
             ui.add_enabled_ui(!doc.frames.is_empty(), |ui| {
                 ui.menu_button("Add frame", |ui| {
                     for frame in &doc.frames {
-                        let nodes = addable(doc, nodes_in_frame(doc, frame.rect), &seq);
+                        let nodes =
+                            addable(doc, aktion_graph::batch::nodes_in(doc, frame.rect), &seq);
                         let label = format!("{} ({})", frame.title, nodes.len());
                         if ui
                             .add_enabled(!nodes.is_empty(), egui::Button::new(label))
@@ -774,16 +775,6 @@ pub fn addable(
     });
     nodes.dedup_by_key(|n| n.id);
     nodes.into_iter().map(|n| n.id).collect()
-}
-
-/// Nodes whose position lies in a frame's rectangle.
-pub fn nodes_in_frame(doc: &Document, rect: [f32; 4]) -> Vec<NodeId> {
-    let [x, y, w, h] = rect;
-    doc.nodes
-        .values()
-        .filter(|n| n.pos[0] >= x && n.pos[0] <= x + w && n.pos[1] >= y && n.pos[1] <= y + h)
-        .map(|n| n.id)
-        .collect()
 }
 
 /// The sequence with a shot for each of `nodes` inserted at `at`.

@@ -2208,13 +2208,19 @@ fn clips_and_sounds_play_on_the_sound_server_and_stop_on_pause() {
 
 /// The example storyboard opened in the app after a draft run: every shot of its sequence has
 /// its take.
-fn storyboard_with_takes(fx: &Fixture) -> Harness<'static, Studio> {
+/// The example storyboard opened, nothing run yet.
+fn storyboard(fx: &Fixture) -> Harness<'static, Studio> {
     crate::examples::make("storyboard", &fx.root())
         .map_err(|f| f.message())
         .expect("example");
     let state = AppState::open(&fx.root()).expect("opens");
     let mut h = fx.harness(state);
     h.run();
+    h
+}
+
+fn storyboard_with_takes(fx: &Fixture) -> Harness<'static, Studio> {
+    let mut h = storyboard(fx);
     h.get_by_label("Run board · 0 credits").click();
     wait_for_run(&mut h);
     wait_until(&mut h, |app| {
@@ -2606,12 +2612,7 @@ fn the_animatic_plays_full_window_with_its_shot_list_and_keys() {
 fn the_animatic_shows_shots_without_a_take_as_cards_of_their_description() {
     use super::animatic::{Animatic, SpanKind};
     let fx = Fixture::new();
-    crate::examples::make("storyboard", &fx.root())
-        .map_err(|f| f.message())
-        .expect("example");
-    let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
-    h.run();
+    let mut h = storyboard(&fx);
     press(&mut h, "Play animatic");
     wait_until(&mut h, |app| {
         matches!(
@@ -2640,12 +2641,7 @@ fn the_animatic_shows_shots_without_a_take_as_cards_of_their_description() {
 fn a_shot_list_is_imported_from_a_template_with_its_cost_shown_first_in_one_undo_step() {
     use super::AppCommand;
     let fx = Fixture::new();
-    crate::examples::make("storyboard", &fx.root())
-        .map_err(|f| f.message())
-        .expect("example");
-    let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
-    h.run();
+    let mut h = storyboard(&fx);
     let night = titled(h.state(), "Rooftop at night");
     h.state_mut()
         .send(AppCommand::Edit(super::state::Command::SetParam {
@@ -2746,12 +2742,7 @@ fn a_shot_list_is_imported_from_a_template_with_its_cost_shown_first_in_one_undo
 fn a_shots_details_are_edited_in_their_window_each_field_one_undo_step() {
     use aktion_graph::ShotStatus;
     let fx = Fixture::new();
-    crate::examples::make("storyboard", &fx.root())
-        .map_err(|f| f.message())
-        .expect("example");
-    let state = AppState::open(&fx.root()).expect("opens");
-    let mut h = fx.harness(state);
-    h.run();
+    let mut h = storyboard(&fx);
     wait_until(&mut h, |app| app.panels.strip.settled());
     h.run();
     let card = shot_card(&h, 1);
