@@ -75,12 +75,23 @@ pub fn render(timeline: &Timeline, options: &mut Options<'_>) -> Result<Vec<u8>,
                 let video = Video::open(bytes)?;
                 let first = usize::try_from(clip.source_in).unwrap_or(usize::MAX);
                 let mut frames = video.frames_from(first, Some(w.max(h)))?;
-                let mut last = black.clone();
+                let mut pushed = false;
                 for _ in 0..clip.frames {
-                    if let Some(frame) = frames.next() {
-                        last = fit(&frame?.image, w, h);
+                    // Past the take's end its last frame is held (encoded again, not
+                    // converted again).
+                    match frames.next() {
+                        Some(frame) => {
+                            let frame = frame?;
+                            if frame.image.dimensions() == (w, h) {
+                                encoder.push(&frame.image)?;
+                            } else {
+                                encoder.push(&fit(&frame.image, w, h))?;
+                            }
+                        }
+                        None if pushed => encoder.repeat()?,
+                        None => encoder.push(&black)?,
                     }
-                    encoder.push(&last)?;
+                    pushed = true;
                     done += 1;
                     if !options.report(done as f32 / total.max(1) as f32) {
                         return Err(ExportError::Cancelled);
@@ -91,9 +102,11 @@ pub fn render(timeline: &Timeline, options: &mut Options<'_>) -> Result<Vec<u8>,
                 let bytes = read(&m.source)?;
                 let img =
                     aktion_media::decode_image(&bytes, &aktion_media::DecodeLimits::default())?;
-                let still = fit(&img, w, h);
-                for _ in 0..clip.frames {
-                    encoder.push(&still)?;
+                encoder.push(&fit(&img, w, h))?;
+                for done_here in 0..clip.frames {
+                    if done_here > 0 {
+                        encoder.repeat()?;
+                    }
                     done += 1;
                     if !options.report(done as f32 / total.max(1) as f32) {
                         return Err(ExportError::Cancelled);
@@ -101,10 +114,13 @@ pub fn render(timeline: &Timeline, options: &mut Options<'_>) -> Result<Vec<u8>,
                 }
             }
             _ => {
-                for _ in 0..clip.frames {
-                    encoder.push(&black)?;
-                    done += 1;
+                // A shot without a take: black for its length (at least a frame, as every
+                // resolved shot is).
+                encoder.push(&black)?;
+                for _ in 1..clip.frames {
+                    encoder.repeat()?;
                 }
+                done += clip.frames.max(1);
             }
         }
         if let Some((m, source_in)) = sound_of(clip) {

@@ -29,6 +29,8 @@ pub struct Mp4Encoder {
     samples: Vec<(Vec<u8>, bool)>,
     sps: Vec<u8>,
     pps: Vec<u8>,
+    /// The picture pushed last, converted ([`Self::repeat`] encodes it again).
+    last: Option<YUVBuffer>,
 }
 
 impl std::fmt::Debug for Mp4Encoder {
@@ -81,6 +83,7 @@ impl Mp4Encoder {
             samples: Vec::new(),
             sps: Vec::new(),
             pps: Vec::new(),
+            last: None,
         })
     }
 
@@ -105,9 +108,28 @@ impl Mp4Encoder {
         }
         let (planes, w, h) = to_i420(frame, self.matrix);
         let yuv = YUVBuffer::from_vec(planes, w, h);
+        let result = self.encode(&yuv);
+        self.last = Some(yuv);
+        result
+    }
+
+    /// Encodes the picture pushed last once more (a still held, a clip's last frame held):
+    /// the same as pushing it again without converting it again.
+    pub fn repeat(&mut self) -> Result<(), MediaError> {
+        let Some(yuv) = self.last.take() else {
+            return Err(MediaError::InvalidArgument(
+                "no picture to repeat yet".to_owned(),
+            ));
+        };
+        let result = self.encode(&yuv);
+        self.last = Some(yuv);
+        result
+    }
+
+    fn encode(&mut self, yuv: &YUVBuffer) -> Result<(), MediaError> {
         let stream = self
             .encoder
-            .encode(&yuv)
+            .encode(yuv)
             .map_err(|err| MediaError::Encode(format!("H.264: {err}")))?;
         let mut sample = Vec::new();
         let mut key = false;

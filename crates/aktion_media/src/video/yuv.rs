@@ -151,6 +151,60 @@ fn forward(matrix: Matrix) -> [[i32; 3]; 3] {
 /// Odd sizes are padded to even by repeating the last row and column, as 4:2:0 needs.
 /// Returns the planes and the padded size.
 pub fn to_i420(image: &RgbaImage, matrix: Matrix) -> (Vec<u8>, usize, usize) {
+    if image.width().is_multiple_of(2) && image.height().is_multiple_of(2) {
+        to_i420_even(image, matrix)
+    } else {
+        to_i420_padded(image, matrix)
+    }
+}
+
+/// [`to_i420`] for even sizes (every picture the animatic makes): two rows at a time, each
+/// 2×2 block read once for its four lumas and its chroma; the same numbers as the general
+/// path, a few times faster (it was a fifth of the animatic export's time).
+fn to_i420_even(image: &RgbaImage, matrix: Matrix) -> (Vec<u8>, usize, usize) {
+    const HALF: i32 = 1 << 15;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let raw = image.as_raw();
+    let m = forward(matrix);
+    let luma_of = |p: &[u8]| {
+        let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+        (((m[0][0] * r + m[0][1] * g + m[0][2] * b + HALF) >> 16) + 16).clamp(0, 255) as u8
+    };
+    let mut out = vec![0u8; w * h * 3 / 2];
+    let (luma, chroma) = out.split_at_mut(w * h);
+    let (u_plane, v_plane) = chroma.split_at_mut(w * h / 4);
+    let rows = raw.chunks_exact(w * 8).zip(luma.chunks_exact_mut(w * 2));
+    let chroma_rows = u_plane
+        .chunks_exact_mut(w / 2)
+        .zip(v_plane.chunks_exact_mut(w / 2));
+    for ((pair, lumas), (us, vs)) in rows.zip(chroma_rows) {
+        let (top, bottom) = pair.split_at(w * 4);
+        let (l0, l1) = lumas.split_at_mut(w);
+        let blocks = top
+            .chunks_exact(8)
+            .zip(bottom.chunks_exact(8))
+            .zip(l0.chunks_exact_mut(2).zip(l1.chunks_exact_mut(2)))
+            .zip(us.iter_mut().zip(vs.iter_mut()));
+        for (((a, b), (ya, yb)), (u, v)) in blocks {
+            ya[0] = luma_of(&a[0..4]);
+            ya[1] = luma_of(&a[4..8]);
+            yb[0] = luma_of(&b[0..4]);
+            yb[1] = luma_of(&b[4..8]);
+            let sum = |c: usize| {
+                (i32::from(a[c]) + i32::from(a[c + 4]) + i32::from(b[c]) + i32::from(b[c + 4])) / 4
+            };
+            let (r, g, bl) = (sum(0), sum(1), sum(2));
+            let cu = (m[1][0] * r + m[1][1] * g + m[1][2] * bl + HALF) >> 16;
+            let cv = (m[2][0] * r + m[2][1] * g + m[2][2] * bl + HALF) >> 16;
+            *u = (cu + 128).clamp(0, 255) as u8;
+            *v = (cv + 128).clamp(0, 255) as u8;
+        }
+    }
+    (out, w, h)
+}
+
+/// [`to_i420`] for any size: odd sizes padded by repeating the last row and column.
+fn to_i420_padded(image: &RgbaImage, matrix: Matrix) -> (Vec<u8>, usize, usize) {
     const HALF: i32 = 1 << 15;
     let (w, h) = (image.width() as usize, image.height() as usize);
     let (pw, ph) = (w.div_ceil(2) * 2, h.div_ceil(2) * 2);
@@ -200,6 +254,24 @@ fn clamp(value: i32) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_even_fast_path_converts_exactly_as_the_general_one() {
+        let mut seed = 0x2545_f491_u32;
+        let image = RgbaImage::from_fn(38, 22, |_, _| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let [r, g, b, _] = seed.to_le_bytes();
+            image::Rgba([r, g, b, 255])
+        });
+        for matrix in [Matrix::Bt601, Matrix::Bt709] {
+            assert_eq!(
+                super::to_i420_even(&image, matrix),
+                super::to_i420_padded(&image, matrix)
+            );
+        }
+    }
+
     use super::*;
 
     fn picture<'a>(y: &'a [u8], u: &'a [u8], v: &'a [u8], w: usize, h: usize) -> Yuv420<'a> {
