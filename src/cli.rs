@@ -597,21 +597,10 @@ pub fn export(
 pub fn conform(project: &Path, edit: &Path, json_out: bool) -> Result<u8, Failure> {
     use aktion_export::conform;
     let (root, mut doc) = load(project)?;
-    let bytes = std::fs::read(edit)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", edit.display())))?;
-    let is_xml = edit
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
-    let clips = if is_xml {
-        conform::read_fcp7(&bytes)
-    } else {
-        conform::read_otio(&bytes)
-    }
-    .map_err(|e| Failure::input(format!("{e} ({})", edit.display())))?;
+    let clips = conform::read_path(edit).map_err(Failure::input)?;
     let catalog = Catalog::builtin();
-    let snapshot = doc.clone();
     let result = conform::conform(&doc, &clips, |shot| {
-        aktion_export::timeline::clip_length_ms(&snapshot, catalog, &root, shot)
+        aktion_export::timeline::clip_length_ms(&doc, catalog, &root, shot)
     })
     .map_err(|e| Failure::input(e.to_string()))?;
     doc.sequence = result.sequence.clone();

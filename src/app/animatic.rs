@@ -17,7 +17,7 @@ use eframe::egui;
 
 use super::player::{Player, clock};
 use super::sound::{SoundEnv, SoundLink};
-use super::task::{Spawner, Task, take_ready};
+use super::task::{Spawner, Task};
 
 /// Widest preview rendered (the player shows it full-window; the export makes full size).
 const PREVIEW_WIDTH: u32 = 854;
@@ -196,14 +196,9 @@ impl Animatic {
         let Animatic::Preparing { task, .. } = self else {
             return;
         };
-        let mut slot = Some(std::mem::replace(task, Task::ready(Err(String::new()))));
-        match take_ready(&mut slot) {
-            None => {
-                if let (Some(t), Animatic::Preparing { task, .. }) = (slot, &mut *self) {
-                    *task = t;
-                }
-            }
-            Some(Ok(Ok(prepared))) => {
+        match task.poll() {
+            super::task::Poll::Pending => {}
+            super::task::Poll::Ready(Ok(prepared)) => {
                 let link = match prepared.sound {
                     Ok(track) => env.out.voice(&env.spawner, track),
                     Err(why) if why.is_empty() => SoundLink::Silent,
@@ -218,8 +213,10 @@ impl Animatic {
                     followed: None,
                 }));
             }
-            Some(Ok(Err(e))) => *self = Animatic::Failed(e),
-            Some(Err(lost)) => *self = Animatic::Failed(lost.to_string()),
+            super::task::Poll::Ready(Err(e)) => *self = Animatic::Failed(e),
+            super::task::Poll::Lost => {
+                *self = Animatic::Failed(super::task::Lost.to_string());
+            }
         }
     }
 

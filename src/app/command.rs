@@ -226,17 +226,7 @@ impl Studio {
         self.message = Some(format!("reading the edit {}…", path.display()));
         self.loaders.conforming = Some(self.spawner.blocking(move || {
             use aktion_export::conform;
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let xml = path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
-            let clips = if xml {
-                conform::read_fcp7(&bytes)
-            } else {
-                conform::read_otio(&bytes)
-            }
-            .map_err(|e| e.to_string())?;
+            let clips = conform::read_path(&path)?;
             let catalog = aktion_graph::Catalog::builtin();
             conform::conform(&doc, &clips, |shot| {
                 aktion_export::timeline::clip_length_ms(&doc, catalog, &root, shot)

@@ -102,6 +102,21 @@ fn frames_of(time: &Value) -> Option<(f64, f64)> {
     (value.is_finite() && rate.is_finite() && rate > 0.0 && value >= 0.0).then_some((value, rate))
 }
 
+/// Reads the edit at `path`: FCP7 XML for a `.xml` file, OpenTimelineIO otherwise. The
+/// message names the file.
+pub fn read_path(path: &std::path::Path) -> Result<Vec<EditClip>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let xml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    if xml {
+        read_fcp7(&bytes)
+    } else {
+        read_otio(&bytes)
+    }
+    .map_err(|e| format!("{e} ({})", path.display()))
+}
+
 /// The clips of an `.otio` timeline's first video track.
 pub fn read_otio(text: &[u8]) -> Result<Vec<EditClip>, ConformError> {
     if text.len() > MAX_EDIT_BYTES {
