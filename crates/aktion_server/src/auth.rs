@@ -146,7 +146,8 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, ApiError> {
     })
 }
 
-/// Creates a user with a hashed password and gives the starter grant (if > 0).
+/// Creates a user with a hashed password and gives the starter grant (if > 0) (admin
+/// commands and tests: no daily budget).
 pub async fn create_user(
     db: &Db,
     email: &str,
@@ -158,31 +159,74 @@ pub async fn create_user(
     let email = normalize_email(email)?;
     check_password(password)?;
     let hash = hash_password(password.to_owned(), cost).await?;
+    insert_user(
+        db,
+        &NewUser {
+            email: &email,
+            password_hash: &hash,
+            is_admin,
+            starter_grant,
+            daily_budget: None,
+        },
+    )
+    .await
+}
+
+/// A user to insert: the email normalised, the password already hashed.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+    /// Credits given with the account (none when 0).
+    pub starter_grant: i64,
+    /// Credits all starter grants together may give per UTC day (`None`: no budget).
+    pub daily_budget: Option<i64>,
+}
+
+/// Inserts the user and pays the starter grant in one transaction: an account never exists
+/// without the grant it was promised, and no grant is paid for an account that was not made.
+/// Past the daily budget the account is made without credits (and the log says so).
+pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User, ApiError> {
+    let mut tx = db.begin_write().await?;
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO users (email, password_hash, is_admin, balance, created_at) \
          VALUES ($1, $2, $3, 0, $4) RETURNING id",
     )
-    .bind(&email)
-    .bind(&hash)
-    .bind(i64::from(is_admin))
+    .bind(new.email)
+    .bind(new.password_hash)
+    .bind(i64::from(new.is_admin))
     .bind(now_ms())
-    .fetch_one(db.writer())
+    .fetch_one(&mut *tx)
     .await;
     let id = match inserted {
         Ok(id) => id,
         Err(e) if is_unique_violation(&e) => return Err(ApiError::EmailTaken),
         Err(e) => return Err(e.into()),
     };
-    if starter_grant > 0 {
-        ledger::grant(
-            db,
-            id,
-            starter_grant,
-            "starter grant",
-            Some("starter-grant"),
-        )
-        .await?;
+    if new.starter_grant > 0 {
+        let within = match new.daily_budget {
+            Some(budget) => {
+                crate::limits::take_from_daily_budget(&mut tx, budget, new.starter_grant).await?
+            }
+            None => true,
+        };
+        if within {
+            ledger::grant_in(
+                &mut tx,
+                id,
+                new.starter_grant,
+                "starter grant",
+                Some("starter-grant"),
+            )
+            .await?;
+        } else {
+            tracing::warn!(
+                "today's starter-grant budget is spent: account {id} made without credits"
+            );
+        }
     }
+    tx.commit().await?;
     user_by_id(db, id).await
 }
 
@@ -305,11 +349,15 @@ pub async fn purge_expired_sessions(db: &Db) -> Result<u64, ApiError> {
 /// Limits of the login rate limiter.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    /// Failed logins allowed per email within `window`.
+    /// Attempts per email that pass at once; after them each attempt waits a growing delay.
     pub per_email: u32,
-    /// Failed logins allowed per client IP within `window`.
+    /// Attempts per client address (IPv6: per /64) within `window` (successful ones are
+    /// taken back).
     pub per_ip: u32,
     pub window: Duration,
+    /// The first delay per email, doubled at each further failure up to `delay_cap`.
+    pub delay_base: Duration,
+    pub delay_cap: Duration,
 }
 
 impl Default for LoginLimits {
@@ -318,13 +366,17 @@ impl Default for LoginLimits {
             per_email: 5,
             per_ip: 30,
             window: Duration::from_secs(15 * 60),
+            delay_base: Duration::from_secs(1),
+            delay_cap: Duration::from_secs(60),
         }
     }
 }
 
-/// Counts failed logins per email and per IP in a fixed window, in the database: every
-/// instance sharing it sees the same counts, so spreading attempts over instances gains
-/// nothing. Keys are stored hashed (the email a client typed may be anything).
+/// Login attempts counted in the database (every instance sharing it sees the same counts,
+/// so spreading attempts over instances gains nothing), *before* the password is checked, so
+/// parallel guesses cannot all pass a check made before any failure was counted. Per email:
+/// growing delays, never a lock, so nobody can keep an owner out for longer than the cap.
+/// Per client address: a window. Keys are stored hashed (the email typed may be anything).
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     limits: LoginLimits,
@@ -336,82 +388,55 @@ impl LoginLimiter {
     }
 
     fn email_key(email: &str) -> String {
-        token_hash(&format!("email:{}", email.trim().to_lowercase()))
+        token_hash(&format!("login-email:{}", email.trim().to_lowercase()))
     }
 
-    fn keys_with(email: &str, ip: Option<IpAddr>, limits: LoginLimits) -> Vec<(String, u32)> {
-        let mut keys = vec![(Self::email_key(email), limits.per_email)];
+    fn ip_key(ip: IpAddr) -> String {
+        token_hash(&format!("login-ip:{}", crate::limits::address_key(ip)))
+    }
+
+    /// Counts one attempt; fails with [`ApiError::RateLimited`] (and `Retry-After`) while
+    /// the address is over its limit or the email inside its delay.
+    pub async fn attempt(&self, db: &Db, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
         if let Some(ip) = ip {
-            keys.push((token_hash(&format!("ip:{ip}")), limits.per_ip));
-        }
-        keys
-    }
-
-    fn window_ms(&self) -> i64 {
-        i64::try_from(self.limits.window.as_millis()).unwrap_or(i64::MAX / 4)
-    }
-
-    /// Fails with [`ApiError::RateLimited`] while the email or the IP is over its limit.
-    pub async fn check(&self, db: &Db, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let now = now_ms();
-        for (key, limit) in Self::keys_with(email, ip, self.limits) {
-            let row: Option<(i64, i64)> =
-                sqlx::query_as("SELECT window_start, failures FROM login_failures WHERE key = $1")
-                    .bind(&key)
-                    .fetch_optional(&db.pool)
-                    .await?;
-            if let Some((start, failures)) = row {
-                let left = start + self.window_ms() - now;
-                if left > 0 && failures >= i64::from(limit) {
-                    let secs = u64::try_from(left / 1000).unwrap_or(0).max(1);
-                    return Err(ApiError::RateLimited {
-                        retry_after_secs: secs,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Records one failed login (a new window starts when the last one is over).
-    pub async fn failed(&self, db: &Db, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let now = now_ms();
-        for (key, _) in Self::keys_with(email, ip, self.limits) {
-            sqlx::query(
-                "INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 1) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                 failures = CASE WHEN login_failures.window_start <= $3 THEN 1 \
-                   ELSE login_failures.failures + 1 END, \
-                 window_start = CASE WHEN login_failures.window_start <= $3 THEN $2 \
-                   ELSE login_failures.window_start END",
+            crate::limits::hit_window(
+                db,
+                &Self::ip_key(ip),
+                self.limits.per_ip,
+                self.limits.window,
             )
-            .bind(&key)
-            .bind(now)
-            .bind(now - self.window_ms())
-            .execute(db.writer())
             .await?;
+        }
+        crate::limits::hit_delay(
+            db,
+            &Self::email_key(email),
+            crate::limits::Delays {
+                free: self.limits.per_email,
+                base: self.limits.delay_base,
+                cap: self.limits.delay_cap,
+                quiet: self.limits.window,
+            },
+        )
+        .await
+    }
+
+    /// The owner signed in: the email's delays end and the address's attempt is taken back.
+    pub async fn succeeded(
+        &self,
+        db: &Db,
+        email: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        crate::limits::forget(db, &Self::email_key(email)).await?;
+        if let Some(ip) = ip {
+            crate::limits::unhit(db, &Self::ip_key(ip)).await?;
         }
         Ok(())
     }
 
-    /// Forgets the email's failures after a successful login.
-    pub async fn succeeded(&self, db: &Db, email: &str) -> Result<(), ApiError> {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(Self::email_key(email))
-            .execute(db.writer())
-            .await?;
-        Ok(())
-    }
-
-    /// Drops counts whose window is over.
+    /// Drops counts nobody touched for a day.
     pub async fn purge(&self, db: &Db) -> Result<u64, ApiError> {
-        Ok(
-            sqlx::query("DELETE FROM login_failures WHERE window_start < $1")
-                .bind(now_ms() - self.window_ms())
-                .execute(db.writer())
-                .await?
-                .rows_affected(),
-        )
+        crate::limits::purge(db, self.limits.window.max(Duration::from_secs(86_400))).await
     }
 }
 
@@ -441,38 +466,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn limiter_blocks_after_the_limit_per_email_and_per_ip_across_instances() {
+    async fn limiter_counts_per_email_and_per_address_across_instances() {
         let db = Db::connect("sqlite::memory:").await.expect("db");
         db.migrate().await.expect("migrate");
         let limits = LoginLimits {
             per_email: 2,
             per_ip: 3,
             window: Duration::from_secs(60),
+            delay_base: Duration::from_secs(30),
+            delay_cap: Duration::from_secs(60),
         };
         // Two limiters over one database: two server instances.
         let (one, two) = (LoginLimiter::new(limits), LoginLimiter::new(limits));
         let ip: Option<IpAddr> = "10.0.0.1".parse().ok();
-        one.failed(&db, "a@x.io", ip).await.expect("count");
-        assert!(two.check(&db, "a@x.io", ip).await.is_ok());
-        two.failed(&db, "A@x.io", ip).await.expect("count");
+        one.attempt(&db, "a@x.io", ip).await.expect("1st");
+        two.attempt(&db, "A@x.io", None)
+            .await
+            .expect("2nd, starts the delay");
         assert!(matches!(
-            one.check(&db, "a@x.io", None).await,
-            Err(ApiError::RateLimited { retry_after_secs }) if (1..=60).contains(&retry_after_secs)
+            one.attempt(&db, "a@x.io", None).await,
+            Err(ApiError::RateLimited { retry_after_secs }) if (1..=30).contains(&retry_after_secs)
         ));
-        assert!(one.check(&db, "b@x.io", ip).await.is_ok());
-        one.failed(&db, "b@x.io", ip).await.expect("count");
+        one.attempt(&db, "b@x.io", ip).await.expect("other email");
+        // Three attempts from 10.0.0.1 were counted (one with "a", one with "b"… and the
+        // refused one did not reach the address counter: it had no address).
+        two.attempt(&db, "c@x.io", ip)
+            .await
+            .expect("3rd from the address");
         assert!(
-            two.check(&db, "c@x.io", ip).await.is_err(),
-            "IP limit of 3 reached"
+            two.attempt(&db, "d@x.io", ip).await.is_err(),
+            "address limit of 3 reached"
         );
-        assert!(two.check(&db, "c@x.io", None).await.is_ok());
-        one.succeeded(&db, "a@x.io").await.expect("forget");
-        assert!(two.check(&db, "a@x.io", None).await.is_ok());
-        // Stored keys are hashes, never the typed email.
-        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM login_failures")
+        one.succeeded(&db, "c@x.io", ip).await.expect("owner");
+        two.attempt(&db, "e@x.io", ip)
+            .await
+            .expect("a success is taken back");
+        one.succeeded(&db, "a@x.io", None).await.expect("forget");
+        two.attempt(&db, "a@x.io", None)
+            .await
+            .expect("delay over after success");
+        // Stored keys are hashes, never the typed email or the address.
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM rate_counters")
             .fetch_all(&db.pool)
             .await
             .expect("keys");
-        assert!(keys.iter().all(|k| k.len() == 64 && !k.contains('@')));
+        assert!(
+            keys.iter()
+                .all(|k| k.len() == 64 && !k.contains('@') && !k.contains("10.0"))
+        );
     }
 }

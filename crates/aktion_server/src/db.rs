@@ -53,6 +53,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "generations, blobs and training data",
         include_str!("../migrations/sqlite/0002_generations_blobs_training.sql"),
     ),
+    (
+        3,
+        "abuse limits",
+        include_str!("../migrations/sqlite/0003_abuse_limits.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -64,6 +69,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "generations, blobs and training data",
         include_str!("../migrations/postgres/0002_generations_blobs_training.sql"),
+    ),
+    (
+        3,
+        "abuse limits",
+        include_str!("../migrations/postgres/0003_abuse_limits.sql"),
     ),
 ];
 

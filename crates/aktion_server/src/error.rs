@@ -44,6 +44,13 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("the server is busy with other {what}; retry in {retry_after_secs} s")]
+    Busy {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -96,6 +103,8 @@ impl ApiError {
             }
             Self::IdempotencyInProgress => (StatusCode::CONFLICT, "request_in_progress"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -106,6 +115,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (status, code) = self.status_and_code();
         let (message, fields) = match self {
+            Self::Busy { .. } => (self.to_string(), None),
             _ if status.is_server_error() => ("internal server error".to_owned(), None),
             Self::BadRequest { fields, .. } => (self.to_string(), fields.clone()),
             _ => (self.to_string(), None),
@@ -121,12 +131,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, Self::Busy { .. }) {
             // Logged here, once; the client only sees a generic message.
             tracing::error!("request failed: {self:#}");
         }
         let mut response = (status, Json(self.body())).into_response();
-        if let Self::RateLimited { retry_after_secs } = self
+        if let Self::RateLimited { retry_after_secs }
+        | Self::Busy {
+            retry_after_secs, ..
+        } = self
             && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response

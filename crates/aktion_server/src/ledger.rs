@@ -125,6 +125,20 @@ async fn grant_once(
     op_key: Option<&str>,
 ) -> Result<Granted, ApiError> {
     let mut tx = db.begin_write().await?;
+    let granted = grant_in(&mut tx, user_id, amount, reason, op_key).await?;
+    tx.commit().await?;
+    Ok(granted)
+}
+
+/// [`grant`] inside the caller's write transaction (a new account and its starter grant
+/// commit together).
+pub async fn grant_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+    amount: i64,
+    reason: &str,
+    op_key: Option<&str>,
+) -> Result<Granted, ApiError> {
     if let Some(key) = op_key {
         let existing: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT id, balance_after, amount FROM ledger_entries \
@@ -132,7 +146,7 @@ async fn grant_once(
         )
         .bind(user_id)
         .bind(key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some((entry_id, balance, first_amount)) = existing {
             if first_amount != amount {
@@ -150,13 +164,13 @@ async fn grant_once(
     )
     .bind(amount)
     .bind(user_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(balance) = balance else {
         return Err(ApiError::NotFound("user"));
     };
     let entry_id = insert_entry(
-        &mut tx,
+        tx,
         NewEntry {
             user_id,
             kind: "grant",
@@ -169,7 +183,6 @@ async fn grant_once(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Granted {
         entry_id,
         balance,

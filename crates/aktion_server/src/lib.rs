@@ -12,6 +12,7 @@ mod error;
 pub mod generations;
 mod idempotency;
 pub mod ledger;
+pub mod limits;
 pub mod metrics;
 pub mod pricing;
 mod routes;
@@ -30,8 +31,11 @@ pub use storage::Storage;
 /// Server settings that are not per-request.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Credits given to each new account (`AKTION_STARTER_CREDITS`).
+    /// Credits given to each new account (`AKTION_STARTER_CREDITS`; 0 by default: until
+    /// email verification exists a grant per account is free money for scripts).
     pub starter_grant: i64,
+    /// Registration, login and resource limits (PRODUCT.md §5.4).
+    pub limits: limits::Limits,
     pub session_ttl: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -66,7 +70,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            starter_grant: 20,
+            starter_grant: 0,
+            limits: limits::Limits::default(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             max_body_bytes: 64 * 1024,
             password_cost: auth::PasswordCost::default(),
@@ -92,6 +97,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub limiter: Arc<auth::LoginLimiter>,
+    /// Bounds on concurrent password hashing, uploads, generation drivers and requests.
+    pub gates: limits::Gates,
     pub storage: Storage,
     pub jobs: Arc<generations::Jobs>,
     pub metrics: Arc<metrics::Metrics>,
@@ -109,8 +116,10 @@ impl AppState {
             .map_err(|e| ApiError::Internal(format!("provider clients: {e}")))?;
         let storage = Storage::from_url(&config.storage_url)?;
         let signing_key = Arc::new(signing::load_or_create_key(&db).await?);
+        let gates = limits::Gates::new(&config.limits);
         Ok(Self {
             db,
+            gates,
             config: Arc::new(config),
             limiter,
             storage,
@@ -133,9 +142,6 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
         generations::spawn_watcher(&state);
     }
     let released = sweep(&state, true).await?;
-    auth::purge_expired_sessions(&state.db).await?;
-    state.limiter.purge(&state.db).await?;
-    idempotency::purge(&state.db, state.config.idempotency_ttl).await?;
     Ok((state, released))
 }
 
@@ -170,5 +176,32 @@ pub async fn sweep(state: &AppState, at_start: bool) -> Result<u64, ApiError> {
     } else {
         ledger::Abandoned::LeaseExpired
     };
-    ledger::settle_abandoned(&state.db, which).await
+    let released = ledger::settle_abandoned(&state.db, which).await?;
+    housekeeping(state).await;
+    Ok(released)
+}
+
+/// Drops what expired: sessions, idempotency records, rate counters, uploads a stopped
+/// server left half-received. Failures are logged; they never stop a sweep.
+async fn housekeeping(state: &AppState) {
+    let results = [
+        ("sessions", auth::purge_expired_sessions(&state.db).await),
+        ("rate counters", state.limiter.purge(&state.db).await),
+        (
+            "idempotency records",
+            idempotency::purge(&state.db, state.config.idempotency_ttl).await,
+        ),
+        (
+            "unfinished uploads",
+            state
+                .storage
+                .purge_received(Duration::from_secs(3600))
+                .await,
+        ),
+    ];
+    for (what, result) in results {
+        if let Err(e) = result {
+            tracing::warn!("purging expired {what}: {e}");
+        }
+    }
 }

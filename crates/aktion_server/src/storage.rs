@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::ApiError;
 
@@ -142,6 +142,94 @@ impl Storage {
         Ok(())
     }
 
+    /// Streams `chunks` to a new temporary object while hashing them, holding at most a few
+    /// multipart parts in memory whatever the size. Refused past `max` bytes (the partial
+    /// object is removed). Commit the result with [`Storage::commit`].
+    pub async fn receive<S, E>(&self, mut chunks: S, max: u64) -> Result<Received, ReceiveError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt as _;
+        let key = format!("{UPLOADS}/{}", uuid::Uuid::new_v4().simple());
+        let upload = self
+            .store
+            .put_multipart(&Path::from(key.as_str()))
+            .await
+            .map_err(|e| ReceiveError::Storage(storage_error(&e)))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0_u64;
+        let failed = loop {
+            let Some(chunk) = chunks.next().await else {
+                break None;
+            };
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => break Some(ReceiveError::Body(e.to_string())),
+            };
+            size += chunk.len() as u64;
+            if size > max {
+                break Some(ReceiveError::TooLarge);
+            }
+            hasher.update(&chunk);
+            if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                break Some(ReceiveError::Storage(storage_error(&e)));
+            }
+            writer.put(chunk);
+        };
+        if let Some(error) = failed {
+            let _ = writer.abort().await;
+            return Err(error);
+        }
+        if size == 0 {
+            let _ = writer.abort().await;
+            return Err(ReceiveError::Empty);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| ReceiveError::Storage(storage_error(&e)))?;
+        Ok(Received {
+            key,
+            hash: BlobHash(hasher.finalize().to_hex().to_string()),
+            size,
+        })
+    }
+
+    /// Moves a received object to its blob key (or drops it when those bytes are already
+    /// stored).
+    pub async fn commit(&self, received: &Received) -> Result<(), ApiError> {
+        let to = Self::blob_key(&received.hash);
+        if self.exists(&to).await? {
+            return self.delete(&received.key).await;
+        }
+        self.store
+            .rename(&Path::from(received.key.as_str()), &Path::from(to.as_str()))
+            .await
+            .map_err(|e| storage_error(&e))
+    }
+
+    /// Removes temporary objects of uploads older than `age` that a stopped server left.
+    pub async fn purge_received(&self, age: std::time::Duration) -> Result<u64, ApiError> {
+        use futures_util::StreamExt as _;
+        let cutoff = std::time::SystemTime::now() - age;
+        let mut listing = self.store.list(Some(&Path::from(UPLOADS)));
+        let mut removed = 0;
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| storage_error(&e))?;
+            let modified = std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(
+                    u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0),
+                );
+            if modified < cutoff {
+                self.delete(meta.location.as_ref()).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The bytes under `key`, or `None` when there are none.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, ApiError> {
         match self.store.get(&Path::from(key)).await {
@@ -182,6 +270,30 @@ impl Storage {
             ))
         }
     }
+}
+
+/// Prefix of objects being received.
+const UPLOADS: &str = "uploads";
+/// Multipart part size (S3's minimum is 5 MiB) and parts buffered or in flight per upload.
+const PART_BYTES: usize = 5 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// An object received by [`Storage::receive`], under a temporary key.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub key: String,
+    pub hash: BlobHash,
+    pub size: u64,
+}
+
+/// Why [`Storage::receive`] stopped.
+#[derive(Debug)]
+pub enum ReceiveError {
+    TooLarge,
+    Empty,
+    /// The client's body failed (disconnect, timeout).
+    Body(String),
+    Storage(ApiError),
 }
 
 fn storage_error(e: &object_store::Error) -> ApiError {

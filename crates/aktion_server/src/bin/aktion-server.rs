@@ -32,9 +32,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "AKTION_BIND", default_value = "127.0.0.1:8787")]
         bind: SocketAddr,
-        /// Credits given to each new account.
-        #[arg(long, env = "AKTION_STARTER_CREDITS", default_value_t = 20)]
+        /// Credits given to each new account. 0 by default: until accounts verify their email,
+        /// a grant per account is free money for anyone with a script.
+        #[arg(long, env = "AKTION_STARTER_CREDITS", default_value_t = 0,
+              value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
         starter_credits: i64,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Where providers can reach this server (for signed input URLs), e.g.
         /// `https://api.example.com`; without it inputs are sent to providers as bytes.
         #[arg(long, env = "AKTION_PUBLIC_URL")]
@@ -54,6 +58,56 @@ enum Command {
         #[command(subcommand)]
         command: Admin,
     },
+}
+
+/// Abuse limits (PRODUCT.md §5.4).
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated addresses or CIDR
+    /// ranges. Without it the peer address is the client.
+    #[arg(long, env = "AKTION_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: aktion_server::limits::TrustedProxies,
+    /// Registrations per client address (IPv6: per /64) per hour.
+    #[arg(long, env = "AKTION_REGISTER_PER_ADDRESS_PER_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    register_per_address: u32,
+    /// Registrations per hour in all.
+    #[arg(long, env = "AKTION_REGISTER_PER_HOUR", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    register_per_hour: u32,
+    /// Credits all starter grants together may give per UTC day.
+    #[arg(long, env = "AKTION_STARTER_GRANT_DAILY_BUDGET", default_value_t = 5_000,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    starter_grant_daily_budget: i64,
+    /// Bytes of blobs (uploads and outputs) one user may keep.
+    #[arg(long, env = "AKTION_USER_STORAGE_BYTES", default_value_t = 5 * 1024 * 1024 * 1024)]
+    user_storage_bytes: u64,
+    /// Generations this instance drives at once.
+    #[arg(long, env = "AKTION_MAX_GENERATIONS", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_generations: u64,
+    /// Requests this instance handles at once; more are answered 503.
+    #[arg(long, env = "AKTION_MAX_REQUESTS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_requests: u64,
+    /// Database connections in the pool (default: 16 on PostgreSQL, 4 readers on SQLite).
+    #[arg(long, env = "AKTION_DB_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    db_max_connections: Option<u32>,
+}
+
+impl LimitArgs {
+    fn apply(self, config: &mut Config) {
+        let l = &mut config.limits;
+        l.trusted_proxies = self.trusted_proxies;
+        l.register_per_address = self.register_per_address;
+        l.register_per_hour = self.register_per_hour;
+        l.starter_grant_daily_budget = self.starter_grant_daily_budget;
+        l.user_storage_bytes = self.user_storage_bytes;
+        l.drivers = usize::try_from(self.max_generations).unwrap_or(64);
+        l.requests = usize::try_from(self.max_requests).unwrap_or(1024);
+        config.db_max_connections = self.db_max_connections;
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,17 +182,32 @@ async fn run() -> Result<()> {
         Command::Serve {
             bind,
             starter_credits,
+            limits,
             public_url,
             generation_lease_secs,
             api_only,
         } => {
-            let config = Config {
+            if starter_credits == 0 {
+                tracing::info!(
+                    "AKTION_STARTER_CREDITS is 0: new accounts start without credits \
+                     (a starter grant is paid only once email verification exists)"
+                );
+            } else {
+                tracing::warn!(
+                    "AKTION_STARTER_CREDITS={starter_credits}: every new account gets credits \
+                     before its email is verified; all grants together are capped at \
+                     {} a day (AKTION_STARTER_GRANT_DAILY_BUDGET)",
+                    limits.starter_grant_daily_budget
+                );
+            }
+            let mut config = Config {
                 drive_generations: !api_only,
                 starter_grant: starter_credits,
                 public_url,
                 generation_lease: std::time::Duration::from_secs(generation_lease_secs),
                 ..config
             };
+            limits.apply(&mut config);
             serve(&url, bind, config).await
         }
         Command::Admin { command } => admin(&url, config, command).await,

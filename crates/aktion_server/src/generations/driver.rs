@@ -14,12 +14,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::now_ms;
-use crate::storage::{BlobHash, Storage};
+use crate::storage::{BlobHash, ReceiveError, Storage};
 use crate::{ApiError, AppState};
 
 use super::settle::{finish, settle};
 use super::store::{GenerationRow, blob_of, load};
-use super::{ACTIVE, CANCEL_CHECK, Jobs, RECONNECT_PAUSE, StoredOutput, TERMINAL};
+use super::{
+    ACTIVE, CANCEL_CHECK, Jobs, MAX_DRIVER_FAILURES, RECONNECT_PAUSE, StoredOutput, TERMINAL,
+};
 
 pub(super) fn lease_ms(state: &AppState) -> i64 {
     i64::try_from(state.config.generation_lease.as_millis()).unwrap_or(i64::MAX / 4)
@@ -40,6 +42,11 @@ pub fn spawn(state: &AppState, id: &str) {
     let state = state.clone();
     let id = id.to_owned();
     tokio::spawn(async move {
+        // At most `limits.drivers` generations drive at once; the rest (say, everything a
+        // restart picked up) wait here for a slot, their leases kept by the watcher.
+        let Some(_slot) = state.gates.drivers.wait_for().await else {
+            return;
+        };
         state.metrics.generation_started();
         let result = drive(&state, &id, &token).await;
         state.metrics.generation_stopped();
@@ -47,11 +54,29 @@ pub fn spawn(state: &AppState, id: &str) {
             local.remove(&id);
         }
         if let Err(e) = result {
-            // The row stays as it is; its lease runs out and a sweep (or the next start)
-            // drives it again.
+            // Given up: the lease is cleared (the watcher renews only what runs here), so the
+            // next sweep drives it again; after a few failures it fails and is released.
             tracing::error!(generation = %id, "generation stopped on a server error: {e}");
+            if let Err(e) = give_up(&state, &id).await {
+                tracing::error!(generation = %id, "giving the generation up: {e}");
+            }
         }
     });
+}
+
+/// A driver that failed on a server error gives generation `id` up: worker and lease cleared,
+/// the failure counted.
+async fn give_up(state: &AppState, id: &str) -> Result<(), ApiError> {
+    sqlx::query(&format!(
+        "UPDATE generations SET worker = NULL, lease_until = 0, \
+         driver_failures = driver_failures + 1 \
+         WHERE id = $1 AND worker = $2 AND state IN {ACTIVE}"
+    ))
+    .bind(id)
+    .bind(&state.jobs.instance)
+    .execute(state.db.writer())
+    .await?;
+    Ok(())
 }
 
 /// Settles what a crash left behind and drives generations nobody drives: all active ones
@@ -102,6 +127,8 @@ pub async fn resume(state: &AppState, all: bool) -> Result<usize, ApiError> {
 pub(super) enum Stop {
     Cancelled,
     Failed(String),
+    /// Another instance owns the generation now (this one's lease ran out): stop touching it.
+    Lost,
     /// The database or the blob store failed: leave the row for a later resume.
     Internal(ApiError),
 }
@@ -121,10 +148,19 @@ pub(super) async fn drive(
     if row.state.is_terminal() {
         return settle(state, &row).await;
     }
+    if row.driver_failures >= MAX_DRIVER_FAILURES {
+        let message = "the server could not run this job (it failed several times); \
+                       credits released";
+        return finish(state, &row, GenerationState::Failed, Some(message), &[]).await;
+    }
     let outcome = work(state, &row, token).await;
     let (end, outputs) = match outcome {
         Ok(outputs) => (GenerationState::Succeeded, outputs),
         Err(Stop::Cancelled) => (GenerationState::Cancelled, Vec::new()),
+        Err(Stop::Lost) => {
+            tracing::warn!(generation = %id, "another instance took this generation over; stopped");
+            return Ok(());
+        }
         Err(Stop::Failed(message)) => {
             finish(state, &row, GenerationState::Failed, Some(&message), &[]).await?;
             return Ok(());
@@ -195,42 +231,61 @@ pub(super) async fn watch_once(
     *last_renew = tokio::time::Instant::now();
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
     let now = now_ms();
-    sqlx::query(&format!(
-        "UPDATE generations SET lease_until = $1 WHERE worker = $2 AND state IN {ACTIVE}"
-    ))
-    .bind(now + ms(lease))
-    .bind(&jobs.instance)
-    .execute(db.writer())
-    .await?;
-    sqlx::query(&format!(
-        "UPDATE reservations SET lease_until = $1 WHERE status = 'open' AND id IN \
-         (SELECT reservation_id FROM generations WHERE worker = $2 AND state IN {ACTIVE})"
-    ))
-    .bind(now + ms(reservation_lease))
-    .bind(&jobs.instance)
-    .execute(db.writer())
-    .await?;
+    // Only what runs here: a generation whose driver stopped must let its lease run out.
+    let ids = jobs.ids();
+    for chunk in ids.chunks(500) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE generations SET lease_until = $1 \
+             WHERE worker = $2 AND state IN {ACTIVE} AND id IN ({list})"
+        );
+        let mut renew = sqlx::query(&sql).bind(now + ms(lease)).bind(&jobs.instance);
+        for id in chunk {
+            renew = renew.bind(id);
+        }
+        renew.execute(db.writer()).await?;
+        let sql = format!(
+            "UPDATE reservations SET lease_until = $1 WHERE status = 'open' AND id IN \
+             (SELECT reservation_id FROM generations \
+              WHERE worker = $2 AND state IN {ACTIVE} AND id IN ({list}))"
+        );
+        let mut renew = sqlx::query(&sql)
+            .bind(now + ms(reservation_lease))
+            .bind(&jobs.instance);
+        for id in chunk {
+            renew = renew.bind(id);
+        }
+        renew.execute(db.writer()).await?;
+    }
     Ok(())
 }
 
+/// Moves generation `id` on, fenced: only while this instance owns it. [`Stop::Lost`] when it
+/// does not any more (its lease ran out and another instance claimed it).
 pub(super) async fn set_state(
     state: &AppState,
     id: &str,
     to: GenerationState,
     provider_job: Option<&str>,
-) -> Result<(), ApiError> {
-    sqlx::query(&format!(
+) -> Result<(), Stop> {
+    let moved = sqlx::query(&format!(
         "UPDATE generations SET state = $1, provider_job = COALESCE($2, provider_job), \
-         started_at = COALESCE(started_at, $3) WHERE id = $4 AND state IN {ACTIVE}"
+         started_at = COALESCE(started_at, $3) WHERE id = $4 AND state IN {ACTIVE} AND worker = $5"
     ))
     .bind(to.as_str())
     .bind(provider_job)
     .bind(now_ms())
     .bind(id)
+    .bind(&state.jobs.instance)
     .execute(state.db.writer())
-    .await?;
+    .await
+    .map_err(ApiError::from)?
+    .rows_affected();
     state.jobs.notify(id);
-    Ok(())
+    if moved == 1 { Ok(()) } else { Err(Stop::Lost) }
 }
 
 pub(super) async fn work(
@@ -316,7 +371,9 @@ pub(super) async fn work(
     store_outputs(state, row, token, &outputs).await
 }
 
-/// Streams each output from the provider into the blob store, owned by the generation's user.
+/// Streams each output from the provider into the blob store, owned by the generation's user:
+/// spooled to a temporary file while it downloads (never held whole in memory), then sent to
+/// the store part by part.
 pub(super) async fn store_outputs(
     state: &AppState,
     row: &GenerationRow,
@@ -327,32 +384,47 @@ pub(super) async fn store_outputs(
     let expected = expected_media(&row.kind);
     let mut stored = Vec::with_capacity(outputs.len());
     for output in outputs {
-        let mut buf = Vec::new();
+        let spool = tempfile::tempfile()
+            .map_err(|e| ApiError::Internal(format!("spool file for an output: {e}")))?;
+        let mut writer = std::io::BufWriter::with_capacity(256 * 1024, spool);
         let limits = DownloadLimits {
             max_bytes: state.config.max_output_bytes,
             expected,
         };
         let mut sink = |chunk: &[u8]| {
-            buf.extend_from_slice(chunk);
-            Ok(())
+            use std::io::Write as _;
+            writer.write_all(chunk)
         };
         let downloaded = tokio::select! {
             () = token.cancelled() => return Err(Stop::Cancelled),
             d = providers.download_with(output, limits, &mut sink) => d,
         };
         let downloaded = downloaded.map_err(|e| Stop::Failed(e.to_string()))?;
-        let hash = BlobHash::of(&buf);
-        let size = i64::try_from(buf.len()).unwrap_or(i64::MAX);
-        store_blob(
+        let spool = writer
+            .into_inner()
+            .map_err(|e| ApiError::Internal(format!("spooling an output: {e}")))?;
+        let received = state
+            .storage
+            .receive(file_chunks(spool), state.config.max_output_bytes)
+            .await
+            .map_err(|e| match e {
+                ReceiveError::Storage(e) => Stop::Internal(e),
+                ReceiveError::Empty => Stop::Failed("the provider returned an empty file".into()),
+                ReceiveError::TooLarge => Stop::Failed("the provider's output is too large".into()),
+                ReceiveError::Body(e) => Stop::Internal(ApiError::Internal(e)),
+            })?;
+        state.storage.commit(&received).await?;
+        let size = i64::try_from(received.size).unwrap_or(i64::MAX);
+        record_blob(
             state,
             row.user_id,
-            &hash,
+            &received.hash,
             &downloaded.content_type,
-            Bytes::from(buf),
+            size,
         )
         .await?;
         stored.push(StoredOutput {
-            hash: hash.to_string(),
+            hash: received.hash.to_string(),
             content_type: downloaded.content_type,
             size,
         });
@@ -361,6 +433,36 @@ pub(super) async fn store_outputs(
         return Err(Stop::Failed("the provider returned no output".to_owned()));
     }
     Ok(stored)
+}
+
+/// A file read from its start in chunks of 1 MiB.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+    use std::io::Seek as _;
+    let file = {
+        let mut file = file;
+        file.rewind().map(|()| tokio::fs::File::from_std(file))
+    };
+    Box::pin(futures_util::stream::unfold(
+        Some(file),
+        |file| async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut file = match file? {
+                Ok(file) => file,
+                Err(e) => return Some((Err(e), None)),
+            };
+            let mut buf = vec![0_u8; 1024 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), Some(Ok(file))))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        },
+    ))
 }
 
 /// Writes the blob (once per content) and makes it readable by `user_id`.
@@ -376,6 +478,18 @@ pub async fn store_blob(
     if !state.storage.exists(&key).await? {
         state.storage.put(&key, bytes).await?;
     }
+    record_blob(state, user_id, hash, content_type, size).await
+}
+
+/// Makes stored blob `hash` readable by `user_id` (and counted in their storage); true when
+/// the user did not have it yet.
+pub async fn record_blob(
+    state: &AppState,
+    user_id: i64,
+    hash: &BlobHash,
+    content_type: &str,
+    size: i64,
+) -> Result<bool, ApiError> {
     let added = sqlx::query(
         "INSERT INTO blobs (user_id, hash, size, content_type, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (user_id, hash) DO NOTHING",
@@ -424,11 +538,12 @@ pub(super) async fn write_progress(
         };
         let written = sqlx::query(
             "UPDATE generations SET progress_permille = COALESCE($1, progress_permille), message = $2 \
-             WHERE id = $3 AND state = 'running'",
+             WHERE id = $3 AND state = 'running' AND worker = $4",
         )
         .bind(permille)
         .bind(message)
         .bind(&id)
+        .bind(&state.jobs.instance)
         .execute(state.db.writer())
         .await;
         if written.is_ok() {

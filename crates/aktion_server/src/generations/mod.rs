@@ -23,13 +23,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-pub use self::driver::{resume, spawn, spawn_watcher, store_blob};
-pub use self::store::{GenerationRow, blob_of, cancel, create, current, owned, rate, settings_of};
+pub use self::driver::{record_blob, resume, spawn, spawn_watcher, store_blob};
+pub use self::store::{
+    GenerationRow, blob_of, cancel, create, current, owned, rate, settings_of, stored_bytes,
+};
 
 const ACTIVE: &str = "('queued', 'submitting', 'running')";
 const TERMINAL: &str = "('succeeded', 'failed', 'cancelled')";
 /// How often a driver looks for a cancel requested through another instance.
 const CANCEL_CHECK: Duration = Duration::from_secs(1);
+/// Server errors after which a generation fails (and is released) instead of being driven again.
+const MAX_DRIVER_FAILURES: i64 = 3;
 /// Pause before waiting again on a job whose provider could not be reached.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 
@@ -66,6 +70,14 @@ impl Jobs {
     /// Generations driven by this instance right now.
     pub fn running(&self) -> usize {
         self.local.lock().map_or(0, |l| l.len())
+    }
+
+    /// Ids of the generations driven here.
+    fn ids(&self) -> Vec<String> {
+        self.local
+            .lock()
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn token(&self, id: &str) -> Option<CancellationToken> {

@@ -10,8 +10,9 @@ use super::store::{GenerationRow, load};
 use super::{ACTIVE, StoredOutput};
 
 /// Moves a generation to its end state and settles its credits in one transaction (once: a
-/// concurrent cancel and success cannot both win), then records it as training data when its
-/// owner shares.
+/// concurrent cancel and success cannot both win; fenced: only while this instance owns it,
+/// so a driver whose lease ran out cannot settle what another instance now drives), then
+/// records it as training data when its owner shares.
 pub(super) async fn finish(
     state: &AppState,
     row: &GenerationRow,
@@ -25,13 +26,14 @@ pub(super) async fn finish(
     let moved = sqlx::query(&format!(
         "UPDATE generations SET state = $1, message = $2, outputs = $3, finished_at = $4, \
          progress_permille = CASE WHEN $1 = 'succeeded' THEN 1000 ELSE progress_permille END \
-         WHERE id = $5 AND state IN {ACTIVE}"
+         WHERE id = $5 AND state IN {ACTIVE} AND worker = $6"
     ))
     .bind(to.as_str())
     .bind(message)
     .bind(outputs_json)
     .bind(now_ms())
     .bind(&row.id)
+    .bind(&state.jobs.instance)
     .execute(&mut *tx)
     .await?
     .rows_affected()

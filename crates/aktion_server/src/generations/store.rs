@@ -33,6 +33,8 @@ pub struct GenerationRow {
     pub provider_job: Option<String>,
     pub outputs: Vec<StoredOutput>,
     pub cancel_requested: bool,
+    /// Times a driver gave this generation up on a server error.
+    pub driver_failures: i64,
     pub rating: Option<i64>,
     pub created_at: i64,
     pub started_at: Option<i64>,
@@ -40,7 +42,8 @@ pub struct GenerationRow {
 }
 
 pub(super) const COLUMNS: &str = "id, user_id, kind, request, state, progress_permille, message, credits, \
-    reservation_id, provider_job, outputs, cancel_requested, rating, created_at, started_at, finished_at";
+    reservation_id, provider_job, outputs, cancel_requested, driver_failures, rating, created_at, \
+    started_at, finished_at";
 
 pub(super) fn row_from(row: &sqlx::any::AnyRow) -> Result<GenerationRow, ApiError> {
     let request: String = row.try_get("request")?;
@@ -65,6 +68,7 @@ pub(super) fn row_from(row: &sqlx::any::AnyRow) -> Result<GenerationRow, ApiErro
             None => Vec::new(),
         },
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        driver_failures: row.try_get("driver_failures")?,
         rating: row.try_get("rating")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
@@ -151,6 +155,17 @@ pub async fn blob_of(
             .fetch_optional(&db.pool)
             .await?,
     )
+}
+
+/// Bytes of blobs `user_id` keeps (uploads and outputs), for the storage quota.
+pub async fn stored_bytes(db: &crate::Db, user_id: i64) -> Result<u64, ApiError> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(u64::try_from(total).unwrap_or(0))
 }
 
 /// Checks a request against the node catalog: a generating kind the server prices, known
@@ -397,6 +412,7 @@ pub(super) fn new_row(
         provider_job: None,
         outputs: Vec::new(),
         cancel_requested: false,
+        driver_failures: 0,
         rating: None,
         created_at: now,
         started_at: None,

@@ -12,7 +12,7 @@ use axum::response::Response;
 use super::{AdminUser, ApiJson, ApiQuery, AuthUser, ClientIp, MaybeUser, page_limit, to_value};
 use crate::auth::{self, User};
 use crate::db::now_ms;
-use crate::{ApiError, AppState, idempotency, ledger, pricing};
+use crate::{ApiError, AppState, idempotency, ledger, limits, pricing};
 
 pub(super) fn me_of(user: &User) -> Me {
     Me {
@@ -42,18 +42,41 @@ async fn session_response(state: &AppState, user: &User) -> Result<SessionRespon
 /// Create an account; answers with a session token. New accounts get the starter grant.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", request_body = Credentials,
     responses((status = 201, body = SessionResponse), (status = 400, body = ErrorBody),
-        (status = 409, description = "email taken", body = ErrorBody)))]
+        (status = 409, description = "email taken", body = ErrorBody),
+        (status = 429, description = "too many registrations from this address or in all; see Retry-After", body = ErrorBody),
+        (status = 503, description = "too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
-    let user = auth::create_user(
+    // Cheap checks first; the Argon2 hash (19 MiB, tens of ms) only for a request that can
+    // succeed, and only within the hashing gate.
+    let email = auth::normalize_email(&body.email)?;
+    auth::check_password(&body.password)?;
+    let limits = &state.config.limits;
+    let hour = std::time::Duration::from_secs(3600);
+    if let Some(ip) = ip {
+        let key = auth::token_hash(&format!("register:{}", limits::address_key(ip)));
+        limits::hit_window(&state.db, &key, limits.register_per_address, hour).await?;
+    }
+    limits::hit_window(&state.db, "register:all", limits.register_per_hour, hour).await?;
+    if auth::user_by_email(&state.db, &email).await?.is_some() {
+        return Err(ApiError::EmailTaken);
+    }
+    let hash = {
+        let _slot = state.gates.hashing.enter().await?;
+        auth::hash_password(body.password, state.config.password_cost).await?
+    };
+    let user = auth::insert_user(
         &state.db,
-        &body.email,
-        &body.password,
-        false,
-        state.config.starter_grant,
-        state.config.password_cost,
+        &auth::NewUser {
+            email: &email,
+            password_hash: &hash,
+            is_admin: false,
+            starter_grant: state.config.starter_grant,
+            daily_budget: Some(limits.starter_grant_daily_budget),
+        },
     )
     .await?;
     Ok((
@@ -64,26 +87,31 @@ pub(super) async fn register(
 
 /// Sign in; answers with a session token. Rate-limited per email and per IP.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = Credentials,
-    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "too many attempts for this email or from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    state.limiter.check(&state.db, &body.email, ip).await?;
-    let Some(user) = auth::authenticate(
-        &state.db,
-        &body.email,
-        &body.password,
-        state.config.password_cost,
-    )
-    .await?
-    else {
-        state.limiter.failed(&state.db, &body.email, ip).await?;
+    // Counted before the password is checked: parallel guesses cannot all pass.
+    state.limiter.attempt(&state.db, &body.email, ip).await?;
+    let found = {
+        let _slot = state.gates.hashing.enter().await?;
+        auth::authenticate(
+            &state.db,
+            &body.email,
+            &body.password,
+            state.config.password_cost,
+        )
+        .await?
+    };
+    let Some(user) = found else {
         return Err(ApiError::BadCredentials);
     };
-    state.limiter.succeeded(&state.db, &body.email).await?;
+    state.limiter.succeeded(&state.db, &body.email, ip).await?;
     Ok(Json(session_response(&state, &user).await?))
 }
 

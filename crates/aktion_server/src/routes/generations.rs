@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{ApiJson, ApiQuery, AuthUser, declared_length};
 use crate::generations::{self as gen_logic};
-use crate::storage::{BlobHash, Storage};
+use crate::storage::{BlobHash, ReceiveError, Storage};
 use crate::{ApiError, AppState, idempotency, signing};
 
 /// Content types a blob may have: the media a node takes or makes.
@@ -53,21 +53,62 @@ pub(super) async fn put_blob(
         .ok_or(ApiError::UnsupportedContentType(
             "a blob needs Content-Type image/*, video/* or audio/*",
         ))?;
-    let limit = u64::try_from(state.config.max_blob_bytes).unwrap_or(u64::MAX);
-    if declared_length(req.headers()).is_some_and(|n| n > limit) {
+    let max = u64::try_from(state.config.max_blob_bytes).unwrap_or(u64::MAX);
+    let declared = declared_length(req.headers());
+    if declared.is_some_and(|n| n > max) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let body = axum::body::to_bytes(req.into_body(), state.config.max_blob_bytes)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
-    if BlobHash::of(&body) != hash {
+    let info = |size: i64, content_type: String| BlobInfo {
+        hash: hash.to_string(),
+        size,
+        content_type,
+    };
+    // Already yours: nothing to receive (a retried upload costs nothing).
+    if let Some((content_type, size)) = gen_logic::blob_of(&state.db, auth.user.id, &hash).await? {
+        return Ok((StatusCode::OK, Json(info(size, content_type))));
+    }
+    let quota = state.config.limits.user_storage_bytes;
+    let used = gen_logic::stored_bytes(&state.db, auth.user.id).await?;
+    let left = quota.saturating_sub(used);
+    let quota_error = || {
+        ApiError::QuotaExceeded(format!(
+            "storage quota reached: {} MiB of {} MiB used",
+            used / (1024 * 1024),
+            quota / (1024 * 1024)
+        ))
+    };
+    if declared.unwrap_or(1) > left {
+        return Err(quota_error());
+    }
+    // Bounded: a few uploads at once, each streamed to storage part by part (never held
+    // whole in memory).
+    let _slot = state.gates.uploads.enter().await?;
+    let chunks = req.into_body().into_data_stream();
+    let received = match state.storage.receive(chunks, max.min(left)).await {
+        Ok(received) => received,
+        Err(ReceiveError::TooLarge) if left < max => return Err(quota_error()),
+        Err(ReceiveError::TooLarge) => return Err(ApiError::PayloadTooLarge),
+        Err(ReceiveError::Empty) => {
+            return Err(ApiError::bad_request("empty_body", "the body is empty"));
+        }
+        Err(ReceiveError::Body(e)) => {
+            return Err(ApiError::bad_request(
+                "body_interrupted",
+                format!("the upload did not arrive whole: {e}"),
+            ));
+        }
+        Err(ReceiveError::Storage(e)) => return Err(e),
+    };
+    if received.hash != hash {
+        state.storage.delete(&received.key).await?;
         return Err(ApiError::bad_request(
             "hash_mismatch",
             "the body's BLAKE3 hash is not the one in the path",
         ));
     }
-    let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
-    let added = gen_logic::store_blob(&state, auth.user.id, &hash, &content_type, body).await?;
+    state.storage.commit(&received).await?;
+    let size = i64::try_from(received.size).unwrap_or(i64::MAX);
+    let added = gen_logic::record_blob(&state, auth.user.id, &hash, &content_type, size).await?;
     let (content_type, size) = gen_logic::blob_of(&state.db, auth.user.id, &hash)
         .await?
         .unwrap_or((content_type, size));
@@ -77,11 +118,7 @@ pub(super) async fn put_blob(
         } else {
             StatusCode::OK
         },
-        Json(BlobInfo {
-            hash: hash.to_string(),
-            size,
-            content_type,
-        }),
+        Json(info(size, content_type)),
     ))
 }
 
@@ -181,6 +218,13 @@ pub(super) async fn create(
     // The reservation's operation key is the idempotency record here: the first answer is
     // rebuilt from the stored generation, so a retry costs no extra writes.
     let key = idempotency::key_from(&headers)?;
+    if state.config.drive_generations && state.gates.drivers.available() == 0 {
+        // Every driver slot taken: refuse before reserving anything.
+        return Err(ApiError::Busy {
+            what: "generations",
+            retry_after_secs: 10,
+        });
+    }
     let (row, created) = gen_logic::create(&state, &auth.user, body, key.as_deref()).await?;
     if created && state.config.drive_generations {
         gen_logic::spawn(&state, &row.id);

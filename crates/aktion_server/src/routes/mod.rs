@@ -196,19 +196,23 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
-/// The peer's IP when the server was started with connect info.
+/// The client's address when the server was started with connect info: the peer's, or with a
+/// trusted proxy in front (`AKTION_TRUSTED_PROXIES`) the one it forwarded.
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(
+            |ConnectInfo(addr)| {
+                state
+                    .config
+                    .limits
+                    .trusted_proxies
+                    .client(addr.ip(), &parts.headers)
+            },
+        )))
     }
 }
 

@@ -26,6 +26,8 @@ pub fn test_config() -> Config {
             per_email: 3,
             per_ip: 1000,
             window: Duration::from_secs(60),
+            delay_base: Duration::from_millis(1500),
+            delay_cap: Duration::from_secs(3),
         },
         max_body_bytes: 4096,
         // Tests run in parallel against one PostgreSQL (max_connections 100 by default).

@@ -13,25 +13,25 @@ use tower::ServiceExt;
 
 use crate::common;
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
 }
 
 impl Answer {
-    fn error(&self) -> ErrorBody {
+    pub fn error(&self) -> ErrorBody {
         serde_json::from_value(self.body.clone())
             .unwrap_or_else(|e| panic!("not an error body ({e}): {}", self.body))
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_value(self.body.clone())
             .unwrap_or_else(|e| panic!("unexpected body ({e}): {}", self.body))
     }
 }
 
-async fn send(state: &AppState, request: Request<Body>) -> Answer {
+pub(crate) async fn send(state: &AppState, request: Request<Body>) -> Answer {
     let response = aktion_server::app(state.clone())
         .oneshot(request)
         .await
@@ -61,7 +61,12 @@ async fn send(state: &AppState, request: Request<Body>) -> Answer {
     }
 }
 
-fn request(method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Request<Body> {
+pub(crate) fn request(
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));

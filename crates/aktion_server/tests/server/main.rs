@@ -2,6 +2,7 @@
 //! router and over a real socket; on SQLite, and on PostgreSQL when `AKTION_TEST_POSTGRES_URL`
 //! is set. One test binary, so the crate links once.
 
+mod abuse;
 mod common;
 mod crash;
 mod http;

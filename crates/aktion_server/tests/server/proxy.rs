@@ -1364,3 +1364,286 @@ async fn two_instances_share_one_database_a_cancel_through_either_stops_the_job(
         eprintln!("{}: ok", db.name);
     }
 }
+
+/// A server over `db` with the fakes and `edit` applied to its limits.
+async fn start_limited(
+    db: &TestDb,
+    providers: &Providers,
+    edit: impl FnOnce(&mut aktion_server::Config),
+) -> AppState {
+    let mut config = aktion_server::Config {
+        providers: providers.config(),
+        starter_grant: 20,
+        max_blob_bytes: 256 * 1024,
+        ..common::test_config()
+    };
+    edit(&mut config);
+    aktion_server::start(&db.url, config)
+        .await
+        .expect("start")
+        .0
+}
+
+fn t2i() -> Value {
+    json!({"kind": "t2i", "params": {"prompt": "a lighthouse at dusk"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_streamed_gated_and_kept_within_a_quota() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start_limited(&db, &providers, |c| {
+            c.limits.user_storage_bytes = 150_000;
+            c.limits.uploads = 1;
+            c.limits.gate_wait = Duration::from_millis(100);
+        })
+        .await;
+        let a = register(&state, "a@example.com").await;
+        let b = register(&state, "b@example.com").await;
+        let first = vec![1_u8; 100_000];
+        assert_eq!(
+            upload(&state, &a, &first, "image/png").await.status,
+            StatusCode::CREATED
+        );
+        // Over the quota: refused before a byte is read when the length is declared…
+        let second = vec![2_u8; 100_000];
+        let over = upload(&state, &a, &second, "image/png").await;
+        assert_eq!(
+            (over.status, over.code().as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
+            "{}",
+            over.text()
+        );
+        // …and while streaming when it is not.
+        let hash = blake3::hash(&second).to_hex().to_string();
+        let chunks = second
+            .chunks(10_000)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>();
+        let streamed = send(
+            &state,
+            req("PUT", &format!("/v1/blobs/{hash}"), Some(&a))
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(streamed.code(), "quota_exceeded", "{}", streamed.text());
+        // What you have already costs nothing; someone else has their own quota.
+        assert_eq!(
+            upload(&state, &a, &first, "image/png").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            upload(&state, &b, &second, "image/png").await.status,
+            StatusCode::CREATED
+        );
+        // Larger than any blob may be, streamed without a length: 413 once past the limit.
+        let huge = (0..40).map(|i| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![i; 10_000])));
+        let big = send(
+            &state,
+            req("PUT", &format!("/v1/blobs/{}", "a".repeat(64)), Some(&b))
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from_stream(futures_util::stream::iter(huge)))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", big.text());
+        let empty_body = upload(&state, &b, b"", "image/png").await;
+        assert_eq!(
+            (empty_body.status, empty_body.code().as_str()),
+            (StatusCode::BAD_REQUEST, "empty_body")
+        );
+        let wrong = send(
+            &state,
+            req("PUT", &format!("/v1/blobs/{}", "b".repeat(64)), Some(&b))
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from(vec![3_u8; 1000]))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(wrong.code(), "hash_mismatch");
+        // Nothing half-received was left in the store.
+        assert_eq!(
+            state
+                .storage
+                .purge_received(Duration::ZERO)
+                .await
+                .expect("purge"),
+            0
+        );
+        // Every upload slot taken: 503 with Retry-After, nothing read.
+        let slot = state.gates.uploads.enter().await.expect("the one slot");
+        let busy = upload(&state, &b, &[4_u8; 500], "image/png").await;
+        assert_eq!(
+            (busy.status, busy.code().as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy")
+        );
+        assert!(busy.headers.contains_key(header::RETRY_AFTER));
+        drop(slot);
+        assert_eq!(
+            upload(&state, &b, &[4_u8; 500], "image/png").await.status,
+            StatusCode::CREATED
+        );
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_drivers_are_bounded_and_a_restart_does_not_start_everything_at_once() {
+    let providers = Providers::start().await;
+    for f in &providers.fakes {
+        f.set_script(vec![Step::Running(0.2); 60]);
+    }
+    for db in common::all().await {
+        // An API-only instance stores three generations nobody drives yet.
+        let api = start_limited(&db, &providers, |c| c.drive_generations = false).await;
+        let a = register(&api, "a@example.com").await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let g: Generation = generate(&api, &a, &t2i(), None).await.parse();
+            ids.push(g.id);
+        }
+        let before = providers.submissions();
+        // A worker with one driver slot picks all three up, and drives one at a time.
+        let worker = start_limited(&db, &providers, |c| c.limits.drivers = 1).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(worker.jobs.running(), 3, "{}: all three are its", db.name);
+        assert_eq!(providers.submissions() - before, 1, "{}", db.name);
+        // Asked for a fourth while every slot is busy: 503, nothing reserved.
+        let balance_before = balance(&worker, &a).await;
+        let busy = generate(&worker, &a, &t2i(), None).await;
+        assert_eq!(
+            (busy.status, busy.code().as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            "{}",
+            busy.text()
+        );
+        assert!(busy.headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(balance(&worker, &a).await, balance_before);
+        for id in &ids {
+            let r = send(
+                &worker,
+                empty("POST", &format!("/v1/generations/{id}/cancel"), Some(&a)),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED);
+        }
+        for id in &ids {
+            assert_eq!(
+                finished(&worker, &a, id).await.state,
+                GenerationState::Cancelled
+            );
+        }
+        assert_eq!(balance(&worker, &a).await, 20);
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_failing_on_a_server_error_lets_go_and_the_job_ends_released() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let api = start_limited(&db, &providers, |c| c.drive_generations = false).await;
+        let a = register(&api, "a@example.com").await;
+        let g: Generation = generate(&api, &a, &t2i(), None).await.parse();
+        assert!(balance(&api, &a).await < 20, "reserved");
+        // A stored provider job no driver can read: every attempt stops on a server error.
+        sqlx::query(
+            "UPDATE generations SET state = 'running', provider_job = '{not json' WHERE id = $1",
+        )
+        .bind(&g.id)
+        .execute(&api.db.pool)
+        .await
+        .expect("corrupt");
+        let worker = start_limited(&db, &providers, |_| {}).await;
+        let mut done = None;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now: Generation = send(
+                &worker,
+                empty("GET", &format!("/v1/generations/{}", g.id), Some(&a)),
+            )
+            .await
+            .parse();
+            if now.state.is_terminal() {
+                done = Some(now);
+                break;
+            }
+            // The periodic sweep of a running server.
+            aktion_server::sweep(&worker, false).await.expect("sweep");
+        }
+        let done = done.unwrap_or_else(|| panic!("{}: still active", db.name));
+        assert_eq!(done.state, GenerationState::Failed);
+        assert!(
+            done.message
+                .as_deref()
+                .is_some_and(|m| m.contains("credits released")),
+            "{:?}",
+            done.message
+        );
+        assert_eq!(balance(&worker, &a).await, 20, "{}: released", db.name);
+        let failures: i64 =
+            sqlx::query_scalar("SELECT driver_failures FROM generations WHERE id = $1")
+                .bind(&g.id)
+                .fetch_one(&worker.db.pool)
+                .await
+                .expect("row");
+        assert_eq!(failures, 3);
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_that_lost_its_lease_changes_nothing() {
+    let providers = Providers::start().await;
+    for f in &providers.fakes {
+        let mut script = vec![Step::Running(0.2); 12];
+        script.push(Step::Succeed);
+        f.set_script(script);
+    }
+    for db in common::all().await {
+        let one = start_limited(&db, &providers, |_| {}).await;
+        let a = register(&one, "a@example.com").await;
+        let g: Generation = generate(&one, &a, &t2i(), None).await.parse();
+        running(&one, &a, &g.id).await;
+        let reserved = balance(&one, &a).await;
+        // Its lease ran out and another instance claimed it.
+        sqlx::query("UPDATE generations SET worker = 'another-instance' WHERE id = $1")
+            .bind(&g.id)
+            .execute(&one.db.pool)
+            .await
+            .expect("claim");
+        for _ in 0..200 {
+            if one.jobs.running() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(
+            one.jobs.running(),
+            0,
+            "{}: the job ended at the provider",
+            db.name
+        );
+        let now: Generation = send(
+            &one,
+            empty("GET", &format!("/v1/generations/{}", g.id), Some(&a)),
+        )
+        .await
+        .parse();
+        assert_eq!(
+            now.state,
+            GenerationState::Running,
+            "{}: only the owner moves it on",
+            db.name
+        );
+        assert!(now.outputs.is_empty());
+        assert_eq!(
+            balance(&one, &a).await,
+            reserved,
+            "neither charged nor released"
+        );
+        eprintln!("{}: ok", db.name);
+    }
+}
