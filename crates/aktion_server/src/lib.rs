@@ -34,6 +34,9 @@ pub struct Config {
     /// Credits given to each new account (`AKTION_STARTER_CREDITS`; 0 by default: until
     /// email verification exists a grant per account is free money for scripts).
     pub starter_grant: i64,
+    /// Bearer token `/metrics` needs (`AKTION_METRICS_TOKEN`); `None`: public (bind the
+    /// server to a private address then).
+    pub metrics_token: Option<String>,
     /// Registration, login and resource limits (PRODUCT.md §5.4).
     pub limits: limits::Limits,
     pub session_ttl: Duration,
@@ -72,6 +75,7 @@ impl Default for Config {
         Self {
             starter_grant: 0,
             limits: limits::Limits::default(),
+            metrics_token: None,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             max_body_bytes: 64 * 1024,
             password_cost: auth::PasswordCost::default(),
@@ -104,6 +108,11 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Key of signed blob URLs, shared by every instance through the database.
     pub signing_key: Arc<[u8; 32]>,
+    /// Open progress streams, per user and in all.
+    pub streams: Arc<limits::Streams>,
+    /// Cancelled when the server stops: progress streams end at once instead of holding the
+    /// shutdown up.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -120,6 +129,8 @@ impl AppState {
         Ok(Self {
             db,
             gates,
+            streams: Arc::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
             config: Arc::new(config),
             limiter,
             storage,
@@ -146,18 +157,29 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
 }
 
 /// Serves the API on `listener` (with the peers' addresses, for login limits per IP) until
-/// `shutdown` completes; requests in flight are finished first.
+/// `shutdown` completes; requests in flight are finished first, progress streams end at once,
+/// and generations being sent to a provider are given up to `limits.drain` to store their provider
+/// job (so a restart resumes them instead of failing them).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let jobs = state.jobs.clone();
+    let drain = state.config.limits.drain;
+    let signal = async move {
+        shutdown.await;
+        token.cancel();
+    };
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(signal)
+    .await?;
+    jobs.drain_submits(drain).await;
+    Ok(())
 }
 
 /// Resumes abandoned generations, then releases open reservations that belong to no active

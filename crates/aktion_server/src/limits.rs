@@ -138,6 +138,8 @@ pub struct Limits {
     pub upload_timeout: Duration,
     /// Cancelled generations one user may have per hour before new ones are refused.
     pub cancels_per_hour: u32,
+    /// Longest wait at shutdown for generations being sent to a provider.
+    pub drain: Duration,
 }
 
 impl Default for Limits {
@@ -159,6 +161,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(600),
             cancels_per_hour: 30,
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -229,6 +232,103 @@ impl Gates {
             drivers: Gate::new("generations", limits.drivers, limits.gate_wait),
             requests: Gate::new("requests", limits.requests, Duration::ZERO),
         }
+    }
+}
+
+/// Progress streams open now, per user and in all; a slot is given back when its
+/// [`StreamSlot`] is dropped (the stream ended or the client went away).
+#[derive(Debug, Default)]
+pub struct Streams {
+    open: std::sync::Mutex<(usize, std::collections::HashMap<i64, usize>)>,
+}
+
+/// One open progress stream.
+#[derive(Debug)]
+pub struct StreamSlot {
+    streams: Arc<Streams>,
+    user_id: i64,
+}
+
+impl Streams {
+    /// A slot for one more stream of `user_id`: 429 past the per-user cap (one user cannot
+    /// starve the others), 503 past the instance's.
+    pub fn open(self: &Arc<Self>, user_id: i64, limits: &Limits) -> Result<StreamSlot, ApiError> {
+        let mut open = self
+            .open
+            .lock()
+            .map_err(|_| ApiError::Internal("stream counts poisoned".to_owned()))?;
+        let (total, per_user) = &mut *open;
+        if *total >= limits.sse_total {
+            return Err(ApiError::Busy {
+                what: "progress streams",
+                retry_after_secs: 5,
+            });
+        }
+        let mine = per_user.entry(user_id).or_insert(0);
+        if *mine >= limits.sse_per_user {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: 5,
+            });
+        }
+        *mine += 1;
+        *total += 1;
+        Ok(StreamSlot {
+            streams: self.clone(),
+            user_id,
+        })
+    }
+
+    /// Streams open now.
+    pub fn count(&self) -> usize {
+        self.open.lock().map_or(0, |o| o.0)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.streams.open.lock() {
+            let (total, per_user) = &mut *open;
+            *total = total.saturating_sub(1);
+            if let Some(mine) = per_user.get_mut(&self.user_id) {
+                *mine = mine.saturating_sub(1);
+                if *mine == 0 {
+                    per_user.remove(&self.user_id);
+                }
+            }
+        }
+    }
+}
+
+/// Middleware bounding every request: at most `limits.requests` at once (503 past it, before
+/// anything is read) and each answered within its time (`upload_timeout` for blob uploads,
+/// `request_timeout` otherwise; a slow client sending its body included), or 503.
+pub async fn guard(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let Ok(_slot) = state.gates.requests.try_enter() else {
+        return ApiError::Busy {
+            what: "requests",
+            retry_after_secs: 1,
+        }
+        .into_response();
+    };
+    let limits = &state.config.limits;
+    let limit =
+        if req.method() == axum::http::Method::PUT && req.uri().path().starts_with("/v1/blobs/") {
+            limits.upload_timeout
+        } else {
+            limits.request_timeout
+        };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Busy {
+            what: "work: the request took too long",
+            retry_after_secs: 1,
+        }
+        .into_response(),
     }
 }
 

@@ -140,22 +140,37 @@ pub async fn record_generation(state: &AppState, row: &GenerationRow) -> Result<
     Ok(())
 }
 
+/// Longest generation time a record may state: 24 hours.
+pub const MAX_GENERATION_MS: i64 = 86_400_000;
+
 /// `POST /v1/training-data`: a result made on another route, shared when opted in.
 pub async fn submit(
     state: &AppState,
     user: &User,
     body: TrainingDataSubmission,
 ) -> Result<TrainingDataStored, ApiError> {
-    if body.node_kind.is_empty() || body.node_kind.len() > 64 {
-        return Err(ApiError::invalid_field("node_kind", "1 to 64 characters"));
+    // A kind of the catalog only: anything else would be a group of its own in everybody's
+    // statistics.
+    if !aktion_graph::Catalog::builtin()
+        .get(&body.node_kind)
+        .is_some_and(aktion_graph::KindSchema::is_generating)
+    {
+        return Err(ApiError::invalid_field(
+            "node_kind",
+            "not a generating node kind of the catalog",
+        ));
     }
     if body.rating.is_some_and(|r| !(1..=5).contains(&r)) {
         return Err(ApiError::invalid_field("rating", "1 to 5"));
     }
-    if body.generation_ms.is_some_and(|ms| ms < 0) {
+    // Bounded, so the sums of the statistics cannot overflow.
+    if body
+        .generation_ms
+        .is_some_and(|ms| !(0..=MAX_GENERATION_MS).contains(&ms))
+    {
         return Err(ApiError::invalid_field(
             "generation_ms",
-            "must not be negative",
+            "0 to 86,400,000 (24 hours)",
         ));
     }
     if body.character_refs.len() > 16 || body.input_refs.len() > 32 {

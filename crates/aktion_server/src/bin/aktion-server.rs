@@ -90,6 +90,9 @@ struct LimitArgs {
     #[arg(long, env = "AKTION_MAX_REQUESTS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_requests: u64,
+    /// Bearer token `/metrics` needs; without it `/metrics` is public.
+    #[arg(long, env = "AKTION_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Database connections in the pool (default: 16 on PostgreSQL, 4 readers on SQLite).
     #[arg(long, env = "AKTION_DB_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -107,6 +110,7 @@ impl LimitArgs {
         l.drivers = usize::try_from(self.max_generations).unwrap_or(64);
         l.requests = usize::try_from(self.max_requests).unwrap_or(1024);
         config.db_max_connections = self.db_max_connections;
+        config.metrics_token = self.metrics_token.filter(|t| !t.is_empty());
     }
 }
 

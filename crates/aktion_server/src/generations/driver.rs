@@ -64,6 +64,25 @@ pub fn spawn(state: &AppState, id: &str) {
     });
 }
 
+/// Counts a submit in flight for [`Jobs::drain_submits`] while alive.
+struct Submitting<'a>(&'a Jobs);
+
+impl<'a> Submitting<'a> {
+    fn new(jobs: &'a Jobs) -> Self {
+        jobs.submitting
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(jobs)
+    }
+}
+
+impl Drop for Submitting<'_> {
+    fn drop(&mut self) {
+        self.0
+            .submitting
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// A driver that failed on a server error gives generation `id` up: worker and lease cleared,
 /// the failure counted.
 async fn give_up(state: &AppState, id: &str) -> Result<(), ApiError> {
@@ -310,6 +329,7 @@ pub(super) async fn work(
         }
         None => {
             let request = build_request(state, row).await?;
+            let _submitting = Submitting::new(&state.jobs);
             set_state(state, &row.id, GenerationState::Submitting, None).await?;
             // Not raced against a cancel: a submit dropped half-way could leave a paid job at
             // the provider that nobody knows of. A cancel during it is honoured right after

@@ -44,6 +44,8 @@ pub struct Jobs {
     /// This instance's id in `generations.worker`.
     pub instance: String,
     local: Mutex<HashMap<String, CancellationToken>>,
+    /// Submits between "sent to the provider" and "provider job stored".
+    submitting: std::sync::atomic::AtomicUsize,
     changes: broadcast::Sender<String>,
 }
 
@@ -53,6 +55,7 @@ impl Jobs {
             providers,
             instance: uuid::Uuid::new_v4().simple().to_string(),
             local: Mutex::new(HashMap::new()),
+            submitting: std::sync::atomic::AtomicUsize::new(0),
             changes: broadcast::channel(256).0,
         }
     }
@@ -70,6 +73,17 @@ impl Jobs {
     /// Generations driven by this instance right now.
     pub fn running(&self) -> usize {
         self.local.lock().map_or(0, |l| l.len())
+    }
+
+    /// Waits (at most `limit`) until no submit is half-way: its provider job stored, a
+    /// restart resumes it rather than failing it as "stopped while sending".
+    pub async fn drain_submits(&self, limit: Duration) {
+        let until = tokio::time::Instant::now() + limit;
+        while self.submitting.load(std::sync::atomic::Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Ids of the generations driven here.

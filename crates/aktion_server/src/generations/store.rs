@@ -128,7 +128,9 @@ pub(super) async fn load(db: &crate::Db, id: &str) -> Result<GenerationRow, ApiE
 
 /// The caller's generation `id`; another user's is 404, as if it did not exist.
 pub async fn owned(db: &crate::Db, user_id: i64, id: &str) -> Result<GenerationRow, ApiError> {
-    if id.is_empty() || id.len() > 64 {
+    // Ids are 32 hex digits (a UUID): anything else is unknown, without asking the database
+    // (a NUL would not even reach PostgreSQL).
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::NotFound("generation"));
     }
     let row = sqlx::query(&format!(

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{ApiJson, ApiQuery, AuthUser, declared_length};
 use crate::generations::{self as gen_logic};
 use crate::storage::{BlobHash, ReceiveError, Storage};
-use crate::{ApiError, AppState, idempotency, signing};
+use crate::{ApiError, AppState, auth, idempotency, signing};
 
 /// Content types a blob may have: the media a node takes or makes.
 fn accepted_blob_type(content_type: &str) -> Option<String> {
@@ -265,23 +265,43 @@ pub(super) async fn events(
     let user_id = auth.user.id;
     // 404 before the stream starts.
     gen_logic::current(&state, user_id, &id).await?;
+    // Bounded per user and in all; the slot goes with the stream.
+    let slot = state.streams.open(user_id, &state.config.limits)?;
+    let token = auth.token;
     let rx = state.jobs.subscribe();
     let stream = futures_util::stream::unfold(
-        Some((state, id, rx, None::<Generation>)),
-        move |step| async move {
-            let (state, id, mut rx, last) = step?;
-            loop {
-                let current = gen_logic::current(&state, user_id, &id).await.ok()?;
-                if last.as_ref() != Some(&current) {
-                    let event = Event::default().event("status").json_data(&current).ok()?;
-                    let next =
-                        (!current.state.is_terminal()).then_some((state, id, rx, Some(current)));
-                    return Some((Ok(event), next));
-                }
-                // Changes on this instance wake us at once; another instance's within a second.
-                tokio::select! {
-                    () = gen_logic::changed(&mut rx, &id) => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        Some((state, id, rx, None::<Generation>, slot)),
+        move |step| {
+            let token = token.clone();
+            async move {
+                let (state, id, mut rx, last, slot) = step?;
+                loop {
+                    // Ends with the server (a graceful stop is not held up) and with the
+                    // session (signed out, expired).
+                    if state.shutdown.is_cancelled()
+                        || !matches!(auth::session_user(&state.db, &token).await, Ok(Some(_)))
+                    {
+                        return None;
+                    }
+                    let current = gen_logic::current(&state, user_id, &id).await.ok()?;
+                    if last.as_ref() != Some(&current) {
+                        let event = Event::default().event("status").json_data(&current).ok()?;
+                        let next = (!current.state.is_terminal()).then_some((
+                            state,
+                            id,
+                            rx,
+                            Some(current),
+                            slot,
+                        ));
+                        return Some((Ok(event), next));
+                    }
+                    // Changes on this instance wake us at once; another instance's within a
+                    // second.
+                    tokio::select! {
+                        () = gen_logic::changed(&mut rx, &id) => {}
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = state.shutdown.cancelled() => return None,
+                    }
                 }
             }
         },

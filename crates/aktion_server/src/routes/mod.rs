@@ -101,6 +101,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::guard,
+        ))
         .with_state(state)
 }
 
@@ -120,8 +124,57 @@ where
         if declared_length(req.headers()).is_some_and(|n| n > limit) {
             return Err(ApiError::PayloadTooLarge);
         }
-        let Json(value) = Json::<T>::from_request(req, state).await?;
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        refuse_control_characters(&value, "")?;
+        let value = serde_json::from_value::<T>(value).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )
+        })?;
         Ok(Self(value))
+    }
+}
+
+/// Every string of a request (keys too) is refused when it holds a control character other
+/// than tab and line breaks: NUL cannot be stored in PostgreSQL text, and the others have no
+/// business in an email, a kind, a prompt or a reason (PRODUCT.md §5.4).
+fn refuse_control_characters(value: &serde_json::Value, path: &str) -> Result<(), ApiError> {
+    let bad = |s: &str| {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    };
+    let field = |path: &str| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(s) if bad(s) => Err(ApiError::invalid_field(
+            &field(path),
+            "control characters are not allowed",
+        )),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| refuse_control_characters(v, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if bad(k) {
+                return Err(ApiError::invalid_field(
+                    &field(path),
+                    "control characters are not allowed in keys",
+                ));
+            }
+            refuse_control_characters(v, &here)
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -171,16 +171,32 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
     }))
 }
 
-/// Prometheus metrics (OpenMetrics text).
+/// Prometheus metrics (OpenMetrics text). With `AKTION_METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <that token>`.
 #[utoipa::path(get, path = "/metrics", tag = "site",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
+        (status = 401, description = "AKTION_METRICS_TOKEN is set and was not given", body = ErrorBody)))]
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(expected) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared as hashes: the time taken says nothing about the token.
+        if blake3::hash(given.as_bytes()) != blake3::hash(expected.as_bytes()) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
-    response
+    Ok(response)
 }
 
 /// The served document.

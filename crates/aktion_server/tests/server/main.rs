@@ -5,6 +5,7 @@
 mod abuse;
 mod common;
 mod crash;
+mod hardening;
 mod http;
 mod ledger;
 mod proxy;

@@ -28,7 +28,7 @@ pub struct Raw {
 }
 
 impl Raw {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or_else(|_| {
             panic!(
                 "{}: not JSON: {}",
@@ -38,16 +38,16 @@ impl Raw {
         })
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_value(self.json())
             .unwrap_or_else(|e| panic!("{}: unexpected body ({e}): {}", self.status, self.json()))
     }
 
-    fn code(&self) -> String {
+    pub fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes).into_owned()
     }
 }
@@ -73,7 +73,7 @@ pub async fn send(state: &AppState, request: Request<Body>) -> Raw {
     }
 }
 
-fn req(method: &str, uri: &str, token: Option<&str>) -> axum::http::request::Builder {
+pub(crate) fn req(method: &str, uri: &str, token: Option<&str>) -> axum::http::request::Builder {
     let mut b = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -81,14 +81,19 @@ fn req(method: &str, uri: &str, token: Option<&str>) -> axum::http::request::Bui
     b
 }
 
-fn json_req(method: &str, uri: &str, token: Option<&str>, body: &Value) -> Request<Body> {
+pub(crate) fn json_req(
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Request<Body> {
     req(method, uri, token)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .expect("request")
 }
 
-fn empty(method: &str, uri: &str, token: Option<&str>) -> Request<Body> {
+pub(crate) fn empty(method: &str, uri: &str, token: Option<&str>) -> Request<Body> {
     req(method, uri, token)
         .body(Body::empty())
         .expect("request")
@@ -165,7 +170,7 @@ async fn start(db: &TestDb, providers: &Providers) -> AppState {
         .0
 }
 
-async fn register(state: &AppState, email: &str) -> String {
+pub(crate) async fn register(state: &AppState, email: &str) -> String {
     let r = send(
         state,
         json_req(
@@ -180,7 +185,7 @@ async fn register(state: &AppState, email: &str) -> String {
     r.parse::<SessionResponse>().token
 }
 
-async fn make_admin(state: &AppState, email: &str) -> String {
+pub(crate) async fn make_admin(state: &AppState, email: &str) -> String {
     let token = register(state, email).await;
     let user = aktion_server::auth::user_by_email(&state.db, email)
         .await
@@ -192,14 +197,14 @@ async fn make_admin(state: &AppState, email: &str) -> String {
     token
 }
 
-async fn balance(state: &AppState, token: &str) -> i64 {
+pub(crate) async fn balance(state: &AppState, token: &str) -> i64 {
     send(state, empty("GET", "/v1/me", Some(token)))
         .await
         .parse::<Me>()
         .balance
 }
 
-async fn upload(state: &AppState, token: &str, bytes: &[u8], content_type: &str) -> Raw {
+pub(crate) async fn upload(state: &AppState, token: &str, bytes: &[u8], content_type: &str) -> Raw {
     let hash = blake3::hash(bytes).to_hex().to_string();
     send(
         state,
@@ -211,11 +216,16 @@ async fn upload(state: &AppState, token: &str, bytes: &[u8], content_type: &str)
     .await
 }
 
-fn png() -> Vec<u8> {
+pub(crate) fn png() -> Vec<u8> {
     aktion_fakes::OutputSpec::png().bytes.to_vec()
 }
 
-async fn generate(state: &AppState, token: &str, body: &Value, key: Option<&str>) -> Raw {
+pub(crate) async fn generate(
+    state: &AppState,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> Raw {
     let mut r = req("POST", "/v1/generations", Some(token))
         .header(header::CONTENT_TYPE, "application/json");
     if let Some(k) = key {
@@ -229,7 +239,7 @@ async fn generate(state: &AppState, token: &str, body: &Value, key: Option<&str>
 }
 
 /// Polls the generation until it is over (the fakes answer within a few polls).
-async fn finished(state: &AppState, token: &str, id: &str) -> Generation {
+pub(crate) async fn finished(state: &AppState, token: &str, id: &str) -> Generation {
     for _ in 0..400 {
         let g: Generation = send(
             state,
@@ -246,7 +256,7 @@ async fn finished(state: &AppState, token: &str, id: &str) -> Generation {
 }
 
 /// Waits (up to 4 s) until the generation is at the provider.
-async fn running(state: &AppState, token: &str, id: &str) {
+pub(crate) async fn running(state: &AppState, token: &str, id: &str) {
     for _ in 0..200 {
         let now: Generation = send(
             state,
@@ -832,7 +842,7 @@ fn regex_replace_expires(path: &str) -> String {
     format!("{before}expires=1&{rest}")
 }
 
-async fn opt_in(state: &AppState, token: &str, on: bool) {
+pub(crate) async fn opt_in(state: &AppState, token: &str, on: bool) {
     let r = send(
         state,
         json_req(
@@ -1366,7 +1376,7 @@ async fn two_instances_share_one_database_a_cancel_through_either_stops_the_job(
 }
 
 /// A server over `db` with the fakes and `edit` applied to its limits.
-async fn start_limited(
+pub(crate) async fn start_limited(
     db: &TestDb,
     providers: &Providers,
     edit: impl FnOnce(&mut aktion_server::Config),
@@ -1384,7 +1394,7 @@ async fn start_limited(
         .0
 }
 
-fn t2i() -> Value {
+pub(crate) fn t2i() -> Value {
     json!({"kind": "t2i", "params": {"prompt": "a lighthouse at dusk"}})
 }
 
