@@ -69,14 +69,40 @@ impl std::fmt::Debug for AccountClient {
     }
 }
 
+/// `localhost` or a loopback address (`127.0.0.0/8`, `[::1]`).
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl AccountClient {
-    /// A client of the server at `base_url` (`https://…` or, for a local server, `http://…`).
+    /// A client of the server at `base_url`: `https://…`, or `http://…` for a server on this
+    /// machine only (a session token never crosses a network in clear).
     pub fn new(base_url: &str, token: Option<String>) -> Result<Self> {
         let base = base_url.trim().trim_end_matches('/').to_owned();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(AccountError::Config(format!(
-                "the account server address must start with https:// or http:// (got {base:?})"
-            )));
+        let parsed = reqwest::Url::parse(&base).map_err(|e| {
+            AccountError::Config(format!(
+                "the account server address {base:?} is not a URL: {e}"
+            ))
+        })?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(parsed.host_str().unwrap_or_default()) => {}
+            "http" => {
+                return Err(AccountError::Config(format!(
+                    "the account server address must use https:// (plain http:// only for a \
+                     server on this machine; got {base:?})"
+                )));
+            }
+            _ => {
+                return Err(AccountError::Config(format!(
+                    "the account server address must start with https:// (got {base:?})"
+                )));
+            }
         }
         // reqwest uses the process's rustls provider; installing fails harmlessly when another
         // part of the process did it first.
@@ -319,6 +345,28 @@ mod tests {
     #[tokio::test]
     async fn unreachable_server_is_offline_and_refusals_keep_their_code() {
         // Nothing listens on port 1.
+        for refused in [
+            "http://api.aktion.example",
+            "http://10.0.0.5:8787",
+            "ftp://127.0.0.1",
+            "localhost:8787",
+        ] {
+            assert!(
+                matches!(
+                    AccountClient::new(refused, None),
+                    Err(AccountError::Config(_))
+                ),
+                "{refused}"
+            );
+        }
+        for accepted in [
+            "https://api.aktion.example/",
+            "http://localhost:8787",
+            "http://[::1]:8787",
+            "http://127.0.0.2",
+        ] {
+            assert!(AccountClient::new(accepted, None).is_ok(), "{accepted}");
+        }
         let c = AccountClient::new("http://127.0.0.1:1", None).unwrap();
         assert!(c.me().await.unwrap_err().is_offline());
 

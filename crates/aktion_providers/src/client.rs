@@ -245,7 +245,14 @@ impl Providers {
         on_chunk: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
     ) -> Result<Downloaded> {
         let provider = output.provider;
-        let send_key = key_allowed_for(provider, &self.endpoint(provider).base_url, &output.url);
+        let base_url = &self.endpoint(provider).base_url;
+        if let Err(why) = output_url_allowed(base_url, &output.url) {
+            return Err(ProviderError::Decode {
+                provider,
+                message: format!("refused to fetch the output URL it returned: {why}"),
+            });
+        }
+        let send_key = key_allowed_for(provider, base_url, &output.url);
         let key = self.key(provider);
         let resp = self
             .http
@@ -262,6 +269,64 @@ impl Providers {
                 other => other,
             })?;
         stream_to(provider, resp, limits, on_chunk).await
+    }
+}
+
+/// Output URLs come from provider responses, so they are checked before anything is fetched:
+/// the configured API's own origin (a local ComfyUI, a test server), or `https://` to a public
+/// host — never plain `http://` elsewhere, never a loopback, private, link-local or otherwise
+/// internal address (a provider's answer must not make this machine or the server reach into
+/// its own network).
+pub fn output_url_allowed(base_url: &str, url: &str) -> std::result::Result<(), String> {
+    let target = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+    if reqwest::Url::parse(base_url).is_ok_and(|base| base.origin() == target.origin()) {
+        return Ok(());
+    }
+    if target.scheme() != "https" {
+        return Err(format!("{} is not https", target.scheme()));
+    }
+    let host = target.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        if !is_public(ip) {
+            return Err(format!("{ip} is not a public address"));
+        }
+    } else if host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host.to_ascii_lowercase().ends_with(".internal")
+        || !host.contains('.')
+    {
+        return Err(format!("{host:?} is not a public host"));
+    }
+    Ok(())
+}
+
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 224)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -356,4 +421,40 @@ pub(crate) fn content_type_for(name: &str) -> Option<String> {
         }
         .to_owned(),
     )
+}
+
+#[cfg(test)]
+mod output_url_tests {
+    use super::output_url_allowed;
+
+    #[test]
+    fn output_urls_must_be_public_https_or_the_apis_own_origin() {
+        let base = "http://127.0.0.1:8188";
+        for ok in [
+            "http://127.0.0.1:8188/view?filename=a.png",
+            "https://replicate.delivery/x/out.png",
+            "https://v3.fal.media/files/out.mp4",
+            "https://8.8.8.8/out.png",
+        ] {
+            assert!(output_url_allowed(base, ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://cdn.example.com/out.png",
+            "https://127.0.0.1/out.png",
+            "https://10.1.2.3/out.png",
+            "https://192.168.0.7/out.png",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[::1]/x",
+            "https://[fd00::1]/x",
+            "https://[::ffff:10.0.0.1]/x",
+            "https://localhost/x",
+            "https://metadata.google.internal/x",
+            "https://intranet/x",
+            "http://127.0.0.1:9999/other-port",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(output_url_allowed(base, refused).is_err(), "{refused}");
+        }
+    }
 }

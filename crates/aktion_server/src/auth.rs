@@ -302,7 +302,8 @@ pub async fn create_session(
     let now = now_ms();
     let expires_at = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2));
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $3)",
     )
     .bind(hash)
     .bind(user_id)
@@ -313,19 +314,37 @@ pub async fn create_session(
     Ok((token, expires_at))
 }
 
-/// The user of a live session token.
+/// A session unused for this long ends, whatever its expiry.
+pub const SESSION_IDLE: Duration = Duration::from_secs(14 * 24 * 3600);
+/// How stale `last_seen_at` may get before a request writes it again (one write per session
+/// per this time, not one per request).
+const LAST_SEEN_EVERY_MS: i64 = 10 * 60 * 1000;
+
+/// The user of a live session token: not expired and used within [`SESSION_IDLE`].
 pub async fn session_user(db: &Db, token: &str) -> Result<Option<User>, ApiError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+    let now = now_ms();
+    let idle = i64::try_from(SESSION_IDLE.as_millis()).unwrap_or(i64::MAX / 2);
+    let hash = token_hash(token);
+    let found: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT user_id, last_seen_at FROM sessions \
+         WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
     )
-    .bind(token_hash(token))
-    .bind(now_ms())
+    .bind(&hash)
+    .bind(now)
+    .bind(now - idle)
     .fetch_optional(&db.pool)
     .await?;
-    match id {
-        Some(id) => Ok(Some(user_by_id(db, id).await?)),
-        None => Ok(None),
+    let Some((id, last_seen)) = found else {
+        return Ok(None);
+    };
+    if now - last_seen > LAST_SEEN_EVERY_MS {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(now)
+            .bind(&hash)
+            .execute(db.writer())
+            .await?;
     }
+    Ok(Some(user_by_id(db, id).await?))
 }
 
 /// Ends a session; true if it existed.
@@ -339,8 +358,10 @@ pub async fn delete_session(db: &Db, token: &str) -> Result<bool, ApiError> {
 
 /// Deletes sessions past their expiry; returns how many.
 pub async fn purge_expired_sessions(db: &Db) -> Result<u64, ApiError> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+    let idle = i64::try_from(SESSION_IDLE.as_millis()).unwrap_or(i64::MAX / 2);
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
         .bind(now_ms())
+        .bind(now_ms() - idle)
         .execute(db.writer())
         .await?;
     Ok(done.rows_affected())

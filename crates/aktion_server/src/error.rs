@@ -42,6 +42,11 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress")]
     IdempotencyInProgress,
+    #[error(
+        "the first request with this Idempotency-Key was interrupted and its outcome is unknown; \
+         check, then retry with a new key"
+    )]
+    IdempotencyUnknown,
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("the server is busy with other {what}; retry in {retry_after_secs} s")]
@@ -102,6 +107,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             Self::IdempotencyInProgress => (StatusCode::CONFLICT, "request_in_progress"),
+            Self::IdempotencyUnknown => (StatusCode::CONFLICT, "request_outcome_unknown"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),

@@ -11,9 +11,20 @@ use serde_json::Value;
 use crate::ApiError;
 use crate::db::{Db, now_ms};
 
-/// A pending claim older than this is taken over by a retry (its server likely died); the
-/// operations behind the key are themselves keyed, so taking over never applies them twice.
+/// A pending claim older than this is taken over by a retry of a [`Rerun::Safe`] operation
+/// (its server likely died).
 const STALE_CLAIM_MS: i64 = 60_000;
+
+/// Whether an operation may run again when the request that claimed its key died half-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// Running it twice has the effect of once (the ledger's own operation keys, setting a
+    /// flag, content-addressed storage, cancelling): a stale claim is taken over.
+    Safe,
+    /// Running it twice would do it twice (a new record): a stale claim is never taken over;
+    /// the retry is told the outcome is unknown.
+    Never,
+}
 
 /// Forgets stored answers older than `ttl` (a retry after that runs as a new request; the
 /// ledger's own operation keys still stop a second grant or reservation).
@@ -48,6 +59,7 @@ pub async fn run<F, Fut>(
     scope: &str,
     key: Option<&str>,
     request: &Value,
+    rerun: Rerun,
     op: F,
 ) -> Result<Response, ApiError>
 where
@@ -91,7 +103,11 @@ where
         if let (Some(status), Some(body)) = (status, body) {
             return Ok(replay(status, &body));
         }
-        let took_over = now - created_at > STALE_CLAIM_MS
+        let stale = now - created_at > STALE_CLAIM_MS;
+        if stale && rerun == Rerun::Never {
+            return Err(ApiError::IdempotencyUnknown);
+        }
+        let took_over = stale
             && sqlx::query(
                 "UPDATE idempotency_keys SET created_at = $1 \
                  WHERE scope = $2 AND key = $3 AND created_at = $4 AND status IS NULL",

@@ -14,3 +14,7 @@ DROP TABLE login_failures;
 -- A driver that failed on a server error gives its generation up (worker cleared) and counts
 -- it here; after a few, the generation fails and its reservation is released.
 ALTER TABLE generations ADD COLUMN driver_failures INTEGER NOT NULL DEFAULT 0;
+
+-- Sessions also end after a time without use (an idle timeout besides the fixed expiry).
+ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET last_seen_at = created_at;

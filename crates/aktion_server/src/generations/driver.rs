@@ -400,6 +400,32 @@ pub(super) async fn store_outputs(
     token: &CancellationToken,
     outputs: &[aktion_providers::Output],
 ) -> Result<Vec<StoredOutput>, Stop> {
+    let mut added = Vec::new();
+    let result = store_each(state, row, token, outputs, &mut added).await;
+    if result.is_err() {
+        // Cancelled or failed between outputs: the ones already recorded for this user (and
+        // only those the user did not have before) go again.
+        for hash in added {
+            let dropped = sqlx::query("DELETE FROM blobs WHERE user_id = $1 AND hash = $2")
+                .bind(row.user_id)
+                .bind(hash.as_str())
+                .execute(state.db.writer())
+                .await;
+            if let Err(e) = dropped {
+                tracing::warn!(generation = %row.id, "dropping a partial output: {e}");
+            }
+        }
+    }
+    result
+}
+
+async fn store_each(
+    state: &AppState,
+    row: &GenerationRow,
+    token: &CancellationToken,
+    outputs: &[aktion_providers::Output],
+    added: &mut Vec<BlobHash>,
+) -> Result<Vec<StoredOutput>, Stop> {
     let providers = &state.jobs.providers;
     let expected = expected_media(&row.kind);
     let mut stored = Vec::with_capacity(outputs.len());
@@ -435,14 +461,17 @@ pub(super) async fn store_outputs(
             })?;
         state.storage.commit(&received).await?;
         let size = i64::try_from(received.size).unwrap_or(i64::MAX);
-        record_blob(
+        if record_blob(
             state,
             row.user_id,
             &received.hash,
             &downloaded.content_type,
             size,
         )
-        .await?;
+        .await?
+        {
+            added.push(received.hash.clone());
+        }
         stored.push(StoredOutput {
             hash: received.hash.to_string(),
             content_type: downloaded.content_type,

@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::driver::{record_blob, resume, spawn, spawn_watcher, store_blob};
 pub use self::store::{
-    GenerationRow, blob_of, cancel, create, current, owned, rate, settings_of, stored_bytes,
+    GenerationRow, blob_of, cancel, check_cancel_rate, create, current, owned, rate, settings_of,
+    stored_bytes,
 };
 
 const ACTIVE: &str = "('queued', 'submitting', 'running')";

@@ -159,6 +159,27 @@ pub async fn blob_of(
     )
 }
 
+/// Refuses a new generation (429) while `user_id` cancelled more than the allowed number in
+/// the last hour: every cancel after a submit may cost the studio the provider's price while
+/// the user gets everything back.
+pub async fn check_cancel_rate(state: &AppState, user_id: i64) -> Result<(), ApiError> {
+    let hour_ago = now_ms() - 3_600_000;
+    let cancelled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM generations \
+         WHERE user_id = $1 AND state = 'cancelled' AND finished_at > $2",
+    )
+    .bind(user_id)
+    .bind(hour_ago)
+    .fetch_one(&state.db.pool)
+    .await?;
+    if cancelled >= i64::from(state.config.limits.cancels_per_hour) {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: 600,
+        });
+    }
+    Ok(())
+}
+
 /// Bytes of blobs `user_id` keeps (uploads and outputs), for the storage quota.
 pub async fn stored_bytes(db: &crate::Db, user_id: i64) -> Result<u64, ApiError> {
     let total: i64 = sqlx::query_scalar(

@@ -120,10 +120,28 @@ pub(super) async fn login(
     responses((status = 200, body = LoggedOut), (status = 401, body = ErrorBody)))]
 pub(super) async fn logout(
     State(state): State<AppState>,
-    auth: AuthUser,
-) -> Result<Json<LoggedOut>, ApiError> {
-    auth::delete_session(&state.db, &auth.token).await?;
-    Ok(Json(LoggedOut { logged_out: true }))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // The session is checked inside the keyed operation: a retry of a logout that went
+    // through replays its answer although the token no longer works.
+    let token = super::bearer_of(&headers)?.ok_or(ApiError::Unauthorized)?;
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("session:{}", auth::token_hash(&token));
+    let request = serde_json::json!({"op": "logout"});
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            if !auth::delete_session(&state.db, &token).await? {
+                return Err(ApiError::Unauthorized);
+            }
+            Ok((StatusCode::OK, to_value(&LoggedOut { logged_out: true })?))
+        },
+    )
+    .await
 }
 
 /// Email, credit balance, admin flag and data-sharing status.
@@ -154,22 +172,29 @@ pub(super) async fn set_data_sharing(
     let key = idempotency::key_from(&headers)?;
     let scope = format!("user:{}", auth.user.id);
     let request = serde_json::json!({"op": "data-sharing", "opt_in": body.opt_in});
-    idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
-        // Opting in again keeps the first opt-in time; opting out clears it.
-        sqlx::query(
-            "UPDATE users SET data_sharing_opt_in = $1, data_sharing_opted_in_at = \
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            // Opting in again keeps the first opt-in time; opting out clears it.
+            sqlx::query(
+                "UPDATE users SET data_sharing_opt_in = $1, data_sharing_opted_in_at = \
              CASE WHEN $1 = 0 THEN NULL ELSE COALESCE(data_sharing_opted_in_at, $2) END \
              WHERE id = $3",
-        )
-        .bind(i64::from(body.opt_in))
-        .bind(now_ms())
-        .bind(auth.user.id)
-        .execute(state.db.writer())
-        .await?;
-        let user = auth::user_by_id(&state.db, auth.user.id).await?;
-        let status = me_of(&user).data_sharing;
-        Ok((StatusCode::OK, to_value(&status)?))
-    })
+            )
+            .bind(i64::from(body.opt_in))
+            .bind(now_ms())
+            .bind(auth.user.id)
+            .execute(state.db.writer())
+            .await?;
+            let user = auth::user_by_id(&state.db, auth.user.id).await?;
+            let status = me_of(&user).data_sharing;
+            Ok((StatusCode::OK, to_value(&status)?))
+        },
+    )
     .await
 }
 
@@ -217,28 +242,35 @@ pub(super) async fn admin_grant(
     let scope = format!("user:{}", admin.id);
     let request = to_value(&body)?;
     let op_key = key.as_ref().map(|k| format!("admin:{}:{k}", admin.id));
-    idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
-        let target = auth::user_by_email(&state.db, &body.email)
-            .await?
-            .ok_or(ApiError::NotFound("user"))?;
-        let reason = body
-            .reason
-            .clone()
-            .unwrap_or_else(|| format!("granted by {}", admin.email));
-        let granted = ledger::grant(
-            &state.db,
-            target.id,
-            body.credits,
-            &reason,
-            op_key.as_deref(),
-        )
-        .await?;
-        let answer = GrantResponse {
-            email: target.email,
-            balance: granted.balance,
-            entry_id: granted.entry_id,
-        };
-        Ok((StatusCode::OK, to_value(&answer)?))
-    })
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            let target = auth::user_by_email(&state.db, &body.email)
+                .await?
+                .ok_or(ApiError::NotFound("user"))?;
+            let reason = body
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("granted by {}", admin.email));
+            let granted = ledger::grant(
+                &state.db,
+                target.id,
+                body.credits,
+                &reason,
+                op_key.as_deref(),
+            )
+            .await?;
+            let answer = GrantResponse {
+                email: target.email,
+                balance: granted.balance,
+                entry_id: granted.entry_id,
+            };
+            Ok((StatusCode::OK, to_value(&answer)?))
+        },
+    )
     .await
 }

@@ -43,8 +43,38 @@ pub(super) async fn put_blob(
     auth: AuthUser,
     Path(hash): Path<String>,
     req: Request,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(req.headers())?;
+    let scope = format!("user:{}", auth.user.id);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let request = serde_json::json!({"op": "blob", "hash": &hash, "content_type": content_type});
+    // Content-addressed: receiving the same bytes again stores nothing new.
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            let (status, Json(info)) = receive_blob(&state, &auth, &hash, req).await?;
+            Ok((status, super::to_value(&info)?))
+        },
+    )
+    .await
+}
+
+async fn receive_blob(
+    state: &AppState,
+    auth: &AuthUser,
+    hash: &str,
+    req: Request,
 ) -> Result<(StatusCode, Json<BlobInfo>), ApiError> {
-    let hash = BlobHash::parse(&hash)?;
+    let hash = BlobHash::parse(hash)?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -108,7 +138,7 @@ pub(super) async fn put_blob(
     }
     state.storage.commit(&received).await?;
     let size = i64::try_from(received.size).unwrap_or(i64::MAX);
-    let added = gen_logic::record_blob(&state, auth.user.id, &hash, &content_type, size).await?;
+    let added = gen_logic::record_blob(state, auth.user.id, &hash, &content_type, size).await?;
     let (content_type, size) = gen_logic::blob_of(&state.db, auth.user.id, &hash)
         .await?
         .unwrap_or((content_type, size));
@@ -146,6 +176,16 @@ async fn blob_response(
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    // Never rendered as a page of this origin (an SVG or HTML-looking blob cannot run script
+    // here): downloaded, and sandboxed should a browser show it anyway.
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
         headers.insert(header::ETAG, v);
@@ -225,6 +265,7 @@ pub(super) async fn create(
             retry_after_secs: 10,
         });
     }
+    gen_logic::check_cancel_rate(&state, auth.user.id).await?;
     let (row, created) = gen_logic::create(&state, &auth.user, body, key.as_deref()).await?;
     if created && state.config.drive_generations {
         gen_logic::spawn(&state, &row.id);
@@ -319,10 +360,24 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Generation>), ApiError> {
-    let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
-    let row = gen_logic::cancel(&state, &row).await?;
-    Ok((StatusCode::ACCEPTED, Json(row.view())))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("user:{}", auth.user.id);
+    let request = serde_json::json!({"op": "cancel", "generation": &id});
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
+            let row = gen_logic::cancel(&state, &row).await?;
+            Ok((StatusCode::ACCEPTED, super::to_value(&row.view())?))
+        },
+    )
+    .await
 }
 
 /// Rate a succeeded generation 1–5 (also on its shared training record).
@@ -335,9 +390,22 @@ pub(super) async fn rate(
     auth: AuthUser,
     Path(id): Path<String>,
     req: Request,
-) -> Result<Json<Generation>, ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(req.headers())?;
     let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
     let ApiJson(body) = ApiJson::<RatingRequest>::from_request(req, &state).await?;
-    let row = gen_logic::rate(&state, &row, body.rating).await?;
-    Ok(Json(row.view()))
+    let scope = format!("user:{}", auth.user.id);
+    let request = serde_json::json!({"op": "rating", "generation": &id, "rating": body.rating});
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            let row = gen_logic::rate(&state, &row, body.rating).await?;
+            Ok((StatusCode::OK, super::to_value(&row.view())?))
+        },
+    )
+    .await
 }

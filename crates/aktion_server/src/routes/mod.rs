@@ -192,7 +192,13 @@ pub struct AuthUser {
 }
 
 fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    bearer_of(&parts.headers)
+}
+
+/// The token of `Authorization: Bearer <token>`; `None` without the header, 401 when it is
+/// malformed.
+fn bearer_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let token = value

@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{AdminUser, ApiJson};
-use crate::{ApiError, AppState, beta};
+use crate::{ApiError, AppState, beta, idempotency};
 
 /// The looping background clip, drawn by `aktion make-example landing-clip`.
 const CLIP: &[u8] = include_bytes!("../../assets/landing.gif");
@@ -126,23 +126,36 @@ pub(super) async fn beta_signup(State(state): State<AppState>, req: Request) -> 
             Err(e) => e.into_response(),
         };
     }
+    let key = match idempotency::key_from(req.headers()) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
     let body = match ApiJson::<BetaSignup>::from_request(req, &state).await {
         Ok(ApiJson(body)) => body,
         Err(e) => return e.into_response(),
     };
-    match beta::sign_up(&state.db, &body.email).await {
-        Ok(_) => {
+    // The answer is the same for everybody and every email, so one anonymous scope is safe.
+    let request =
+        serde_json::json!({"op": "beta-signup", "email": body.email.trim().to_lowercase()});
+    let answered = idempotency::run(
+        &state.db,
+        "anonymous:beta",
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            beta::sign_up(&state.db, &body.email).await?;
             state.metrics.beta_signup();
-            (
-                StatusCode::ACCEPTED,
-                Json(BetaSignupAccepted {
-                    message: "Thanks — you're on the list.".to_owned(),
-                }),
-            )
-                .into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+            let accepted = BetaSignupAccepted {
+                message: "Thanks — you're on the list.".to_owned(),
+            };
+            let value = serde_json::to_value(&accepted)
+                .map_err(|e| ApiError::Internal(format!("serialise answer: {e}")))?;
+            Ok((StatusCode::ACCEPTED, value))
+        },
+    )
+    .await;
+    answered.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Every beta sign-up (admin only).

@@ -35,9 +35,23 @@ pub(super) async fn shared_data(
 pub(super) async fn delete_shared_data(
     State(state): State<AppState>,
     auth: AuthUser,
-) -> Result<Json<SharedDataDeleted>, ApiError> {
-    let deleted = training::delete_all(&state, auth.user.id).await?;
-    Ok(Json(SharedDataDeleted { deleted }))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let scope = format!("user:{}", auth.user.id);
+    let request = serde_json::json!({"op": "delete-shared-data"});
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Safe,
+        || async {
+            let deleted = training::delete_all(&state, auth.user.id).await?;
+            Ok((StatusCode::OK, to_value(&SharedDataDeleted { deleted })?))
+        },
+    )
+    .await
 }
 
 /// Share a result made on another route (upload its output first). Skipped silently, with
@@ -55,10 +69,18 @@ pub(super) async fn submit(
     let key = idempotency::key_from(&headers)?;
     let scope = format!("user:{}", auth.user.id);
     let request = to_value(&serde_json::json!({"op": "training-data", "body": &body}))?;
-    idempotency::run(&state.db, &scope, key.as_deref(), &request, || async {
-        let stored = training::submit(&state, &auth.user, body.clone()).await?;
-        Ok((StatusCode::OK, to_value(&stored)?))
-    })
+    // A record is new each time: an interrupted first request is never run again.
+    idempotency::run(
+        &state.db,
+        &scope,
+        key.as_deref(),
+        &request,
+        idempotency::Rerun::Never,
+        || async {
+            let stored = training::submit(&state, &auth.user, body.clone()).await?;
+            Ok((StatusCode::OK, to_value(&stored)?))
+        },
+    )
     .await
 }
 

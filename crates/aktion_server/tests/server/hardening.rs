@@ -411,3 +411,233 @@ async fn a_graceful_stop_with_fifty_streams_open_is_quick_and_drains_submits() {
         started.elapsed()
     );
 }
+
+/// Sends `request` twice with one Idempotency-Key: the second answer is the first, replayed.
+async fn replayed(state: &AppState, make: impl Fn() -> axum::http::Request<Body>) -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let key = format!(
+        "retry-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let with_key = || {
+        let mut r = make();
+        r.headers_mut()
+            .insert("idempotency-key", key.parse().expect("header"));
+        r
+    };
+    let first = send(state, with_key()).await;
+    let second = send(state, with_key()).await;
+    assert_eq!(first.status, second.status, "{}", second.text());
+    assert_eq!(first.bytes, second.bytes, "the first answer again");
+    assert_eq!(
+        second
+            .headers
+            .get("idempotent-replayed")
+            .map(axum::http::HeaderValue::as_bytes),
+        Some(&b"true"[..]),
+        "{}",
+        second.text()
+    );
+    first.status.as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_state_changing_call_accepts_an_idempotency_key() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start_limited(&db, &providers, |_| {}).await;
+        let a = register(&state, "a@example.com").await;
+        let bytes = b"\x89PNG idempotent upload".to_vec();
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let status = replayed(&state, || {
+            req("PUT", &format!("/v1/blobs/{hash}"), Some(&a))
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from(bytes.clone()))
+                .expect("request")
+        })
+        .await;
+        assert_eq!(status, 201, "the replay is the first answer, not 200");
+        let g: Generation = generate(&state, &a, &t2i(), None).await.parse();
+        let path = format!("/v1/generations/{}/cancel", g.id);
+        assert_eq!(
+            replayed(&state, || empty("POST", &path, Some(&a))).await,
+            202
+        );
+        let done = crate::proxy::finished(&state, &a, &g.id).await;
+        assert_eq!(done.state, aktion_api::GenerationState::Cancelled);
+        let rating = format!("/v1/generations/{}/rating", g.id);
+        // (A cancelled generation cannot be rated: the refusal is replayed as well.)
+        replayed(&state, || {
+            json_req("POST", &rating, Some(&a), &json!({"rating": 4}))
+        })
+        .await;
+        assert_eq!(
+            replayed(&state, || empty("DELETE", "/v1/me/shared-data", Some(&a))).await,
+            200
+        );
+        assert_eq!(
+            replayed(&state, || {
+                json_req(
+                    "POST",
+                    "/v1/beta-signups",
+                    None,
+                    &json!({"email": "fan@example.com"}),
+                )
+            })
+            .await,
+            202
+        );
+        // A logout retried after it went through gets its answer, not 401.
+        assert_eq!(
+            replayed(&state, || empty("POST", "/v1/auth/logout", Some(&a))).await,
+            200
+        );
+        assert_eq!(
+            send(&state, empty("GET", "/v1/me", Some(&a))).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        // The same key for another request: 422.
+        let b = register(&state, "b@example.com").await;
+        let keyed = |body: serde_json::Value| {
+            let mut r = json_req("PUT", "/v1/me/data-sharing", Some(&b), &body);
+            r.headers_mut()
+                .insert("idempotency-key", "k".parse().expect("header"));
+            r
+        };
+        assert_eq!(
+            send(&state, keyed(json!({"opt_in": true}))).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            send(&state, keyed(json!({"opt_in": false}))).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_record_is_never_made_twice_by_taking_its_key_over() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start_limited(&db, &providers, |_| {}).await;
+        let a = register(&state, "a@example.com").await;
+        opt_in(&state, &a, true).await;
+        let bytes = b"\x89PNG shared".to_vec();
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        upload(&state, &a, &bytes, "image/png").await;
+        let body = json!({"node_kind": "t2i", "output_hash": hash});
+        let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'a@example.com'")
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("user");
+        // The first request claimed the key two minutes ago and its server died before
+        // answering: whether its record was stored is unknown.
+        let request = json!({"op": "training-data", "body": {
+            "node_kind": "t2i", "output_hash": hash, "prompt": null, "settings": {},
+            "character_refs": [], "input_refs": [], "generation_ms": null, "rating": null}});
+        let fingerprint = blake3::hash(request.to_string().as_bytes())
+            .to_hex()
+            .to_string();
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES ($1, 'k', $2, $3)",
+        )
+        .bind(format!("user:{user_id}"))
+        .bind(&fingerprint)
+        .bind(aktion_server::db::now_ms() - 120_000)
+        .execute(state.db.writer())
+        .await
+        .expect("stale claim");
+        let mut retry = json_req("POST", "/v1/training-data", Some(&a), &body);
+        retry
+            .headers_mut()
+            .insert("idempotency-key", "k".parse().expect("header"));
+        let r = send(&state, retry).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::CONFLICT, "request_outcome_unknown"),
+            "{}: {}",
+            db.name,
+            r.text()
+        );
+        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM training_records")
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("count");
+        assert_eq!(records, 0, "nothing made a second time");
+        eprintln!("{}: ok", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_then_cancel_loops_are_limited_per_user() {
+    let providers = Providers::start().await;
+    for f in &providers.fakes {
+        f.set_script(vec![Step::Running(0.2); 400]);
+    }
+    let db = common::sqlite();
+    let state = start_limited(&db, &providers, |c| c.limits.cancels_per_hour = 3).await;
+    let a = register(&state, "a@example.com").await;
+    for _ in 0..3 {
+        let g: Generation = generate(&state, &a, &t2i(), None).await.parse();
+        running(&state, &a, &g.id).await;
+        let path = format!("/v1/generations/{}/cancel", g.id);
+        send(&state, empty("POST", &path, Some(&a))).await;
+        crate::proxy::finished(&state, &a, &g.id).await;
+    }
+    let before = providers.submissions();
+    let refused = generate(&state, &a, &t2i(), None).await;
+    assert_eq!(
+        (refused.status, refused.code().as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{}",
+        refused.text()
+    );
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(providers.submissions(), before, "nothing sent");
+    // Someone else is not affected.
+    let b = register(&state, "b@example.com").await;
+    assert_eq!(
+        generate(&state, &b, &t2i(), None).await.status,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_are_served_as_sandboxed_downloads_and_idle_sessions_end() {
+    let providers = Providers::start().await;
+    let db = common::sqlite();
+    let state = start_limited(&db, &providers, |_| {}).await;
+    let a = register(&state, "a@example.com").await;
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    let hash = blake3::hash(svg).to_hex().to_string();
+    assert_eq!(
+        upload(&state, &a, svg, "image/svg+xml").await.status,
+        StatusCode::CREATED
+    );
+    let got = send(&state, empty("GET", &format!("/v1/blobs/{hash}"), Some(&a))).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.headers[header::CONTENT_DISPOSITION], "attachment");
+    assert!(
+        got.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii")
+            .contains("sandbox")
+    );
+    assert_eq!(got.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    // A session unused for longer than the idle timeout ends, whatever its expiry.
+    assert_eq!(
+        send(&state, empty("GET", "/v1/me", Some(&a))).await.status,
+        StatusCode::OK
+    );
+    let idle = i64::try_from(aktion_server::auth::SESSION_IDLE.as_millis()).expect("ms");
+    sqlx::query("UPDATE sessions SET last_seen_at = $1")
+        .bind(aktion_server::db::now_ms() - idle - 1000)
+        .execute(state.db.writer())
+        .await
+        .expect("age");
+    assert_eq!(
+        send(&state, empty("GET", "/v1/me", Some(&a))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
