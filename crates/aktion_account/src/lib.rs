@@ -184,7 +184,7 @@ impl AccountClient {
     /// Creates an account and signs in with it.
     pub async fn register(&self, email: &str, password: &str) -> Result<SessionResponse> {
         let body = Credentials {
-            email: email.to_owned(),
+            email: email.trim().to_owned(),
             password: password.to_owned(),
         };
         self.json(self.request(Method::POST, "/v1/auth/register").json(&body))
@@ -193,7 +193,7 @@ impl AccountClient {
 
     pub async fn login(&self, email: &str, password: &str) -> Result<SessionResponse> {
         let body = Credentials {
-            email: email.to_owned(),
+            email: email.trim().to_owned(),
             password: password.to_owned(),
         };
         self.json(self.request(Method::POST, "/v1/auth/login").json(&body))

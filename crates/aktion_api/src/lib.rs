@@ -149,6 +149,7 @@ pub struct LedgerPage {
 
 /// Query of `GET /v1/ledger`.
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
@@ -449,6 +450,7 @@ pub struct BetaSignupEntry {
 
 /// Query of the paginated lists (`limit` 1–200, `before` an id from `next_before`).
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {

@@ -15,7 +15,7 @@ pub async fn sign_up(db: &Db, email: &str) -> Result<bool, ApiError> {
          ON CONFLICT (email_key) DO NOTHING",
     )
     .bind(&key)
-    .bind(email.trim())
+    .bind(email)
     .bind(now_ms())
     .execute(db.writer())
     .await?

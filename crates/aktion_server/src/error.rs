@@ -56,6 +56,13 @@ pub enum ApiError {
     },
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The request is valid but conflicts with the resource's state (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Well-formed, but its content fails verification (422): a body whose hash is not the
+    /// one named.
+    #[error("{message}")]
+    Unverified { code: &'static str, message: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -111,6 +118,8 @@ impl ApiError {
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Self::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::Unverified { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

@@ -77,7 +77,8 @@ impl Default for Config {
             limits: limits::Limits::default(),
             metrics_token: None,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
-            max_body_bytes: 64 * 1024,
+            // The largest valid request (src/routes/contract.rs) fits with room to spare.
+            max_body_bytes: 256 * 1024,
             password_cost: auth::PasswordCost::default(),
             login_limits: auth::LoginLimits::default(),
             reservation_lease: Duration::from_secs(45 * 60),

@@ -173,6 +173,9 @@ pub async fn submit(
             "0 to 86,400,000 (24 hours)",
         ));
     }
+    if let Some(prompt) = &body.prompt {
+        crate::auth::check_text("prompt", prompt, crate::auth::TEXT_MAX)?;
+    }
     if body.character_refs.len() > 16 || body.input_refs.len() > 32 {
         return Err(ApiError::invalid_field("input_refs", "too many references"));
     }
@@ -187,9 +190,8 @@ pub async fn submit(
     }
     let (content_type, _) = generations::blob_of(&state.db, user.id, &hash)
         .await?
-        .ok_or_else(|| {
-            ApiError::invalid_field("output_hash", "upload the output first with PUT /v1/blobs")
-        })?;
+        // Unknown to this user: like any resource they do not have (upload it first).
+        .ok_or(ApiError::NotFound("blob"))?;
     let record_id = store(
         state,
         NewRecord {

@@ -600,12 +600,14 @@ const MEDIA_FIXTURES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Python packages the tests read the app's files with, pinned: OpenTimelineIO with its
-/// plug-ins (CMX3600, FCP7 XML) and the FCPXML adapter.
-const PYTHON_TOOLS: [&str; 3] = [
+/// Python packages the tests use, pinned: OpenTimelineIO with its plug-ins (CMX3600, FCP7 XML)
+/// and the FCPXML adapter read the app's files; schemathesis checks the account server against
+/// its OpenAPI document.
+const PYTHON_TOOLS: [&str; 4] = [
     "opentimelineio==0.18.1",
     "opentimelineio-plugins==0.18.1",
     "otio-fcpx-xml-adapter==1.0.0",
+    "schemathesis==4.32.5",
 ];
 
 /// A virtual environment under `target/` with [`PYTHON_TOOLS`] installed (kept between runs;

@@ -298,7 +298,7 @@ async fn admin(url: &str, config: Config, command: Admin) -> Result<()> {
             };
             let user = auth::create_user(
                 db,
-                &email,
+                email.trim(),
                 &password,
                 admin,
                 state.config.starter_grant,

@@ -211,6 +211,9 @@ pub(super) async fn check(
             .ok_or_else(|| ApiError::invalid_field(id, "unknown parameter"))?;
         aktion_graph::validate::check_param(param, Some(value))
             .map_err(|e| ApiError::invalid_field(id, &e.to_string()))?;
+        if let (aktion_graph::ParamKind::Text { .. }, Some(text)) = (&param.kind, value.as_str()) {
+            crate::auth::check_text(id, text, crate::auth::TEXT_MAX)?;
+        }
     }
     for (id, items) in &req.inputs {
         let input = schema
@@ -224,22 +227,19 @@ pub(super) async fn check(
         }
         for item in items {
             match (input.ty, item) {
-                (PortType::Text, GenerationInput::Text(t)) if t.len() <= 20_000 => {}
+                (PortType::Text, GenerationInput::Text(t)) => {
+                    crate::auth::check_text(id, t, crate::auth::TEXT_MAX)?;
+                }
                 (PortType::Text, _) => {
-                    return Err(ApiError::invalid_field(
-                        id,
-                        "text of at most 20,000 bytes expected",
-                    ));
+                    return Err(ApiError::invalid_field(id, "text expected, not a blob"));
                 }
                 (_, GenerationInput::Blob(hash)) => {
                     let hash = BlobHash::parse(hash).map_err(|_| {
                         ApiError::invalid_field(id, "a BLAKE3 hash of an uploaded blob expected")
                     })?;
+                    // Not this user's (or nobody's): like any resource they do not have.
                     if blob_of(db, user.id, &hash).await?.is_none() {
-                        return Err(ApiError::invalid_field(
-                            id,
-                            "no such blob: upload it first with PUT /v1/blobs/{blake3}",
-                        ));
+                        return Err(ApiError::NotFound("blob"));
                     }
                 }
                 (_, GenerationInput::Text(_)) => {
@@ -473,10 +473,10 @@ pub async fn rate(
         return Err(ApiError::invalid_field("rating", "1 to 5"));
     }
     if row.state != GenerationState::Succeeded {
-        return Err(ApiError::bad_request(
-            "not_succeeded",
-            "only a succeeded generation can be rated",
-        ));
+        return Err(ApiError::Conflict {
+            code: "not_succeeded",
+            message: "only a succeeded generation can be rated".to_owned(),
+        });
     }
     let mut tx = state.db.begin_write().await?;
     sqlx::query("UPDATE generations SET rating = $1 WHERE id = $2 AND user_id = $3")

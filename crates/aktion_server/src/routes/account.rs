@@ -96,7 +96,10 @@ pub(super) async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    // Counted before the password is checked: parallel guesses cannot all pass.
+    // The document's shape first (nothing to count for what cannot be an account)…
+    auth::normalize_email(&body.email)?;
+    auth::check_password(&body.password)?;
+    // …then counted before the password is checked: parallel guesses cannot all pass.
     state.limiter.attempt(&state.db, &body.email, ip).await?;
     let found = {
         let _slot = state.gates.hashing.enter().await?;
@@ -223,6 +226,9 @@ pub(super) async fn get_ledger(
     ))
 }
 
+/// Longest reason of an admin grant.
+pub(crate) const GRANT_REASON_MAX: usize = 200;
+
 /// Add credits to an account (admin only).
 #[utoipa::path(post, path = "/v1/admin/credits/grant", tag = "admin", security(("bearer" = [])),
     request_body = GrantRequest,
@@ -237,6 +243,10 @@ pub(super) async fn admin_grant(
 ) -> Result<Response, ApiError> {
     if body.credits <= 0 || body.credits > 1_000_000_000 {
         return Err(ApiError::invalid_field("credits", "1 to 1,000,000,000"));
+    }
+    auth::normalize_email(&body.email)?;
+    if let Some(reason) = &body.reason {
+        auth::check_text("reason", reason, GRANT_REASON_MAX)?;
     }
     let key = idempotency::key_from(&headers)?;
     let scope = format!("user:{}", admin.id);

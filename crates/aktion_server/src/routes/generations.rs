@@ -35,9 +35,12 @@ fn accepted_blob_type(content_type: &str) -> Option<String> {
     params(("blake3" = String, Path, description = "BLAKE3 of the body, 64 hex digits")),
     request_body(content = Vec<u8>, content_type = "image/*", description = "the bytes; image/*, video/* or audio/*"),
     responses((status = 201, body = BlobInfo), (status = 200, description = "already uploaded", body = BlobInfo),
-        (status = 400, description = "hash mismatch or bad hash", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 400, description = "bad hash, or an empty or interrupted body", body = ErrorBody),
+        (status = 422, description = "the body's BLAKE3 hash is not the one in the path", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 413, description = "larger than a blob may be, or your storage quota is reached (quota_exceeded)", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 503, description = "too many uploads at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn put_blob(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -131,10 +134,10 @@ async fn receive_blob(
     };
     if received.hash != hash {
         state.storage.delete(&received.key).await?;
-        return Err(ApiError::bad_request(
-            "hash_mismatch",
-            "the body's BLAKE3 hash is not the one in the path",
-        ));
+        return Err(ApiError::Unverified {
+            code: "hash_mismatch",
+            message: "the body's BLAKE3 hash is not the one in the path".to_owned(),
+        });
     }
     state.storage.commit(&received).await?;
     let size = i64::try_from(received.size).unwrap_or(i64::MAX);
@@ -211,6 +214,7 @@ pub(super) async fn get_blob(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SignedQuery {
     /// Unix milliseconds after which the URL stops working.
@@ -248,6 +252,8 @@ pub(super) async fn signed_blob(
     responses((status = 202, body = Generation), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 402, description = "not enough credits", body = ErrorBody),
+        (status = 404, description = "an input names a blob you have not uploaded", body = ErrorBody),
+        (status = 429, description = "too many cancelled generations in the last hour; see Retry-After", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused for another request", body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -384,7 +390,8 @@ pub(super) async fn cancel(
 #[utoipa::path(post, path = "/v1/generations/{id}/rating", tag = "generations", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = RatingRequest,
     responses((status = 200, body = Generation), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the generation has not succeeded", body = ErrorBody)))]
 pub(super) async fn rate(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -3,6 +3,7 @@
 //! served routes and the document cannot drift apart (a test checks both directions).
 
 mod account;
+mod contract;
 mod generations;
 mod site;
 mod training;
@@ -89,7 +90,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let (router, doc) = api();
-    let doc = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+    let doc = Arc::new(
+        serde_json::to_string_pretty(&contract::exact(&doc)).unwrap_or_else(|_| "{}".to_owned()),
+    );
     router
         // The landing page's looping background clip.
         .route("/landing/clip.gif", get(site::clip))
@@ -124,8 +127,8 @@ where
         if declared_length(req.headers()).is_some_and(|n| n > limit) {
             return Err(ApiError::PayloadTooLarge);
         }
-        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
-        refuse_control_characters(&value, "")?;
+        let Json(mut value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        integral_floats_as_integers(&mut value);
         let value = serde_json::from_value::<T>(value).map_err(|e| {
             ApiError::bad_request(
                 "invalid_request",
@@ -136,45 +139,26 @@ where
     }
 }
 
-/// Every string of a request (keys too) is refused when it holds a control character other
-/// than tab and line breaks: NUL cannot be stored in PostgreSQL text, and the others have no
-/// business in an email, a kind, a prompt or a reason (PRODUCT.md §5.4).
-fn refuse_control_characters(value: &serde_json::Value, path: &str) -> Result<(), ApiError> {
-    let bad = |s: &str| {
-        s.chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    };
-    let field = |path: &str| {
-        if path.is_empty() {
-            "body".to_owned()
-        } else {
-            path.to_owned()
-        }
-    };
+/// `2.0` is the integer 2 in JSON Schema (and so in the document): numbers with no fraction
+/// become integers before the body is read into its type.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
     match value {
-        serde_json::Value::String(s) if bad(s) => Err(ApiError::invalid_field(
-            &field(path),
-            "control characters are not allowed",
-        )),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, v)| refuse_control_characters(v, &format!("{path}[{i}]"))),
-        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            let here = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            if bad(k) {
-                return Err(ApiError::invalid_field(
-                    &field(path),
-                    "control characters are not allowed in keys",
-                ));
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "integral and within ±9e15, exactly representable"
+                )]
+                let i = f as i64;
+                *value = serde_json::Value::from(i);
             }
-            refuse_control_characters(v, &here)
-        }),
-        _ => Ok(()),
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 

@@ -117,7 +117,8 @@ pub(super) async fn beta_signup(State(state): State<AppState>, req: Request) -> 
             Ok(Form(body)) => body.email,
             Err(_) => return Redirect::to("/?error=email").into_response(),
         };
-        return match beta::sign_up(&state.db, &email).await {
+        // A form field as typed: surrounding spaces are the browser's, not the address's.
+        return match beta::sign_up(&state.db, email.trim()).await {
             Ok(_) => {
                 state.metrics.beta_signup();
                 Redirect::to("/?joined=1").into_response()

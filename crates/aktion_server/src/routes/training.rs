@@ -59,7 +59,8 @@ pub(super) async fn delete_shared_data(
 #[utoipa::path(post, path = "/v1/training-data", tag = "training data", security(("bearer" = [])),
     request_body = TrainingDataSubmission,
     responses((status = 200, body = TrainingDataStored), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "the output was not uploaded by you", body = ErrorBody)))]
 pub(super) async fn submit(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod common;
+mod contract;
 mod crash;
 mod hardening;
 mod http;

@@ -327,7 +327,7 @@ async fn blobs_upload_by_hash_and_only_owners_read_them() {
         .await;
         assert_eq!(
             (wrong.status, wrong.code().as_str()),
-            (StatusCode::BAD_REQUEST, "hash_mismatch")
+            (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch")
         );
         for bad in ["xyz", "..%2F..%2Fetc%2Fpasswd", &"0".repeat(63)] {
             let r = send(
@@ -595,7 +595,7 @@ async fn failures_and_cancels_release_and_bad_requests_reserve_nothing() {
         .await;
         assert_eq!(
             (rate.status, rate.code().as_str()),
-            (StatusCode::BAD_REQUEST, "not_succeeded")
+            (StatusCode::CONFLICT, "not_succeeded")
         );
         a2e.set_script(vec![Step::Queued(1), Step::Running(0.5), Step::Succeed]);
 
@@ -669,8 +669,8 @@ async fn failures_and_cancels_release_and_bad_requests_reserve_nothing() {
             ),
             (
                 json!({"kind": "i2v", "inputs": {"image": [{"blob": theirs}]}}),
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
+                StatusCode::NOT_FOUND,
+                "not_found",
             ),
             (
                 json!({"kind": "i2v", "inputs": {"image": [{"text": "not an image"}]}}),
@@ -991,7 +991,7 @@ async fn training_data_is_kept_only_while_opted_in_and_only_its_owner_sees_it() 
             ),
         )
         .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "not B's blob");
         assert!(shared(&state, &b).await.records.is_empty());
         let erased: Value = send(&state, empty("DELETE", "/v1/me/shared-data", Some(&b)))
             .await
