@@ -342,27 +342,45 @@ pub async fn stats(db: &Db) -> Result<TrainingStats, ApiError> {
 pub async fn export_jsonl(db: &Db, out: &mut impl std::io::Write) -> Result<u64, ApiError> {
     let mut after = 0i64;
     let mut written = 0u64;
-    loop {
-        let rows = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM training_records WHERE id > $1 ORDER BY id LIMIT 500"
-        ))
-        .bind(after)
-        .fetch_all(&db.pool)
-        .await?;
-        if rows.is_empty() {
-            return Ok(written);
-        }
-        for row in &rows {
-            let (user_id, file, record) = record_from(row)?;
-            after = record.id;
-            let line = serde_json::to_string(&ExportRecord {
+    while let Some((page, next, n)) = export_page(db, after).await? {
+        out.write_all(&page)
+            .map_err(|e| ApiError::Internal(format!("export: {e}")))?;
+        after = next;
+        written += n;
+    }
+    Ok(written)
+}
+
+/// The JSON Lines of the (at most 500) records after id `after`, the last id and how many;
+/// `None` past the end. The HTTP export streams these pages one by one instead of building the
+/// whole export in memory.
+pub async fn export_page(db: &Db, after: i64) -> Result<Option<(Vec<u8>, i64, u64)>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RECORD_COLUMNS} FROM training_records WHERE id > $1 ORDER BY id LIMIT 500"
+    ))
+    .bind(after)
+    .fetch_all(&db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut page = Vec::new();
+    let mut last = after;
+    let mut n = 0;
+    for row in &rows {
+        let (user_id, file, record) = record_from(row)?;
+        last = record.id;
+        serde_json::to_writer(
+            &mut page,
+            &ExportRecord {
                 user_id,
                 file,
                 record,
-            })
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            writeln!(out, "{line}").map_err(|e| ApiError::Internal(format!("export: {e}")))?;
-            written += 1;
-        }
+            },
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        page.push(b'\n');
+        n += 1;
     }
+    Ok(Some((page, last, n)))
 }

@@ -103,9 +103,22 @@ pub(super) async fn admin_export(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
 ) -> Result<Response, ApiError> {
-    let mut out = Vec::new();
-    training::export_jsonl(&state.db, &mut out).await?;
-    let mut response = out.into_response();
+    // Streamed a page of records at a time: the export never sits whole in memory.
+    let db = state.db.clone();
+    let pages = futures_util::stream::try_unfold(Some(0_i64), move |after| {
+        let db = db.clone();
+        async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            Ok::<_, ApiError>(
+                training::export_page(&db, after)
+                    .await?
+                    .map(|(page, last, _)| (bytes::Bytes::from(page), Some(last))),
+            )
+        }
+    });
+    let mut response = axum::body::Body::from_stream(pages).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
