@@ -652,3 +652,40 @@ async fn blobs_are_served_as_sandboxed_downloads_and_idle_sessions_end() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sweep_purges_what_expired_not_only_the_start() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start_limited(&db, &providers, |c| {
+            c.idempotency_ttl = Duration::from_secs(60);
+        })
+        .await;
+        let old = aktion_server::db::now_ms() - 3_600_000;
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at) \
+             VALUES ('user:1', 'old', 'f', 200, '{}', $1)",
+        )
+        .bind(old)
+        .execute(state.db.writer())
+        .await
+        .expect("old record");
+        sqlx::query(
+            "INSERT INTO rate_counters (key, window_start, hits, last_at, delay_ms) \
+             VALUES ('stale', $1, 3, $1, 0)",
+        )
+        .bind(old - 2 * 86_400_000)
+        .execute(state.db.writer())
+        .await
+        .expect("old counter");
+        // A server that has been running for a while: its periodic sweep, not a restart.
+        aktion_server::sweep(&state, false).await.expect("sweep");
+        let left: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM idempotency_keys) + (SELECT COUNT(*) FROM rate_counters)",
+        )
+        .fetch_one(&state.db.pool)
+        .await
+        .expect("count");
+        assert_eq!(left, 0, "{}", db.name);
+    }
+}
