@@ -40,7 +40,8 @@ async fn session_response(state: &AppState, user: &User) -> Result<SessionRespon
 // Idempotency-Key replay (the token would sit in the database in clear); a retried
 // register gets 409 `email_taken` and the client logs in.
 /// Create an account; answers with a session token. New accounts get the starter grant.
-#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", request_body = Credentials,
+#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts",
+    request_body(content = Credentials, description = "a password of at least 12 characters"),
     responses((status = 201, body = SessionResponse), (status = 400, body = ErrorBody),
         (status = 409, description = "email taken", body = ErrorBody),
         (status = 429, description = "too many registrations from this address or in all; see Retry-After", body = ErrorBody),
@@ -53,7 +54,7 @@ pub(super) async fn register(
     // Cheap checks first; the Argon2 hash (19 MiB, tens of ms) only for a request that can
     // succeed, and only within the hashing gate.
     let email = auth::normalize_email(&body.email)?;
-    auth::check_password(&body.password)?;
+    auth::check_new_password(&body.password)?;
     let limits = &state.config.limits;
     let hour = std::time::Duration::from_secs(3600);
     if let Some(ip) = ip {

@@ -9,7 +9,10 @@ use aktion_graph::catalog::InputSchema;
 use aktion_graph::{Catalog, KindSchema, ParamKind, ParamSchema, PortType};
 use serde_json::{Map, Value, json};
 
-use crate::auth::{EMAIL_MAX_LEN, EMAIL_PATTERN, TEXT_MAX, TEXT_PATTERN};
+use crate::auth::{
+    EMAIL_MAX_LEN, EMAIL_PATTERN, NEW_PASSWORD_MIN, PASSWORD_MAX, PASSWORD_MIN, TEXT_MAX,
+    TEXT_PATTERN,
+};
 use crate::training::MAX_GENERATION_MS;
 
 const HASH_PATTERN: &str = "^[0-9a-fA-F]{64}$";
@@ -58,8 +61,19 @@ fn tighten_schemas(doc: &mut Value) {
         doc,
         "Credentials",
         "password",
-        json!({"type": "string", "minLength": 8, "maxLength": 1024}),
+        json!({"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX}),
     );
+    // A new account's password is longer than signing in needs (older accounts keep theirs).
+    if let Some(mut new_account) = doc.pointer("/components/schemas/Credentials").cloned() {
+        new_account["properties"]["password"]["minLength"] = json!(NEW_PASSWORD_MIN);
+        new_account["description"] = json!("Email and password of a new account.");
+        doc["components"]["schemas"]["NewAccount"] = new_account;
+        if let Some(schema) = doc.pointer_mut(
+            "/paths/~1v1~1auth~1register/post/requestBody/content/application~1json/schema",
+        ) {
+            *schema = json!({"$ref": "#/components/schemas/NewAccount"});
+        }
+    }
     set(doc, "BetaSignup", "email", email());
     set(doc, "GrantRequest", "email", email());
     set(doc, "GrantRequest", "credits", int64(1, 1_000_000_000));

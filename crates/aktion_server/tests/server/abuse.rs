@@ -284,3 +284,62 @@ async fn the_owner_gets_in_after_a_delay_not_a_lockout() {
     // …and the delays are over.
     assert_eq!(login("wrong guess!").await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn new_passwords_need_twelve_characters_and_older_accounts_still_sign_in() {
+    for test_db in common::all().await {
+        let state = common::start(&test_db).await;
+        let short = send(
+            &state,
+            from(
+                "192.0.2.1:1",
+                None,
+                "/v1/auth/register",
+                &creds("new@example.com", "eleven char"),
+            ),
+        )
+        .await;
+        assert_eq!(short.status, StatusCode::BAD_REQUEST);
+        assert!(
+            short
+                .error()
+                .fields
+                .expect("fields")
+                .contains_key("password")
+        );
+        // An account made when eight characters were enough.
+        let hash =
+            aktion_server::auth::hash_password("eight ch".to_owned(), state.config.password_cost)
+                .await
+                .expect("hash");
+        aktion_server::auth::insert_user(
+            &state.db,
+            &aktion_server::auth::NewUser {
+                email: "old@example.com",
+                password_hash: &hash,
+                is_admin: false,
+                starter_grant: 0,
+                daily_budget: None,
+            },
+        )
+        .await
+        .expect("old account");
+        let login = send(
+            &state,
+            from(
+                "192.0.2.2:1",
+                None,
+                "/v1/auth/login",
+                &creds("old@example.com", "eight ch"),
+            ),
+        )
+        .await;
+        assert_eq!(
+            login.status,
+            StatusCode::OK,
+            "{}: {}",
+            test_db.name,
+            login.body
+        );
+    }
+}

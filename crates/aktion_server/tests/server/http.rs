@@ -116,7 +116,7 @@ async fn accounts_register_login_me_logout() {
                 "POST",
                 "/v1/auth/register",
                 None,
-                Some(json!({"email": "ada@example.com", "password": "another one"})),
+                Some(json!({"email": "ada@example.com", "password": "another one again"})),
             ),
         )
         .await;
