@@ -555,6 +555,8 @@ impl Server {
                     memory_kib: 1024,
                     passes: 1,
                 },
+                // A studio that gives new accounts credits (the server's default is none).
+                starter_grant: 20,
                 ..aktion_server::Config::default()
             };
             let (state, _) = aktion_server::start(&db, config).await.expect("server");
