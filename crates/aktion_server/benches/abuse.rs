@@ -88,11 +88,11 @@ fn server_command(dir: &std::path::Path, a2e: &Fake) -> Command {
         )
         .env("AKTION_A2E_BASE_URL", a2e.base_url())
         .env("A2E_API_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .env(
-            "MALLOC_ARENA_MAX",
-            std::env::var("BENCH_ARENAS").unwrap_or_default(),
-        );
+        .env("RUST_LOG", "warn");
+    // The allocator's tunables pass through (to compare allocator settings).
+    for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")) {
+        c.env(k, v);
+    }
     c
 }
 
@@ -227,6 +227,10 @@ async fn run() -> anyhow::Result<()> {
             ("/v1/auth/login", format!("someone{i}@example.com"))
         };
         let body = format!(r#"{{"email":"{email}","password":"a guess of twelve"}}"#);
+        if only == "healthz" {
+            let head = "GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+            return request(addr, head, b"").await;
+        }
         request(
             addr,
             &json_head(path, &xff, None, body.len()),
