@@ -48,9 +48,7 @@ fn on_hashing_thread<T: Send + 'static>(
     let pool = POOL.get_or_init(|| {
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(4096);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
-        let threads = std::thread::available_parallelism()
-            .map_or(2, std::num::NonZeroUsize::get)
-            .clamp(2, 16);
+        let threads = crate::limits::hashing_threads();
         for i in 0..threads {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()

@@ -157,6 +157,31 @@ where
     Ok(answer(result))
 }
 
+/// [`run`] for a signed-in user's request: scoped to the user, the answer any serialisable
+/// value.
+pub async fn run_for_user<F, Fut, T>(
+    db: &Db,
+    user_id: i64,
+    key: Option<&str>,
+    request: &Value,
+    rerun: Rerun,
+    op: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, T), ApiError>>,
+    T: serde::Serialize,
+{
+    let scope = format!("user:{user_id}");
+    run(db, &scope, key, request, rerun, || async {
+        let (status, answer) = op().await?;
+        let value = serde_json::to_value(&answer)
+            .map_err(|e| ApiError::Internal(format!("serialise answer: {e}")))?;
+        Ok((status, value))
+    })
+    .await
+}
+
 fn answer(result: Result<(StatusCode, Value), ApiError>) -> Response {
     match result {
         Ok((status, body)) => (status, Json(body)).into_response(),

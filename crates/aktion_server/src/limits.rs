@@ -107,6 +107,13 @@ pub fn address_key(ip: IpAddr) -> String {
     }
 }
 
+/// Password hashes computed at once, and the threads that compute them: one per core, 2–16.
+pub fn hashing_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .clamp(2, 16)
+}
+
 /// Limits of registration, login and the work anonymous callers can cause.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -144,13 +151,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
             trusted_proxies: TrustedProxies::default(),
             register_per_address: 5,
             register_per_hour: 300,
             starter_grant_daily_budget: 5_000,
-            hashing: cores.clamp(2, 16),
+            hashing: hashing_threads(),
             uploads: 8,
             drivers: 64,
             gate_wait: Duration::from_secs(2),

@@ -9,7 +9,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{AdminUser, ApiJson, ApiQuery, AuthUser, ClientIp, MaybeUser, page_limit, to_value};
+use super::{
+    AdminUser, ApiJson, ApiQuery, AuthUser, ClientIp, IdempotencyKey, MaybeUser, page_limit,
+    to_value,
+};
 use crate::auth::{self, User};
 use crate::db::now_ms;
 use crate::{ApiError, AppState, idempotency, ledger, limits, pricing};
@@ -124,12 +127,12 @@ pub(super) async fn login(
     responses((status = 200, body = LoggedOut), (status = 401, body = ErrorBody)))]
 pub(super) async fn logout(
     State(state): State<AppState>,
+    IdempotencyKey(key): IdempotencyKey,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // The session is checked inside the keyed operation: a retry of a logout that went
     // through replays its answer although the token no longer works.
     let token = super::bearer_of(&headers)?.ok_or(ApiError::Unauthorized)?;
-    let key = idempotency::key_from(&headers)?;
     let scope = format!("session:{}", auth::token_hash(&token));
     let request = serde_json::json!({"op": "logout"});
     idempotency::run(
@@ -170,15 +173,13 @@ pub(super) async fn data_sharing(auth: AuthUser) -> Json<DataSharingStatus> {
 pub(super) async fn set_data_sharing(
     State(state): State<AppState>,
     auth: AuthUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<DataSharingUpdate>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key_from(&headers)?;
-    let scope = format!("user:{}", auth.user.id);
     let request = serde_json::json!({"op": "data-sharing", "opt_in": body.opt_in});
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        auth.user.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Safe,
@@ -195,8 +196,7 @@ pub(super) async fn set_data_sharing(
             .execute(state.db.writer())
             .await?;
             let user = auth::user_by_id(&state.db, auth.user.id).await?;
-            let status = me_of(&user).data_sharing;
-            Ok((StatusCode::OK, to_value(&status)?))
+            Ok((StatusCode::OK, me_of(&user).data_sharing))
         },
     )
     .await
@@ -239,7 +239,7 @@ pub(crate) const GRANT_REASON_MAX: usize = 200;
 pub(super) async fn admin_grant(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<GrantRequest>,
 ) -> Result<Response, ApiError> {
     if body.credits <= 0 || body.credits > 1_000_000_000 {
@@ -249,13 +249,11 @@ pub(super) async fn admin_grant(
     if let Some(reason) = &body.reason {
         auth::check_text("reason", reason, GRANT_REASON_MAX)?;
     }
-    let key = idempotency::key_from(&headers)?;
-    let scope = format!("user:{}", admin.id);
     let request = to_value(&body)?;
     let op_key = key.as_ref().map(|k| format!("admin:{}:{k}", admin.id));
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        admin.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Safe,
@@ -280,7 +278,7 @@ pub(super) async fn admin_grant(
                 balance: granted.balance,
                 entry_id: granted.entry_id,
             };
-            Ok((StatusCode::OK, to_value(&answer)?))
+            Ok((StatusCode::OK, answer))
         },
     )
     .await

@@ -6,13 +6,13 @@ use std::time::Duration;
 use aktion_api::{BlobInfo, ErrorBody, Generation, GenerationRequest, RatingRequest};
 use axum::Json;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 
-use super::{ApiJson, ApiQuery, AuthUser, declared_length};
+use super::{ApiJson, ApiQuery, AuthUser, IdempotencyKey, declared_length};
 use crate::generations::{self as gen_logic};
 use crate::storage::{BlobHash, ReceiveError, Storage};
 use crate::{ApiError, AppState, auth, idempotency, signing};
@@ -45,10 +45,9 @@ pub(super) async fn put_blob(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(hash): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key_from(req.headers())?;
-    let scope = format!("user:{}", auth.user.id);
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -57,15 +56,15 @@ pub(super) async fn put_blob(
         .to_owned();
     let request = serde_json::json!({"op": "blob", "hash": &hash, "content_type": content_type});
     // Content-addressed: receiving the same bytes again stores nothing new.
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        auth.user.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Safe,
         || async {
             let (status, Json(info)) = receive_blob(&state, &auth, &hash, req).await?;
-            Ok((status, super::to_value(&info)?))
+            Ok((status, info))
         },
     )
     .await
@@ -258,12 +257,11 @@ pub(super) async fn signed_blob(
 pub(super) async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<GenerationRequest>,
 ) -> Result<Response, ApiError> {
     // The reservation's operation key is the idempotency record here: the first answer is
     // rebuilt from the stored generation, so a retry costs no extra writes.
-    let key = idempotency::key_from(&headers)?;
     if state.config.drive_generations && state.gates.drivers.available() == 0 {
         // Every driver slot taken: refuse before reserving anything.
         return Err(ApiError::Busy {
@@ -366,21 +364,19 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key_from(&headers)?;
-    let scope = format!("user:{}", auth.user.id);
     let request = serde_json::json!({"op": "cancel", "generation": &id});
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        auth.user.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Safe,
         || async {
             let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
             let row = gen_logic::cancel(&state, &row).await?;
-            Ok((StatusCode::ACCEPTED, super::to_value(&row.view())?))
+            Ok((StatusCode::ACCEPTED, row.view()))
         },
     )
     .await
@@ -396,22 +392,21 @@ pub(super) async fn rate(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key_from(req.headers())?;
     let row = gen_logic::owned(&state.db, auth.user.id, &id).await?;
     let ApiJson(body) = ApiJson::<RatingRequest>::from_request(req, &state).await?;
-    let scope = format!("user:{}", auth.user.id);
     let request = serde_json::json!({"op": "rating", "generation": &id, "rating": body.rating});
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        auth.user.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Safe,
         || async {
             let row = gen_logic::rate(&state, &row, body.rating).await?;
-            Ok((StatusCode::OK, super::to_value(&row.view())?))
+            Ok((StatusCode::OK, row.view()))
         },
     )
     .await

@@ -239,6 +239,17 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
+/// The request's `Idempotency-Key`, if it sent one (400 when malformed).
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        crate::idempotency::key_from(&parts.headers).map(Self)
+    }
+}
+
 /// The client's address when the server was started with connect info: the peer's, or with a
 /// trusted proxy in front (`AKTION_TRUSTED_PROXIES`) the one it forwarded.
 pub struct ClientIp(pub Option<IpAddr>);

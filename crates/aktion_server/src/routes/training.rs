@@ -7,10 +7,10 @@ use aktion_api::{
 };
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AdminUser, ApiJson, ApiQuery, AuthUser, page_limit, to_value};
+use super::{AdminUser, ApiJson, ApiQuery, AuthUser, IdempotencyKey, page_limit, to_value};
 use crate::{ApiError, AppState, idempotency, training};
 
 /// Your shared training-data records, newest first.
@@ -35,20 +35,18 @@ pub(super) async fn shared_data(
 pub(super) async fn delete_shared_data(
     State(state): State<AppState>,
     auth: AuthUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key_from(&headers)?;
-    let scope = format!("user:{}", auth.user.id);
     let request = serde_json::json!({"op": "delete-shared-data"});
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        auth.user.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Safe,
         || async {
             let deleted = training::delete_all(&state, auth.user.id).await?;
-            Ok((StatusCode::OK, to_value(&SharedDataDeleted { deleted })?))
+            Ok((StatusCode::OK, SharedDataDeleted { deleted }))
         },
     )
     .await
@@ -64,22 +62,20 @@ pub(super) async fn delete_shared_data(
 pub(super) async fn submit(
     State(state): State<AppState>,
     auth: AuthUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<TrainingDataSubmission>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key_from(&headers)?;
-    let scope = format!("user:{}", auth.user.id);
     let request = to_value(&serde_json::json!({"op": "training-data", "body": &body}))?;
     // A record is new each time: an interrupted first request is never run again.
-    idempotency::run(
+    idempotency::run_for_user(
         &state.db,
-        &scope,
+        auth.user.id,
         key.as_deref(),
         &request,
         idempotency::Rerun::Never,
         || async {
             let stored = training::submit(&state, &auth.user, body.clone()).await?;
-            Ok((StatusCode::OK, to_value(&stored)?))
+            Ok((StatusCode::OK, stored))
         },
     )
     .await
