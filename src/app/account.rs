@@ -38,6 +38,20 @@ pub enum AccountRequest {
     DeleteSharedData,
     SignOut,
     Refresh,
+    /// Mail the verification link again.
+    ResendVerification,
+    /// Mail a password-reset link to this address.
+    ForgotPassword(String),
+    ChangePassword {
+        current: String,
+        new: String,
+    },
+    /// End every session of the account, this one too.
+    SignOutEverywhere,
+    /// Delete the account (confirmed in the window, with the password).
+    DeleteAccount(String),
+    /// A mail when a job of over a minute finishes.
+    SetGenerationMails(bool),
 }
 
 /// What a background call answered.
@@ -52,6 +66,10 @@ pub enum Reply {
     SignedOut,
     Sharing(Me),
     Deleted(u64),
+    /// Something to tell the user, then the account as it is now (when known).
+    Told(String, Option<Me>),
+    /// The session ended on the server (sign out everywhere, account deleted).
+    Ended(String),
     Failed(String),
 }
 
@@ -61,6 +79,12 @@ pub struct AccountUi {
     pub server: String,
     pub email: String,
     pub password: String,
+    /// Change password: the current and the new one.
+    pub current_password: String,
+    pub new_password: String,
+    /// Delete account: the password and the confirmation box.
+    pub delete_password: String,
+    pub delete_confirmed: bool,
     pub me: Option<Me>,
     /// The last thing to tell the user (an error, where the token is kept, ...).
     pub notice: Option<String>,
@@ -83,6 +107,10 @@ impl AccountUi {
             server,
             email: String::new(),
             password: String::new(),
+            current_password: String::new(),
+            new_password: String::new(),
+            delete_password: String::new(),
+            delete_confirmed: false,
             me: None,
             notice: None,
             pending: Vec::new(),
@@ -126,6 +154,14 @@ impl AccountUi {
     /// Starts what the window asked for, in the background.
     pub fn start(&mut self, request: AccountRequest, spawner: &Spawner) {
         let client = self.client();
+        let request = match self.lifecycle(request, client.clone(), spawner) {
+            Ok(Some(task)) => {
+                self.pending.push(task);
+                return;
+            }
+            Ok(None) => return,
+            Err(other) => other,
+        };
         let task = match request {
             AccountRequest::Refresh => {
                 let Some(client) = client.filter(AccountClient::is_signed_in) else {
@@ -207,8 +243,97 @@ impl AccountUi {
                     Reply::SignedOut
                 })
             }
+            // Taken by `lifecycle`.
+            _ => return,
         };
         self.pending.push(task);
+    }
+
+    /// The account-lifecycle requests (verification, passwords, sign out everywhere, delete,
+    /// mail preferences): `Ok` with the started call (or nothing to start), `Err` with any
+    /// other request.
+    fn lifecycle(
+        &mut self,
+        request: AccountRequest,
+        client: Option<AccountClient>,
+        spawner: &Spawner,
+    ) -> Result<Option<Task<Reply>>, AccountRequest> {
+        let task = match request {
+            AccountRequest::ResendVerification => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.resend_verification().await {
+                        Ok(done) => Reply::Told(done.message, None),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::ForgotPassword(email) => {
+                let client = match AccountClient::new(&self.server, None) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.notice = Some(e.to_string());
+                        return Ok(None);
+                    }
+                };
+                spawner.spawn(async move {
+                    match client.request_password_reset(&email).await {
+                        Ok(done) => Reply::Told(done.message, None),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::ChangePassword { current, new } => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.change_password(&current, &new).await {
+                        Ok(ended) => Reply::Told(
+                            format!(
+                                "password changed; {} other session(s) signed out",
+                                ended.sessions_ended
+                            ),
+                            None,
+                        ),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::SignOutEverywhere => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.logout_all().await {
+                        Ok(ended) => Reply::Ended(format!(
+                            "signed out everywhere ({} session(s))",
+                            ended.sessions_ended
+                        )),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::DeleteAccount(password) => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.delete_account(&password).await {
+                        Ok(done) => Reply::Ended(done.message),
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::SetGenerationMails(on) => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.set_generation_mails(on).await {
+                        Ok(_) => match c.me().await {
+                            Ok(me) => Reply::Me(me),
+                            Err(e) => Reply::Failed(describe(&e)),
+                        },
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            other => return Err(other),
+        };
+        Ok(Some(task))
     }
 
     /// Applies answers that came back.
@@ -241,6 +366,20 @@ impl AccountUi {
                     self.me = Some(me);
                     self.offline = false;
                 }
+                Reply::Told(message, me) => {
+                    self.notice = Some(message);
+                    self.current_password.clear();
+                    self.new_password.clear();
+                    if let Some(me) = me {
+                        self.me = Some(me);
+                    }
+                }
+                Reply::Ended(message) => {
+                    self.forget_session();
+                    self.delete_password.clear();
+                    self.delete_confirmed = false;
+                    self.notice = Some(message);
+                }
                 Reply::SignedOut => {
                     if let Some(store) = &self.secrets
                         && let Err(e) = store.delete(ACCOUNT_TOKEN)
@@ -265,7 +404,17 @@ impl AccountUi {
         }
     }
 
-    /// The window.
+    /// Drops the session here: the token leaves the store and the window asks to sign in.
+    fn forget_session(&mut self) {
+        if let Some(store) = &self.secrets {
+            let _ = store.delete(ACCOUNT_TOKEN);
+        }
+        if let Ok(mut s) = self.session.write() {
+            *s = s.take().map(|c| c.with_token(None));
+        }
+        self.me = None;
+    }
+
     /// Draws the window; returns what the user asked for.
     pub fn ui(&mut self, ctx: &egui::Context) -> Vec<AccountRequest> {
         let mut asked = Vec::new();
@@ -330,6 +479,14 @@ impl AccountUi {
                     create,
                 });
             }
+            let can_reset = !self.busy() && !self.email.trim().is_empty();
+            if ui
+                .add_enabled(can_reset, egui::Button::new("Forgot password?"))
+                .on_hover_text("Mails a link to choose a new password to the email above")
+                .clicked()
+            {
+                asked.push(AccountRequest::ForgotPassword(self.email.trim().to_owned()));
+            }
         });
         if let Some(store) = &self.secrets {
             ui.label(
@@ -344,6 +501,29 @@ impl AccountUi {
         if let Some(me) = self.me.clone() {
             ui.label(egui::RichText::new(&me.email).strong());
             ui.label(format!("Balance: {} credits", me.balance));
+            if !me.email_verified {
+                verify_banner(ui, &me, self.busy(), asked);
+            }
+            if me.debt > 0 {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!(
+                        "{} credits are owed from a refunded or disputed payment; new runs on \
+                         the account route wait until they are paid.",
+                        me.debt
+                    ),
+                );
+            }
+            let mut mails = me.generation_mails;
+            if ui
+                .add_enabled(
+                    !self.busy(),
+                    egui::Checkbox::new(&mut mails, "Mail me when a job of over a minute finishes"),
+                )
+                .changed()
+            {
+                asked.push(AccountRequest::SetGenerationMails(mails));
+            }
             ui.separator();
             ui.heading("Training data sharing");
             let mut opt_in = me.data_sharing.opt_in;
@@ -379,16 +559,108 @@ impl AccountUi {
                 asked.push(AccountRequest::DeleteSharedData);
             }
             ui.separator();
+            self.security_ui(ui, asked);
         } else if !self.busy() {
             asked.push(AccountRequest::Refresh);
         }
-        if ui
-            .add_enabled(!self.busy(), egui::Button::new("Sign out"))
-            .clicked()
-        {
-            asked.push(AccountRequest::SignOut);
-        }
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!self.busy(), egui::Button::new("Sign out"))
+                .clicked()
+            {
+                asked.push(AccountRequest::SignOut);
+            }
+            if ui
+                .add_enabled(!self.busy(), egui::Button::new("Sign out everywhere"))
+                .on_hover_text("Ends the session on every device, this one too")
+                .clicked()
+            {
+                asked.push(AccountRequest::SignOutEverywhere);
+            }
+        });
     }
+
+    /// Change password and delete account.
+    fn security_ui(&mut self, ui: &mut egui::Ui, asked: &mut Vec<AccountRequest>) {
+        egui::CollapsingHeader::new("Change password").show(ui, |ui| {
+            egui::Grid::new("change-password")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    let l = ui.label("Current password").id;
+                    ui.add(egui::TextEdit::singleline(&mut self.current_password).password(true))
+                        .labelled_by(l);
+                    ui.end_row();
+                    let l = ui.label("New password").id;
+                    ui.add(egui::TextEdit::singleline(&mut self.new_password).password(true))
+                        .labelled_by(l);
+                    ui.end_row();
+                });
+            let long_enough = self.new_password.chars().count() >= 12;
+            if !self.new_password.is_empty() && !long_enough {
+                ui.label(egui::RichText::new("at least 12 characters").weak());
+            }
+            let ready = !self.busy() && !self.current_password.is_empty() && long_enough;
+            if ui
+                .add_enabled(ready, egui::Button::new("Change password"))
+                .on_hover_text("Signs out every other device")
+                .clicked()
+            {
+                asked.push(AccountRequest::ChangePassword {
+                    current: self.current_password.clone(),
+                    new: self.new_password.clone(),
+                });
+            }
+        });
+        egui::CollapsingHeader::new("Delete account").show(ui, |ui| {
+            ui.label(
+                "Deletes your account, your sessions, your shared training data and the files \
+                 you uploaded. Remaining credits are lost. Projects on this computer stay.",
+            );
+            let l = ui.label("Password").id;
+            ui.add(egui::TextEdit::singleline(&mut self.delete_password).password(true))
+                .labelled_by(l);
+            ui.checkbox(
+                &mut self.delete_confirmed,
+                "I understand that this cannot be undone",
+            );
+            let ready = !self.busy() && self.delete_confirmed && !self.delete_password.is_empty();
+            let button = egui::Button::new(
+                egui::RichText::new("Delete my account").color(ui.visuals().error_fg_color),
+            );
+            if ui.add_enabled(ready, button).clicked() {
+                asked.push(AccountRequest::DeleteAccount(self.delete_password.clone()));
+            }
+        });
+        ui.separator();
+    }
+}
+
+/// "Confirm your email": the starter credits wait for it.
+fn verify_banner(ui: &mut egui::Ui, me: &Me, busy: bool, asked: &mut Vec<AccountRequest>) {
+    egui::Frame::group(ui.style())
+        .fill(ui.visuals().warn_fg_color.gamma_multiply(0.15))
+        .show(ui, |ui| {
+            ui.label(egui::RichText::new("Confirm your email").strong());
+            ui.label(format!(
+                "We sent a link to {}. Open it to confirm the address; your starter credits \
+                 arrive when you do.",
+                me.email
+            ));
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Send the link again"))
+                    .clicked()
+                {
+                    asked.push(AccountRequest::ResendVerification);
+                }
+                if ui
+                    .add_enabled(!busy, egui::Button::new("I have confirmed it"))
+                    .clicked()
+                {
+                    asked.push(AccountRequest::Refresh);
+                }
+            });
+        });
 }
 
 /// A message for the window; offline errors start with "offline".

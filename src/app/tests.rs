@@ -535,8 +535,9 @@ fn the_jobs_panel_estimates_time_left() {
 
 /// An `aktion-server` on a loopback port, in its own runtime.
 struct Server {
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
     url: String,
+    state: aktion_server::AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -566,16 +567,40 @@ impl Server {
             let url = format!("http://{}", listener.local_addr().expect("addr"));
             tokio::spawn(aktion_server::serve(
                 listener,
-                state,
+                state.clone(),
                 std::future::pending(),
             ));
-            url
+            (url, state)
         });
         Self {
-            _runtime: runtime,
-            url,
+            runtime,
+            url: url.0,
+            state: url.1,
             _dir: dir,
         }
+    }
+
+    /// Follows the verification link mailed to `email` (read from the server's outbox, where
+    /// the mail waits without SMTP), as the user would in their mail program.
+    fn confirm_email(&self, email: &str) {
+        self.runtime.block_on(async {
+            let text: String = sqlx::query_scalar(
+                "SELECT body_text FROM outbox WHERE recipient = $1 AND template = 'verify-email' \
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(email)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .expect("the verification mail");
+            let token = text
+                .split("token=")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .expect("a link with a token");
+            aktion_server::accounts::verify_email(&self.state, token)
+                .await
+                .expect("verified");
+        });
     }
 }
 
@@ -606,6 +631,20 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     wait_until(&mut h, |app| app.panels.account.me.is_some());
     h.run();
     assert!(h.state().panels.account.signed_in());
+    // The starter grant waits for the address: the banner says so.
+    assert!(h.query_by_label("0 credits").is_some());
+    assert!(h.query_by_label("Confirm your email").is_some());
+    server.confirm_email("director@example.com");
+    press(&mut h, "I have confirmed it");
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .me
+            .as_ref()
+            .is_some_and(|m| m.email_verified)
+    });
+    h.run();
+    assert!(h.query_by_label("Confirm your email").is_none());
     // The starter grant, in the toolbar; the session kept in the (file) store, said so.
     assert!(h.query_by_label("20 credits").is_some());
     let token = store
@@ -668,6 +707,94 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
         2,
         "the toolbar and the window offer it again"
     );
+}
+
+/// Forgot password, change password, sign out everywhere and delete account, driven in the
+/// window as a user would.
+#[test]
+fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
+    let server = Server::start();
+    let fx = Fixture::new();
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    let store = aktion_account::secrets::SecretStore::file_only(&fx.dir.path().join("secrets"));
+    h.state_mut()
+        .panels
+        .account
+        .set_secrets(Some(store.clone()));
+    h.state_mut().panels.account.server.clone_from(&server.url);
+    h.run();
+    press(&mut h, "Sign in");
+    text_field(&mut h, "Email", "editor@example.com");
+    press(&mut h, "Forgot password?");
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("link to choose a new password"))
+    });
+    text_field(&mut h, "Password", "correct horse");
+    press(&mut h, "Create account");
+    wait_until(&mut h, |app| app.panels.account.me.is_some());
+    h.run();
+
+    // A second device, signed in with the old password.
+    let other = server.runtime.block_on(async {
+        aktion_account::AccountClient::new(&server.url, None)
+            .expect("client")
+            .login("editor@example.com", "correct horse")
+            .await
+            .expect("login")
+            .token
+    });
+    press(&mut h, "Change password");
+    h.run();
+    text_field(&mut h, "Current password", "correct horse");
+    text_field(&mut h, "New password", "a much longer password");
+    press_nth(&mut h, "Change password", 1);
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("password changed; 1 other"))
+    });
+    let other_now = server.runtime.block_on(
+        aktion_account::AccountClient::new(&server.url, Some(other))
+            .expect("client")
+            .me(),
+    );
+    assert!(other_now.is_err(), "the other device is signed out");
+    assert!(h.state().panels.account.signed_in(), "this one stays");
+
+    // Delete: needs the password and the confirmation box.
+    press(&mut h, "Delete account");
+    h.run();
+    text_field(&mut h, "Password", "a much longer password");
+    assert!(
+        h.get_by_label("Delete my account")
+            .accesskit_node()
+            .is_disabled(),
+        "not before the box is ticked"
+    );
+    press(&mut h, "I understand that this cannot be undone");
+    h.run();
+    press(&mut h, "Delete my account");
+    wait_until(&mut h, |app| !app.panels.account.signed_in());
+    h.run();
+    assert_eq!(
+        store
+            .get(aktion_account::secrets::ACCOUNT_TOKEN)
+            .expect("store"),
+        None,
+        "the token leaves the store"
+    );
+    let gone = server.runtime.block_on(
+        aktion_account::AccountClient::new(&server.url, None)
+            .expect("client")
+            .login("editor@example.com", "a much longer password"),
+    );
+    assert!(gone.is_err(), "the account is gone");
 }
 
 #[test]

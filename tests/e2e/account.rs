@@ -20,6 +20,7 @@ struct Backend {
     runtime: tokio::runtime::Runtime,
     fakes: Vec<Fake>,
     addr: SocketAddr,
+    state: aktion_server::AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -32,7 +33,7 @@ impl Backend {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("tmp");
         let db_url = format!("sqlite://{}", dir.path().join("server.db").display());
-        let (fakes, addr) = runtime.block_on(async {
+        let (fakes, addr, state) = runtime.block_on(async {
             let fakes = aktion_fakes::start_all().await.expect("fakes");
             for f in &fakes {
                 f.require_key(KEY);
@@ -75,15 +76,16 @@ impl Backend {
             let addr = listener.local_addr().expect("addr");
             tokio::spawn(aktion_server::serve(
                 listener,
-                state,
+                state.clone(),
                 std::future::pending(),
             ));
-            (fakes, addr)
+            (fakes, addr, state)
         });
         Self {
             runtime,
             fakes,
             addr,
+            state,
             _dir: dir,
         }
     }
@@ -96,12 +98,32 @@ impl Backend {
         AccountClient::new(&self.url(), token).expect("client")
     }
 
-    /// A new account on the server; its session token.
+    /// A new account on the server, its address confirmed with the mailed link's token; its
+    /// session token.
     fn register(&self, email: &str) -> String {
-        self.runtime
+        let token = self
+            .runtime
             .block_on(self.client(None).register(email, "correct horse"))
             .expect("register")
-            .token
+            .token;
+        let client = self.client(Some(token.clone()));
+        let me = self.runtime.block_on(async {
+            let text: String = sqlx::query_scalar(
+                "SELECT body_text FROM outbox WHERE recipient = $1 AND template = 'verify-email'",
+            )
+            .bind(email)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .expect("the verification mail");
+            let link_token = text
+                .split("token=")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .expect("a link with a token");
+            client.verify_email(link_token).await.expect("verified")
+        });
+        assert_eq!(me.balance, 100, "the starter grant, paid on verification");
+        token
     }
 
     fn submissions(&self) -> usize {

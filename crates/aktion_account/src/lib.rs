@@ -11,9 +11,10 @@ pub mod secrets;
 use std::time::Duration;
 
 use aktion_api::{
-    BlobInfo, Credentials, DataSharingStatus, DataSharingUpdate, ErrorBody, Generation,
-    GenerationRequest, LoggedOut, Me, Pricing, RatingRequest, SessionResponse, SharedDataDeleted,
-    TrainingDataStored, TrainingDataSubmission,
+    AccountDeletion, BlobInfo, Credentials, DataSharingStatus, DataSharingUpdate, Done,
+    EmailPreferences, EmailVerification, ErrorBody, Generation, GenerationRequest, LoggedOut, Me,
+    PasswordChange, PasswordResetRequest, Pricing, RatingRequest, SessionResponse, SessionsEnded,
+    SharedDataDeleted, TrainingDataStored, TrainingDataSubmission,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -203,6 +204,73 @@ impl AccountClient {
     pub async fn logout(&self) -> Result<LoggedOut> {
         self.json(self.request(Method::POST, "/v1/auth/logout"))
             .await
+    }
+
+    /// Confirms the address with a mailed link's token (pays the starter grant).
+    pub async fn verify_email(&self, token: &str) -> Result<Me> {
+        let body = EmailVerification {
+            token: token.trim().to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, "/v1/auth/verify-email")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Mails a new verification link.
+    pub async fn resend_verification(&self) -> Result<Done> {
+        self.json(self.request(Method::POST, "/v1/me/verify-email"))
+            .await
+    }
+
+    /// Asks for a password-reset link (the same answer whether or not the address is known).
+    pub async fn request_password_reset(&self, email: &str) -> Result<Done> {
+        let body = PasswordResetRequest {
+            email: email.trim().to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, "/v1/auth/password-reset")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Changes the password; the server ends every other session.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<SessionsEnded> {
+        let body = PasswordChange {
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+        };
+        self.json(self.request(Method::POST, "/v1/me/password").json(&body))
+            .await
+    }
+
+    /// Ends every session of the account, this one too.
+    pub async fn logout_all(&self) -> Result<SessionsEnded> {
+        self.json(self.request(Method::POST, "/v1/auth/logout-all"))
+            .await
+    }
+
+    /// Deletes the account (the password confirms it).
+    pub async fn delete_account(&self, password: &str) -> Result<Done> {
+        let body = AccountDeletion {
+            password: password.to_owned(),
+        };
+        self.json(self.request(Method::DELETE, "/v1/me").json(&body))
+            .await
+    }
+
+    /// Asks for (or stops) a mail when a job of over a minute finishes.
+    pub async fn set_generation_mails(&self, on: bool) -> Result<EmailPreferences> {
+        let body = EmailPreferences {
+            generation_finished: on,
+        };
+        self.json(
+            self.request(Method::PUT, "/v1/me/email-preferences")
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn me(&self) -> Result<Me> {

@@ -52,6 +52,19 @@ pub struct Me {
     pub balance: i64,
     pub is_admin: bool,
     pub data_sharing: DataSharingStatus,
+    /// The address was confirmed (the starter grant is paid then).
+    #[serde(default = "yes")]
+    pub email_verified: bool,
+    /// Wants a mail when a job of over a minute finishes.
+    #[serde(default)]
+    pub generation_mails: bool,
+    /// Credits owed from a refunded or disputed payment; new work waits until it is paid.
+    #[serde(default)]
+    pub debt: i64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Opt-in status of training-data sharing (PRODUCT.md §5.3).
@@ -446,6 +459,9 @@ pub struct BetaSignupList {
 pub struct BetaSignupEntry {
     pub email: String,
     pub created_at: i64,
+    /// When an admin invited it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_at: Option<i64>,
 }
 
 /// Query of the paginated lists (`limit` 1–200, `before` an id from `next_before`).
@@ -490,4 +506,86 @@ mod tests {
         let err = serde_json::from_str::<Credentials>(r#"{"email":"a","password":"b","x":1}"#);
         assert!(err.is_err());
     }
+}
+
+/// `POST /v1/auth/verify-email`: the token of a verification link.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailVerification {
+    pub token: String,
+}
+
+/// `POST /v1/auth/password-reset`: mail a reset link to this address if it has an account.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub email: String,
+}
+
+/// `POST /v1/auth/password-reset/confirm`: the link's token and the new password.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    pub token: String,
+    pub password: String,
+}
+
+/// `POST /v1/me/password`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `DELETE /v1/me`: the password confirms it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDeletion {
+    pub password: String,
+}
+
+/// `GET|PUT /v1/me/email-preferences`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailPreferences {
+    /// A mail when a job of over a minute finishes.
+    pub generation_finished: bool,
+}
+
+/// An accepted request and what happens next.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub message: String,
+}
+
+/// Answer of change password and sign out everywhere.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsEnded {
+    /// Sessions that stopped working.
+    pub sessions_ended: u64,
+}
+
+/// `POST /v1/admin/beta-signups/invite`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub emails: Vec<String>,
+}
+
+/// Answer of an invitation: how many sign-ups were newly invited (already invited ones and
+/// unknown addresses are skipped).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteResult {
+    pub invited: u64,
 }

@@ -296,6 +296,7 @@ fn check_password_len(password: &str, min: usize) -> Result<(), ApiError> {
 
 /// A user row.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(clippy::struct_excessive_bools, reason = "the row's own flags")]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -303,10 +304,19 @@ pub struct User {
     pub balance: i64,
     pub data_sharing_opt_in: bool,
     pub data_sharing_opted_in_at: Option<i64>,
+    /// The address was confirmed through a mailed link (or by an operator).
+    pub email_verified: bool,
+    /// Disabled by an admin: signing in and every session are refused.
+    pub disabled: bool,
+    /// Credits owed from refunded or disputed payments; new reservations wait until paid.
+    pub debt: i64,
+    /// Wants a mail when a job of over a minute finishes.
+    pub notify_generation_finished: bool,
 }
 
-const USER_COLUMNS: &str =
-    "id, email, is_admin, balance, data_sharing_opt_in, data_sharing_opted_in_at";
+const USER_COLUMNS: &str = "id, email, is_admin, balance, data_sharing_opt_in, \
+    data_sharing_opted_in_at, email_verified_at, disabled_at, deleted_at, debt, \
+    notify_generation_finished";
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, ApiError> {
     Ok(User {
@@ -316,6 +326,13 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, ApiError> {
         balance: row.try_get("balance")?,
         data_sharing_opt_in: row.try_get::<i64, _>("data_sharing_opt_in")? != 0,
         data_sharing_opted_in_at: row.try_get("data_sharing_opted_in_at")?,
+        email_verified: row
+            .try_get::<Option<i64>, _>("email_verified_at")?
+            .is_some(),
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some()
+            || row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
+        debt: row.try_get("debt")?,
+        notify_generation_finished: row.try_get::<i64, _>("notify_generation_finished")? != 0,
     })
 }
 
@@ -340,6 +357,7 @@ pub async fn create_user(
             is_admin,
             starter_grant,
             daily_budget: None,
+            verified: true,
         },
     )
     .await
@@ -355,6 +373,9 @@ pub struct NewUser<'a> {
     pub starter_grant: i64,
     /// Credits all starter grants together may give per UTC day (`None`: no budget).
     pub daily_budget: Option<i64>,
+    /// Made by an operator (verified at once, grant paid now); otherwise the grant waits for
+    /// the address to be verified.
+    pub verified: bool,
 }
 
 /// Inserts the user and pays the starter grant in one transaction: an account never exists
@@ -362,31 +383,49 @@ pub struct NewUser<'a> {
 /// Past the daily budget the account is made without credits (and the log says so).
 pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User, ApiError> {
     let mut tx = db.begin_write().await?;
+    let id = insert_user_in(&mut tx, new).await?;
+    tx.commit().await?;
+    user_by_id(db, id).await
+}
+
+/// [`insert_user`] inside the caller's transaction; returns the new id. An unverified user's
+/// grant is recorded as due and paid by [`crate::accounts::mark_verified_in`].
+pub async fn insert_user_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    new: &NewUser<'_>,
+) -> Result<i64, ApiError> {
+    let now = now_ms();
     let inserted = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO users (email, password_hash, is_admin, balance, created_at) \
-         VALUES ($1, $2, $3, 0, $4) RETURNING id",
+        "INSERT INTO users (email, password_hash, is_admin, balance, created_at, \
+         email_verified_at, starter_grant_due) VALUES ($1, $2, $3, 0, $4, $5, $6) RETURNING id",
     )
     .bind(new.email)
     .bind(new.password_hash)
     .bind(i64::from(new.is_admin))
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
+    .bind(now)
+    .bind(new.verified.then_some(now))
+    .bind(if new.verified {
+        0
+    } else {
+        new.starter_grant.max(0)
+    })
+    .fetch_one(&mut **tx)
     .await;
     let id = match inserted {
         Ok(id) => id,
         Err(e) if is_unique_violation(&e) => return Err(ApiError::EmailTaken),
         Err(e) => return Err(e.into()),
     };
-    if new.starter_grant > 0 {
+    if new.verified && new.starter_grant > 0 {
         let within = match new.daily_budget {
             Some(budget) => {
-                crate::limits::take_from_daily_budget(&mut tx, budget, new.starter_grant).await?
+                crate::limits::take_from_daily_budget(tx, budget, new.starter_grant).await?
             }
             None => true,
         };
         if within {
             ledger::grant_in(
-                &mut tx,
+                tx,
                 id,
                 new.starter_grant,
                 "starter grant",
@@ -399,8 +438,7 @@ pub async fn insert_user(db: &Db, new: &NewUser<'_>) -> Result<User, ApiError> {
             );
         }
     }
-    tx.commit().await?;
-    user_by_id(db, id).await
+    Ok(id)
 }
 
 /// Looks a user up by id.
@@ -459,7 +497,11 @@ pub async fn authenticate(
         return Ok(None);
     };
     if verify_password(password.to_owned(), stored).await? {
-        Ok(Some(user_by_id(db, id).await?))
+        let user = user_by_id(db, id).await?;
+        if user.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        Ok(Some(user))
     } else {
         Ok(None)
     }
@@ -517,7 +559,11 @@ pub async fn session_user(db: &Db, token: &str) -> Result<Option<User>, ApiError
             .execute(db.writer())
             .await?;
     }
-    Ok(Some(user_by_id(db, id).await?))
+    let user = user_by_id(db, id).await?;
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    Ok(Some(user))
 }
 
 /// Ends a session; true if it existed.

@@ -58,6 +58,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "abuse limits",
         include_str!("../migrations/sqlite/0003_abuse_limits.sql"),
     ),
+    (
+        4,
+        "accounts and email",
+        include_str!("../migrations/sqlite/0004_accounts_and_email.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -74,6 +79,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "abuse limits",
         include_str!("../migrations/postgres/0003_abuse_limits.sql"),
+    ),
+    (
+        4,
+        "accounts and email",
+        include_str!("../migrations/postgres/0004_accounts_and_email.sql"),
     ),
 ];
 

@@ -63,6 +63,19 @@ pub enum ApiError {
     /// one named.
     #[error("{message}")]
     Unverified { code: &'static str, message: String },
+    /// A part of the server that is not configured here (billing without Stripe) (503).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("this account is disabled; write to the studio if you think this is a mistake")]
+    AccountDisabled,
+    #[error(
+        "registration is by invitation only: join the beta at the studio's page and wait for your invitation"
+    )]
+    InvitationRequired,
+    #[error(
+        "your account owes {debt} credits from a refunded or disputed payment; buy credits to settle it before starting new work"
+    )]
+    InDebt { debt: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -120,6 +133,10 @@ impl ApiError {
             Self::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::Unverified { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+            Self::InvitationRequired => (StatusCode::FORBIDDEN, "invitation_required"),
+            Self::InDebt { .. } => (StatusCode::PAYMENT_REQUIRED, "debt"),
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -130,7 +147,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (status, code) = self.status_and_code();
         let (message, fields) = match self {
-            Self::Busy { .. } => (self.to_string(), None),
+            Self::Busy { .. } | Self::Unavailable(_) => (self.to_string(), None),
             _ if status.is_server_error() => ("internal server error".to_owned(), None),
             Self::BadRequest { fields, .. } => (self.to_string(), fields.clone()),
             _ => (self.to_string(), None),
@@ -146,7 +163,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
-        if status.is_server_error() && !matches!(self, Self::Busy { .. }) {
+        if status.is_server_error() && !matches!(self, Self::Busy { .. } | Self::Unavailable(_)) {
             // Logged here, once; the client only sees a generic message.
             tracing::error!("request failed: {self:#}");
         }

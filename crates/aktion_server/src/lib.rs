@@ -5,6 +5,7 @@
 //! This crate may use `aktion_api`, `aktion_providers` and `aktion_graph`; it must never depend
 //! on egui, eframe or `aktion_engine` (STYLE.md).
 
+pub mod accounts;
 pub mod auth;
 pub mod beta;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod generations;
 mod idempotency;
 pub mod ledger;
 pub mod limits;
+pub mod mail;
 pub mod metrics;
 pub mod pricing;
 mod routes;
@@ -31,8 +33,8 @@ pub use storage::Storage;
 /// Server settings that are not per-request.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Credits given to each new account (`AKTION_STARTER_CREDITS`; 0 by default: until
-    /// email verification exists a grant per account is free money for scripts).
+    /// Credits given to each new account when its email is verified (`AKTION_STARTER_CREDITS`;
+    /// 0 by default, so a studio decides to give money away).
     pub starter_grant: i64,
     /// Bearer token `/metrics` needs (`AKTION_METRICS_TOKEN`); `None`: public (bind the
     /// server to a private address then).
@@ -64,6 +66,13 @@ pub struct Config {
     pub generation_lease: Duration,
     /// Provider endpoints and the server-held keys.
     pub providers: aktion_providers::ProvidersConfig,
+    /// Base URL of the links in mails and of the account pages (`AKTION_PUBLIC_URL`, else the
+    /// bind address).
+    pub site_url: String,
+    /// Registration needs an invitation from the beta list (`AKTION_INVITE_ONLY=1`).
+    pub invite_only: bool,
+    /// SMTP delivery of the outbox.
+    pub mail: mail::MailConfig,
     /// Whether this instance runs generations at the providers. An API-only instance
     /// (`--api-only`, sharing PostgreSQL with workers) stores them claimable at once, and the
     /// workers' sweep picks them up.
@@ -92,6 +101,9 @@ impl Default for Config {
             generation_lease: Duration::from_secs(120),
             providers: aktion_providers::ProvidersConfig::from_lookup(|_| None),
             drive_generations: true,
+            site_url: "http://127.0.0.1:8787".to_owned(),
+            invite_only: false,
+            mail: mail::MailConfig::default(),
         }
     }
 }
@@ -153,6 +165,7 @@ pub async fn start(database_url: &str, config: Config) -> Result<(AppState, u64)
     if state.config.drive_generations {
         generations::spawn_watcher(&state);
     }
+    mail::spawn_worker(&state).map_err(ApiError::Internal)?;
     let released = sweep(&state, true).await?;
     Ok((state, released))
 }

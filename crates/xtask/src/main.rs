@@ -602,12 +602,15 @@ const MEDIA_FIXTURES: &[(&str, &[&str])] = &[
 
 /// Python packages the tests use, pinned: OpenTimelineIO with its plug-ins (CMX3600, FCP7 XML)
 /// and the FCPXML adapter read the app's files; schemathesis checks the account server against
-/// its OpenAPI document.
-const PYTHON_TOOLS: [&str; 4] = [
+/// its OpenAPI document; aiosmtpd is the SMTP server the mail tests deliver to; Stripe's own
+/// library checks the webhook signatures the billing tests make.
+const PYTHON_TOOLS: [&str; 6] = [
     "opentimelineio==0.18.1",
     "opentimelineio-plugins==0.18.1",
     "otio-fcpx-xml-adapter==1.0.0",
     "schemathesis==4.32.5",
+    "aiosmtpd==1.4.6",
+    "stripe==16.1.0",
 ];
 
 /// A virtual environment under `target/` with [`PYTHON_TOOLS`] installed (kept between runs;

@@ -32,8 +32,7 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "AKTION_BIND", default_value = "127.0.0.1:8787")]
         bind: SocketAddr,
-        /// Credits given to each new account. 0 by default: until accounts verify their email,
-        /// a grant per account is free money for anyone with a script.
+        /// Credits given to each new account once its email address is verified. 0 by default.
         #[arg(long, env = "AKTION_STARTER_CREDITS", default_value_t = 0,
               value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
         starter_credits: i64,
@@ -52,12 +51,35 @@ enum Command {
         /// this one pick them up (within their sweep interval).
         #[arg(long, env = "AKTION_API_ONLY")]
         api_only: bool,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Administration commands.
     Admin {
         #[command(subcommand)]
         command: Admin,
     },
+}
+
+/// Email and registration (PRODUCT.md §5.5, §5.7).
+#[derive(Debug, clap::Args)]
+struct MailArgs {
+    /// SMTP server of the outbox: `smtps://user:pass@host:465` (TLS), `smtp://host:587`
+    /// (STARTTLS required) or `smtp://127.0.0.1:25` (plain, loopback only). Without it mails
+    /// wait in the outbox.
+    #[arg(long, env = "AKTION_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// Sender of every mail, e.g. `Aktion Studio <hello@aktion.studio>`.
+    #[arg(
+        long,
+        env = "AKTION_MAIL_FROM",
+        default_value = "Aktion Studio <noreply@localhost>"
+    )]
+    mail_from: String,
+    /// Registration only for beta sign-ups an admin invited (`1` or `true`).
+    #[arg(long, env = "AKTION_INVITE_ONLY", value_parser = clap::builder::BoolishValueParser::new(),
+          default_value = "false")]
+    invite_only: bool,
 }
 
 /// Abuse limits (PRODUCT.md §5.4).
@@ -136,6 +158,8 @@ enum Admin {
     },
     /// Everyone who asked to join the beta.
     BetaSignups,
+    /// Confirm an account's email address by hand (pays its starter grant).
+    VerifyEmail { email: String },
 }
 
 fn data_dir() -> Result<PathBuf> {
@@ -190,23 +214,31 @@ async fn run() -> Result<()> {
             public_url,
             generation_lease_secs,
             api_only,
+            mail,
         } => {
             if starter_credits == 0 {
-                tracing::info!(
-                    "AKTION_STARTER_CREDITS is 0: new accounts start without credits \
-                     (a starter grant is paid only once email verification exists)"
-                );
+                tracing::info!("AKTION_STARTER_CREDITS is 0: new accounts start without credits");
             } else {
-                tracing::warn!(
-                    "AKTION_STARTER_CREDITS={starter_credits}: every new account gets credits \
-                     before its email is verified; all grants together are capped at \
-                     {} a day (AKTION_STARTER_GRANT_DAILY_BUDGET)",
+                tracing::info!(
+                    "AKTION_STARTER_CREDITS={starter_credits}: paid when an account verifies \
+                     its email; all grants together are capped at {} a day \
+                     (AKTION_STARTER_GRANT_DAILY_BUDGET)",
                     limits.starter_grant_daily_budget
                 );
             }
+            let site_url = public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{bind}"));
             let mut config = Config {
                 drive_generations: !api_only,
                 starter_grant: starter_credits,
+                site_url,
+                invite_only: mail.invite_only,
+                mail: aktion_server::mail::MailConfig {
+                    smtp_url: mail.smtp_url,
+                    from: mail.mail_from,
+                    ..aktion_server::mail::MailConfig::default()
+                },
                 public_url,
                 generation_lease: std::time::Duration::from_secs(generation_lease_secs),
                 ..config
@@ -324,6 +356,15 @@ async fn admin(url: &str, config: Config, command: Admin) -> Result<()> {
         Admin::TrainingStats => training_stats(db).await?,
         Admin::ExportTrainingData { out } => export_training_data(db, &out).await?,
         Admin::BetaSignups => beta_signups(db).await?,
+        Admin::VerifyEmail { email } => {
+            let user = auth::user_by_email(db, &email)
+                .await?
+                .with_context(|| format!("no account {email}"))?;
+            match aktion_server::accounts::verify_by_operator(&state, user.id).await? {
+                Some(paid) => println!("{} verified; {paid} starter credits paid", user.email),
+                None => println!("{} was already verified", user.email),
+            }
+        }
     }
     Ok(())
 }

@@ -43,6 +43,19 @@ pub(super) async fn finish(
     } else {
         false
     };
+    if moved && to != GenerationState::Cancelled {
+        // The owner's "finished" mail commits with the result, or not at all.
+        crate::accounts::generation_finished_in(
+            &mut tx,
+            &crate::mail::Links::of(state),
+            row.user_id,
+            &row.id,
+            &row.kind,
+            now_ms() - row.created_at,
+            to == GenerationState::Succeeded,
+        )
+        .await?;
+    }
     tx.commit().await?;
     if moved {
         state.metrics.generation_finished(&row.kind, to.as_str());

@@ -26,6 +26,9 @@ pub(super) fn me_of(user: &User) -> Me {
             opt_in: user.data_sharing_opt_in,
             opted_in_at: user.data_sharing_opted_in_at,
         },
+        email_verified: user.email_verified,
+        generation_mails: user.notify_generation_finished,
+        debt: user.debt,
     }
 }
 
@@ -42,11 +45,14 @@ async fn session_response(state: &AppState, user: &User) -> Result<SessionRespon
 // Register and login answer with a fresh token and so do not store their answers for
 // Idempotency-Key replay (the token would sit in the database in clear); a retried
 // register gets 409 `email_taken` and the client logs in.
-/// Create an account; answers with a session token. New accounts get the starter grant.
+/// Create an account; answers with a session token and mails a verification link (the
+/// starter grant is paid when the address is confirmed). With `AKTION_INVITE_ONLY=1` only
+/// invited beta sign-ups may register.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "accounts",
     request_body(content = Credentials, description = "a password of at least 12 characters"),
     responses((status = 201, body = SessionResponse), (status = 400, body = ErrorBody),
-        (status = 409, description = "email taken", body = ErrorBody),
+        (status = 403, description = "invite-only and this address was not invited", body = ErrorBody),
+        (status = 409, description = "email taken (the owner is told by mail)", body = ErrorBody),
         (status = 429, description = "too many registrations from this address or in all; see Retry-After", body = ErrorBody),
         (status = 503, description = "too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn register(
@@ -65,24 +71,39 @@ pub(super) async fn register(
         limits::hit_window(&state.db, &key, limits.register_per_address, hour).await?;
     }
     limits::hit_window(&state.db, "register:all", limits.register_per_hour, hour).await?;
-    if auth::user_by_email(&state.db, &email).await?.is_some() {
+    if let Some(owner) = auth::user_by_email(&state.db, &email).await? {
+        // The owner hears of it (once a day); the caller learns no more than the limits allow.
+        if !owner.disabled {
+            crate::accounts::registration_attempted(&state, &owner).await?;
+        }
         return Err(ApiError::EmailTaken);
+    }
+    if state.config.invite_only && !crate::beta::is_invited(&state.db, &email).await? {
+        return Err(ApiError::InvitationRequired);
     }
     let hash = {
         let _slot = state.gates.hashing.enter().await?;
         auth::hash_password(body.password, state.config.password_cost).await?
     };
-    let user = auth::insert_user(
-        &state.db,
+    // The account and its verification mail commit together; the starter grant waits for
+    // the address to be confirmed.
+    let mut tx = state.db.begin_write().await?;
+    let id = auth::insert_user_in(
+        &mut tx,
         &auth::NewUser {
             email: &email,
             password_hash: &hash,
             is_admin: false,
             starter_grant: state.config.starter_grant,
             daily_budget: Some(limits.starter_grant_daily_budget),
+            verified: false,
         },
     )
     .await?;
+    crate::accounts::start_verification(&mut tx, &crate::mail::Links::of(&state), id, &email)
+        .await?;
+    tx.commit().await?;
+    let user = auth::user_by_id(&state.db, id).await?;
     Ok((
         StatusCode::CREATED,
         Json(session_response(&state, &user).await?),

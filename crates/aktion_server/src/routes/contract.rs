@@ -75,6 +75,7 @@ fn tighten_schemas(doc: &mut Value) {
         }
     }
     set(doc, "BetaSignup", "email", email());
+    tighten_account_schemas(doc);
     set(doc, "GrantRequest", "email", email());
     set(doc, "GrantRequest", "credits", int64(1, 1_000_000_000));
     set(
@@ -150,6 +151,33 @@ fn tighten_schemas(doc: &mut Value) {
             }),
         );
     }
+}
+
+/// The account lifecycle's requests (PRODUCT.md §5.8).
+fn tighten_account_schemas(doc: &mut Value) {
+    let token = json!({"type": "string", "pattern": crate::accounts::TOKEN_PATTERN});
+    let new_password =
+        json!({"type": "string", "minLength": NEW_PASSWORD_MIN, "maxLength": PASSWORD_MAX});
+    let password = json!({"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX});
+    set(doc, "EmailVerification", "token", token.clone());
+    set(doc, "PasswordResetRequest", "email", email());
+    set(doc, "PasswordResetConfirm", "token", token);
+    set(
+        doc,
+        "PasswordResetConfirm",
+        "password",
+        new_password.clone(),
+    );
+    set(doc, "PasswordChange", "current_password", password.clone());
+    set(doc, "PasswordChange", "new_password", new_password);
+    set(doc, "AccountDeletion", "password", password);
+    set(
+        doc,
+        "InviteRequest",
+        "emails",
+        json!({"type": "array", "items": email(), "minItems": 1,
+               "maxItems": super::lifecycle::INVITE_MAX}),
+    );
 }
 
 fn generation_request(kind: &KindSchema) -> Value {

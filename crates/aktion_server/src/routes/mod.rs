@@ -5,6 +5,7 @@
 mod account;
 mod contract;
 mod generations;
+mod lifecycle;
 mod site;
 mod training;
 
@@ -60,7 +61,18 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::register))
         .routes(routes!(account::login))
         .routes(routes!(account::logout))
-        .routes(routes!(account::me))
+        .routes(routes!(account::me, lifecycle::delete_me))
+        .routes(routes!(lifecycle::verify_email))
+        .routes(routes!(lifecycle::resend_verification))
+        .routes(routes!(lifecycle::password_reset))
+        .routes(routes!(lifecycle::password_reset_confirm))
+        .routes(routes!(lifecycle::change_password))
+        .routes(routes!(lifecycle::logout_all))
+        .routes(routes!(
+            lifecycle::email_preferences,
+            lifecycle::set_email_preferences
+        ))
+        .routes(routes!(lifecycle::admin_invite))
         .routes(routes!(account::data_sharing, account::set_data_sharing))
         .routes(routes!(account::get_pricing))
         .routes(routes!(account::get_ledger))
@@ -96,6 +108,20 @@ pub fn app(state: AppState) -> Router {
     router
         // The landing page's looping background clip.
         .route("/landing/clip.gif", get(site::clip))
+        // Pages the mailed links open (HTML forms, no JavaScript).
+        .route("/account/verify", get(lifecycle::verify_page))
+        .route(
+            "/account/reset",
+            get(lifecycle::reset_page).post(lifecycle::reset_submit),
+        )
+        .route(
+            "/account/reset-request",
+            axum::routing::post(lifecycle::reset_request_submit),
+        )
+        .route(
+            "/account/unsubscribe",
+            get(lifecycle::unsubscribe_page).post(lifecycle::unsubscribe_submit),
+        )
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::Extension(site::OpenApiText(doc)))

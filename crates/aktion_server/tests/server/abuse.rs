@@ -151,7 +151,18 @@ async fn starter_grants_are_off_by_default_and_capped_per_day() {
             let peer = format!("192.0.2.{}:1", i + 1);
             let answer = register_from(&state, &peer, None, &format!("g{i}@example.com")).await;
             assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
-            balances.push(answer.body["user"]["balance"].as_i64().expect("balance"));
+            assert_eq!(
+                answer.body["user"]["balance"], 0,
+                "nothing before verification"
+            );
+            let email = format!("g{i}@example.com");
+            let (status, page) = common::confirm_email(&state, &email).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let user = aktion_server::auth::user_by_email(&state.db, &email)
+                .await
+                .expect("db")
+                .expect("user");
+            balances.push(user.balance);
         }
         assert_eq!(
             balances,
@@ -320,6 +331,7 @@ async fn new_passwords_need_twelve_characters_and_older_accounts_still_sign_in()
                 is_admin: false,
                 starter_grant: 0,
                 daily_budget: None,
+                verified: true,
             },
         )
         .await

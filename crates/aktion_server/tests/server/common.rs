@@ -97,3 +97,51 @@ pub async fn start(db: &TestDb) -> AppState {
 pub async fn connect(db: &TestDb) -> Db {
     start(db).await.db
 }
+
+/// The link of the newest mail of `template` to `email` in the outbox (the test reads what
+/// the SMTP server would be given).
+pub async fn mailed_link(state: &AppState, email: &str, template: &str, path: &str) -> String {
+    let body: String = sqlx::query_scalar(
+        "SELECT body_text FROM outbox WHERE lower(recipient) = lower($1) AND template = $2 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(email)
+    .bind(template)
+    .fetch_one(&state.db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("no {template} mail to {email}: {e}"));
+    link_in(&body, path).unwrap_or_else(|| panic!("no {path} link in: {body}"))
+}
+
+/// The first `http…` URL in `text` whose path starts with `path`.
+pub fn link_in(text: &str, path: &str) -> Option<String> {
+    text.split_whitespace()
+        .filter(|w| w.starts_with("http"))
+        .find(|w| w.contains(path))
+        .map(|w| w.trim_end_matches(['.', ',', ')', '>']).to_owned())
+}
+
+/// Follows the verification link mailed to `email` through the router, as a mail reader
+/// would; returns the page's status and text.
+pub async fn confirm_email(state: &AppState, email: &str) -> (axum::http::StatusCode, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let link = mailed_link(state, email, "verify-email", "/account/verify").await;
+    let path = &link[link.find("/account/").expect("account path")..];
+    let response = aktion_server::app(state.clone())
+        .oneshot(
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -17,7 +17,7 @@ use crate::proxy::Providers;
 const BIN: &str = env!("CARGO_BIN_EXE_aktion-server");
 
 /// One HTTP/1.1 exchange with `Connection: close`; returns the status and the JSON body.
-async fn http(
+pub(crate) async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -161,6 +161,31 @@ async fn killed_during_a_generation_the_server_resumes_it_and_charges_once() {
         .await;
         assert_eq!(status, 201, "{session}");
         let token = session["token"].as_str().expect("token").to_owned();
+        assert_eq!(
+            balance(addr, &token).await,
+            0,
+            "the grant waits for verification"
+        );
+        // An operator confirms the address (the mailed link is tested in `mail.rs`).
+        let verified = Command::new(BIN)
+            .args(["admin", "verify-email", "a@example.com"])
+            .env("AKTION_DATABASE_URL", &db.url)
+            .env(
+                "AKTION_STORAGE_URL",
+                format!("file://{}", dir.path().join("blobs").display()),
+            )
+            .output()
+            .expect("admin verify-email");
+        assert!(
+            verified.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        assert_eq!(
+            balance(addr, &token).await,
+            20,
+            "starter grant paid on verification"
+        );
         let t2i = json!({"kind": "t2i", "params": {"prompt": "a ship of light"}});
 
         // 1. Killed while the provider runs the job; it finishes while the server is down.

@@ -92,7 +92,14 @@ async fn register(state: &AppState, email: &str) -> SessionResponse {
     )
     .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
-    answer.parse()
+    let mut session: SessionResponse = answer.parse();
+    assert_eq!(session.user.balance, 0, "the grant waits for verification");
+    let (status, page) = common::confirm_email(state, email).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    session.user = send(state, request("GET", "/v1/me", Some(&session.token), None))
+        .await
+        .parse();
+    session
 }
 
 #[tokio::test]
@@ -493,7 +500,7 @@ async fn malformed_requests_get_json_4xx() {
             "not_found",
         ),
         (
-            raw("DELETE", "/v1/me", None, Vec::new()),
+            raw("PATCH", "/v1/me", None, Vec::new()),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),

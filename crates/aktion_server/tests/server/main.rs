@@ -3,11 +3,13 @@
 //! is set. One test binary, so the crate links once.
 
 mod abuse;
+mod accounts;
 mod common;
 mod contract;
 mod crash;
 mod hardening;
 mod http;
 mod ledger;
+mod mail;
 mod proxy;
 mod s3;
