@@ -52,6 +52,12 @@ pub enum AccountRequest {
     DeleteAccount(String),
     /// A mail when a job of over a minute finishes.
     SetGenerationMails(bool),
+    /// Membership, packs and purchases.
+    LoadBilling,
+    /// Open Stripe Checkout for `"membership"` or a pack's item in the browser.
+    Checkout(String),
+    /// Open the Stripe Customer Portal in the browser.
+    BillingPortal,
 }
 
 /// What a background call answered.
@@ -70,8 +76,16 @@ pub enum Reply {
     Told(String, Option<Me>),
     /// The session ended on the server (sign out everywhere, account deleted).
     Ended(String),
+    Billing(aktion_api::BillingStatus),
+    /// Billing is not offered (or failed): why.
+    NoBilling(String),
+    /// A Stripe page, opened in the browser (or why not).
+    Opened(String, Result<(), String>),
     Failed(String),
 }
+
+/// Opens a URL in the browser, or says why not.
+pub type Opener = std::sync::Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// State of the account window and of the session.
 pub struct AccountUi {
@@ -96,6 +110,18 @@ pub struct AccountUi {
     pub prices: std::collections::BTreeMap<String, u32>,
     /// Bumped when `prices` change.
     pub prices_rev: u64,
+    /// Membership, packs and purchases, when the server bills.
+    pub billing: Option<aktion_api::BillingStatus>,
+    /// Why there is no billing here (not set up, offline).
+    pub billing_note: Option<String>,
+    /// A checkout is open in the browser: the balance and membership are polled until the
+    /// webhook lands (until when, and what they were).
+    awaiting_payment: Option<(std::time::Instant, i64, Option<String>)>,
+    last_poll: Option<std::time::Instant>,
+    /// Opens a URL in the browser (tests record it instead).
+    pub open_url: Opener,
+    /// The last page opened in the browser.
+    pub opened: Option<String>,
     session: AccountSession,
     secrets: Option<SecretStore>,
 }
@@ -117,6 +143,12 @@ impl AccountUi {
             offline: false,
             prices: std::collections::BTreeMap::new(),
             prices_rev: 0,
+            billing: None,
+            billing_note: None,
+            awaiting_payment: None,
+            last_poll: None,
+            open_url: std::sync::Arc::new(open_in_browser),
+            opened: None,
             session,
             secrets,
         }
@@ -331,6 +363,54 @@ impl AccountUi {
                     }
                 })
             }
+            other => return self.billing_task(other, client, spawner),
+        };
+        Ok(Some(task))
+    }
+
+    /// The billing requests (like [`Self::lifecycle`]).
+    fn billing_task(
+        &mut self,
+        request: AccountRequest,
+        client: Option<AccountClient>,
+        spawner: &Spawner,
+    ) -> Result<Option<Task<Reply>>, AccountRequest> {
+        let task = match request {
+            AccountRequest::LoadBilling => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.billing().await {
+                        Ok(b) => Reply::Billing(b),
+                        Err(e) => Reply::NoBilling(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::Checkout(item) => {
+                let Some(c) = client else { return Ok(None) };
+                let open = self.open_url.clone();
+                spawner.spawn(async move {
+                    match c.checkout(&item).await {
+                        Ok(page) => {
+                            let opened = open(&page.url);
+                            Reply::Opened(page.url, opened)
+                        }
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::BillingPortal => {
+                let Some(c) = client else { return Ok(None) };
+                let open = self.open_url.clone();
+                spawner.spawn(async move {
+                    match c.billing_portal().await {
+                        Ok(page) => {
+                            let opened = open(&page.url);
+                            Reply::Opened(page.url, opened)
+                        }
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
             other => return Err(other),
         };
         Ok(Some(task))
@@ -363,8 +443,17 @@ impl AccountUi {
                     }
                 }
                 Reply::Me(me) | Reply::Sharing(me) => {
+                    if let Some((_, before, _)) = self.awaiting_payment
+                        && me.balance != before
+                    {
+                        self.awaiting_payment = None;
+                        self.notice = Some(format!("payment received: {} credits now", me.balance));
+                    }
                     self.me = Some(me);
                     self.offline = false;
+                }
+                reply @ (Reply::Billing(_) | Reply::NoBilling(_) | Reply::Opened(..)) => {
+                    self.apply_billing(reply);
                 }
                 Reply::Told(message, me) => {
                     self.notice = Some(message);
@@ -404,6 +493,79 @@ impl AccountUi {
         }
     }
 
+    /// While a checkout is open in the browser: asks for the balance and membership every
+    /// three seconds (the webhook lands on the server, not here), for at most 15 minutes.
+    fn poll_payment(&mut self, ctx: &egui::Context, asked: &mut Vec<AccountRequest>) {
+        let Some((until, _, _)) = self.awaiting_payment else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if now > until {
+            self.awaiting_payment = None;
+            return;
+        }
+        let every = std::time::Duration::from_secs(3);
+        if !self.busy()
+            && self
+                .last_poll
+                .is_none_or(|t| now.duration_since(t) >= every)
+        {
+            self.last_poll = Some(now);
+            asked.push(AccountRequest::Refresh);
+            asked.push(AccountRequest::LoadBilling);
+        }
+        ctx.request_repaint_after(every);
+    }
+
+    /// Whether a checkout is open and its payment not seen yet.
+    pub fn awaiting_payment(&self) -> bool {
+        self.awaiting_payment.is_some()
+    }
+
+    /// Applies a billing answer.
+    fn apply_billing(&mut self, reply: Reply) {
+        match reply {
+            Reply::Billing(b) => {
+                if let Some((_, _, membership)) = &self.awaiting_payment
+                    && b.membership.as_ref().map(|m| m.status.clone()) != *membership
+                {
+                    self.awaiting_payment = None;
+                    self.notice = Some("payment received: your membership is active".into());
+                }
+                self.billing = Some(b);
+                self.billing_note = None;
+            }
+            Reply::NoBilling(why) => {
+                self.billing = None;
+                self.billing_note = Some(why);
+            }
+            Reply::Opened(url, opened) => {
+                match opened {
+                    Ok(()) => {
+                        self.notice = Some(
+                            "the payment page is open in your browser; your balance \
+                         updates here when the payment lands"
+                                .to_owned(),
+                        );
+                    }
+                    Err(e) => self.notice = Some(format!("open {url} in a browser ({e})")),
+                }
+                self.opened = Some(url);
+                let balance = self.me.as_ref().map_or(0, |m| m.balance);
+                let membership = self
+                    .billing
+                    .as_ref()
+                    .and_then(|b| b.membership.as_ref().map(|m| m.status.clone()));
+                self.awaiting_payment = Some((
+                    std::time::Instant::now() + std::time::Duration::from_secs(15 * 60),
+                    balance,
+                    membership,
+                ));
+            }
+            _ => {}
+        }
+    }
+
     /// Drops the session here: the token leaves the store and the window asks to sign in.
     fn forget_session(&mut self) {
         if let Some(store) = &self.secrets {
@@ -421,6 +583,7 @@ impl AccountUi {
         if !self.open {
             return asked;
         }
+        self.poll_payment(ctx, &mut asked);
         let mut open = true;
         egui::Window::new("Account")
             .collapsible(false)
@@ -559,6 +722,7 @@ impl AccountUi {
                 asked.push(AccountRequest::DeleteSharedData);
             }
             ui.separator();
+            self.billing_ui(ui, &me, asked);
             self.security_ui(ui, asked);
         } else if !self.busy() {
             asked.push(AccountRequest::Refresh);
@@ -578,6 +742,90 @@ impl AccountUi {
                 asked.push(AccountRequest::SignOutEverywhere);
             }
         });
+    }
+
+    /// Credits and membership: packs and the membership open Stripe Checkout in the browser.
+    fn billing_ui(&mut self, ui: &mut egui::Ui, me: &Me, asked: &mut Vec<AccountRequest>) {
+        ui.heading("Credits and membership");
+        let Some(billing) = self.billing.clone() else {
+            match &self.billing_note {
+                Some(note) => {
+                    ui.label(
+                        egui::RichText::new(format!("Buying is not available: {note}")).weak(),
+                    );
+                }
+                None if !self.busy() => asked.push(AccountRequest::LoadBilling),
+                None => {}
+            }
+            ui.separator();
+            return;
+        };
+        let busy = self.busy();
+        ui.horizontal_wrapped(|ui| {
+            for pack in &billing.packs {
+                if ui
+                    .add_enabled(
+                        !busy,
+                        egui::Button::new(format!("Buy {} credits", pack.credits)),
+                    )
+                    .clicked()
+                {
+                    asked.push(AccountRequest::Checkout(pack.item.clone()));
+                }
+            }
+        });
+        match &billing.membership {
+            Some(m) if m.status != "canceled" => {
+                let renews = m.renews_at.map(date).unwrap_or_default();
+                ui.label(format!(
+                    "Membership: {}{}{}",
+                    m.status,
+                    if renews.is_empty() {
+                        String::new()
+                    } else if m.cancel_at_period_end {
+                        format!(", ends {renews}")
+                    } else {
+                        format!(", renews {renews}")
+                    },
+                    if m.discounted {
+                        " · 10 % data-sharing discount"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            _ if billing.membership_offered => {
+                let label = if billing.discount_percent > 0 {
+                    format!(
+                        "Become a member ({} % off while you share)",
+                        billing.discount_percent
+                    )
+                } else {
+                    "Become a member".to_owned()
+                };
+                if ui.add_enabled(!busy, egui::Button::new(label)).clicked() {
+                    asked.push(AccountRequest::Checkout("membership".to_owned()));
+                }
+                if billing.discount_percent == 0 && !me.data_sharing.opt_in {
+                    ui.label(
+                        egui::RichText::new("Share training data to get 10 % off the membership.")
+                            .weak(),
+                    );
+                }
+            }
+            _ => {}
+        }
+        if ui
+            .add_enabled(!busy, egui::Button::new("Manage billing"))
+            .on_hover_text("Cards, invoices and cancelling, on Stripe")
+            .clicked()
+        {
+            asked.push(AccountRequest::BillingPortal);
+        }
+        if self.awaiting_payment.is_some() {
+            ui.label(egui::RichText::new("waiting for the payment to land…").weak());
+        }
+        ui.separator();
     }
 
     /// Change password and delete account.
@@ -661,6 +909,33 @@ fn verify_banner(ui: &mut egui::Ui, me: &Me, busy: bool, asked: &mut Vec<Account
                 }
             });
         });
+}
+
+/// Opens `url` in the platform's browser (runs on a background task).
+fn open_in_browser(url: &str) -> Result<(), String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err("not a web address".to_owned());
+    }
+    let child = if cfg!(target_os = "macos") {
+        std::process::Command::new("open").arg(url).spawn()
+    } else if cfg!(target_os = "windows") {
+        std::process::Command::new("rundll32")
+            .args(["url.dll,FileProtocolHandler", url])
+            .spawn()
+    } else {
+        std::process::Command::new("xdg-open").arg(url).spawn()
+    };
+    // Called on a background task: the opener returns at once (the browser runs on its own).
+    child
+        .and_then(|mut c| c.wait())
+        .map_err(|e| e.to_string())
+        .and_then(|status| {
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("the browser opener failed ({status})"))
+            }
+        })
 }
 
 /// A message for the window; offline errors start with "offline".

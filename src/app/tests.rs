@@ -543,6 +543,11 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// With billing against a Stripe stand-in.
+    fn start_with(billing: Option<aktion_server::billing::BillingConfig>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -558,6 +563,7 @@ impl Server {
                 },
                 // A studio that gives new accounts credits (the server's default is none).
                 starter_grant: 20,
+                billing,
                 ..aktion_server::Config::default()
             };
             let (state, _) = aktion_server::start(&db, config).await.expect("server");
@@ -747,6 +753,13 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
             .expect("login")
             .token
     });
+    // The window settles first (this server sells nothing: it says so).
+    wait_until(&mut h, |app| app.panels.account.billing_note.is_some());
+    h.run();
+    assert!(
+        h.query_by_label_contains("Buying is not available")
+            .is_some()
+    );
     press(&mut h, "Change password");
     h.run();
     text_field(&mut h, "Current password", "correct horse");
@@ -795,6 +808,99 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
             .login("editor@example.com", "a much longer password"),
     );
     assert!(gone.is_err(), "the account is gone");
+}
+
+/// Account → Buy credits opens Stripe Checkout in the browser; the balance updates by itself
+/// when the payment's webhook lands on the server.
+#[test]
+fn buying_credits_opens_checkout_and_the_balance_follows_the_webhook() {
+    let stripe = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (stripe_url, _stand_in) = stripe.block_on(aktion_fakes::stripe::start());
+    let server = Server::start_with(Some(aktion_server::billing::BillingConfig {
+        secret_key: aktion_fakes::stripe::SECRET_KEY.to_owned(),
+        webhook_secrets: vec!["whsec_app".to_owned()],
+        base_url: stripe_url,
+        membership_price: Some("price_member".to_owned()),
+        membership_credits: 1000,
+        packs: vec![aktion_server::billing::Pack {
+            price: "price_500".to_owned(),
+            credits: 500,
+        }],
+        coupon: "aktion-member-10".to_owned(),
+    }));
+    let fx = Fixture::new();
+    let mut h = fx.harness(AppState::new(Document::default(), fx.root()));
+    let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = opened.clone();
+    h.state_mut().panels.account.open_url = std::sync::Arc::new(move |url: &str| {
+        record.lock().expect("lock").push(url.to_owned());
+        Ok(())
+    });
+    h.state_mut().panels.account.server.clone_from(&server.url);
+    h.run();
+    press(&mut h, "Sign in");
+    text_field(&mut h, "Email", "buyer@example.com");
+    text_field(&mut h, "Password", "correct horse");
+    press(&mut h, "Create account");
+    wait_until(&mut h, |app| app.panels.account.billing.is_some());
+    h.run();
+    assert!(h.query_by_label("Become a member").is_some());
+    press(&mut h, "Buy 500 credits");
+    wait_until(&mut h, |app| app.panels.account.opened.is_some());
+    h.run();
+    let url = opened
+        .lock()
+        .expect("lock")
+        .first()
+        .cloned()
+        .expect("opened");
+    assert!(url.starts_with("https://checkout.stripe.test/"), "{url}");
+    assert!(h.state().panels.account.awaiting_payment());
+    assert!(
+        h.query_by_label("waiting for the payment to land…")
+            .is_some()
+    );
+
+    // Stripe tells the server (the signature is checked in the server's own tests).
+    let user = server
+        .runtime
+        .block_on(aktion_server::auth::user_by_email(
+            &server.state.db,
+            "buyer@example.com",
+        ))
+        .expect("db")
+        .expect("user");
+    let event = serde_json::json!({
+        "id": "evt_app_1", "object": "event", "type": "checkout.session.completed",
+        "created": 1, "data": {"object": {
+            "id": "cs_app_1", "object": "checkout.session", "mode": "payment",
+            "payment_status": "paid", "client_reference_id": user.id.to_string(),
+            "metadata": {"credits": "500"}, "amount_total": 900, "currency": "eur",
+            "payment_intent": "pi_app_1"}}});
+    server
+        .runtime
+        .block_on(aktion_server::billing::receive(
+            &server.state,
+            event.to_string().as_bytes(),
+        ))
+        .expect("applied");
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .me
+            .as_ref()
+            .is_some_and(|m| m.balance == 500)
+    });
+    h.run();
+    assert!(!h.state().panels.account.awaiting_payment());
+    assert!(
+        h.query_by_label("500 credits").is_some(),
+        "the toolbar shows it"
+    );
 }
 
 #[test]

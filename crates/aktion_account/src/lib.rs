@@ -11,10 +11,11 @@ pub mod secrets;
 use std::time::Duration;
 
 use aktion_api::{
-    AccountDeletion, BlobInfo, Credentials, DataSharingStatus, DataSharingUpdate, Done,
-    EmailPreferences, EmailVerification, ErrorBody, Generation, GenerationRequest, LoggedOut, Me,
-    PasswordChange, PasswordResetRequest, Pricing, RatingRequest, SessionResponse, SessionsEnded,
-    SharedDataDeleted, TrainingDataStored, TrainingDataSubmission,
+    AccountDeletion, BillingStatus, BlobInfo, CheckoutRequest, Credentials, DataSharingStatus,
+    DataSharingUpdate, Done, EmailPreferences, EmailVerification, ErrorBody, Generation,
+    GenerationRequest, HostedPage, LoggedOut, Me, PasswordChange, PasswordResetRequest, Pricing,
+    RatingRequest, SessionResponse, SessionsEnded, SharedDataDeleted, TrainingDataStored,
+    TrainingDataSubmission,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -157,7 +158,11 @@ impl AccountClient {
         }
         let bytes = resp.bytes().await.map_err(|e| offline(&e))?;
         let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS && body.is_none() {
+        // A 503 `unavailable` is an answer (a part the server does not offer), not an outage.
+        let answered = body.as_ref().is_some_and(|b| b.code == "unavailable");
+        if (status.is_server_error() && !answered)
+            || status == StatusCode::TOO_MANY_REQUESTS && body.is_none()
+        {
             return Err(AccountError::Offline(format!(
                 "the server answered {status}"
             )));
@@ -271,6 +276,31 @@ impl AccountClient {
                 .json(&body),
         )
         .await
+    }
+
+    /// Membership, packs on sale, discount, debt and purchases (503 `unavailable` when the
+    /// server has no billing).
+    pub async fn billing(&self) -> Result<BillingStatus> {
+        self.json(self.request(Method::GET, "/v1/billing")).await
+    }
+
+    /// A Stripe Checkout page for `item` (`"membership"` or a pack's item) to open in the
+    /// browser.
+    pub async fn checkout(&self, item: &str) -> Result<HostedPage> {
+        let body = CheckoutRequest {
+            item: item.to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, "/v1/billing/checkout")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// A Stripe Customer Portal page (cards, invoices, cancelling).
+    pub async fn billing_portal(&self) -> Result<HostedPage> {
+        self.json(self.request(Method::POST, "/v1/billing/portal"))
+            .await
     }
 
     pub async fn me(&self) -> Result<Me> {

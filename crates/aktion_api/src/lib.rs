@@ -589,3 +589,82 @@ pub struct InviteRequest {
 pub struct InviteResult {
     pub invited: u64,
 }
+
+/// `POST /v1/billing/checkout`: what to buy — `"membership"` or a credit pack's `item` from
+/// `GET /v1/billing`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub item: String,
+}
+
+/// A Stripe-hosted page to open in the browser (Checkout or the Customer Portal).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedPage {
+    pub url: String,
+}
+
+/// A credit pack on sale.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditPack {
+    /// What to send as `item` to buy it.
+    pub item: String,
+    pub credits: i64,
+}
+
+/// The caller's membership.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipStatus {
+    /// Stripe's subscription status (`active`, `past_due`, `canceled`, …).
+    pub status: String,
+    /// Unix milliseconds of the next renewal (or of the end, when cancelling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renews_at: Option<i64>,
+    pub cancel_at_period_end: bool,
+    /// The data-sharing discount is on the subscription.
+    pub discounted: bool,
+}
+
+/// One purchase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseEntry {
+    /// `pack` or `membership`.
+    pub kind: String,
+    pub credits: i64,
+    /// In the currency's minor unit (cents).
+    pub amount: i64,
+    pub currency: String,
+    pub refunded_amount: i64,
+    pub created_at: i64,
+}
+
+/// `GET /v1/billing`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<MembershipStatus>,
+    /// Whether a membership is on sale here.
+    pub membership_offered: bool,
+    /// Percent off the membership at checkout (10 while opted in to data sharing).
+    pub discount_percent: u32,
+    pub packs: Vec<CreditPack>,
+    /// Credits owed from a refunded or disputed payment.
+    pub debt: i64,
+    /// Newest first.
+    pub purchases: Vec<PurchaseEntry>,
+}
+
+/// Answer to Stripe's webhook delivery.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookReceived {
+    pub received: bool,
+    /// The event was seen before and changed nothing now.
+    pub duplicate: bool,
+}

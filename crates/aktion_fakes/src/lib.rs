@@ -16,6 +16,7 @@ mod comfyui_validate;
 mod fal;
 mod replicate;
 mod runcomfy;
+pub mod stripe;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -63,6 +63,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts and email",
         include_str!("../migrations/sqlite/0004_accounts_and_email.sql"),
     ),
+    (
+        5,
+        "billing",
+        include_str!("../migrations/sqlite/0005_billing.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -84,6 +89,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "accounts and email",
         include_str!("../migrations/postgres/0004_accounts_and_email.sql"),
+    ),
+    (
+        5,
+        "billing",
+        include_str!("../migrations/postgres/0005_billing.sql"),
     ),
 ];
 

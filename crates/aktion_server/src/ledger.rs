@@ -190,6 +190,104 @@ pub async fn grant_in(
     })
 }
 
+/// Takes up to `amount` credits back (a refund or dispute): as much as the balance covers, as
+/// one `clawback` entry; the rest is added to the user's debt, which blocks new reservations
+/// until a purchase pays it. Returns (taken, added to debt).
+pub async fn claw_back_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+    amount: i64,
+    reason: &str,
+) -> Result<(i64, i64), ApiError> {
+    if amount <= 0 {
+        return Ok((0, 0));
+    }
+    let Some(before) = lock_balance(tx, user_id).await? else {
+        return Err(ApiError::NotFound("user"));
+    };
+    let taken = before.min(amount);
+    let balance: i64 = sqlx::query_scalar(
+        "UPDATE users SET balance = balance - $1, debt = debt + $2 WHERE id = $3 RETURNING balance",
+    )
+    .bind(taken)
+    .bind(amount - taken)
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if taken > 0 {
+        insert_entry(
+            tx,
+            NewEntry {
+                user_id,
+                kind: "clawback",
+                delta: -taken,
+                amount: taken,
+                balance_after: balance,
+                reservation_id: None,
+                op_key: None,
+                reason,
+            },
+        )
+        .await?;
+    }
+    Ok((taken, amount - taken))
+}
+
+/// The user's balance, with the row locked for the rest of the transaction (a no-op update:
+/// PostgreSQL then holds the row; SQLite's write transaction holds the database).
+async fn lock_balance(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+) -> Result<Option<i64>, ApiError> {
+    Ok(
+        sqlx::query_scalar("UPDATE users SET balance = balance WHERE id = $1 RETURNING balance")
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
+/// Pays as much of the user's debt as the balance covers (after a purchase), as a `clawback`
+/// entry. Returns what was paid.
+pub async fn settle_debt_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+) -> Result<i64, ApiError> {
+    let Some(balance) = lock_balance(tx, user_id).await? else {
+        return Err(ApiError::NotFound("user"));
+    };
+    let debt: i64 = sqlx::query_scalar("SELECT debt FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let pay = debt.min(balance);
+    if pay <= 0 {
+        return Ok(0);
+    }
+    let after: i64 = sqlx::query_scalar(
+        "UPDATE users SET balance = balance - $1, debt = debt - $1 WHERE id = $2          AND balance >= $1 AND debt >= $1 RETURNING balance",
+    )
+    .bind(pay)
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    insert_entry(
+        tx,
+        NewEntry {
+            user_id,
+            kind: "clawback",
+            delta: -pay,
+            amount: pay,
+            balance_after: after,
+            reservation_id: None,
+            op_key: None,
+            reason: "pays the debt of a refunded or disputed payment",
+        },
+    )
+    .await?;
+    Ok(pay)
+}
+
 /// Reserves `amount` credits for a job, or fails with [`ApiError::InsufficientCredits`].
 ///
 /// The reservation holds a lease of `lease`; one whose lease ran out is released by
@@ -632,7 +730,8 @@ pub async fn ledger_page(
 
 /// Checks the ledger's invariants for every user and returns each violation found
 /// (sums are cast to BIGINT: PostgreSQL sums BIGINT as NUMERIC, which `Any` cannot decode):
-/// balance ≥ 0; balance = Σ deltas; balance = grants − charges − open reservations;
+/// balance ≥ 0; balance = Σ deltas; balance = grants − charges − claw-backs − open
+/// reservations;
 /// each reservation has one reserve entry and a settle entry iff it is settled.
 pub async fn check_invariants(db: &Db) -> Result<Vec<String>, ApiError> {
     let mut violations = Vec::new();
@@ -647,7 +746,7 @@ pub async fn check_invariants(db: &Db) -> Result<Vec<String>, ApiError> {
             "SELECT \
                CAST(COALESCE(SUM(delta), 0) AS BIGINT), \
                CAST(COALESCE(SUM(CASE WHEN kind = 'grant' THEN amount ELSE 0 END), 0) AS BIGINT), \
-               CAST(COALESCE(SUM(CASE WHEN kind = 'charge' THEN amount ELSE 0 END), 0) AS BIGINT) \
+               CAST(COALESCE(SUM(CASE WHEN kind IN ('charge', 'clawback') THEN amount ELSE 0 END), 0) AS BIGINT) \
              FROM ledger_entries WHERE user_id = $1",
         )
         .bind(user_id)

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod beta;
+pub mod billing;
 pub mod db;
 mod error;
 pub mod generations;
@@ -73,6 +74,8 @@ pub struct Config {
     pub invite_only: bool,
     /// SMTP delivery of the outbox.
     pub mail: mail::MailConfig,
+    /// Stripe (`None`: billing answers 503 and everything else works).
+    pub billing: Option<billing::BillingConfig>,
     /// Whether this instance runs generations at the providers. An API-only instance
     /// (`--api-only`, sharing PostgreSQL with workers) stores them claimable at once, and the
     /// workers' sweep picks them up.
@@ -104,6 +107,7 @@ impl Default for Config {
             site_url: "http://127.0.0.1:8787".to_owned(),
             invite_only: false,
             mail: mail::MailConfig::default(),
+            billing: None,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct AppState {
     /// Cancelled when the server stops: progress streams end at once instead of holding the
     /// shutdown up.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// HTTP client of the server's own calls (Stripe).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -139,7 +145,13 @@ impl AppState {
         let storage = Storage::from_url(&config.storage_url)?;
         let signing_key = Arc::new(signing::load_or_create_key(&db).await?);
         let gates = limits::Gates::new(&config.limits);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("aktion-server/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ApiError::Internal(format!("HTTP client: {e}")))?;
         Ok(Self {
+            http,
             db,
             gates,
             streams: Arc::default(),

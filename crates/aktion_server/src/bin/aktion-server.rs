@@ -26,6 +26,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 enum Command {
     /// Run the HTTP server.
     Serve {
@@ -53,12 +54,80 @@ enum Command {
         api_only: bool,
         #[command(flatten)]
         mail: MailArgs,
+        #[command(flatten)]
+        billing: BillingArgs,
     },
     /// Administration commands.
     Admin {
         #[command(subcommand)]
         command: Admin,
     },
+}
+
+/// Stripe (PRODUCT.md §5.6). Without the key and the webhook secret billing answers 503.
+#[derive(clap::Args)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "the flags' own names (--stripe-…)"
+)]
+struct BillingArgs {
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    stripe_secret_key: Option<String>,
+    /// The webhook endpoint's signing secret; several, comma-separated, while rotating.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    stripe_webhook_secret: Option<String>,
+    #[arg(
+        long,
+        env = "AKTION_STRIPE_BASE_URL",
+        default_value = "https://api.stripe.com"
+    )]
+    stripe_base_url: String,
+    /// The monthly membership's recurring price id.
+    #[arg(long, env = "STRIPE_MEMBERSHIP_PRICE")]
+    stripe_membership_price: Option<String>,
+    /// Credits each paid membership month grants.
+    #[arg(long, env = "STRIPE_MEMBERSHIP_CREDITS", default_value_t = 1000,
+          value_parser = clap::value_parser!(i64).range(0..=10_000_000))]
+    stripe_membership_credits: i64,
+    /// Credit packs on sale: `price_…:500,price_…:1200`.
+    #[arg(long, env = "STRIPE_CREDIT_PACKS", default_value = "")]
+    stripe_credit_packs: String,
+    /// The data-sharing member's 10 % coupon (made through the API when missing).
+    #[arg(long, env = "STRIPE_MEMBER_COUPON", default_value = "aktion-member-10")]
+    stripe_member_coupon: String,
+}
+
+impl std::fmt::Debug for BillingArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingArgs").finish_non_exhaustive()
+    }
+}
+
+impl BillingArgs {
+    fn config(self) -> Result<Option<aktion_server::billing::BillingConfig>> {
+        let (Some(secret_key), Some(secrets)) =
+            (self.stripe_secret_key, self.stripe_webhook_secret)
+        else {
+            tracing::info!(
+                "STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET not set: billing answers 503"
+            );
+            return Ok(None);
+        };
+        Ok(Some(aktion_server::billing::BillingConfig {
+            secret_key,
+            webhook_secrets: secrets
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            base_url: self.stripe_base_url,
+            membership_price: self.stripe_membership_price,
+            membership_credits: self.stripe_membership_credits,
+            packs: aktion_server::billing::BillingConfig::parse_packs(&self.stripe_credit_packs)
+                .map_err(anyhow::Error::msg)?,
+            coupon: self.stripe_member_coupon,
+        }))
+    }
 }
 
 /// Email and registration (PRODUCT.md §5.5, §5.7).
@@ -215,6 +284,7 @@ async fn run() -> Result<()> {
             generation_lease_secs,
             api_only,
             mail,
+            billing,
         } => {
             if starter_credits == 0 {
                 tracing::info!("AKTION_STARTER_CREDITS is 0: new accounts start without credits");
@@ -234,6 +304,7 @@ async fn run() -> Result<()> {
                 starter_grant: starter_credits,
                 site_url,
                 invite_only: mail.invite_only,
+                billing: billing.config()?,
                 mail: aktion_server::mail::MailConfig {
                     smtp_url: mail.smtp_url,
                     from: mail.mail_from,

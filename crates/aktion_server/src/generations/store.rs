@@ -199,6 +199,9 @@ pub(super) async fn check(
     user: &User,
     req: &GenerationRequest,
 ) -> Result<(&'static KindSchema, i64), ApiError> {
+    if user.debt > 0 {
+        return Err(ApiError::InDebt { debt: user.debt });
+    }
     let schema = Catalog::builtin()
         .get(&req.kind)
         .filter(|k| k.is_generating())

@@ -217,6 +217,11 @@ pub(super) async fn set_data_sharing(
             .execute(state.db.writer())
             .await?;
             let user = auth::user_by_id(&state.db, auth.user.id).await?;
+            // The membership's discount follows: on now, or off from the next renewal.
+            let sync = state.clone();
+            tokio::spawn(async move {
+                crate::billing::sync_member_discount(&sync, user.id, body.opt_in).await;
+            });
             Ok((StatusCode::OK, me_of(&user).data_sharing))
         },
     )

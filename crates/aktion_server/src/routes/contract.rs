@@ -153,6 +153,28 @@ fn tighten_schemas(doc: &mut Value) {
     }
 }
 
+/// What this server sells: `item` of a checkout is the membership (when one is on sale) or one
+/// of the configured packs.
+pub fn checkout_items(doc: &mut Value, billing: Option<&crate::billing::BillingConfig>) {
+    let mut items: Vec<String> = Vec::new();
+    if let Some(cfg) = billing {
+        if cfg.membership_price.is_some() {
+            items.push(crate::billing::MEMBERSHIP_ITEM.to_owned());
+        }
+        items.extend(cfg.packs.iter().map(|p| p.price.clone()));
+    }
+    if items.is_empty() {
+        // Nothing on sale: every checkout answers 503 whatever it names.
+        items.push(crate::billing::MEMBERSHIP_ITEM.to_owned());
+    }
+    set(
+        doc,
+        "CheckoutRequest",
+        "item",
+        json!({"type": "string", "enum": items}),
+    );
+}
+
 /// The account lifecycle's requests (PRODUCT.md §5.8).
 fn tighten_account_schemas(doc: &mut Value) {
     let token = json!({"type": "string", "pattern": crate::accounts::TOKEN_PATTERN});

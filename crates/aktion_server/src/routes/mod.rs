@@ -3,6 +3,7 @@
 //! served routes and the document cannot drift apart (a test checks both directions).
 
 mod account;
+mod billing;
 mod contract;
 mod generations;
 mod lifecycle;
@@ -73,6 +74,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             lifecycle::set_email_preferences
         ))
         .routes(routes!(lifecycle::admin_invite))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
+        .routes(routes!(billing::status))
+        .routes(routes!(billing::webhook))
         .routes(routes!(account::data_sharing, account::set_data_sharing))
         .routes(routes!(account::get_pricing))
         .routes(routes!(account::get_ledger))
@@ -102,12 +107,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let (router, doc) = api();
-    let doc = Arc::new(
-        serde_json::to_string_pretty(&contract::exact(&doc)).unwrap_or_else(|_| "{}".to_owned()),
-    );
+    let mut exact = contract::exact(&doc);
+    contract::checkout_items(&mut exact, state.config.billing.as_ref());
+    let doc = Arc::new(serde_json::to_string_pretty(&exact).unwrap_or_else(|_| "{}".to_owned()));
     router
         // The landing page's looping background clip.
         .route("/landing/clip.gif", get(site::clip))
+        .route("/billing/done", get(billing::done_page))
+        .route("/billing/cancelled", get(billing::cancelled_page))
         // Pages the mailed links open (HTML forms, no JavaScript).
         .route("/account/verify", get(lifecycle::verify_page))
         .route(
