@@ -526,6 +526,7 @@ pub async fn create_session(
     .bind(expires_at)
     .execute(db.writer())
     .await?;
+    record_active_day(db, user_id).await?;
     Ok((token, expires_at))
 }
 
@@ -558,12 +559,23 @@ pub async fn session_user(db: &Db, token: &str) -> Result<Option<User>, ApiError
             .bind(&hash)
             .execute(db.writer())
             .await?;
+        record_active_day(db, id).await?;
     }
     let user = user_by_id(db, id).await?;
     if user.disabled {
         return Err(ApiError::AccountDisabled);
     }
     Ok(Some(user))
+}
+
+/// Counts the user as active today (daily active users on the dashboard).
+pub async fn record_active_day(db: &Db, user_id: i64) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO user_days (day, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(now_ms() / 86_400_000)
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
 }
 
 /// Ends a session; true if it existed.

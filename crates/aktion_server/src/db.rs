@@ -68,6 +68,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "billing",
         include_str!("../migrations/sqlite/0005_billing.sql"),
     ),
+    (
+        6,
+        "admin dashboard",
+        include_str!("../migrations/sqlite/0006_admin.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -94,6 +99,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "billing",
         include_str!("../migrations/postgres/0005_billing.sql"),
+    ),
+    (
+        6,
+        "admin dashboard",
+        include_str!("../migrations/postgres/0006_admin.sql"),
     ),
 ];
 

@@ -6,6 +6,7 @@
 //! on egui, eframe or `aktion_engine` (STYLE.md).
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod beta;
 pub mod billing;

@@ -3,6 +3,7 @@
 //! served routes and the document cannot drift apart (a test checks both directions).
 
 mod account;
+mod admin;
 mod billing;
 mod contract;
 mod generations;
@@ -113,6 +114,37 @@ pub fn app(state: AppState) -> Router {
     router
         // The landing page's looping background clip.
         .route("/landing/clip.gif", get(site::clip))
+        // The admin dashboard (server-rendered, no JavaScript).
+        .route("/admin", get(admin::overview))
+        .route(
+            "/admin/login",
+            get(admin::login_page).post(admin::login_submit),
+        )
+        .route("/admin/logout", axum::routing::post(admin::logout_submit))
+        .route("/admin/users", get(admin::users))
+        .route(
+            "/admin/users/grant",
+            axum::routing::post(admin::grant_submit),
+        )
+        .route(
+            "/admin/users/access",
+            axum::routing::post(admin::access_submit),
+        )
+        .route("/admin/signups", get(admin::signups))
+        .route(
+            "/admin/signups/invite",
+            axum::routing::post(admin::invite_submit),
+        )
+        .route("/admin/generations", get(admin::generations))
+        .route("/admin/credits", get(admin::credits))
+        .route("/admin/revenue", get(admin::revenue))
+        .route("/admin/training", get(admin::training_page))
+        .route(
+            "/admin/training/export",
+            axum::routing::post(admin::export_submit),
+        )
+        .route("/admin/exports/{id}/download", get(admin::export_download))
+        .route("/admin/reports", get(admin::reports))
         .route("/billing/done", get(billing::done_page))
         .route("/billing/cancelled", get(billing::cancelled_page))
         // Pages the mailed links open (HTML forms, no JavaScript).

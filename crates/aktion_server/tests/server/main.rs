@@ -4,6 +4,7 @@
 
 mod abuse;
 mod accounts;
+mod admin;
 mod billing;
 mod common;
 mod contract;
