@@ -122,6 +122,13 @@ fn test() -> Result<(), String> {
     let python = python.to_string_lossy().into_owned();
     env.push(("AKTION_TEST_PYTHON", &python));
     env.push(("AKTION_REQUIRE_PYTHON_TOOLS", "1"));
+    // The admin dashboard is driven in Debian's Chromium by Playwright (playwright-core, npm).
+    let (chromium, node_modules) = browser_tools()?;
+    let chromium = chromium.to_string_lossy().into_owned();
+    let node_modules = node_modules.to_string_lossy().into_owned();
+    env.push(("AKTION_TEST_CHROMIUM", &chromium));
+    env.push(("AKTION_TEST_NODE_PATH", &node_modules));
+    env.push(("AKTION_REQUIRE_BROWSER", "1"));
     let result = step_env(
         "tests",
         &cargo,
@@ -643,6 +650,51 @@ fn python_tools() -> Result<PathBuf, String> {
     step("python tools", &python.to_string_lossy(), &args)?;
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
     std::path::absolute(&python).map_err(|e| e.to_string())
+}
+
+/// `playwright-core` from npm, pinned, for the browser tests.
+const PLAYWRIGHT: &str = "playwright-core@1.64.1";
+
+/// Debian's Chromium and a `node_modules` under `target/` with [`PLAYWRIGHT`] (kept between
+/// runs; reinstalled when the pin changes). Returns the browser and the modules folder.
+fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
+    let chromium = which("chromium")
+        .or_else(|| {
+            apt_install("chromium");
+            which("chromium")
+        })
+        .ok_or("Debian's chromium could not be installed")?;
+    if which("npm").is_none() {
+        apt_install("npm");
+    }
+    let npm = which("npm").ok_or("npm is not installed")?;
+    let prefix = Path::new("target/test-node");
+    let modules = prefix.join("node_modules");
+    let stamp = prefix.join("aktion-tools.txt");
+    if !(modules.join("playwright-core").is_dir()
+        && std::fs::read_to_string(&stamp).is_ok_and(|s| s == PLAYWRIGHT))
+    {
+        std::fs::create_dir_all(prefix).map_err(|e| e.to_string())?;
+        let prefix_arg = prefix.to_string_lossy().into_owned();
+        step(
+            "playwright-core",
+            &npm.to_string_lossy(),
+            &[
+                "install",
+                "--prefix",
+                &prefix_arg,
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                PLAYWRIGHT,
+            ],
+        )?;
+        std::fs::write(&stamp, PLAYWRIGHT).map_err(|e| e.to_string())?;
+    }
+    Ok((
+        chromium,
+        std::path::absolute(&modules).map_err(|e| e.to_string())?,
+    ))
 }
 
 fn which(program: &str) -> Option<PathBuf> {

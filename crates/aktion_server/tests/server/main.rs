@@ -6,6 +6,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod billing;
+mod browser;
 mod common;
 mod contract;
 mod crash;
