@@ -668,3 +668,49 @@ pub struct WebhookReceived {
     /// The event was seen before and changed nothing now.
     pub duplicate: bool,
 }
+
+/// Whose records `GET /v1/stats/training-data` aggregates.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsScope {
+    /// The caller's own (the default).
+    #[default]
+    Mine,
+    /// Everyone's (admin only).
+    All,
+}
+
+/// Query of `GET /v1/stats/training-data`.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    #[serde(default)]
+    pub scope: Option<StatsScope>,
+}
+
+/// `POST /v1/problem-reports`: what "Report a problem" sends — the node kind, route, provider,
+/// error and take metadata, never keys or files.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemReport {
+    pub node_kind: String,
+    /// `draft`, `account`, `direct` or `comfyui`.
+    pub route: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub error: String,
+    /// Take metadata: model, parameters, duration, app version… (scalars only).
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Answer of a problem report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemReportStored {
+    pub id: i64,
+}

@@ -310,16 +310,34 @@ pub async fn delete_all(state: &AppState, user_id: i64) -> Result<u64, ApiError>
 
 /// Counts, average generation time and average rating by node kind and output type.
 pub async fn stats(db: &Db) -> Result<TrainingStats, ApiError> {
+    stats_where(db, None).await
+}
+
+/// [`stats`] of one user's records only.
+pub async fn stats_of(db: &Db, user_id: i64) -> Result<TrainingStats, ApiError> {
+    stats_where(db, Some(user_id)).await
+}
+
+async fn stats_where(db: &Db, user_id: Option<i64>) -> Result<TrainingStats, ApiError> {
     // Averages are computed here from sums cast to BIGINT: PostgreSQL's SUM and AVG of BIGINT are
     // NUMERIC, which the Any driver cannot decode.
-    let rows = sqlx::query(
+    let filter = if user_id.is_some() {
+        "WHERE user_id = $1"
+    } else {
+        ""
+    };
+    let sql = format!(
         "SELECT node_kind, output_type, COUNT(*) AS n, \
          CAST(COALESCE(SUM(generation_ms), 0) AS BIGINT) AS ms_sum, COUNT(generation_ms) AS ms_n, \
          CAST(COALESCE(SUM(rating), 0) AS BIGINT) AS rating_sum, COUNT(rating) AS rated \
-         FROM training_records GROUP BY node_kind, output_type ORDER BY node_kind, output_type",
-    )
-    .fetch_all(&db.pool)
-    .await?;
+         FROM training_records {filter} GROUP BY node_kind, output_type \
+         ORDER BY node_kind, output_type"
+    );
+    let mut query = sqlx::query(&sql);
+    if let Some(id) = user_id {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     let mut groups = Vec::with_capacity(rows.len());
     for row in rows {
         let ms_sum: i64 = row.try_get("ms_sum")?;

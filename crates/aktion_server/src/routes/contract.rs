@@ -76,6 +76,7 @@ fn tighten_schemas(doc: &mut Value) {
     }
     set(doc, "BetaSignup", "email", email());
     tighten_account_schemas(doc);
+    tighten_report_schema(doc);
     set(doc, "GrantRequest", "email", email());
     set(doc, "GrantRequest", "credits", int64(1, 1_000_000_000));
     set(
@@ -172,6 +173,45 @@ pub fn checkout_items(doc: &mut Value, billing: Option<&crate::billing::BillingC
         "CheckoutRequest",
         "item",
         json!({"type": "string", "enum": items}),
+    );
+}
+
+/// "Report a problem" (PRODUCT.md §5.10).
+fn tighten_report_schema(doc: &mut Value) {
+    use super::feedback::{META_KEY_MAX, META_MAX_ENTRIES, META_TEXT_MAX, PROVIDER_MAX, ROUTES};
+    let kinds: Vec<&str> = Catalog::builtin().iter().map(|k| k.id.as_str()).collect();
+    set(
+        doc,
+        "ProblemReport",
+        "node_kind",
+        json!({"type": "string", "enum": kinds}),
+    );
+    set(
+        doc,
+        "ProblemReport",
+        "route",
+        json!({"type": "string", "enum": ROUTES}),
+    );
+    set(
+        doc,
+        "ProblemReport",
+        "provider",
+        nullable(text(PROVIDER_MAX)),
+    );
+    set(doc, "ProblemReport", "error", text(TEXT_MAX));
+    set(
+        doc,
+        "ProblemReport",
+        "metadata",
+        json!({
+            "type": "object",
+            "maxProperties": META_MAX_ENTRIES,
+            "propertyNames": {"pattern": TEXT_PATTERN, "maxLength": META_KEY_MAX},
+            "additionalProperties": {"anyOf": [
+                {"type": "string", "pattern": TEXT_PATTERN, "maxLength": META_TEXT_MAX},
+                {"type": "number"}, {"type": "boolean"}, {"type": "null"}
+            ]}
+        }),
     );
 }
 

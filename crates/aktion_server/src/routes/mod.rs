@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod billing;
 mod contract;
+mod feedback;
 mod generations;
 mod lifecycle;
 mod site;
@@ -79,6 +80,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::portal))
         .routes(routes!(billing::status))
         .routes(routes!(billing::webhook))
+        .routes(routes!(feedback::report))
         .routes(routes!(account::data_sharing, account::set_data_sharing))
         .routes(routes!(account::get_pricing))
         .routes(routes!(account::get_ledger))

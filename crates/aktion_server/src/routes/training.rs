@@ -81,14 +81,27 @@ pub(super) async fn submit(
     .await
 }
 
-/// Counts, average generation time and average rating by node kind and output type.
+/// Counts, average generation time and average rating by node kind and output type: of the
+/// caller's own records, or with `scope=all` of everyone's (admin only).
 #[utoipa::path(get, path = "/v1/stats/training-data", tag = "training data", security(("bearer" = [])),
-    responses((status = 200, body = TrainingStats), (status = 401, body = ErrorBody)))]
+    params(aktion_api::StatsQuery),
+    responses((status = 200, body = TrainingStats), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "scope=all needs the admin role", body = ErrorBody)))]
 pub(super) async fn stats(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
+    super::ApiQuery(query): super::ApiQuery<aktion_api::StatsQuery>,
 ) -> Result<Json<TrainingStats>, ApiError> {
-    Ok(Json(training::stats(&state.db).await?))
+    match query.scope.unwrap_or_default() {
+        aktion_api::StatsScope::Mine => {
+            Ok(Json(training::stats_of(&state.db, auth.user.id).await?))
+        }
+        aktion_api::StatsScope::All if auth.user.is_admin => {
+            Ok(Json(training::stats(&state.db).await?))
+        }
+        aktion_api::StatsScope::All => Err(ApiError::Forbidden),
+    }
 }
 
 /// Every shared record as JSON Lines, with its owner and file reference (admin only).

@@ -392,3 +392,86 @@ async fn the_dashboard_is_admin_only_csrf_protected_and_does_its_jobs() {
         );
     }
 }
+
+#[tokio::test]
+async fn problem_reports_are_checked_limited_and_listed_for_admins() {
+    use crate::http::{request, send};
+    use serde_json::json;
+    for test_db in common::all().await {
+        let state = common::start(&test_db).await;
+        let report = json!({"node_kind": "lip_sync", "route": "direct", "provider": "a2e",
+            "error": "A2E: audio longer than 60 s", "metadata": {"model": "lipsync-v2", "duration_ms": 61000, "draft": false}});
+        let stored = send(
+            &state,
+            request("POST", "/v1/problem-reports", None, Some(report.clone())),
+        )
+        .await;
+        assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.body);
+        for (bad, field) in [
+            (
+                json!({"node_kind": "nope", "route": "direct", "error": "x"}),
+                "node_kind",
+            ),
+            (
+                json!({"node_kind": "t2i", "route": "moon", "error": "x"}),
+                "route",
+            ),
+            (
+                json!({"node_kind": "t2i", "route": "direct", "error": "a\u{0}b"}),
+                "error",
+            ),
+            (
+                json!({"node_kind": "t2i", "route": "direct", "error": "x", "metadata": {"file": {"bytes": "…"}}}),
+                "metadata",
+            ),
+        ] {
+            let refused = send(
+                &state,
+                request("POST", "/v1/problem-reports", None, Some(bad)),
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+            assert!(
+                refused.body["fields"].get(field).is_some(),
+                "{field}: {}",
+                refused.body
+            );
+        }
+        let unknown = send(&state, request("POST", "/v1/problem-reports", None, Some(json!({"node_kind": "t2i", "route": "direct", "error": "x", "api_key": "r8_secret"})))).await;
+        assert_eq!(
+            unknown.status,
+            StatusCode::BAD_REQUEST,
+            "no field for keys to ride along in"
+        );
+        aktion_server::auth::create_user(
+            &state.db,
+            "boss@example.com",
+            "correct horse",
+            true,
+            0,
+            state.config.password_cost,
+        )
+        .await
+        .expect("admin");
+        let cookie = sign_in(&state, "boss@example.com", "correct horse")
+            .await
+            .expect("cookie");
+        let page = fetch(&state, "GET", "/admin/reports", Some(&cookie), None).await;
+        assert!(
+            page.text.contains("A2E: audio longer than 60 s") && page.text.contains("lipsync-v2"),
+            "{}",
+            page.text
+        );
+        // Limited per sender (an anonymous sender counts as "unknown address" through the router).
+        let mut last = StatusCode::CREATED;
+        for _ in 0..25 {
+            last = send(
+                &state,
+                request("POST", "/v1/problem-reports", None, Some(report.clone())),
+            )
+            .await
+            .status;
+        }
+        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    }
+}

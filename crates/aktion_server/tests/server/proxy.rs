@@ -1001,9 +1001,23 @@ async fn training_data_is_kept_only_while_opted_in_and_only_its_owner_sees_it() 
         assert_eq!(erased["deleted"], 0);
         assert_eq!(shared(&state, &a).await.records.len(), 2);
 
-        // Stats aggregate everyone's records without showing any.
+        // Stats: the caller's own aggregates; everyone's only for an admin.
+        let theirs: TrainingStats = send(&state, empty("GET", "/v1/stats/training-data", Some(&b)))
+            .await
+            .parse();
+        assert!(theirs.groups.is_empty(), "B has shared nothing: {theirs:?}");
+        let all = send(
+            &state,
+            empty("GET", "/v1/stats/training-data?scope=all", Some(&b)),
+        )
+        .await;
+        assert_eq!(
+            all.status,
+            StatusCode::FORBIDDEN,
+            "global aggregates are admin-only"
+        );
         let summary: TrainingStats =
-            send(&state, empty("GET", "/v1/stats/training-data", Some(&b)))
+            send(&state, empty("GET", "/v1/stats/training-data", Some(&a)))
                 .await
                 .parse();
         let t2i_group = summary
