@@ -26,7 +26,7 @@ pub const SHARED_FIELDS: &[&str] = &[
 
 /// What the window asks for (carried out by the app's command handler through
 /// [`AccountUi::start`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AccountRequest {
     SignIn {
         email: String,
@@ -52,6 +52,8 @@ pub enum AccountRequest {
     DeleteAccount(String),
     /// A mail when a job of over a minute finishes.
     SetGenerationMails(bool),
+    /// Send this problem report (the user saw it first).
+    SendReport(aktion_api::ProblemReport),
     /// Membership, packs and purchases.
     LoadBilling,
     /// Open Stripe Checkout for `"membership"` or a pack's item in the browser.
@@ -122,6 +124,8 @@ pub struct AccountUi {
     pub open_url: Opener,
     /// The last page opened in the browser.
     pub opened: Option<String>,
+    /// A problem report shown for confirmation before it is sent.
+    pub report: Option<aktion_api::ProblemReport>,
     session: AccountSession,
     secrets: Option<SecretStore>,
 }
@@ -149,6 +153,7 @@ impl AccountUi {
             last_poll: None,
             open_url: std::sync::Arc::new(open_in_browser),
             opened: None,
+            report: None,
             session,
             secrets,
         }
@@ -376,6 +381,30 @@ impl AccountUi {
         spawner: &Spawner,
     ) -> Result<Option<Task<Reply>>, AccountRequest> {
         let task = match request {
+            AccountRequest::SendReport(report) => {
+                // Signed in or not: an anonymous report is fine.
+                let client = match client {
+                    Some(c) => c,
+                    None => match AccountClient::new(&self.server, None) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            self.notice = Some(e.to_string());
+                            return Ok(None);
+                        }
+                    },
+                };
+                spawner.spawn(async move {
+                    match client.report_problem(&report).await {
+                        Ok(stored) => Reply::Told(
+                            format!("problem report #{} sent; thank you", stored.id),
+                            None,
+                        ),
+                        Err(e) => {
+                            Reply::Failed(format!("the report was not sent: {}", describe(&e)))
+                        }
+                    }
+                })
+            }
             AccountRequest::LoadBilling => {
                 let Some(c) = client else { return Ok(None) };
                 spawner.spawn(async move {
@@ -493,6 +522,51 @@ impl AccountUi {
         }
     }
 
+    /// The report's confirmation: exactly what is sent, as sent.
+    fn report_ui(&mut self, ctx: &egui::Context, asked: &mut Vec<AccountRequest>) {
+        let Some(report) = self.report.clone() else {
+            return;
+        };
+        let mut open = true;
+        let mut decided = false;
+        egui::Window::new("Report a problem")
+            .collapsible(false)
+            .default_width(460.0)
+            .open(&mut open)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "This is everything that is sent to {} — no keys, no files, no prompts:",
+                    self.server
+                ));
+                let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
+                egui::ScrollArea::vertical()
+                    .max_height(260.0)
+                    .show(ui, |ui| {
+                        ui.add(
+                            egui::TextEdit::multiline(&mut text)
+                                .code_editor()
+                                .interactive(false)
+                                .desired_width(f32::INFINITY),
+                        );
+                    });
+                ui.horizontal(|ui| {
+                    if ui
+                        .add_enabled(!self.busy(), egui::Button::new("Send report"))
+                        .clicked()
+                    {
+                        asked.push(AccountRequest::SendReport(report.clone()));
+                        decided = true;
+                    }
+                    if ui.button("Don't send").clicked() {
+                        decided = true;
+                    }
+                });
+            });
+        if decided || !open {
+            self.report = None;
+        }
+    }
+
     /// While a checkout is open in the browser: asks for the balance and membership every
     /// three seconds (the webhook lands on the server, not here), for at most 15 minutes.
     fn poll_payment(&mut self, ctx: &egui::Context, asked: &mut Vec<AccountRequest>) {
@@ -580,6 +654,7 @@ impl AccountUi {
     /// Draws the window; returns what the user asked for.
     pub fn ui(&mut self, ctx: &egui::Context) -> Vec<AccountRequest> {
         let mut asked = Vec::new();
+        self.report_ui(ctx, &mut asked);
         if !self.open {
             return asked;
         }

@@ -26,6 +26,8 @@ pub enum AppCommand {
     RunConfirmed(Vec<NodeId>),
     /// A failed node's fresh attempt.
     Retry(NodeId),
+    /// Show what "Report a problem" would send for a failed node.
+    ReportProblem(NodeId),
     CancelRun(RunId),
     CancelJob(NodeId),
     CancelAll,
@@ -443,6 +445,7 @@ impl Studio {
             AppCommand::Run(targets) => self.request_run(targets),
             AppCommand::RunConfirmed(targets) => self.start_run(targets),
             AppCommand::Retry(node) => self.start_run(vec![node]),
+            AppCommand::ReportProblem(node) => self.report_problem(node),
             AppCommand::CancelRun(id) => self.runs.cancel_run(id),
             AppCommand::CancelJob(node) => {
                 self.runs.cancel_job(node);

@@ -373,6 +373,13 @@ impl Inspector {
                 });
             }
             if let Some(m) = failed {
+                if ui
+                    .button("Report a problem…")
+                    .on_hover_text("Shows exactly what would be sent before sending it")
+                    .clicked()
+                {
+                    cx.send(AppCommand::ReportProblem(id));
+                }
                 ui.colored_label(egui::Color32::LIGHT_RED, m);
             }
         });

@@ -576,6 +576,58 @@ impl Studio {
         }
     }
 
+    /// "Report a problem" on a failed node: what would be sent, shown before anything is — the
+    /// kind, route, provider, error and the take's metadata; never keys, files or prompts.
+    fn report_problem(&mut self, id: NodeId) {
+        let Some(node) = self.state.doc.node(id) else {
+            return;
+        };
+        let Some(view::RunStatus::Failed(error)) = self.runs.status.get(&id) else {
+            return;
+        };
+        let route = node
+            .route
+            .or_else(|| self.kind_routes().get(&node.kind).copied())
+            .unwrap_or(self.routes.toolbar);
+        let schema = Catalog::builtin().get(&node.kind);
+        let provider = schema.and_then(|k| k.provider.as_ref());
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("app_version".to_owned(), env!("CARGO_PKG_VERSION").into());
+        if let Some(p) = provider {
+            metadata.insert("model".to_owned(), p.model.clone().into());
+        }
+        // Parameters that are numbers, switches or choices (free text such as prompts stays
+        // on this machine).
+        for (key, value) in &node.params {
+            let is_text = schema
+                .and_then(|k| k.param(key))
+                .is_some_and(|p| matches!(p.kind, aktion_graph::ParamKind::Text { .. }));
+            let scalar = value.is_number() || value.is_boolean() || value.is_string();
+            if scalar && !is_text && metadata.len() < 24 {
+                let value = match value.as_str() {
+                    Some(text) => text.chars().take(200).collect::<String>().into(),
+                    None => value.clone(),
+                };
+                metadata.insert(format!("param.{key}"), value);
+            }
+        }
+        metadata.insert("takes".to_owned(), node.takes.len().into());
+        if let Some(take) = node.active_take() {
+            metadata.insert(
+                "last_take_route".to_owned(),
+                route_name(take.meta.route).into(),
+            );
+            metadata.insert("last_take_ms".to_owned(), take.meta.duration_ms.into());
+        }
+        self.panels.account.report = Some(aktion_api::ProblemReport {
+            node_kind: node.kind.clone(),
+            route: route_name(route).to_owned(),
+            provider: provider.map(|p| p.name.clone()),
+            error: error.chars().take(5000).collect(),
+            metadata,
+        });
+    }
+
     fn start_run(&mut self, targets: Vec<NodeId>) {
         let label = match targets.as_slice() {
             [] => "Run board".to_owned(),
@@ -1635,5 +1687,15 @@ impl Studio {
         ) {
             self.send(cmd);
         }
+    }
+}
+
+/// The wire name of a route.
+fn route_name(route: Route) -> &'static str {
+    match route {
+        Route::Draft => "draft",
+        Route::Account => "account",
+        Route::Direct => "direct",
+        Route::Comfyui => "comfyui",
     }
 }

@@ -903,6 +903,61 @@ fn buying_credits_opens_checkout_and_the_balance_follows_the_webhook() {
     );
 }
 
+/// "Report a problem" on a failed node shows exactly what is sent (no prompt, no key), and
+/// sends it only when asked, signed in or not; the server keeps it for the dashboard.
+#[test]
+fn a_failed_node_reports_its_problem_after_showing_what_is_sent() {
+    let server = Server::start();
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let mut t2i =
+        aktion_graph::Node::new(Catalog::builtin().get("t2i").expect("kind"), [100.0, 100.0]);
+    t2i.params.insert("prompt".into(), "a red door".into());
+    let t2i = doc.add_node(t2i);
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.state_mut().panels.account.server.clone_from(&server.url);
+    h.state_mut().runs.status.insert(
+        t2i,
+        super::view::RunStatus::Failed("A2E: the task failed (code 1004)".into()),
+    );
+    h.state_mut().state.selection = std::collections::BTreeSet::from([t2i]);
+    h.run();
+    press(&mut h, "Report a problem…");
+    h.run();
+    let report = h
+        .state()
+        .panels
+        .account
+        .report
+        .clone()
+        .expect("shown first");
+    assert_eq!(report.node_kind, "t2i");
+    assert_eq!(report.error, "A2E: the task failed (code 1004)");
+    assert_eq!(report.provider.as_deref(), Some("a2e"));
+    let shown = serde_json::to_string(&report).expect("json");
+    assert!(!shown.contains("a red door"), "prompts stay here: {shown}");
+    assert!(h.query_by_label_contains("no keys, no files").is_some());
+    let count = |server: &Server| -> i64 {
+        server.runtime.block_on(async {
+            sqlx::query_scalar("SELECT COUNT(*) FROM problem_reports")
+                .fetch_one(&server.state.db.pool)
+                .await
+                .expect("count")
+        })
+    };
+    assert_eq!(count(&server), 0, "nothing sent before the user says so");
+    press(&mut h, "Send report");
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("problem report #"))
+    });
+    assert!(h.state().panels.account.report.is_none());
+    assert_eq!(count(&server), 1);
+}
+
 #[test]
 fn first_launch_opens_a_copy_of_the_example_then_the_last_project() {
     let dir = tempfile::tempdir().expect("tmp");

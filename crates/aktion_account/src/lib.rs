@@ -278,6 +278,18 @@ impl AccountClient {
         .await
     }
 
+    /// "Report a problem" (works signed in or not).
+    pub async fn report_problem(
+        &self,
+        report: &aktion_api::ProblemReport,
+    ) -> Result<aktion_api::ProblemReportStored> {
+        self.json(
+            self.request(Method::POST, "/v1/problem-reports")
+                .json(report),
+        )
+        .await
+    }
+
     /// Membership, packs on sale, discount, debt and purchases (503 `unavailable` when the
     /// server has no billing).
     pub async fn billing(&self) -> Result<BillingStatus> {
