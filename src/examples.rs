@@ -63,8 +63,7 @@ impl Builder<'_> {
 pub fn make(which: &str, dir: &Path) -> Result<u8, Failure> {
     if which == "landing-clip" {
         // The account server's landing page background (crates/aktion_server/assets).
-        let clip = aktion_media::draft::animatic_pan(&skyline(960, 540), "", 4.0, 8, 480, 270, 7)?;
-        let gif = aktion_media::encode_gif(&clip)?;
+        let gif = aktion_media::encode_gif(&landing_loop(&skyline(1280, 540), 480, 270, 48, 12))?;
         std::fs::write(dir, gif)?;
         println!("wrote {}", dir.display());
         return Ok(0);
@@ -292,6 +291,51 @@ fn skyline(w: u32, h: u32) -> RgbaImage {
     img
 }
 
+/// The landing page's background: a slow pan across the skyline and back with the city's
+/// windows flickering, made for the page — no draft badge or caption, and the last frame
+/// leads into the first (a cosine ping-pong; each window's flicker runs a whole number of
+/// cycles), so the loop has no seam.
+fn landing_loop(src: &RgbaImage, w: u32, h: u32, frames: u32, fps: u32) -> aktion_media::Clip {
+    let (sw, sh) = (src.width(), src.height());
+    // The window keeps the page's aspect and the source's full height.
+    let crop_w = (u64::from(sh) * u64::from(w) / u64::from(h.max(1))).min(u64::from(sw));
+    let crop_w = u32::try_from(crop_w).unwrap_or(sw);
+    let travel = f64::from(sw - crop_w);
+    let out = (0..frames)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(frames);
+            let along = (1.0 - (std::f64::consts::TAU * t).cos()) / 2.0;
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "within the source"
+            )]
+            let left = (travel * along).round() as u32;
+            let window = image::imageops::crop_imm(src, left, 0, crop_w, sh).to_image();
+            let mut frame =
+                image::imageops::resize(&window, w, h, image::imageops::FilterType::Triangle);
+            // Lit windows breathe: brightness on a cycle of the whole loop, phase per pixel
+            // column block, so frame `frames` equals frame 0.
+            for (x, _, p) in frame.enumerate_pixels_mut() {
+                let Rgba([r, g, b, a]) = *p;
+                if r > 200 && g > 150 && b < 160 {
+                    let phase = f64::from((x / 6) % 7) / 7.0;
+                    let k = 0.8 + 0.2 * (std::f64::consts::TAU * (t + phase)).cos();
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        reason = "scaled down"
+                    )]
+                    let dim = |c: u8| (f64::from(c) * k).round() as u8;
+                    *p = Rgba([dim(r), dim(g), dim(b), a]);
+                }
+            }
+            frame
+        })
+        .collect();
+    aktion_media::Clip { frames: out, fps }
+}
+
 /// A simple head-and-shoulders figure on a plain backdrop.
 fn portrait(w: u32, h: u32, coat: [u8; 3]) -> RgbaImage {
     let (cx, cy, r) = (w as f32 / 2.0, h as f32 * 0.38, w as f32 * 0.18);
@@ -383,4 +427,48 @@ fn punch_strokes() -> Vec<Stroke> {
         pen(&[(545.0, 175.0), (600.0, 175.0)]),
         pen(&[(540.0, 200.0), (580.0, 220.0)]),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The landing page's clip is made for the page: no draft badge or caption, and a loop
+    /// without a seam (the frame after the last is the first); the committed asset is what
+    /// this code makes.
+    #[test]
+    fn the_landing_clip_loops_without_a_seam_or_a_badge() {
+        let src = skyline(1280, 540);
+        let clip = landing_loop(&src, 480, 270, 48, 12);
+        assert_eq!(clip.frames.len(), 48);
+        let diff = |a: &RgbaImage, b: &RgbaImage| -> f64 {
+            let total: u64 = a
+                .as_raw()
+                .iter()
+                .zip(b.as_raw())
+                .map(|(x, y)| u64::from(x.abs_diff(*y)))
+                .sum();
+            total as f64 / a.as_raw().len() as f64
+        };
+        let last = &clip.frames[47];
+        let step = diff(&clip.frames[0], &clip.frames[1]);
+        // The frame after the last is the first again.
+        let seam = diff(last, &clip.frames[0]);
+        assert!(
+            seam <= step * 1.5,
+            "the loop's seam ({seam:.2}) is no bigger than a step ({step:.2})"
+        );
+        // The draft animatic's badge sat in the top-left corner: here it is sky.
+        let corner = clip.frames[0].get_pixel(12, 12);
+        let sky = clip.frames[0].get_pixel(240, 12);
+        assert!(
+            corner.0.iter().zip(sky.0).all(|(a, b)| a.abs_diff(b) < 24),
+            "{corner:?} vs {sky:?}"
+        );
+        let gif = aktion_media::encode_gif(&clip).expect("gif");
+        assert!(
+            gif == include_bytes!("../crates/aktion_server/assets/landing.gif"),
+            "run `aktion make-example landing-clip crates/aktion_server/assets/landing.gif`"
+        );
+    }
 }

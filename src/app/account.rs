@@ -54,6 +54,11 @@ pub enum AccountRequest {
     SetGenerationMails(bool),
     /// Send this problem report (the user saw it first).
     SendReport(aktion_api::ProblemReport),
+    /// Send the rating of an account-route take to its generation.
+    Rate {
+        generation: String,
+        rating: u8,
+    },
     /// Membership, packs and purchases.
     LoadBilling,
     /// Open Stripe Checkout for `"membership"` or a pack's item in the browser.
@@ -402,6 +407,18 @@ impl AccountUi {
                         Err(e) => {
                             Reply::Failed(format!("the report was not sent: {}", describe(&e)))
                         }
+                    }
+                })
+            }
+            AccountRequest::Rate { generation, rating } => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.rate_generation(&generation, rating).await {
+                        Ok(_) => Reply::Told(format!("rated {rating} of 5; thank you"), None),
+                        Err(e) => Reply::Failed(format!(
+                            "the rating was kept here but not sent: {}",
+                            describe(&e)
+                        )),
                     }
                 })
             }

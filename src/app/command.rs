@@ -28,6 +28,12 @@ pub enum AppCommand {
     Retry(NodeId),
     /// Show what "Report a problem" would send for a failed node.
     ReportProblem(NodeId),
+    /// Rate a take 1–5: kept in the project, and sent for an account-route take.
+    RateTake {
+        node: NodeId,
+        take: aktion_graph::TakeId,
+        rating: u8,
+    },
     CancelRun(RunId),
     CancelJob(NodeId),
     CancelAll,
@@ -446,6 +452,7 @@ impl Studio {
             AppCommand::RunConfirmed(targets) => self.start_run(targets),
             AppCommand::Retry(node) => self.start_run(vec![node]),
             AppCommand::ReportProblem(node) => self.report_problem(node),
+            AppCommand::RateTake { node, take, rating } => self.rate_take(node, take, rating),
             AppCommand::CancelRun(id) => self.runs.cancel_run(id),
             AppCommand::CancelJob(node) => {
                 self.runs.cancel_job(node);

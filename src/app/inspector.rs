@@ -337,6 +337,30 @@ impl Inspector {
                 });
             }
         });
+        if let Some(take) = node.active_take().filter(|t| !t.meta.draft) {
+            let current = take.meta.rating;
+            ui.horizontal(|ui| {
+                ui.label("Rate this take");
+                for n in 1..=5u8 {
+                    let stars = format!("{n}/5");
+                    if ui
+                        .selectable_label(current == Some(n), stars)
+                        .on_hover_text(if take.meta.generation.is_some() {
+                            "Kept in the project and sent to your account"
+                        } else {
+                            "Kept in the project"
+                        })
+                        .clicked()
+                    {
+                        cx.send(AppCommand::RateTake {
+                            node: id,
+                            take: take.id,
+                            rating: n,
+                        });
+                    }
+                }
+            });
+        }
         if let Some(out) = node.active_take().and_then(|t| t.outputs.first()).cloned() {
             ui.horizontal_wrapped(|ui| {
                 if ui.button("Reveal in folder").clicked() {

@@ -628,6 +628,28 @@ impl Studio {
         });
     }
 
+    /// Rates a take (one undo step in the project); an account-route take's rating also goes to
+    /// the server (its generation, and its shared record when the user shares).
+    fn rate_take(&mut self, node: NodeId, take: aktion_graph::TakeId, rating: u8) {
+        if !self.apply_now(state::Command::RateTake { node, take, rating }) {
+            return;
+        }
+        let generation = self
+            .state
+            .doc
+            .node(node)
+            .and_then(|n| n.takes.iter().find(|t| t.id == take))
+            .and_then(|t| t.meta.generation.clone());
+        if let Some(generation) = generation
+            && self.panels.account.signed_in()
+        {
+            self.panels.account.start(
+                account::AccountRequest::Rate { generation, rating },
+                &self.spawner,
+            );
+        }
+    }
+
     fn start_run(&mut self, targets: Vec<NodeId>) {
         let label = match targets.as_slice() {
             [] => "Run board".to_owned(),

@@ -133,6 +133,12 @@ pub enum Command {
         node: NodeId,
         take: TakeId,
     },
+    /// The user's 1–5 rating of a take (kept in the project, one undo step).
+    RateTake {
+        node: NodeId,
+        take: TakeId,
+        rating: u8,
+    },
     Select(Vec<NodeId>),
     /// The sequence as the strip edited it (add, reorder, trim, delete, fields): one undo step,
     /// or merged with the previous one of the same `merge` key (a trim drag, typing).
@@ -586,6 +592,23 @@ impl AppState {
             }
             Command::DeleteTake { node, take } => {
                 self.take_edit("Delete take", node, take, aktion_engine::takes::delete_take)?;
+            }
+            Command::RateTake { node, take, rating } => {
+                if !(1..=5).contains(&rating) {
+                    return Err("a rating is 1 to 5".into());
+                }
+                let mut n = self.doc.node(node).cloned().ok_or("no such node")?;
+                let t = n
+                    .takes
+                    .iter_mut()
+                    .find(|t| t.id == take)
+                    .ok_or("no such take")?;
+                t.meta.rating = Some(rating);
+                self.edit(
+                    "Rate take".into(),
+                    vec![Edit::ReplaceNode(Box::new(n))],
+                    None,
+                )?;
             }
         }
         if self.history.revision() != before {
@@ -1504,5 +1527,57 @@ mod tests {
         s.apply(Command::DeleteTake { node: t, take }, now())
             .expect("delete");
         assert!(s.doc.node(t).expect("t").takes.is_empty());
+    }
+
+    #[test]
+    fn rating_a_take_is_one_undo_step_and_survives_a_save() {
+        let (_d, mut s) = state();
+        s.apply(
+            Command::AddNode {
+                kind: "t2i".into(),
+                pos: [0.0, 0.0],
+            },
+            now(),
+        )
+        .expect("add");
+        let t = only_node(&s, "t2i");
+        let result = aktion_cache::CachedResult {
+            outputs: vec![],
+            meta: serde_json::json!({ "route": "account", "generation": "g-1", "params": {} }),
+            created_unix_ms: 1,
+        };
+        let take =
+            aktion_engine::takes::record_take(&mut s.doc, t, "sig-a", &result).expect("take");
+        let rating = |s: &AppState| s.doc.node(t).expect("t").takes[0].meta.rating;
+        for bad in [0, 6] {
+            assert!(
+                s.apply(
+                    Command::RateTake {
+                        node: t,
+                        take,
+                        rating: bad
+                    },
+                    now()
+                )
+                .is_err()
+            );
+        }
+        s.apply(
+            Command::RateTake {
+                node: t,
+                take,
+                rating: 4,
+            },
+            now(),
+        )
+        .expect("rate");
+        assert_eq!(rating(&s), Some(4));
+        let meta = &s.doc.node(t).expect("t").takes[0].meta;
+        assert_eq!(meta.generation.as_deref(), Some("g-1"), "where to send it");
+        let saved = serde_json::to_string(&s.doc.node(t).expect("t").takes[0]).expect("json");
+        let back: aktion_graph::Take = serde_json::from_str(&saved).expect("read");
+        assert_eq!(back.meta.rating, Some(4), "kept with the take: {saved}");
+        s.apply(Command::Undo, now()).expect("undo");
+        assert_eq!(rating(&s), None);
     }
 }

@@ -958,6 +958,81 @@ fn a_failed_node_reports_its_problem_after_showing_what_is_sent() {
     assert_eq!(count(&server), 1);
 }
 
+/// Rating a take in the inspector keeps it in the project and, for an account-route take,
+/// sends it to the generation on the server.
+#[test]
+fn rating_an_account_take_keeps_it_and_sends_it() {
+    let server = Server::start();
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let t2i = doc.add_node(aktion_graph::Node::new(
+        Catalog::builtin().get("t2i").expect("kind"),
+        [100.0, 100.0],
+    ));
+    let result = aktion_cache::CachedResult {
+        outputs: vec![],
+        meta: serde_json::json!({"route": "account", "provider": "account", "generation": "0123456789abcdef0123456789abcdef", "params": {}}),
+        created_unix_ms: 1,
+    };
+    let take = aktion_engine::takes::record_take(&mut doc, t2i, "sig-ui", &result).expect("take");
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.state_mut().panels.account.server.clone_from(&server.url);
+    h.run();
+    press(&mut h, "Sign in");
+    text_field(&mut h, "Email", "rater@example.com");
+    text_field(&mut h, "Password", "correct horse");
+    press(&mut h, "Create account");
+    wait_until(&mut h, |app| app.panels.account.me.is_some());
+    // The generation that made the take, on the server.
+    server.runtime.block_on(async {
+        let user = aktion_server::auth::user_by_email(&server.state.db, "rater@example.com")
+            .await
+            .expect("db")
+            .expect("user");
+        sqlx::query(
+            "INSERT INTO generations (id, user_id, kind, request, state, credits, lease_until, \
+             created_at, finished_at) VALUES ('0123456789abcdef0123456789abcdef', $1, 't2i', '{\"kind\":\"t2i\"}', \
+             'succeeded', 2, 0, 1, 2)",
+        )
+        .bind(user.id)
+        .execute(server.state.db.writer())
+        .await
+        .expect("generation");
+    });
+    h.state_mut().panels.account.open = false;
+    h.state_mut().state.selection = std::collections::BTreeSet::from([t2i]);
+    h.run();
+    press(&mut h, "4/5");
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("rated") || n.contains("not sent"))
+    });
+    assert_eq!(
+        h.state().panels.account.notice.as_deref(),
+        Some("rated 4 of 5; thank you")
+    );
+    let node = h.state().state.doc.node(t2i).expect("node").clone();
+    assert_eq!(
+        node.takes
+            .iter()
+            .find(|t| t.id == take)
+            .and_then(|t| t.meta.rating),
+        Some(4)
+    );
+    let on_server: Option<i64> = server.runtime.block_on(async {
+        sqlx::query_scalar(
+            "SELECT rating FROM generations WHERE id = '0123456789abcdef0123456789abcdef'",
+        )
+        .fetch_one(&server.state.db.pool)
+        .await
+        .expect("rating")
+    });
+    assert_eq!(on_server, Some(4));
+}
+
 #[test]
 fn first_launch_opens_a_copy_of_the_example_then_the_last_project() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -118,6 +118,7 @@ impl AccountExecutor {
                 model: job.kind.id.clone(),
                 credits: u32::try_from(done.credits).unwrap_or(0),
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                generation: Some(generation.clone()),
                 ..TakeMeta::default()
             },
         })

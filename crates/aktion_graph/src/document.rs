@@ -145,6 +145,12 @@ pub struct TakeMeta {
     /// strength on a route whose model has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unused: Vec<String>,
+    /// The account server's generation that made it (account route), to rate it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
+    /// The user's 1–5 rating of this take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
 }
 
 impl TakeMeta {

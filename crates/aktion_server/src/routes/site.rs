@@ -66,6 +66,13 @@ const LANDING: &str = r#"<!doctype html>
   .notice { margin-top: 1rem; padding: 0.7rem 1rem; border-radius: 4px; max-width: 36rem; }
   .ok { background: rgba(60, 140, 90, 0.35); } .err { background: rgba(170, 60, 60, 0.4); }
   footer { margin-top: 3rem; font-size: 0.85rem; color: #b8b0a3; }
+  @media (max-width: 600px) {
+    main { padding: 7vh 6vw 5vh; justify-content: flex-end; }
+    .bg { object-position: 30% center; filter: saturate(0.9) brightness(0.45); }
+    h1 { font-size: 2.3rem; }
+    form { flex-direction: column; }
+    input[type=email], button { width: 100%; box-sizing: border-box; flex: none; }
+  }
 </style>
 </head>
 <body>

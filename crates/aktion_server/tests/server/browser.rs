@@ -147,6 +147,8 @@ async fn the_dashboard_works_in_chromium_without_javascript() {
         "training",
         "reports",
         "forbidden",
+        "landing-desktop",
+        "landing-phone",
     ] {
         assert!(out.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }

@@ -98,6 +98,23 @@ async function signIn(context, email) {
     check(answer.status() === 403, `${p} for a non-admin: ${answer.status()}`);
   }
   await shot(theirs, 'forbidden');
+
+  // The landing page reads well on a laptop and on a phone: nothing wider than the screen, the
+  // JOIN BETA button within it.
+  for (const [name, viewport] of [['landing-desktop', { width: 1280, height: 900 }], ['landing-phone', { width: 390, height: 844 }]]) {
+    const view = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+    const landing = await view.newPage();
+    await landing.goto(`${BASE}/`);
+    await landing.waitForLoadState('load');
+    const { scrollWidth, button } = await landing.evaluate(() => {
+      const b = document.querySelector('button').getBoundingClientRect();
+      return { scrollWidth: document.documentElement.scrollWidth, button: { left: b.left, right: b.right } };
+    });
+    check(scrollWidth <= viewport.width, `${name}: page ${scrollWidth}px wide on a ${viewport.width}px screen`);
+    check(button.left >= 0 && button.right <= viewport.width, `${name}: JOIN BETA off screen ${JSON.stringify(button)}`);
+    await landing.screenshot({ path: path.join(OUT, `${name}.png`) });
+    await view.close();
+  }
   await browser.close();
   console.log(JSON.stringify({ ok: true, exported: lines.length }));
 })().catch((e) => {
