@@ -59,6 +59,12 @@ pub enum AccountRequest {
         generation: String,
         rating: u8,
     },
+    /// Share a new result (the user is opted in): its file from the cache, then its record.
+    Share {
+        submission: Box<aktion_api::TrainingDataSubmission>,
+        file: std::path::PathBuf,
+        mime: String,
+    },
     /// Membership, packs and purchases.
     LoadBilling,
     /// Open Stripe Checkout for `"membership"` or a pack's item in the browser.
@@ -83,6 +89,8 @@ pub enum Reply {
     Told(String, Option<Me>),
     /// The session ended on the server (sign out everywhere, account deleted).
     Ended(String),
+    /// Done; nothing to show.
+    Quiet,
     Billing(aktion_api::BillingStatus),
     /// Billing is not offered (or failed): why.
     NoBilling(String),
@@ -422,6 +430,29 @@ impl AccountUi {
                     }
                 })
             }
+            AccountRequest::Share {
+                submission,
+                file,
+                mime,
+            } => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    let shared = async {
+                        let bytes = tokio::fs::read(&file)
+                            .await
+                            .map_err(|e| format!("reading the result: {e}"))?;
+                        c.put_blob(bytes, &mime).await.map_err(|e| describe(&e))?;
+                        c.share_training_data(&submission)
+                            .await
+                            .map_err(|e| describe(&e))
+                    };
+                    match shared.await {
+                        // Shared, or skipped by the server (not opted in there): nothing to say.
+                        Ok(_) => Reply::Quiet,
+                        Err(e) => Reply::Failed(format!("sharing a result failed: {e}")),
+                    }
+                })
+            }
             AccountRequest::LoadBilling => {
                 let Some(c) = client else { return Ok(None) };
                 spawner.spawn(async move {
@@ -509,6 +540,7 @@ impl AccountUi {
                         self.me = Some(me);
                     }
                 }
+                Reply::Quiet => {}
                 Reply::Ended(message) => {
                     self.forget_session();
                     self.delete_password.clear();

@@ -21,6 +21,7 @@ pub mod previews;
 pub mod recent;
 pub mod runs;
 pub mod settings;
+mod sharing;
 pub mod shot_editor;
 pub mod shotlist;
 pub mod sketch;
@@ -628,6 +629,32 @@ impl Studio {
         });
     }
 
+    /// Shares a new direct or ComfyUI result while the user is opted in (silently nothing
+    /// otherwise); the upload runs in the background.
+    fn share_result(&mut self, f: &runs::Finished) {
+        let opted_in = self.panels.account.signed_in()
+            && self
+                .panels
+                .account
+                .me
+                .as_ref()
+                .is_some_and(|m| m.data_sharing.opt_in);
+        let Some(node) = self.state.doc.node(f.node) else {
+            return;
+        };
+        if let Some((submission, output)) = sharing::submission(node, &f.result, f.cached, opted_in)
+        {
+            self.panels.account.start(
+                account::AccountRequest::Share {
+                    submission: Box::new(submission),
+                    file: self.engine.cache().blob_path(&output.hash),
+                    mime: output.mime,
+                },
+                &self.spawner,
+            );
+        }
+    }
+
     /// Rates a take (one undo step in the project); an account-route take's rating also goes to
     /// the server (its generation, and its shared record when the user shares).
     fn rate_take(&mut self, node: NodeId, take: aktion_graph::TakeId, rating: u8) {
@@ -778,6 +805,7 @@ impl Studio {
                 recent::notify(&self.spawner, "Aktion Studio", &format!("{title} is done"));
             }
             self.state.record_result(f.node, &f.signature, &f.result);
+            self.share_result(&f);
         }
         if ended && self.panels.account.signed_in() {
             // Credits may have been spent.

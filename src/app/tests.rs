@@ -1033,6 +1033,95 @@ fn rating_an_account_take_keeps_it_and_sends_it() {
     assert_eq!(on_server, Some(4));
 }
 
+/// An opted-in user's new direct-route result is shared after it lands (its file and its
+/// record, on the server); nothing is shared while not opted in.
+#[test]
+fn an_opted_in_users_direct_result_is_shared_after_it_lands() {
+    let server = Server::start();
+    let fx = Fixture::new();
+    let mut doc = Document::default();
+    let mut t2i =
+        aktion_graph::Node::new(Catalog::builtin().get("t2i").expect("kind"), [100.0, 100.0]);
+    t2i.params
+        .insert("prompt".into(), "a lighthouse at dusk".into());
+    let t2i = doc.add_node(t2i);
+    let mut h = fx.harness(AppState::new(doc, fx.root()));
+    h.state_mut().panels.account.server.clone_from(&server.url);
+    h.run();
+    press(&mut h, "Sign in");
+    text_field(&mut h, "Email", "sharer@example.com");
+    text_field(&mut h, "Password", "correct horse");
+    press(&mut h, "Create account");
+    wait_until(&mut h, |app| app.panels.account.me.is_some());
+    let png = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::RgbaImage::from_pixel(4, 4, image::Rgba([200, 40, 40, 255]))
+            .write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    };
+    let hash = h.state().engine.cache().put_bytes(&png).expect("cached");
+    let finished = |cached: bool| super::runs::Finished {
+        node: t2i,
+        signature: "sig-share".into(),
+        result: aktion_cache::CachedResult {
+            outputs: vec![aktion_cache::CachedOutput {
+                hash,
+                mime: "image/png".into(),
+                name: "out.png".into(),
+                bytes: png.len() as u64,
+            }],
+            meta: serde_json::json!({"route": "direct", "provider": "replicate", "duration_ms": 5100,
+                "params": {"prompt": "a lighthouse at dusk", "seed": 9}}),
+            created_unix_ms: 1,
+        },
+        cached,
+        ran_secs: 5,
+        run: super::runs::RunId::default(),
+    };
+    let records = |server: &Server| -> i64 {
+        server.runtime.block_on(async {
+            sqlx::query_scalar("SELECT COUNT(*) FROM training_records")
+                .fetch_one(&server.state.db.pool)
+                .await
+                .expect("count")
+        })
+    };
+    // Not opted in: nothing leaves.
+    h.state_mut().share_result(&finished(false));
+    wait_until(&mut h, |app| !app.panels.account.busy());
+    assert_eq!(records(&server), 0, "not opted in: nothing leaves");
+    press(
+        &mut h,
+        "Share my results to train better models (10 % off the membership)",
+    );
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .me
+            .as_ref()
+            .is_some_and(|m| m.data_sharing.opt_in)
+    });
+    h.state_mut().share_result(&finished(true));
+    wait_until(&mut h, |app| !app.panels.account.busy());
+    assert_eq!(
+        records(&server),
+        0,
+        "a cache hit was shared when it was made"
+    );
+    h.state_mut().share_result(&finished(false));
+    wait_until(&mut h, |app| !app.panels.account.busy());
+    assert_eq!(records(&server), 1, "{:?}", h.state().panels.account.notice);
+    let (prompt, ms): (Option<String>, Option<i64>) = server.runtime.block_on(async {
+        sqlx::query_as("SELECT prompt, generation_ms FROM training_records")
+            .fetch_one(&server.state.db.pool)
+            .await
+            .expect("record")
+    });
+    assert_eq!(prompt.as_deref(), Some("a lighthouse at dusk"));
+    assert_eq!(ms, Some(5100));
+}
+
 #[test]
 fn first_launch_opens_a_copy_of_the_example_then_the_last_project() {
     let dir = tempfile::tempdir().expect("tmp");
