@@ -59,6 +59,11 @@ pub enum AccountRequest {
         generation: String,
         rating: u8,
     },
+    /// Rate a result shared from another route (by its output's hash).
+    RateShared {
+        output_hash: String,
+        rating: u8,
+    },
     /// Share a new result (the user is opted in): its file from the cache, then its record.
     Share {
         submission: Box<aktion_api::TrainingDataSubmission>,
@@ -394,6 +399,54 @@ impl AccountUi {
         spawner: &Spawner,
     ) -> Result<Option<Task<Reply>>, AccountRequest> {
         let task = match request {
+            AccountRequest::LoadBilling => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.billing().await {
+                        Ok(b) => Reply::Billing(b),
+                        Err(e) => Reply::NoBilling(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::Checkout(item) => {
+                let Some(c) = client else { return Ok(None) };
+                let open = self.open_url.clone();
+                spawner.spawn(async move {
+                    match c.checkout(&item).await {
+                        Ok(page) => {
+                            let opened = open(&page.url);
+                            Reply::Opened(page.url, opened)
+                        }
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            AccountRequest::BillingPortal => {
+                let Some(c) = client else { return Ok(None) };
+                let open = self.open_url.clone();
+                spawner.spawn(async move {
+                    match c.billing_portal().await {
+                        Ok(page) => {
+                            let opened = open(&page.url);
+                            Reply::Opened(page.url, opened)
+                        }
+                        Err(e) => Reply::Failed(describe(&e)),
+                    }
+                })
+            }
+            other => return self.feedback_task(other, client, spawner),
+        };
+        Ok(Some(task))
+    }
+
+    /// Reports, ratings and sharing (like [`Self::lifecycle`]).
+    fn feedback_task(
+        &mut self,
+        request: AccountRequest,
+        client: Option<AccountClient>,
+        spawner: &Spawner,
+    ) -> Result<Option<Task<Reply>>, AccountRequest> {
+        let task = match request {
             AccountRequest::SendReport(report) => {
                 // Signed in or not: an anonymous report is fine.
                 let client = match client {
@@ -430,6 +483,25 @@ impl AccountUi {
                     }
                 })
             }
+            AccountRequest::RateShared {
+                output_hash,
+                rating,
+            } => {
+                let Some(c) = client else { return Ok(None) };
+                spawner.spawn(async move {
+                    match c.rate_shared(&output_hash, rating).await {
+                        Ok(r) if r.rated > 0 => {
+                            Reply::Told(format!("rated {rating} of 5; thank you"), None)
+                        }
+                        // Not shared (made before opting in): kept in the project only.
+                        Ok(_) => Reply::Quiet,
+                        Err(e) => Reply::Failed(format!(
+                            "the rating was kept here but not sent: {}",
+                            describe(&e)
+                        )),
+                    }
+                })
+            }
             AccountRequest::Share {
                 submission,
                 file,
@@ -450,41 +522,6 @@ impl AccountUi {
                         // Shared, or skipped by the server (not opted in there): nothing to say.
                         Ok(_) => Reply::Quiet,
                         Err(e) => Reply::Failed(format!("sharing a result failed: {e}")),
-                    }
-                })
-            }
-            AccountRequest::LoadBilling => {
-                let Some(c) = client else { return Ok(None) };
-                spawner.spawn(async move {
-                    match c.billing().await {
-                        Ok(b) => Reply::Billing(b),
-                        Err(e) => Reply::NoBilling(describe(&e)),
-                    }
-                })
-            }
-            AccountRequest::Checkout(item) => {
-                let Some(c) = client else { return Ok(None) };
-                let open = self.open_url.clone();
-                spawner.spawn(async move {
-                    match c.checkout(&item).await {
-                        Ok(page) => {
-                            let opened = open(&page.url);
-                            Reply::Opened(page.url, opened)
-                        }
-                        Err(e) => Reply::Failed(describe(&e)),
-                    }
-                })
-            }
-            AccountRequest::BillingPortal => {
-                let Some(c) = client else { return Ok(None) };
-                let open = self.open_url.clone();
-                spawner.spawn(async move {
-                    match c.billing_portal().await {
-                        Ok(page) => {
-                            let opened = open(&page.url);
-                            Reply::Opened(page.url, opened)
-                        }
-                        Err(e) => Reply::Failed(describe(&e)),
                     }
                 })
             }

@@ -661,20 +661,33 @@ impl Studio {
         if !self.apply_now(state::Command::RateTake { node, take, rating }) {
             return;
         }
-        let generation = self
+        if !self.panels.account.signed_in() {
+            return;
+        }
+        let Some(t) = self
             .state
             .doc
             .node(node)
             .and_then(|n| n.takes.iter().find(|t| t.id == take))
-            .and_then(|t| t.meta.generation.clone());
-        if let Some(generation) = generation
-            && self.panels.account.signed_in()
-        {
-            self.panels.account.start(
-                account::AccountRequest::Rate { generation, rating },
-                &self.spawner,
-            );
-        }
+        else {
+            return;
+        };
+        // An account-route take is rated on its generation; a take shared from another route
+        // on its shared record (by its output).
+        let request = match (&t.meta.generation, t.outputs.first()) {
+            (Some(generation), _) => account::AccountRequest::Rate {
+                generation: generation.clone(),
+                rating,
+            },
+            (None, Some(out)) if matches!(t.meta.route, Route::Direct | Route::Comfyui) => {
+                account::AccountRequest::RateShared {
+                    output_hash: out.hash.clone(),
+                    rating,
+                }
+            }
+            _ => return,
+        };
+        self.panels.account.start(request, &self.spawner);
     }
 
     fn start_run(&mut self, targets: Vec<NodeId>) {

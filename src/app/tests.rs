@@ -1036,6 +1036,7 @@ fn rating_an_account_take_keeps_it_and_sends_it() {
 /// An opted-in user's new direct-route result is shared after it lands (its file and its
 /// record, on the server); nothing is shared while not opted in.
 #[test]
+#[expect(clippy::too_many_lines, reason = "share, then rate, step by step")]
 fn an_opted_in_users_direct_result_is_shared_after_it_lands() {
     let server = Server::start();
     let fx = Fixture::new();
@@ -1120,6 +1121,30 @@ fn an_opted_in_users_direct_result_is_shared_after_it_lands() {
     });
     assert_eq!(prompt.as_deref(), Some("a lighthouse at dusk"));
     assert_eq!(ms, Some(5100));
+
+    // Rating the take later rates the shared record too.
+    let landed = finished(false);
+    h.state_mut()
+        .state
+        .record_result(t2i, &landed.signature, &landed.result);
+    h.state_mut().panels.account.open = false;
+    h.state_mut().state.selection = std::collections::BTreeSet::from([t2i]);
+    h.run();
+    press(&mut h, "5/5");
+    wait_until(&mut h, |app| {
+        app.panels
+            .account
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("rated") || n.contains("not sent"))
+    });
+    let rating: Option<i64> = server.runtime.block_on(async {
+        sqlx::query_scalar("SELECT rating FROM training_records")
+            .fetch_one(&server.state.db.pool)
+            .await
+            .expect("rating")
+    });
+    assert_eq!(rating, Some(5), "{:?}", h.state().panels.account.notice);
 }
 
 #[test]

@@ -278,6 +278,23 @@ impl AccountClient {
         .await
     }
 
+    /// Rates a result the user shared from another route, by its output's hash.
+    pub async fn rate_shared(
+        &self,
+        output_hash: &str,
+        rating: u8,
+    ) -> Result<aktion_api::SharedRated> {
+        let body = aktion_api::SharedRating {
+            output_hash: output_hash.to_owned(),
+            rating,
+        };
+        self.json(
+            self.request(Method::POST, "/v1/training-data/rating")
+                .json(&body),
+        )
+        .await
+    }
+
     /// "Report a problem" (works signed in or not).
     pub async fn report_problem(
         &self,

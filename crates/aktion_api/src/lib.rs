@@ -714,3 +714,20 @@ pub struct ProblemReport {
 pub struct ProblemReportStored {
     pub id: i64,
 }
+
+/// `POST /v1/training-data/rating`: the user's 1–5 rating of a result they shared from another
+/// route, by its output's hash.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedRating {
+    pub output_hash: String,
+    pub rating: u8,
+}
+
+/// How many of the caller's shared records took the rating (0 when none has that output).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedRated {
+    pub rated: u64,
+}

@@ -176,10 +176,22 @@ pub fn checkout_items(doc: &mut Value, billing: Option<&crate::billing::BillingC
     );
 }
 
-/// "Report a problem" (PRODUCT.md §5.10).
+/// "Report a problem" and shared-record ratings (PRODUCT.md §5.10).
 fn tighten_report_schema(doc: &mut Value) {
     use super::feedback::{META_KEY_MAX, META_MAX_ENTRIES, META_TEXT_MAX, PROVIDER_MAX, ROUTES};
     let kinds: Vec<&str> = Catalog::builtin().iter().map(|k| k.id.as_str()).collect();
+    for (property, schema) in [
+        (
+            "rating",
+            json!({"type": "integer", "minimum": 1, "maximum": 5}),
+        ),
+        (
+            "output_hash",
+            json!({"type": "string", "pattern": HASH_PATTERN}),
+        ),
+    ] {
+        set(doc, "SharedRating", property, schema);
+    }
     set(
         doc,
         "ProblemReport",

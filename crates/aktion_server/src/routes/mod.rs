@@ -94,6 +94,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(generations::rate))
         .routes(routes!(training::shared_data, training::delete_shared_data))
         .routes(routes!(training::submit))
+        .routes(routes!(training::rate_shared))
         .routes(routes!(training::stats))
         .routes(routes!(training::admin_export))
         .routes(routes!(site::openapi_json))

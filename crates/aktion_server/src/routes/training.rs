@@ -52,6 +52,34 @@ pub(super) async fn delete_shared_data(
     .await
 }
 
+/// Rate a result you shared from another route (by its output's hash); only your own records.
+#[utoipa::path(post, path = "/v1/training-data/rating", tag = "training data", security(("bearer" = [])),
+    request_body = aktion_api::SharedRating,
+    responses((status = 200, body = aktion_api::SharedRated), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(super) async fn rate_shared(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    super::IdempotencyKey(_key): super::IdempotencyKey,
+    ApiJson(body): ApiJson<aktion_api::SharedRating>,
+) -> Result<Json<aktion_api::SharedRated>, ApiError> {
+    // Setting a rating twice is the same as once: no stored answer needed for a retry.
+    if !(1..=5).contains(&body.rating) {
+        return Err(ApiError::invalid_field("rating", "1 to 5"));
+    }
+    let hash = crate::storage::BlobHash::parse(&body.output_hash)?;
+    let rated = sqlx::query(
+        "UPDATE training_records SET rating = $1 WHERE user_id = $2 AND output_hash = $3",
+    )
+    .bind(i64::from(body.rating))
+    .bind(auth.user.id)
+    .bind(hash.as_str())
+    .execute(state.db.writer())
+    .await?
+    .rows_affected();
+    Ok(Json(aktion_api::SharedRated { rated }))
+}
+
 /// Share a result made on another route (upload its output first). Skipped silently, with
 /// `stored: false`, when you are not opted in.
 #[utoipa::path(post, path = "/v1/training-data", tag = "training data", security(("bearer" = [])),

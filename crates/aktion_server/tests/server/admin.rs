@@ -475,3 +475,86 @@ async fn problem_reports_are_checked_limited_and_listed_for_admins() {
         assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
     }
 }
+
+#[tokio::test]
+async fn a_shared_record_is_rated_by_its_owner_only() {
+    use crate::http::{request, send};
+    use serde_json::json;
+    for test_db in common::all().await {
+        let state = common::start(&test_db).await;
+        let cost = state.config.password_cost;
+        let a = aktion_server::auth::create_user(
+            &state.db,
+            "a@example.com",
+            "correct horse",
+            false,
+            0,
+            cost,
+        )
+        .await
+        .expect("a");
+        aktion_server::auth::create_user(
+            &state.db,
+            "b@example.com",
+            "correct horse",
+            false,
+            0,
+            cost,
+        )
+        .await
+        .expect("b");
+        let token = |email: &'static str| {
+            let state = state.clone();
+            async move {
+                let user = aktion_server::auth::user_by_email(&state.db, email)
+                    .await
+                    .expect("db")
+                    .expect("user");
+                aktion_server::auth::create_session(
+                    &state.db,
+                    user.id,
+                    std::time::Duration::from_secs(600),
+                )
+                .await
+                .expect("session")
+                .0
+            }
+        };
+        let hash = "cd".repeat(32);
+        sqlx::query(
+            "INSERT INTO training_records (user_id, node_kind, output_type, settings, character_refs, \
+             input_refs, output_hash, output_key, content_type, created_at) \
+             VALUES ($1, 't2i', 'image', '{}', '[]', '[]', $2, $3, 'image/png', 1)",
+        )
+        .bind(a.id)
+        .bind(&hash)
+        .bind(format!("training/{}/{hash}", a.id))
+        .execute(state.db.writer())
+        .await
+        .expect("record");
+        let rate = |token: String, rating: u8| {
+            request(
+                "POST",
+                "/v1/training-data/rating",
+                Some(&token),
+                Some(json!({"output_hash": hash, "rating": rating})),
+            )
+        };
+        let by_b = send(&state, rate(token("b@example.com").await, 1)).await;
+        assert_eq!(by_b.status, StatusCode::OK);
+        assert_eq!(by_b.body["rated"], 0, "B cannot rate A's record");
+        let by_a = send(&state, rate(token("a@example.com").await, 4)).await;
+        assert_eq!(by_a.body["rated"], 1);
+        assert_eq!(
+            send(&state, rate(token("a@example.com").await, 9))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        let stored: Option<i64> = sqlx::query_scalar("SELECT rating FROM training_records")
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("rating");
+        assert_eq!(stored, Some(4));
+    }
+}
