@@ -144,6 +144,14 @@ fn add_from_palette(h: &mut Harness<'_, Studio>, at: Pos2, button: &str) -> Node
 
 /// Clicks like a person: the pointer arrives over the widget in one frame, presses and releases
 /// in the next two.
+/// Presses `label` once the account window has no call under way (its buttons are disabled
+/// while one is, and a slow machine can be mid-call when the test gets there).
+fn press_idle(h: &mut Harness<'_, Studio>, label: &str) {
+    wait_until(h, |app| !app.panels.account.busy());
+    h.run();
+    press(h, label);
+}
+
 fn press(h: &mut Harness<'_, Studio>, label: &str) {
     let at = h.get_by_label(label).rect().center();
     click_at(h, at);
@@ -641,7 +649,7 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     assert!(h.query_by_label("0 credits").is_some());
     assert!(h.query_by_label("Confirm your email").is_some());
     server.confirm_email("director@example.com");
-    press(&mut h, "I have confirmed it");
+    press_idle(&mut h, "I have confirmed it");
     wait_until(&mut h, |app| {
         app.panels
             .account
@@ -674,7 +682,7 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     );
 
     // Data sharing: the toggle earns the discount, shows the date, lists what is shared.
-    press(
+    press_idle(
         &mut h,
         "Share my results to train better models (10 % off the membership)",
     );
@@ -687,9 +695,9 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     });
     h.run();
     assert!(h.query_by_label_contains("Sharing since").is_some());
-    press(&mut h, "What data is shared?");
+    press_idle(&mut h, "What data is shared?");
     assert!(h.query_by_label_contains("the prompt").is_some());
-    press(&mut h, "Delete my shared data");
+    press_idle(&mut h, "Delete my shared data");
     wait_until(&mut h, |app| {
         app.panels
             .account
@@ -699,7 +707,7 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
     });
 
     // Sign out: the token leaves the store; the button says "Sign in" again.
-    press(&mut h, "Sign out");
+    press_idle(&mut h, "Sign out");
     wait_until(&mut h, |app| !app.panels.account.signed_in());
     h.run();
     assert_eq!(
@@ -731,7 +739,7 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
     h.run();
     press(&mut h, "Sign in");
     text_field(&mut h, "Email", "editor@example.com");
-    press(&mut h, "Forgot password?");
+    press_idle(&mut h, "Forgot password?");
     wait_until(&mut h, |app| {
         app.panels
             .account
@@ -764,6 +772,8 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
     h.run();
     text_field(&mut h, "Current password", "correct horse");
     text_field(&mut h, "New password", "a much longer password");
+    wait_until(&mut h, |app| !app.panels.account.busy());
+    h.run();
     press_nth(&mut h, "Change password", 1);
     wait_until(&mut h, |app| {
         app.panels
@@ -781,7 +791,7 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
     assert!(h.state().panels.account.signed_in(), "this one stays");
 
     // Delete: needs the password and the confirmation box.
-    press(&mut h, "Delete account");
+    press_idle(&mut h, "Delete account");
     h.run();
     text_field(&mut h, "Password", "a much longer password");
     assert!(
@@ -790,9 +800,9 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
             .is_disabled(),
         "not before the box is ticked"
     );
-    press(&mut h, "I understand that this cannot be undone");
+    press_idle(&mut h, "I understand that this cannot be undone");
     h.run();
-    press(&mut h, "Delete my account");
+    press_idle(&mut h, "Delete my account");
     wait_until(&mut h, |app| !app.panels.account.signed_in());
     h.run();
     assert_eq!(
@@ -849,7 +859,7 @@ fn buying_credits_opens_checkout_and_the_balance_follows_the_webhook() {
     wait_until(&mut h, |app| app.panels.account.billing.is_some());
     h.run();
     assert!(h.query_by_label("Become a member").is_some());
-    press(&mut h, "Buy 500 credits");
+    press_idle(&mut h, "Buy 500 credits");
     wait_until(&mut h, |app| app.panels.account.opened.is_some());
     h.run();
     let url = opened
@@ -946,7 +956,7 @@ fn a_failed_node_reports_its_problem_after_showing_what_is_sent() {
         })
     };
     assert_eq!(count(&server), 0, "nothing sent before the user says so");
-    press(&mut h, "Send report");
+    press_idle(&mut h, "Send report");
     wait_until(&mut h, |app| {
         app.panels
             .account
@@ -1002,7 +1012,7 @@ fn rating_an_account_take_keeps_it_and_sends_it() {
     h.state_mut().panels.account.open = false;
     h.state_mut().state.selection = std::collections::BTreeSet::from([t2i]);
     h.run();
-    press(&mut h, "4/5");
+    press_idle(&mut h, "4/5");
     wait_until(&mut h, |app| {
         app.panels
             .account
@@ -1092,7 +1102,7 @@ fn an_opted_in_users_direct_result_is_shared_after_it_lands() {
     h.state_mut().share_result(&finished(false));
     wait_until(&mut h, |app| !app.panels.account.busy());
     assert_eq!(records(&server), 0, "not opted in: nothing leaves");
-    press(
+    press_idle(
         &mut h,
         "Share my results to train better models (10 % off the membership)",
     );
@@ -1130,7 +1140,7 @@ fn an_opted_in_users_direct_result_is_shared_after_it_lands() {
     h.state_mut().panels.account.open = false;
     h.state_mut().state.selection = std::collections::BTreeSet::from([t2i]);
     h.run();
-    press(&mut h, "5/5");
+    press_idle(&mut h, "5/5");
     wait_until(&mut h, |app| {
         app.panels
             .account
