@@ -114,6 +114,7 @@ pub(super) async fn register(
 #[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = Credentials,
     responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "the account is disabled", body = ErrorBody),
         (status = 429, description = "too many attempts for this email or from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn login(
