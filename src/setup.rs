@@ -29,13 +29,31 @@ pub const PREFS_FILE: &str = "settings.json";
 pub const DEFAULT_CONFIRM_ABOVE: u32 = 20;
 
 /// Settings the app keeps for the user (keys are not here: they live in the secret store).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Prefs {
     /// The ComfyUI server (`AKTION_COMFYUI_URL` wins when set).
     pub comfyui_url: Option<String>,
     /// A run costing more credits than this asks for confirmation first.
     pub confirm_above: u32,
+    /// Where A2E's local inputs are hosted: `s3://bucket[/prefix]` (`AKTION_INPUT_BUCKET` wins);
+    /// its credentials are keys (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    pub input_bucket: Option<String>,
+    pub input_bucket_endpoint: Option<String>,
+    pub input_bucket_region: Option<String>,
+    /// A2E's presigned upload, which PROVIDERS.md marks [C]: off unless the user turns it on.
+    pub a2e_presigned_upload: bool,
+    /// The studio's RunComfy deployments per node kind, as mapped in Settings → Providers.
+    pub deployments: BTreeMap<String, DeploymentMapping>,
+}
+
+/// A kind's RunComfy deployment and where each of its inputs goes in the deployment's workflow
+/// (`NODE_ID/inputs/INPUT_NAME`). An empty field keeps the shipped default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeploymentMapping {
+    pub deployment_id: String,
+    pub inputs: Vec<aktion_providers::FieldMap>,
 }
 
 impl Default for Prefs {
@@ -43,6 +61,11 @@ impl Default for Prefs {
         Self {
             comfyui_url: None,
             confirm_above: DEFAULT_CONFIRM_ABOVE,
+            input_bucket: None,
+            input_bucket_endpoint: None,
+            input_bucket_region: None,
+            a2e_presigned_upload: false,
+            deployments: BTreeMap::new(),
         }
     }
 }
@@ -239,10 +262,27 @@ impl Setup {
             .map(Prefs::load)
             .unwrap_or_default();
         let store = self.secrets.as_ref();
-        ProvidersConfig::from_file_and(|name| {
+        let lookup = |name: &str| {
             self.var(name).or_else(|| {
                 if name == aktion_providers::base_url_var(aktion_providers::ProviderKind::ComfyUi) {
                     return prefs.comfyui_url.clone();
+                }
+                match name {
+                    aktion_providers::hosting::INPUT_BUCKET_ENV => {
+                        return prefs.input_bucket.clone();
+                    }
+                    aktion_providers::hosting::INPUT_BUCKET_ENDPOINT_ENV => {
+                        return prefs.input_bucket_endpoint.clone();
+                    }
+                    "AWS_REGION" if prefs.input_bucket_region.is_some() => {
+                        return prefs.input_bucket_region.clone();
+                    }
+                    aktion_providers::hosting::A2E_PRESIGNED_UPLOAD_ENV
+                        if prefs.a2e_presigned_upload =>
+                    {
+                        return Some("1".into());
+                    }
+                    _ => {}
                 }
                 // Keys the user saved in Settings → Providers; nothing else comes from there.
                 if !aktion_providers::KEY_VARIABLES.contains(&name) {
@@ -250,8 +290,14 @@ impl Setup {
                 }
                 store?.get(name).ok().flatten()
             })
-        })
-        .map_err(Failure::input)
+        };
+        let mut config = ProvidersConfig::from_file_and(lookup).map_err(Failure::input)?;
+        // The studio's deployment mappings; deployment ids from the environment still win.
+        for (kind, mapping) in &prefs.deployments {
+            config.map_deployment(kind, &mapping.deployment_id, &mapping.inputs);
+        }
+        config.apply_deployment_env(&lookup);
+        Ok(config)
     }
 
     /// The engine with every route this build can run: draft always; account following
@@ -358,10 +404,18 @@ mod tests {
     fn prefs_round_trip_and_a_broken_file_is_the_default() {
         let dir = tempfile::tempdir().expect("tmp");
         assert_eq!(Prefs::load(dir.path()), Prefs::default());
-        let prefs = Prefs {
+        let mut prefs = Prefs {
             comfyui_url: Some("http://gpu-box:8188".into()),
             confirm_above: 35,
+            ..Prefs::default()
         };
+        prefs.deployments.insert(
+            "sequence".into(),
+            DeploymentMapping {
+                deployment_id: "dep-9".into(),
+                inputs: vec![aktion_providers::FieldMap::new("prompt", "16/inputs/text")],
+            },
+        );
         prefs.save(dir.path()).expect("save");
         assert_eq!(Prefs::load(dir.path()), prefs);
         std::fs::write(dir.path().join(PREFS_FILE), b"{broken").expect("write");

@@ -711,8 +711,19 @@ pub(super) fn take_details(
     }
     if !take.meta.unused.is_empty() {
         let label = |id: &String| {
-            kind.and_then(|k| k.params.iter().find(|p| &p.id == id))
-                .map_or_else(|| id.clone(), |p| p.label.clone())
+            kind.and_then(|k| {
+                k.params
+                    .iter()
+                    .find(|p| &p.id == id)
+                    .map(|p| p.label.clone())
+                    .or_else(|| {
+                        k.inputs
+                            .iter()
+                            .find(|i| &i.id == id)
+                            .map(|i| i.label.clone())
+                    })
+            })
+            .unwrap_or_else(|| id.clone())
         };
         let names: Vec<String> = take.meta.unused.iter().map(label).collect();
         ui.label(
@@ -721,7 +732,7 @@ pub(super) fn take_details(
                 .color(egui::Color32::from_rgb(220, 180, 110)),
         )
         .on_hover_text(
-            "These settings did not shape this take; another route's model may take them.",
+            "These settings and inputs did not shape this take; another route's model may take them.",
         );
     }
 }

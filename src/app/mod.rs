@@ -7,6 +7,7 @@ pub mod actions;
 pub mod animatic;
 pub mod cards;
 pub mod command;
+mod deployments;
 pub mod dialogs;
 pub mod epic;
 pub mod export;

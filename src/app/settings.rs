@@ -68,6 +68,8 @@ impl KeySource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
     Providers,
+    /// Input hosting and RunComfy deployments (`deployments.rs`).
+    Deployments,
     Routes,
     Cache,
 }
@@ -75,7 +77,7 @@ pub enum Tab {
 /// What the Settings window asks for. The command handler hands it to [`SettingsUi::start`]:
 /// keychain and settings-file writes, provider rebuilds, cache scans and connection tests run
 /// off the UI thread (writes one after another, in the order asked).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SettingsRequest {
     /// Keeps the key typed for this provider (it stays in the window's state, never in the
     /// request) and rebuilds the provider routes.
@@ -89,6 +91,14 @@ pub enum SettingsRequest {
     ClearCache,
     /// Reads again where each key comes from (the window opened).
     ReadSources,
+    /// Keeps the input-hosting form (bucket address and keys, A2E's upload switch).
+    SaveHosting,
+    /// Keeps the deployment form of a RunComfy kind.
+    SaveDeployment(String),
+    /// Back to the shipped deployment mapping of a RunComfy kind.
+    ResetDeployment(String),
+    /// Checks a kind's mapping (as the form has it) against the deployed workflow.
+    CheckDeployment(String),
 }
 
 enum Reply {
@@ -106,6 +116,8 @@ enum Reply {
     Sources(BTreeMap<ProviderKind, KeySource>),
     /// A settings-file write; `Some` when it failed.
     Saved(Option<String>),
+    /// A deployment mapping checked: the kind, whether it lands, what was found.
+    DeploymentChecked(String, bool, Vec<String>),
 }
 
 /// A write to the keychain or the settings folder, run on a worker thread in queue order.
@@ -143,6 +155,8 @@ pub struct SettingsUi {
     pub cache_cleared: u64,
     /// Bumped each time keys or addresses change (the app's routes per kind depend on them).
     pub providers_rev: u64,
+    /// The Inputs & deployments tab.
+    pub deployments: super::deployments::DeploymentsUi,
 }
 
 impl SettingsUi {
@@ -170,6 +184,7 @@ impl SettingsUi {
             pending: Vec::new(),
             cache_cleared: 0,
             providers_rev: 0,
+            deployments: super::deployments::DeploymentsUi::default(),
         }
     }
 
@@ -184,6 +199,7 @@ impl SettingsUi {
         self.prefs = dir.as_deref().map(Prefs::load).unwrap_or_default();
         self.secrets = secrets;
         self.dir = dir;
+        self.deployments = super::deployments::DeploymentsUi::default();
     }
 
     /// Runs costing more than this ask for confirmation.
@@ -227,7 +243,11 @@ impl SettingsUi {
             }
             SettingsRequest::SaveKey(_)
             | SettingsRequest::RemoveKey(_)
-            | SettingsRequest::SaveComfyuiUrl => self.change_providers(request, engine),
+            | SettingsRequest::SaveComfyuiUrl => self.change_providers(&request, engine),
+            SettingsRequest::SaveHosting => self.save_hosting(engine),
+            SettingsRequest::SaveDeployment(kind) => self.save_deployment(&kind, false, engine),
+            SettingsRequest::ResetDeployment(kind) => self.save_deployment(&kind, true, engine),
+            SettingsRequest::CheckDeployment(kind) => self.check_deployment(kind),
             SettingsRequest::SetConfirmAbove(credits) => {
                 self.prefs.confirm_above = credits;
                 let Some(dir) = self.dir.clone() else { return };
@@ -287,8 +307,8 @@ impl SettingsUi {
 
     /// A key saved or removed, or the ComfyUI address saved: written in queue order, then the
     /// provider routes rebuilt.
-    fn change_providers(&mut self, request: SettingsRequest, engine: &Arc<Engine>) {
-        match request {
+    fn change_providers(&mut self, request: &SettingsRequest, engine: &Arc<Engine>) {
+        match *request {
             SettingsRequest::SaveKey(provider) => {
                 let key = self.keys.remove(&provider).unwrap_or_default();
                 let key = key.trim().to_owned();
@@ -361,6 +381,128 @@ impl SettingsUi {
         }
     }
 
+    /// Keeps the input-hosting form: the bucket's address in the settings file, its keys in
+    /// the secret store; then the provider routes are rebuilt.
+    fn save_hosting(&mut self, engine: &Arc<Engine>) {
+        let mut prefs = self.prefs.clone();
+        if let Err(e) = self.deployments.hosting.apply(&mut prefs) {
+            self.notice = Some(e);
+            return;
+        }
+        let Some(dir) = self.dir.clone() else {
+            self.notice = Some("there is no settings folder on this system".into());
+            return;
+        };
+        let hosting = &mut self.deployments.hosting;
+        let keys: Vec<(&'static str, String)> = [
+            (
+                "AWS_ACCESS_KEY_ID",
+                std::mem::take(&mut hosting.access_key_id),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                std::mem::take(&mut hosting.secret_access_key),
+            ),
+        ]
+        .into_iter()
+        .map(|(var, v)| (var, v.trim().to_owned()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        if !keys.is_empty() && self.secrets.is_none() {
+            self.notice = Some("there is nowhere to keep keys on this system".into());
+            return;
+        }
+        self.prefs = prefs.clone();
+        let (store, setup, engine) = (
+            self.secrets.clone(),
+            self.current_setup(),
+            Arc::clone(engine),
+        );
+        self.queue_write(Box::new(move || {
+            let mut notice = match prefs.save(&dir) {
+                Ok(()) => "input hosting saved".to_owned(),
+                Err(e) => format!("input hosting was not saved: {e}"),
+            };
+            if let Some(store) = store {
+                for (var, value) in keys {
+                    if let Err(e) = store.set(var, &value) {
+                        notice = format!("{var} was not saved: {e}");
+                    }
+                }
+            }
+            providers_changed(&setup, &engine, notice)
+        }));
+    }
+
+    /// Keeps (or, with `reset`, forgets) a kind's deployment mapping; then the provider routes
+    /// are rebuilt.
+    fn save_deployment(&mut self, kind: &str, reset: bool, engine: &Arc<Engine>) {
+        let Some(shipped) = self.deployments.shipped.get(kind).cloned() else {
+            return;
+        };
+        if reset {
+            self.prefs.deployments.remove(kind);
+            self.deployments.reset(kind);
+        } else {
+            let Some(form) = self.deployments.forms.get(kind) else {
+                return;
+            };
+            match form.to_mapping(&shipped) {
+                Ok(mapping) => {
+                    self.prefs.deployments.insert(kind.to_owned(), mapping);
+                }
+                Err(e) => {
+                    self.notice = Some(e);
+                    return;
+                }
+            }
+        }
+        let Some(dir) = self.dir.clone() else {
+            self.notice = Some("there is no settings folder on this system".into());
+            return;
+        };
+        let (prefs, setup, engine) = (self.prefs.clone(), self.current_setup(), Arc::clone(engine));
+        let title = Catalog::builtin()
+            .get(kind)
+            .map_or(kind, |k| k.title.as_str())
+            .to_owned();
+        self.queue_write(Box::new(move || {
+            let notice = match prefs.save(&dir) {
+                Ok(()) if reset => format!("{title} is back to the shipped deployment mapping"),
+                Ok(()) => format!("{title}'s deployment mapping saved"),
+                Err(e) => format!("the deployment mapping was not saved: {e}"),
+            };
+            providers_changed(&setup, &engine, notice)
+        }));
+    }
+
+    /// Reads the deployed workflow (RunComfy's management API) and checks the form against it.
+    fn check_deployment(&mut self, kind: String) {
+        let (Some(shipped), Some(form)) = (
+            self.deployments.shipped.get(&kind).cloned(),
+            self.deployments.forms.get(&kind).cloned(),
+        ) else {
+            return;
+        };
+        self.deployments.checking.insert(kind.clone());
+        let setup = self.current_setup();
+        self.pending.push(self.spawner.spawn(async move {
+            let built = tokio::task::spawn_blocking(move || {
+                setup
+                    .providers_config()
+                    .map_err(|f| f.message())
+                    .and_then(|c| Providers::new(c).map_err(|e| e.to_string()))
+            })
+            .await;
+            let (ok, lines) = match built {
+                Ok(Ok(providers)) => super::deployments::check(providers, shipped, form).await,
+                Ok(Err(e)) => (false, vec![e]),
+                Err(e) => (false, vec![e.to_string()]),
+            };
+            Reply::DeploymentChecked(kind, ok, lines)
+        }));
+    }
+
     fn queue_write(&mut self, write: Write) {
         self.writes.push(write);
     }
@@ -410,6 +552,10 @@ impl SettingsUi {
                         self.notice = failed;
                     }
                 }
+                Reply::DeploymentChecked(kind, ok, lines) => {
+                    self.deployments.checking.remove(&kind);
+                    self.deployments.checks.insert(kind, (ok, lines));
+                }
             }
         }
     }
@@ -442,6 +588,7 @@ impl SettingsUi {
                 ui.horizontal(|ui| {
                     for (tab, name) in [
                         (Tab::Providers, "Providers"),
+                        (Tab::Deployments, "Inputs & deployments"),
                         (Tab::Routes, "Routes"),
                         (Tab::Cache, "Cache"),
                     ] {
@@ -456,6 +603,14 @@ impl SettingsUi {
                 ui.separator();
                 match self.tab {
                     Tab::Providers => self.providers_ui(ui, &mut commands),
+                    Tab::Deployments => {
+                        self.deployments.load(&self.prefs);
+                        let env_bucket = self
+                            .setup
+                            .var(aktion_providers::hosting::INPUT_BUCKET_ENV)
+                            .is_some();
+                        self.deployments.ui(ui, &mut commands, env_bucket);
+                    }
                     Tab::Routes => {
                         let mut above = self.prefs.confirm_above;
                         ui.horizontal(|ui| {

@@ -3270,3 +3270,193 @@ fn a_shots_details_are_edited_in_their_window_each_field_one_undo_step() {
     undo(&mut h);
     assert_eq!(shot(h.state()).title, "The Broker");
 }
+
+/// Settings → Inputs & deployments (issue #15), as a studio sets it up: its own Wan deployment
+/// for Sequence, checked against the deployed workflow through RunComfy's management API (the
+/// shipped node ids do not land, the studio's do), saved so the direct route sends the studio's
+/// ids; and an S3-compatible bucket for A2E's inputs, its keys kept in the secret store, never
+/// in the settings file.
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one visit to the tab, deployment then hosting, as a studio makes it"
+)]
+fn settings_map_a_studio_deployment_and_set_up_input_hosting() {
+    use settings_under_test::Prefs;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let runcomfy = rt
+        .block_on(aktion_fakes::Fake::start(aktion_fakes::Flavor::RunComfy))
+        .expect("fake");
+    runcomfy.require_key("rc-settings-key");
+    runcomfy.add_deployment(
+        "studio-wan",
+        serde_json::json!({
+            "12": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+            "13": {"class_type": "LoadImage", "inputs": {"image": "b.png"}},
+            "16": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}},
+            "57": {"class_type": "KSamplerAdvanced", "inputs": {"noise_seed": 0}}
+        }),
+    );
+    let fx = Fixture::new();
+    let base = runcomfy.base_url();
+    let mut h = fx.harness_with(
+        AppState::new(Document::default(), fx.root()),
+        &[
+            ("AKTION_RUNCOMFY_BASE_URL", base.as_str()),
+            ("RUNCOMFY_API_TOKEN", "rc-settings-key"),
+        ],
+    );
+    let store = aktion_account::secrets::SecretStore::file_only(&fx.dir.path().join("secrets"));
+    let config = fx.dir.path().join("config");
+    h.state_mut()
+        .panels
+        .settings
+        .set_storage(Some(store.clone()), Some(config.clone()));
+    h.run();
+    press(&mut h, "Settings");
+    press(&mut h, "Inputs & deployments");
+    assert!(h.query_by_label("Epic Scene deployment").is_some());
+
+    h.get_by_label("Sequence deployment").scroll_to_me();
+    h.run();
+    text_field(&mut h, "Sequence deployment", "studio-wan");
+    let checked = |app: &Studio| {
+        !app.panels
+            .settings
+            .deployments
+            .checking
+            .contains("sequence")
+    };
+    press_scrolled(&mut h, "Check Sequence");
+    wait_until(&mut h, |app| {
+        checked(app)
+            && app
+                .panels
+                .settings
+                .deployments
+                .checks
+                .contains_key("sequence")
+    });
+    let (ok, lines) = h.state().panels.settings.deployments.checks["sequence"].clone();
+    assert!(!ok, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("node 52 is not in the deployment's workflow")),
+        "{lines:?}"
+    );
+    assert!(
+        h.query_by_label_contains("node 52 is not in").is_some(),
+        "shown"
+    );
+
+    // The studio's node ids; what its workflow has no node for goes.
+    {
+        let form = h
+            .state_mut()
+            .panels
+            .settings
+            .deployments
+            .forms
+            .get_mut("sequence")
+            .expect("form");
+        form.rows.retain_mut(|row| {
+            let (node, input) = match row.from.as_str() {
+                "first_frame" => ("12", "image"),
+                "last_frame" => ("13", "image"),
+                "prompt" => ("16", "text"),
+                "seed" => ("57", "noise_seed"),
+                _ => return false,
+            };
+            (row.node, row.input) = (node.into(), input.into());
+            true
+        });
+    }
+    press_scrolled(&mut h, "Check Sequence");
+    wait_until(&mut h, |app| {
+        checked(app) && app.panels.settings.deployments.checks["sequence"].0
+    });
+    press_scrolled(&mut h, "Save Sequence");
+    wait_until(&mut h, |app| !app.panels.settings.busy());
+    let saved = Prefs::load(&config);
+    assert_eq!(saved.deployments["sequence"].deployment_id, "studio-wan");
+    let providers = h
+        .state()
+        .panels
+        .settings
+        .worker_setup()
+        .providers_config()
+        .expect("config");
+    let seq = &providers.kinds["sequence"];
+    assert_eq!(
+        seq.target,
+        aktion_providers::Target::RunComfy {
+            deployment_id: "studio-wan".into()
+        }
+    );
+    let to: Vec<&str> = seq.inputs.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(
+        to,
+        [
+            "12/inputs/image",
+            "13/inputs/image",
+            "16/inputs/text",
+            "57/inputs/noise_seed"
+        ]
+    );
+
+    // Input hosting: the bucket in the settings file, its keys in the secret store.
+    h.get_by_label("Bucket").scroll_to_me();
+    h.run();
+    text_field(&mut h, "Bucket", "s3://studio-inputs/aktion");
+    text_field(&mut h, "Access key id", "AKIDSETTINGS");
+    text_field(&mut h, "Secret access key", "bucket-secret-from-settings");
+    press_scrolled(&mut h, "Save hosting");
+    wait_until(&mut h, |app| !app.panels.settings.busy());
+    let saved = Prefs::load(&config);
+    assert_eq!(
+        saved.input_bucket.as_deref(),
+        Some("s3://studio-inputs/aktion")
+    );
+    assert_eq!(
+        store
+            .get("AWS_SECRET_ACCESS_KEY")
+            .expect("store")
+            .as_deref(),
+        Some("bucket-secret-from-settings")
+    );
+    let text = std::fs::read_to_string(config.join("settings.json")).expect("settings");
+    assert!(!text.contains("bucket-secret-from-settings") && !text.contains("AKIDSETTINGS"));
+    let providers = h
+        .state()
+        .panels
+        .settings
+        .worker_setup()
+        .providers_config()
+        .expect("config");
+    let bucket = providers.input_host.bucket.expect("bucket configured");
+    assert_eq!(bucket.access_key_id.as_deref(), Some("AKIDSETTINGS"));
+    assert!(
+        !providers.input_host.a2e_presigned_upload,
+        "off unless turned on"
+    );
+
+    // Back to the shipped mapping.
+    press_scrolled(&mut h, "Reset Sequence");
+    wait_until(&mut h, |app| !app.panels.settings.busy());
+    assert!(!Prefs::load(&config).deployments.contains_key("sequence"));
+    drop(runcomfy);
+    drop(rt);
+}
+
+/// Scrolls the widget into view, then presses it (the Inputs & deployments tab scrolls).
+fn press_scrolled(h: &mut Harness<'_, Studio>, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run();
+    press(h, label);
+}

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aktion");
 const KEY: &str = "sk_E2E_KEY_never_print_me";
+const BUCKET_SECRET: &str = "e2e-bucket-secret-never-print-me";
 const KEY_VARS: [&str; 4] = [
     "REPLICATE_API_TOKEN",
     "RUNCOMFY_API_TOKEN",
@@ -37,6 +38,13 @@ impl Fakes {
             f.require_key(KEY);
             // Short scripts keep real-time polling quick.
             f.set_script(vec![Step::Queued(0), Step::Running(0.5), Step::Succeed]);
+            // The studio's Wan deployment runs the shipped Sequence workflow (its node ids).
+            if f.flavor == Flavor::RunComfy
+                && let aktion_providers::Target::ComfyUi { workflow } =
+                    &aktion_providers::default_comfyui_kinds()["sequence"].target
+            {
+                f.add_deployment("wan-fun-inp-e2e", workflow.clone());
+            }
         }
         Self { runtime, all }
     }
@@ -339,4 +347,165 @@ fn a_missing_key_fails_only_its_nodes_and_names_the_variable() {
         "A2E has its key: {report}"
     );
     assert_eq!(fakes.get(Flavor::Replicate).submissions(), 0);
+}
+
+/// Issue #15, against the strict fakes (only what PROVIDERS.md marks [V]): with a fal key, fal's
+/// storage hosts A2E's inputs and every generating node is done; with an S3-compatible bucket
+/// instead, the same, A2E fetching its inputs through presigned URLs; with neither, the A2E nodes
+/// with local inputs fail before anything is sent, with the message that says what to set up,
+/// and everything else is done.
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "three set-ups of one board, each checked where its inputs went"
+)]
+fn a2e_inputs_are_hosted_where_the_user_chose_or_nothing_is_sent() {
+    const A2E_WITH_FILES: [&str; 5] = ["character", "action_pose", "t2v", "i2v", "lip_sync"];
+    let fakes = Fakes::start();
+    let a2e = fakes.get(Flavor::A2e);
+    // Each fake serves one file type: the image nodes first with PNGs, then the whole board
+    // with MP4s (the images cached).
+    let run_board = |sandbox: &Sandbox, tweak: &dyn Fn(&mut Command)| {
+        for f in &fakes.all {
+            f.set_output(OutputSpec::png());
+        }
+        let image_nodes = ids(sandbox, &IMAGE_KINDS);
+        let args: Vec<&str> = image_nodes.iter().map(String::as_str).collect();
+        let mut cmd = sandbox.cmd(&fakes, &args);
+        tweak(&mut cmd);
+        cmd.output().expect("aktion runs");
+        for flavor in [Flavor::A2e, Flavor::RunComfy] {
+            fakes.get(flavor).set_output(OutputSpec::mp4());
+        }
+        let mut cmd = sandbox.cmd(&fakes, &[]);
+        tweak(&mut cmd);
+        let out = cmd.output().expect("aktion runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        (out.status.code().expect("exit code"), report, stderr)
+    };
+    let all_done = |report: &Value, stderr: &str| {
+        for n in report["nodes"].as_array().expect("nodes") {
+            assert!(
+                matches!(n["status"].as_str(), Some("done" | "cached")),
+                "{n}\n{stderr}"
+            );
+        }
+    };
+
+    // 1. A2E, Replicate, RunComfy and fal keys: fal's storage hosts A2E's inputs.
+    let sandbox = Sandbox::new();
+    let (code, report, stderr) = run_board(&sandbox, &|_| {});
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    all_done(&report, &stderr);
+    let fal_hosted = a2e.fetched();
+    let fal_origin = fakes.get(Flavor::Fal).base_url();
+    assert!(!fal_hosted.is_empty());
+    assert!(
+        fal_hosted.iter().all(|u| u.starts_with(&fal_origin)),
+        "{fal_hosted:?}"
+    );
+
+    // 2. A bucket instead of a fal key: inputs fetched from presigned URLs, nothing on fal.
+    let bucket = fakes
+        .runtime
+        .block_on(aktion_fakes::s3::Bucket::start(
+            "studio-inputs",
+            "AKIDE2EBUCKET",
+        ))
+        .expect("bucket");
+    let sandbox = Sandbox::new();
+    let fal_before = fakes.get(Flavor::Fal).seen().len();
+    let fetched_before = a2e.fetched().len();
+    let endpoint = bucket.endpoint();
+    let (code, report, stderr) = run_board(&sandbox, &|cmd| {
+        cmd.env_remove("FAL_KEY")
+            .env("AKTION_INPUT_BUCKET", "s3://studio-inputs/aktion")
+            .env("AKTION_INPUT_BUCKET_ENDPOINT", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDE2EBUCKET")
+            .env("AWS_SECRET_ACCESS_KEY", BUCKET_SECRET);
+    });
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    all_done(&report, &stderr);
+    let from_bucket = &a2e.fetched()[fetched_before..];
+    assert!(!from_bucket.is_empty());
+    assert!(
+        from_bucket
+            .iter()
+            .all(|u| u.starts_with(&bucket.endpoint()) && u.contains("X-Amz-Signature=")),
+        "{from_bucket:?}"
+    );
+    assert!(
+        bucket
+            .seen()
+            .iter()
+            .any(|s| s.method == "GET" && s.presigned)
+    );
+    assert_eq!(
+        fakes.get(Flavor::Fal).seen().len(),
+        fal_before,
+        "no input went to a host the user did not choose"
+    );
+    // No key, bucket secret or presigned URL signature in the project, cache or journal.
+    for secret in [KEY, BUCKET_SECRET] {
+        assert!(
+            files_containing(sandbox.dir.path(), secret.as_bytes()).is_empty(),
+            "{secret} written to disk"
+        );
+        assert!(!stderr.contains(secret));
+    }
+    assert!(
+        files_containing(sandbox.dir.path(), b"X-Amz-Signature").is_empty(),
+        "a presigned URL was kept"
+    );
+
+    // 3. Neither: the A2E nodes with local inputs fail before submitting; the rest are done.
+    let sandbox = Sandbox::new();
+    let a2e_before = a2e.submissions();
+    let others_before: usize = fakes
+        .all
+        .iter()
+        .filter(|f| f.flavor != Flavor::A2e)
+        .map(Fake::submissions)
+        .sum();
+    let (code, report, _) = run_board(&sandbox, &|cmd| {
+        cmd.env_remove("FAL_KEY");
+    });
+    assert_eq!(code, 1, "{report}");
+    for kind in A2E_WITH_FILES {
+        let n = node(&report, kind);
+        if n["status"] == "blocked" {
+            continue; // downstream of another A2E node that failed
+        }
+        assert_eq!(n["status"], "failed", "{kind}: {n}");
+        let error = n["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("takes inputs only as public URLs")
+                && error.contains("S3-compatible bucket")
+                && error.contains("FAL_KEY")
+                && error.contains("account route"),
+            "{kind}: {error}"
+        );
+    }
+    assert_eq!(node(&report, "character")["status"], "failed");
+    // Only Text to Image (a prompt, no files) reached A2E.
+    assert_eq!(a2e.submissions() - a2e_before, 1, "{report}");
+    for kind in ["t2i", "sketch_to_image", "i2i"] {
+        let status = node(&report, kind)["status"].clone();
+        assert!(status == "done" || status == "cached", "{kind}: {status}");
+    }
+    let others: usize = fakes
+        .all
+        .iter()
+        .filter(|f| f.flavor != Flavor::A2e)
+        .map(Fake::submissions)
+        .sum();
+    assert!(others > others_before, "the rest ran");
+    drop(bucket);
+    drop(fakes.runtime);
 }

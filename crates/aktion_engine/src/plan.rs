@@ -31,6 +31,9 @@ pub struct RunRequest {
     pub kind_routes: BTreeMap<String, Route>,
     /// Called after each event is queued (a window wakes its UI with it).
     pub wake: Option<Wake>,
+    /// Draw a new seed for each node that will run (not a cache hit) and whose seed is not
+    /// pinned, so each run is a new take; pinned seeds are sent as they are. On by default.
+    pub fresh_seeds: bool,
 }
 
 impl RunRequest {
@@ -44,6 +47,7 @@ impl RunRequest {
             prices: BTreeMap::new(),
             kind_routes: BTreeMap::new(),
             wake: None,
+            fresh_seeds: true,
         }
     }
 }

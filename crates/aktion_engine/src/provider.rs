@@ -166,13 +166,12 @@ impl ProviderExecutor {
             Ok(outputs) => {
                 guard.disarm();
                 ctx.journal.clear();
-                let params = job.kind.params.iter().map(|p| p.id.as_str());
                 Ok(JobOutput {
                     outputs,
                     meta: TakeMeta {
                         provider: slug(provider).to_owned(),
                         model: target_id(&config.target),
-                        unused: config.unmapped(params),
+                        unused: unused(&config, &job.kind),
                         ..TakeMeta::default()
                     },
                 })
@@ -427,6 +426,22 @@ fn resumable(journal: &JournalSlot, kind: &str, provider: ProviderKind) -> Optio
             None
         }
     }
+}
+
+/// The kind's parameters and inputs the configured model does not take, by id, each once (a
+/// prompt is both an input and a parameter): shown on the take as "not used by this model".
+fn unused(config: &KindConfig, kind: &KindSchema) -> Vec<String> {
+    let mut names = config.unmapped(kind.params.iter().map(|p| p.id.as_str()));
+    let inputs = kind
+        .inputs
+        .iter()
+        .map(|i| (i.id.as_str(), i.ty == PortType::ImageList));
+    for name in config.unmapped_inputs(inputs) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The provider request: every parameter as JSON, wired inputs as files (or text), the prompt

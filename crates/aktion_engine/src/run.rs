@@ -3,6 +3,8 @@
 //! what a run reports in `events`.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -133,8 +135,12 @@ impl Engine {
     }
 
     /// Starts a run on the current tokio runtime.
-    pub fn start(self: &Arc<Self>, req: RunRequest) -> Result<RunHandle, EngineError> {
-        let plan = self.plan(&req)?;
+    pub fn start(self: &Arc<Self>, mut req: RunRequest) -> Result<RunHandle, EngineError> {
+        let mut plan = self.plan(&req)?;
+        if req.fresh_seeds && draw_seeds(&mut req, &plan, &self.journal) {
+            // New seeds are new signatures (for these nodes and what depends on them).
+            plan = self.plan(&req)?;
+        }
         for id in &plan.to_run {
             let route = plan.resolved.nodes.get(id).and_then(|r| r.route);
             self.executor_for(route)?;
@@ -859,6 +865,38 @@ impl Engine {
             meta: result.map(|r| TakeMeta::from_cached(&r.meta)),
         }
     }
+}
+
+/// Draws a new seed for each node about to run whose seed is not pinned (the take records the
+/// seed sent; the signature is made with it). A node with a provider job still in the journal
+/// (a run that crashed or was killed before its result came back) gets that job's seed again,
+/// so the job is resumed, never paid twice. Returns whether any seed changed.
+fn draw_seeds(req: &mut RunRequest, plan: &Plan, journal: &Journal) -> bool {
+    let in_flight: BTreeMap<NodeId, Value> = journal
+        .entries()
+        .into_iter()
+        .filter_map(|e| {
+            let job = e.job?;
+            let seed = job.params.get("seed")?.clone();
+            (job.project_root == req.project_root).then_some((e.node, seed))
+        })
+        .collect();
+    let mut changed = false;
+    for id in &plan.to_run {
+        let Some(node) = req.doc.nodes.get_mut(id) else {
+            continue;
+        };
+        if node.seed_pinned || !node.params.contains_key("seed") {
+            continue;
+        }
+        let seed = in_flight
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| aktion_graph::document::random_seed().into());
+        node.params.insert("seed".into(), seed);
+        changed = true;
+    }
+    changed
 }
 
 /// The signature a plan gave `id` (empty for a node without one, which never ends `Done`).

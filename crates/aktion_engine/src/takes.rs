@@ -13,12 +13,20 @@ pub fn record_take(
     result: &CachedResult,
 ) -> Option<TakeId> {
     let n = doc.node_mut(node)?;
+    let mut meta = TakeMeta::from_cached(&result.meta);
+    // The run drew this seed (an unpinned seed is new for each run): the node takes it, so
+    // its signature is the take's again and the next run finds it.
+    if !n.seed_pinned
+        && n.params.contains_key("seed")
+        && let Some(seed) = meta.params.get("seed").filter(|s| s.is_u64())
+    {
+        n.params.insert("seed".into(), seed.clone());
+    }
     if let Some(t) = n.takes.iter().find(|t| t.signature == signature) {
         let id = t.id;
         n.active_take = Some(id);
         return Some(id);
     }
-    let mut meta = TakeMeta::from_cached(&result.meta);
     if meta.params.is_empty() {
         meta.params = n.params.clone();
     }

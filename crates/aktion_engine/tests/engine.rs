@@ -145,8 +145,12 @@ impl Fixture {
         id
     }
 
+    /// A run with the seeds as they are: these tests are about caching and scheduling (fresh
+    /// seeds per run have their own tests, with takes recorded as the app does).
     fn request(&self) -> RunRequest {
-        RunRequest::new(self.doc.clone(), self.dir.path())
+        let mut req = RunRequest::new(self.doc.clone(), self.dir.path());
+        req.fresh_seeds = false;
+        req
     }
 }
 

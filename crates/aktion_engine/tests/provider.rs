@@ -10,7 +10,7 @@ use aktion_cache::{Cache, CacheOptions};
 use aktion_engine::{Engine, Event, NodeStatus, ProviderExecutor, RunRequest, RunSummary};
 use aktion_fakes::{Fake, Flavor, OutputSpec, Route as FakeRoute, Step};
 use aktion_graph::{Catalog, Document, Node, NodeId, Route, Wire};
-use aktion_providers::{ApiKey, ProviderKind, ProvidersConfig, Target};
+use aktion_providers::{ApiKey, ProviderKind, ProvidersConfig, Target, default_comfyui_kinds};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk_ENGINE_TEST_KEY_never_print_me";
@@ -36,6 +36,12 @@ fn config(fake: &Fake, key: Option<&str>) -> ProvidersConfig {
         seq.target = Target::RunComfy {
             deployment_id: "wan-fun-inp-test".into(),
         };
+    }
+    // The fake knows this deployment to run the shipped Wan workflow (its node ids).
+    if fake.flavor == Flavor::RunComfy
+        && let Target::ComfyUi { workflow } = &default_comfyui_kinds()["sequence"].target
+    {
+        fake.add_deployment("wan-fun-inp-test", workflow.clone());
     }
     cfg
 }
@@ -102,9 +108,11 @@ impl Fixture {
         self.add("sketch", &[])
     }
 
+    /// A run with the seeds as they are (fresh seeds per run have their own test).
     fn request(&self, route: Route) -> RunRequest {
         let mut req = RunRequest::new(self.doc.clone(), self.dir.path());
         req.force_route = Some(route);
+        req.fresh_seeds = false;
         req
     }
 }
@@ -832,4 +840,89 @@ async fn a_job_within_its_configured_time_limit_is_not_cut_at_the_catalogs() {
         "the job took longer than the catalog's 10 minutes: {:?}",
         start.elapsed()
     );
+}
+
+/// Runs with fresh seeds (as the app and `aktion run` do) and records each `Done` as a take.
+async fn run_recording(f: &mut Fixture, engine: &Arc<Engine>) -> RunSummary {
+    let mut req = f.request(Route::Direct);
+    req.fresh_seeds = true;
+    let mut done = Vec::new();
+    let summary = engine
+        .start(req)
+        .expect("start")
+        .finish_with(|e| {
+            if let Event::Done {
+                node,
+                signature,
+                result,
+                ..
+            } = e
+            {
+                done.push((*node, signature.clone(), result.clone()));
+            }
+        })
+        .await;
+    for (node, signature, result) in done {
+        aktion_engine::takes::record_take(&mut f.doc, node, &signature, &result).expect("take");
+    }
+    summary
+}
+
+/// Issue #15: an unpinned seed is drawn fresh for each run that is not a cache hit, a pinned one
+/// is sent as it is; the take records the seed sent, the node takes it (so an unchanged node is
+/// a cache hit, nothing sent), and the signature is made with it.
+#[tokio::test(start_paused = true)]
+async fn unpinned_seeds_are_fresh_per_run_and_pinned_ones_are_sent_as_they_are() {
+    let mut f = Fixture::new(Flavor::Replicate).await;
+    let sketch = f.sketch();
+    let s2i = f.add("sketch_to_image", &[("prompt", json!("a castle"))]);
+    f.wire(sketch, s2i, "sketch", 0);
+    let engine = f.engine();
+    let sent_seed = |f: &Fixture| f.fake.last_input().expect("input")["seed"].clone();
+
+    let s1 = run_recording(&mut f, &engine).await;
+    assert_eq!(status(&s1, s2i), NodeStatus::Done);
+    let first = sent_seed(&f);
+    assert!(first.is_u64(), "a seed is sent: {first}");
+    assert_ne!(
+        first,
+        json!(7),
+        "not the seed the node had: drawn for this run"
+    );
+    let node = f.doc.node(s2i).expect("node");
+    assert_eq!(node.params["seed"], first, "the node shows the seed sent");
+    let take = node.takes.last().expect("take");
+    assert_eq!(take.meta.params["seed"], first, "the take records it");
+    let sig1 = s1.report(s2i).expect("report").signature.clone();
+
+    // Nothing changed: a cache hit, nothing sent, the seed stays.
+    let before = f.fake.submissions();
+    let s2 = run_recording(&mut f, &engine).await;
+    assert_eq!(status(&s2, s2i), NodeStatus::Cached);
+    assert_eq!(f.fake.submissions(), before);
+    assert_eq!(s2.report(s2i).expect("report").signature, sig1);
+
+    // An edit makes it run again: unpinned, with a new seed.
+    f.doc
+        .node_mut(s2i)
+        .expect("node")
+        .params
+        .insert("prompt".into(), json!("a keep"));
+    let s3 = run_recording(&mut f, &engine).await;
+    assert_eq!(status(&s3, s2i), NodeStatus::Done);
+    let second = sent_seed(&f);
+    assert_ne!(second, first, "a new run, a new seed");
+
+    // Pinned: the seed sent is the node's, run after run.
+    f.doc.node_mut(s2i).expect("node").seed_pinned = true;
+    for prompt in ["a tower", "a moat"] {
+        f.doc
+            .node_mut(s2i)
+            .expect("node")
+            .params
+            .insert("prompt".into(), json!(prompt));
+        let s = run_recording(&mut f, &engine).await;
+        assert_eq!(status(&s, s2i), NodeStatus::Done, "{prompt}");
+        assert_eq!(sent_seed(&f), second, "{prompt}: the pinned seed is sent");
+    }
 }

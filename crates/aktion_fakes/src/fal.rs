@@ -162,6 +162,16 @@ fn cancel(s: &FakeState, rid: &str) -> Response {
 
 fn initiate(s: &FakeState, body: &[u8]) -> Response {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    // The documented body is `{content_type, file_name}` (fal-js `storage.ts`).
+    if let Some(unknown) = v.as_object().and_then(|m| {
+        m.keys()
+            .find(|k| !matches!(k.as_str(), "content_type" | "file_name"))
+    }) {
+        return detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("unknown field {unknown}"),
+        );
+    }
     let Some(file_name) = v.get("file_name").and_then(Value::as_str) else {
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "file_name is required");
     };

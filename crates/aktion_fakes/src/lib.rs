@@ -7,6 +7,13 @@
 //! file served (type and size). Every fake counts submissions, so a test can prove a resumed job
 //! was not submitted again.
 //!
+//! By default each fake is **strict**: it implements only what PROVIDERS.md marks [V] (verified in
+//! the provider's documentation or official SDKs). Endpoints known only from third-party code
+//! ([C]/[I], e.g. A2E's presigned upload) answer 404 unless turned on with
+//! [`Fake::allow_guessed_endpoints`]; bodies the documentation defines refuse unknown fields;
+//! RunComfy refuses override node ids and input names its deployment's workflow lacks; A2E fetches
+//! every input URL as the real service would, and refuses a task whose input it cannot fetch.
+//!
 //! Time inside the fakes is tokio time, so tests run them under a paused clock. This crate is a
 //! test and development tool; the product never depends on it.
 
@@ -16,6 +23,7 @@ mod comfyui_validate;
 mod fal;
 mod replicate;
 mod runcomfy;
+pub mod s3;
 pub mod stripe;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -177,6 +185,8 @@ struct Job {
     input: Value,
     /// Extra per-provider data (A2E feature, fal app, deployment id).
     tag: String,
+    /// Order of submission (ids are partly random, so they do not sort by time).
+    seq: usize,
 }
 
 struct Inner {
@@ -192,8 +202,14 @@ struct Inner {
     uploads: BTreeMap<String, (String, Vec<u8>)>,
     cancel_spelling: &'static str,
     websocket: bool,
-    /// ComfyUI model files and RunComfy deployments this server does not have.
+    /// ComfyUI model files this server does not have.
     missing: std::collections::BTreeSet<String>,
+    /// [C]/[I] endpoints answer (off by default: strict).
+    guessed: bool,
+    /// RunComfy: deployment id → its API-format workflow (the ids and inputs overrides may use).
+    deployments: BTreeMap<String, Value>,
+    /// A2E: the input URLs it fetched, in order.
+    fetched: Vec<String>,
 }
 
 /// Shared state of one fake; cloned into every handler.
@@ -201,6 +217,8 @@ pub struct FakeState {
     flavor: Flavor,
     base_url: String,
     inner: Mutex<Inner>,
+    /// A2E fetches its input URLs with this.
+    http: reqwest::Client,
 }
 
 impl FakeState {
@@ -219,9 +237,11 @@ impl FakeState {
     fn create_job(&self, id: &str, input: Value, tag: &str) {
         let mut inner = self.lock();
         inner.submissions += 1;
+        let seq = inner.submissions;
         inner.jobs.insert(
             id.to_owned(),
             Job {
+                seq,
                 id: id.to_owned(),
                 cursor: 0,
                 cancelled: false,
@@ -331,7 +351,18 @@ impl Fake {
                 cancel_spelling: "cancelled",
                 websocket: true,
                 missing: std::collections::BTreeSet::new(),
+                guessed: false,
+                deployments: runcomfy::default_deployments(),
+                fetched: Vec::new(),
             }),
+            http: {
+                // reqwest is built without a TLS provider of its own (see aktion_providers).
+                let _already = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default()
+            },
         });
         let api = match flavor {
             Flavor::Replicate => replicate::router(),
@@ -406,9 +437,31 @@ impl Fake {
         self.state.lock().missing.insert(file.to_owned());
     }
 
-    /// RunComfy: the deployment does not exist (its lookup answers 404).
+    /// RunComfy: the deployment does not exist (its lookup and its submits answer 404).
     pub fn remove_deployment(&self, id: &str) {
-        self.state.lock().missing.insert(id.to_owned());
+        self.state.lock().deployments.remove(id);
+    }
+
+    /// RunComfy: a deployment running this API-format workflow. Submits to it may override only
+    /// the workflow's node ids and their inputs; its lookup (`includes=payload`) returns it.
+    /// The seed's `CREATE_COHERENT` deployment (six `LoadImage` nodes) is there from the start.
+    pub fn add_deployment(&self, id: &str, workflow: Value) {
+        self.state
+            .lock()
+            .deployments
+            .insert(id.to_owned(), workflow);
+    }
+
+    /// Turns on the endpoints PROVIDERS.md marks [C] or [I] (A2E's presigned upload): off by
+    /// default, so a client depending on one fails against the fake as it may against the real
+    /// service.
+    pub fn allow_guessed_endpoints(&self) {
+        self.state.lock().guessed = true;
+    }
+
+    /// A2E: the input URLs it fetched so far.
+    pub fn fetched(&self) -> Vec<String> {
+        self.state.lock().fetched.clone()
     }
 
     /// ComfyUI: refuse websocket connections, as a proxy without upgrade support would.
@@ -427,7 +480,7 @@ impl Fake {
         inner
             .jobs
             .values()
-            .max_by_key(|j| j.id.clone())
+            .max_by_key(|j| j.seq)
             .map(|j| j.input.clone())
     }
 
@@ -501,17 +554,22 @@ async fn faults(State(state): State<Arc<FakeState>>, request: Request, next: Nex
     };
 
     // Auth first: providers check keys before anything else.
-    if let Some(key) = key
-        && !matches!(route, Route::Download | Route::Upload)
-    {
-        let expected = match state.flavor {
-            Flavor::Fal => format!("Key {key}"),
-            _ => format!("Bearer {key}"),
-        };
-        if authorization.as_deref() != Some(expected.as_str()) && state.flavor != Flavor::ComfyUi {
-            state.lock().seen.push(record(401));
-            return unauthorized(state.flavor);
-        }
+    let path = request.uri().path();
+    let presigned = path.starts_with("/files/") || path.starts_with("/upload/");
+    // Providers check keys before anything else, in their own scheme (fal: `Key`, the others
+    // `Bearer`); a wrong scheme is refused even when any key would do.
+    let scheme = match state.flavor {
+        Flavor::Fal => "Key ",
+        _ => "Bearer ",
+    };
+    let refused = match (&key, authorization.as_deref()) {
+        _ if presigned || state.flavor == Flavor::ComfyUi => false,
+        (Some(key), got) => got != Some(format!("{scheme}{key}").as_str()),
+        (None, got) => !got.is_some_and(|a| a.starts_with(scheme) && a.len() > scheme.len()),
+    };
+    if refused {
+        state.lock().seen.push(record(401));
+        return unauthorized(state.flavor);
     }
 
     let response = match fault {

@@ -81,6 +81,25 @@ async fn create_official(
 }
 
 fn create_with(s: &FakeState, body: &Value) -> Response {
+    // The create body's documented fields (PROVIDERS.md §1.3); anything else is refused.
+    const FIELDS: [&str; 6] = [
+        "version",
+        "input",
+        "webhook",
+        "webhook_events_filter",
+        "stream",
+        "webhook_completed",
+    ];
+    if let Some(unknown) = body
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !FIELDS.contains(&k.as_str())))
+    {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Input validation failed",
+            &format!("- {unknown}: Additional property {unknown} is not allowed\n"),
+        );
+    }
     let Some(input) = body.get("input").filter(|i| i.is_object()) else {
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,

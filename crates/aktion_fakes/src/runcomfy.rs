@@ -1,4 +1,9 @@
-//! Fake RunComfy serverless (`/prod/v1/deployments/{id}/...`).
+//! Fake RunComfy serverless (`/prod/v1/deployments/{id}/...`) and the deployment lookup of the
+//! management API (`GET /prod/v2/deployments/{id}`, `includes=payload`).
+//!
+//! Strict as documented (PROVIDERS.md §2.3): a submit goes to a deployment the fake knows, its
+//! body has only the documented fields, and every override names a node id of the deployment's
+//! workflow and an input that node has ("Node ids and input names must exist").
 
 use std::sync::Arc;
 
@@ -39,18 +44,106 @@ pub(crate) fn router() -> Router<Arc<FakeState>> {
         .route("/prod/v2/deployments/{dep}", get(deployment))
 }
 
-/// `GET /prod/v2/deployments/{id}` (management API): every deployment exists unless removed.
-async fn deployment(State(s): State<Arc<FakeState>>, Path(dep): Path<String>) -> Response {
-    if s.lock().missing.contains(&dep) {
-        return json(
-            StatusCode::NOT_FOUND,
-            &json!({ "error_code": 404, "error_message": "deployment not found" }),
+/// The seed's `CREATE_COHERENT` deployment: six `LoadImage` nodes (PRODUCT.md §3) feeding a
+/// workflow that saves one image. Its other nodes are not known, so only the images are
+/// overridable.
+pub(crate) fn default_deployments() -> std::collections::BTreeMap<String, Value> {
+    let mut workflow = serde_json::Map::new();
+    for id in ["270", "276", "283", "290", "297", "304"] {
+        workflow.insert(
+            id.to_owned(),
+            json!({ "class_type": "LoadImage", "inputs": { "image": "example.png" } }),
         );
     }
+    workflow.insert(
+        "58".to_owned(),
+        json!({ "class_type": "SaveImage", "inputs": { "filename_prefix": "ComfyUI", "images": ["57", 0] } }),
+    );
+    [(
+        "437a16af-d5ad-4eff-a6d9-3e094c5c0e6c".to_owned(),
+        Value::Object(workflow),
+    )]
+    .into()
+}
+
+fn deployment_not_found() -> Response {
     json(
-        StatusCode::OK,
-        &json!({ "id": dep, "name": "fake deployment", "is_enabled": true, "hardware": ["AMPERE_48"] }),
+        StatusCode::NOT_FOUND,
+        &json!({ "error_code": 404, "error_message": "deployment not found" }),
     )
+}
+
+fn refused(message: &str) -> Response {
+    json(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error_code": 400, "error_message": message }),
+    )
+}
+
+/// `GET /prod/v2/deployments/{id}` (management API); with `includes=payload`, the deployed
+/// workflow (`workflow_api_json`) and its default overrides.
+async fn deployment(
+    State(s): State<Arc<FakeState>>,
+    Path(dep): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let Some(workflow) = s.lock().deployments.get(&dep).cloned() else {
+        return deployment_not_found();
+    };
+    let mut body = json!({ "id": dep, "name": "fake deployment", "is_enabled": true, "hardware": ["AMPERE_48"] });
+    let payload = query
+        .unwrap_or_default()
+        .split('&')
+        .any(|kv| kv == "includes=payload");
+    if payload {
+        body["payload"] =
+            json!({ "workflow_api_json": workflow, "overrides": {}, "object_info_url": null });
+    }
+    json(StatusCode::OK, &body)
+}
+
+/// Checks a submit body against the deployment's workflow.
+fn check_submit(workflow: &Value, body: &Value) -> Result<(), String> {
+    const FIELDS: [&str; 5] = [
+        "overrides",
+        "workflow_api_json",
+        "extra_data",
+        "webhook",
+        "webhook_intermediate_status",
+    ];
+    let Some(map) = body.as_object() else {
+        return Err("the body must be a JSON object".into());
+    };
+    if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(format!("unknown field {unknown}"));
+    }
+    let Some(overrides) = map.get("overrides").and_then(Value::as_object) else {
+        return Err("overrides must be an object".into());
+    };
+    for (node, value) in overrides {
+        let Some(known) = workflow.get(node) else {
+            return Err(format!("node {node} is not in the deployment's workflow"));
+        };
+        let Some(inputs) = value.get("inputs").and_then(Value::as_object) else {
+            return Err(format!("overrides.{node} must be {{\"inputs\": {{...}}}}"));
+        };
+        if let Some(other) = value
+            .as_object()
+            .and_then(|o| o.keys().find(|k| *k != "inputs"))
+        {
+            return Err(format!("overrides.{node}: unknown field {other}"));
+        }
+        for name in inputs.keys() {
+            if known.get("inputs").and_then(|i| i.get(name)).is_none() {
+                let class = known
+                    .get("class_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                return Err(format!("node {node} ({class}) has no input {name}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn urls(s: &FakeState, dep: &str, rid: &str) -> Value {
@@ -71,12 +164,14 @@ async fn submit(
     Path(dep): Path<String>,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
+    let Some(workflow) = s.lock().deployments.get(&dep).cloned() else {
+        return deployment_not_found();
+    };
+    if let Err(why) = check_submit(&workflow, &body) {
+        return refused(&why);
+    }
     let Some(overrides) = body.get("overrides").filter(|o| o.is_object()) else {
-        // Errors inside HTTP 200, as some RunComfy endpoints do.
-        return json(
-            StatusCode::OK,
-            &json!({ "error_code": 400, "error_message": "overrides must be an object" }),
-        );
+        return refused("overrides must be an object");
     };
     let rid = s.new_id("r");
     s.create_job(&rid, overrides.clone(), &dep);

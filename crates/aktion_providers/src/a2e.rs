@@ -6,7 +6,7 @@ use crate::client::{Providers, content_type_for, seg};
 use crate::config::{KindConfig, Target};
 use crate::error::{ProviderError, Result};
 use crate::http::{Repeat, json_message};
-use crate::request::{InputFile, JobRequest, build_input};
+use crate::request::{InputFile, InputValue, JobRequest, build_input};
 use crate::{JobHandle, JobState, Output, ProviderKind};
 
 const P: ProviderKind = ProviderKind::A2e;
@@ -38,7 +38,21 @@ pub(crate) async fn submit(
     let Target::A2e { feature } = &kind.target else {
         return Err(ProviderError::Config("kind is not an A2E target".into()));
     };
-    let body = build_input(kind, json!({}), request, |f| upload(p, f)).await?;
+    // Every local input gets its URL first: with nowhere to host one, nothing is sent.
+    let host = p.input_host(P)?;
+    if host.is_none() && has_files(kind, request) {
+        return Err(ProviderError::Config(crate::hosting::no_host_message(P)));
+    }
+    let body = build_input(kind, json!({}), request, |f| {
+        let host = host.clone();
+        async move {
+            match host {
+                Some(host) => p.host_input(&host, f).await,
+                None => Err(ProviderError::Config(crate::hosting::no_host_message(P))),
+            }
+        }
+    })
+    .await?;
     let base = format!("{}/api/v1/{}", p.endpoint(P).base_url, seg(feature));
     let url = format!("{base}/start");
     let v: Value = p
@@ -136,17 +150,24 @@ pub(crate) async fn cancel(p: &Providers, handle: &JobHandle) -> Result<()> {
     unwrap_envelope(&v).map(|_| ())
 }
 
-/// A2E takes URLs only. Files go up through the presigned-URL endpoint public clients use
-/// ([C] in PROVIDERS.md 3.1): `POST /api/v1/r2/upload-presigned-url` then `PUT` the bytes.
-async fn upload(p: &Providers, file: InputFile) -> Result<String> {
-    let limits = p.config().uploads;
-    if file.bytes.len() > limits.upload_max {
-        return Err(ProviderError::TooLarge {
-            provider: P,
-            what: "input file",
-            limit: limits.upload_max as u64,
-        });
+/// Whether a mapped input of the request is a local file (lists included).
+fn has_files(kind: &KindConfig, request: &JobRequest) -> bool {
+    fn file(v: &InputValue) -> bool {
+        match v {
+            InputValue::File(_) => true,
+            InputValue::List(items) => items.iter().any(file),
+            InputValue::Json(_) | InputValue::Url(_) => false,
+        }
     }
+    kind.inputs
+        .iter()
+        .any(|m| request.inputs.get(&m.from).is_some_and(file))
+}
+
+/// The presigned-URL endpoint public clients use ([C] in PROVIDERS.md 3.1, not in A2E's
+/// documentation): `POST /api/v1/r2/upload-presigned-url` then `PUT` the bytes. Only called
+/// when the user turned it on (`InputHostConfig::a2e_presigned_upload`).
+pub(crate) async fn presigned_upload(p: &Providers, file: InputFile) -> Result<String> {
     let url = format!("{}/api/v1/r2/upload-presigned-url", p.endpoint(P).base_url);
     let key = format!("aktion/{:016x}-{}", fastrand::u64(..), file.file_name);
     let body = json!({ "key": key, "fileType": file.content_type });

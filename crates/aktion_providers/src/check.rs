@@ -137,16 +137,39 @@ impl Providers {
                 ));
                 continue;
             }
-            let url = format!("{base}/prod/v2/deployments/{}", seg(&id));
+            let url = format!("{base}/prod/v2/deployments/{}?includes=payload", seg(&id));
             match self.get(ProviderKind::RunComfy, &url).await {
                 Ok(v) if v.get("error_code").is_some_and(|c| !c.is_null()) => {
                     check
                         .details
                         .push(format!("{kinds}: deployment {id} refused"));
                 }
-                Ok(_) => check
-                    .details
-                    .push(format!("{kinds}: deployment {id} found")),
+                Ok(v) => {
+                    check
+                        .details
+                        .push(format!("{kinds}: deployment {id} found"));
+                    // With the deployed workflow at hand, each kind's mapping is checked
+                    // against it; without (no management access) it is taken as given.
+                    let Some(workflow) = crate::runcomfy::workflow_of(&v) else {
+                        continue;
+                    };
+                    for kind in kinds.split(", ") {
+                        let Some(cfg) = self.config().kinds.get(kind) else {
+                            continue;
+                        };
+                        let problems = crate::runcomfy::mapping_problems(&workflow, cfg);
+                        if problems.is_empty() {
+                            check.details.push(format!(
+                                "{kind}: every input lands on the deployment's workflow"
+                            ));
+                        } else {
+                            check.ok = false;
+                            for p in problems {
+                                check.details.push(format!("{kind}: {p}"));
+                            }
+                        }
+                    }
+                }
                 Err(ProviderError::Gone { .. }) => {
                     check.ok = false;
                     check

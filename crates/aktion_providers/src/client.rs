@@ -9,6 +9,7 @@ use reqwest::RequestBuilder;
 use crate::config::{Endpoint, KindConfig, ProvidersConfig};
 use crate::download::{DownloadLimits, Downloaded, stream_to};
 use crate::error::{ProviderError, Result};
+use crate::hosting::Bucket;
 use crate::http::{Http, Repeat};
 use crate::request::JobRequest;
 use crate::secret::ApiKey;
@@ -19,13 +20,22 @@ use crate::{JobHandle, JobState, Output, ProviderKind, a2e, comfyui, fal, replic
 pub struct Providers {
     pub(crate) http: Http,
     pub(crate) config: std::sync::Arc<ProvidersConfig>,
+    /// The input bucket, when one is configured (or why it cannot be used: that fails only
+    /// the nodes that need it).
+    pub(crate) bucket: Option<std::result::Result<std::sync::Arc<Bucket>, String>>,
 }
 
 impl Providers {
     pub fn new(config: ProvidersConfig) -> Result<Self> {
+        let bucket = config
+            .input_host
+            .bucket
+            .as_ref()
+            .map(|b| Bucket::new(b).map(std::sync::Arc::new));
         Ok(Self {
             http: Http::new(config.http.clone())?,
             config: std::sync::Arc::new(config),
+            bucket,
         })
     }
 

@@ -8,6 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::hosting::{
+    A2E_PRESIGNED_UPLOAD_ENV, BucketConfig, INPUT_BUCKET_ENDPOINT_ENV, INPUT_BUCKET_ENV,
+    InputHostConfig,
+};
 use crate::http::HttpSettings;
 use crate::secret::ApiKey;
 use crate::{MediaKind, ProviderKind};
@@ -190,14 +194,29 @@ impl KindConfig {
             .map(str::to_owned)
             .collect()
     }
+
+    /// Of the catalog inputs `(id, is_list)`, those no mapping reads: a list input also counts
+    /// as read through its items (`image_1`, `image_2`, ..., see `JobRequest::insert_list`).
+    pub fn unmapped_inputs<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> Vec<String> {
+        let by_item = self.inputs.iter().any(|m| {
+            m.from
+                .strip_prefix("image_")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+        inputs
+            .into_iter()
+            .filter(|(_, list)| !(*list && by_item))
+            .flat_map(|(id, _)| self.unmapped([id]))
+            .collect()
+    }
 }
 
 /// The pinned ControlNet Scribble version used by nearly all public callers (PROVIDERS.md 1.14).
 pub const SCRIBBLE_VERSION: &str =
     "435061a1b5a4c1e26740464bf786efdfa9cb3a3ac488595a2de23e143fdb0117";
-/// `jagilley/controlnet-pose` as pinned by public callers [I]: its schema matches Scribble's
-/// (`image`, `prompt`, string enums `num_samples` / `image_resolution`).
-pub const POSE_VERSION: &str = "0304f7f774ba7341ef754231f794b1ba3d129e3c46af3022241325ae0c50fb99";
 /// The seed's `CREATE_COHERENT` deployment.
 pub const COHERENT_DEPLOYMENT: &str = "437a16af-d5ad-4eff-a6d9-3e094c5c0e6c";
 /// The six `LoadImage` node ids of the `CREATE_COHERENT` workflow (PRODUCT.md §3), in slot order.
@@ -222,6 +241,9 @@ pub const KEY_VARIABLES: &[&str] = &[
     "A2E_API_KEY",
     "FAL_KEY",
     "FAL_API_KEY",
+    // The input bucket's credentials (Settings → Providers → Input hosting).
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
 ];
 
 /// The variable naming a provider configuration file (base URLs, poll intervals, per-kind
@@ -241,6 +263,13 @@ pub struct ConfigFile {
     /// `{"sd_xl_base_1.0.safetensors": "juggernautXL_v9.safetensors"}`.
     pub comfyui_models: BTreeMap<String, String>,
     pub kinds: BTreeMap<String, KindConfig>,
+    /// Where local inputs of URL-only providers (A2E) are put: `s3://bucket[/prefix]`.
+    pub input_bucket: Option<String>,
+    /// The bucket's endpoint for S3-compatible services; AWS when unset.
+    pub input_bucket_endpoint: Option<String>,
+    pub input_bucket_region: Option<String>,
+    /// Use A2E's presigned upload, which PROVIDERS.md marks [C] (not in A2E's documentation).
+    pub a2e_presigned_upload: bool,
 }
 
 /// Why the provider configuration file was refused; names the file.
@@ -272,6 +301,8 @@ pub struct ProvidersConfig {
     pub fal_storage_url: String,
     pub comfyui: Endpoint,
     pub uploads: UploadLimits,
+    /// Where local inputs of URL-only providers go (see `hosting`).
+    pub input_host: InputHostConfig,
     /// Node kind id → how to run it.
     pub kinds: BTreeMap<String, KindConfig>,
 }
@@ -360,14 +391,37 @@ impl ProvidersConfig {
                 secs(1),
             ),
             uploads: UploadLimits::default(),
+            input_host: input_host_from(&var, &ConfigFile::default()),
             kinds: default_kinds(),
         };
         config.apply_deployment_env(&var);
         config
     }
 
+    /// A studio's own RunComfy deployment for `kind` (Settings → Providers): a non-empty id
+    /// replaces the deployment, a non-empty mapping replaces where the kind's inputs go. Kinds
+    /// that are not RunComfy deployments are left alone. Returns whether anything changed.
+    pub fn map_deployment(&mut self, kind: &str, deployment_id: &str, inputs: &[FieldMap]) -> bool {
+        let Some(cfg) = self.kinds.get_mut(kind) else {
+            return false;
+        };
+        let Target::RunComfy { deployment_id: id } = &mut cfg.target else {
+            return false;
+        };
+        let mut changed = false;
+        if !deployment_id.trim().is_empty() {
+            deployment_id.trim().clone_into(id);
+            changed = true;
+        }
+        if !inputs.is_empty() {
+            cfg.inputs = inputs.to_vec();
+            changed = true;
+        }
+        changed
+    }
+
     /// Deployment ids from the seed's variables replace the targets of the RunComfy kinds.
-    fn apply_deployment_env(&mut self, var: &impl Fn(&str) -> Option<String>) {
+    pub fn apply_deployment_env(&mut self, var: &impl Fn(&str) -> Option<String>) {
         let coherent = var("CREATE_COHERENT_DEPLOYMENT_ID");
         let sequence = var("WAN_FUN_INP_DEPLOYMENT_ID").or_else(|| var("RUNCOMFY_DEPLOYMENT_ID"));
         for (kind, id) in [("coherent_scene", coherent), ("sequence", sequence)] {
@@ -404,6 +458,7 @@ impl ProvidersConfig {
         for (provider, secs) in &file.poll_interval_secs {
             config.endpoint_mut(*provider).poll_interval = Duration::from_secs(*secs);
         }
+        config.input_host = input_host_from(&var, file);
         rename_models(&mut config.kinds, &file.comfyui_models);
         for (kind, cfg) in &file.kinds {
             config.kinds.insert(kind.clone(), cfg.clone());
@@ -430,6 +485,32 @@ impl ProvidersConfig {
             ProviderKind::Fal => &mut self.fal,
             ProviderKind::ComfyUi => &mut self.comfyui,
         }
+    }
+}
+
+/// Input hosting from the environment (which wins) and the file. A bucket needs its address;
+/// its credentials are looked up under the usual AWS names (environment or secret store).
+fn input_host_from(var: &impl Fn(&str) -> Option<String>, file: &ConfigFile) -> InputHostConfig {
+    let on = |v: Option<String>| {
+        v.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    };
+    let url = var(INPUT_BUCKET_ENV).or_else(|| file.input_bucket.clone());
+    let bucket = url.map(|url| BucketConfig {
+        url,
+        endpoint: var(INPUT_BUCKET_ENDPOINT_ENV)
+            .or_else(|| file.input_bucket_endpoint.clone())
+            .or_else(|| var("AWS_ENDPOINT")),
+        region: var("AWS_REGION")
+            .or_else(|| file.input_bucket_region.clone())
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+        access_key_id: var("AWS_ACCESS_KEY_ID"),
+        secret_access_key: var("AWS_SECRET_ACCESS_KEY").map(ApiKey::new),
+        url_ttl: Duration::from_secs(3600),
+    });
+    InputHostConfig {
+        a2e_presigned_upload: on(var(A2E_PRESIGNED_UPLOAD_ENV)) || file.a2e_presigned_upload,
+        bucket,
     }
 }
 
@@ -503,9 +584,9 @@ fn rename_models(kinds: &mut BTreeMap<String, KindConfig>, models: &BTreeMap<Str
 /// PRODUCT.md §3 defaults for the direct route, as data: `defaults/kinds.json`, one
 /// [`KindConfig`] per node kind, in the format of a configuration file's `kinds` (so a studio
 /// copies an entry into its own file to change it). Notes on the entries:
-/// - `action_pose`: [I] PROVIDERS.md names no pose model; the default is configuration, not
-///   fact. A community model runs by version (only official models take `model`); the version is
-///   the one public callers of jagilley/controlnet-pose pin ([`POSE_VERSION`]).
+/// - `action_pose`: A2E's text to image, whose documented `input_images` (PROVIDERS.md §3.3,
+///   current catalog [V]) take the character first and the pose second, so both reach the model;
+///   the fixed prompt says what to do with them and the node's prompt is appended.
 /// - `sketch_to_image` and `i2i`: ControlNet Scribble at [`SCRIBBLE_VERSION`].
 /// - `sequence`: node ids are whatever the deployed API export has (PROVIDERS.md 2.9): the default
 ///   expects a deployment of the shipped `workflows/sequence.json`, so its mapping is that
@@ -739,17 +820,45 @@ mod tests {
                 .unmapped(params("sketch_to_image"))
                 .is_empty()
         );
+        // A2E's text to image takes neither a pose strength nor a seed.
         assert_eq!(
             kinds["action_pose"].unmapped(params("action_pose")),
-            ["pose_strength"]
+            ["pose_strength", "seed"]
         );
         assert!(
             kinds["comfyui:action_pose"]
                 .unmapped(params("action_pose"))
                 .is_empty()
         );
-        // A2E's text to image takes no seed.
         assert_eq!(kinds["character"].unmapped(params("character")), ["seed"]);
+    }
+
+    #[test]
+    fn inputs_a_model_does_not_take_are_named_too() {
+        let kinds = default_kinds();
+        // Action Pose's character and pose both reach A2E (`input_images`).
+        assert!(
+            kinds["action_pose"]
+                .unmapped_inputs([("character", false), ("pose", false)])
+                .is_empty()
+        );
+        // A configuration that drops one is reported, by input id.
+        let mut only_pose = kinds["action_pose"].clone();
+        only_pose.inputs.retain(|m| m.from != "character");
+        assert_eq!(
+            only_pose.unmapped_inputs([("character", false), ("pose", false)]),
+            ["character"]
+        );
+        // Epic Scene's six images go item by item; its optional prompt has no node in the
+        // seed's deployment until the studio maps one (Settings → Providers).
+        assert_eq!(
+            kinds["coherent_scene"].unmapped_inputs([("images", true), ("prompt", false)]),
+            ["prompt"]
+        );
+        assert!(
+            kinds["i2v"].unmapped(["prompt", "duration"]).is_empty(),
+            "Image to Video's duration is sent"
+        );
     }
 
     #[test]
@@ -789,7 +898,12 @@ mod tests {
             Some(SCRIBBLE_VERSION)
         );
         assert_eq!(version("i2i").as_deref(), Some(SCRIBBLE_VERSION));
-        assert_eq!(version("action_pose").as_deref(), Some(POSE_VERSION));
+        assert_eq!(
+            table["action_pose"].target,
+            Target::A2e {
+                feature: "userText2Image".into()
+            }
+        );
         let Target::RunComfy { deployment_id } = &table["coherent_scene"].target else {
             panic!("coherent_scene is a RunComfy deployment");
         };

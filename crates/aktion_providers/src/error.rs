@@ -119,6 +119,11 @@ pub enum ProviderError {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// A local input could not be put on the host the user chose for it (an S3-compatible
+    /// bucket); the message names the host and says why, never its credentials.
+    #[error("{message}")]
+    Hosting { message: String },
+
     /// Writing a downloaded output into the caller's sink failed.
     #[error("writing output failed")]
     Sink(#[source] std::io::Error),
@@ -132,7 +137,8 @@ impl ProviderError {
             Self::Transport { .. }
             | Self::Timeout { .. }
             | Self::RateLimited { .. }
-            | Self::Server { .. } => true,
+            | Self::Server { .. }
+            | Self::Hosting { .. } => true,
             Self::JobFailed { retryable, .. } => *retryable,
             Self::Auth { .. }
             | Self::Provider { .. }

@@ -190,7 +190,7 @@ pub(crate) async fn cancel(p: &Providers, handle: &JobHandle) -> Result<()> {
 }
 
 /// fal storage: `POST {storage}/storage/upload/initiate` → `{upload_url, file_url}`, then `PUT`.
-async fn upload(p: &Providers, file: InputFile) -> Result<String> {
+pub(crate) async fn upload(p: &Providers, file: InputFile) -> Result<String> {
     let limits = p.config().uploads;
     if file.bytes.len() > limits.upload_max {
         return Err(ProviderError::TooLarge {

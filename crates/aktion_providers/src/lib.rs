@@ -18,12 +18,13 @@ pub mod config;
 mod download;
 mod error;
 mod fal;
+pub mod hosting;
 mod http;
 mod job;
 mod replicate;
 mod request;
 mod retry;
-mod runcomfy;
+pub mod runcomfy;
 mod secret;
 
 pub use check::{ConnectionCheck, key_variable};

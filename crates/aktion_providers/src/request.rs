@@ -242,7 +242,11 @@ fn encode(kind: &str, map: &FieldMap, value: Value, current: Option<&Value>) -> 
 
 /// The value at `a/b/c`, if there is one.
 fn get_path<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('/').try_fold(root, |node, part| node.get(part))
+    path.split('/')
+        .try_fold(root, |node, part| match (node, part.parse::<usize>()) {
+            (Value::Array(items), Ok(i)) => items.get(i),
+            (node, _) => node.get(part),
+        })
 }
 
 fn merge(into: &mut Value, from: &Value) {
@@ -253,30 +257,36 @@ fn merge(into: &mut Value, from: &Value) {
     }
 }
 
-/// Writes `value` at `a/b/c`, creating objects on the way.
+/// Writes `value` at `a/b/c`, creating objects on the way; a numeric part indexes an array
+/// (`input_images/1`: the second item, earlier ones `null` until written).
 pub(crate) fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
+    let crosses = || ProviderError::Config(format!("input path {path:?} crosses a non-object"));
     let mut node = root;
     let mut parts = path.split('/').peekable();
     while let Some(part) = parts.next() {
-        if !node.is_object() {
-            if node.is_null() {
-                *node = Value::Object(Map::new());
+        let index = part.parse::<usize>().ok().filter(|i| *i < 64);
+        if node.is_null() {
+            *node = if index.is_some() {
+                Value::Array(Vec::new())
             } else {
-                return Err(ProviderError::Config(format!(
-                    "input path {path:?} crosses a non-object"
-                )));
-            }
+                Value::Object(Map::new())
+            };
         }
-        let Value::Object(obj) = node else {
-            return Err(ProviderError::Config(format!(
-                "input path {path:?} crosses a non-object"
-            )));
+        let last = parts.peek().is_none();
+        node = match (node, index) {
+            (Value::Array(items), Some(i)) => {
+                if items.len() <= i {
+                    items.resize(i + 1, Value::Null);
+                }
+                &mut items[i]
+            }
+            (Value::Object(obj), _) => obj.entry(part.to_owned()).or_insert(Value::Null),
+            _ => return Err(crosses()),
         };
-        if parts.peek().is_none() {
-            obj.insert(part.to_owned(), value);
+        if last {
+            *node = value;
             return Ok(());
         }
-        node = obj.entry(part.to_owned()).or_insert(Value::Null);
     }
     Err(ProviderError::Config("empty input path".into()))
 }
@@ -463,6 +473,20 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn numeric_parts_index_arrays() {
+        let mut body = json!({});
+        set_path(&mut body, "input_images/1", json!("pose")).unwrap();
+        set_path(&mut body, "input_images/0", json!("character")).unwrap();
+        set_path(&mut body, "a/b", json!(1)).unwrap();
+        assert_eq!(
+            body,
+            json!({"input_images": ["character", "pose"], "a": {"b": 1}})
+        );
+        assert!(set_path(&mut body, "a/b/c", json!(1)).is_err());
+        assert!(set_path(&mut body, "input_images/x", json!(1)).is_err());
     }
 
     #[test]

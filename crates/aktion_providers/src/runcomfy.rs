@@ -30,6 +30,74 @@ fn check_envelope(v: &Value) -> Result<()> {
     }
 }
 
+/// The API-format workflow inside a deployment lookup (`GET /prod/v2/deployments/{id}
+/// ?includes=payload`, PROVIDERS.md §2.2: the payload carries `workflow_api_json`): under
+/// `payload` or at the top, as an object or as JSON text.
+pub fn workflow_of(deployment: &Value) -> Option<Value> {
+    let found = deployment
+        .get("payload")
+        .and_then(|p| p.get("workflow_api_json"))
+        .or_else(|| deployment.get("workflow_api_json"))?;
+    match found {
+        Value::Object(_) => Some(found.clone()),
+        Value::String(text) => serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_object),
+        _ => None,
+    }
+}
+
+/// What is wrong with a kind's override mapping for a deployment running `workflow`: each
+/// mapping must name a node id of the workflow and an input that node has (RunComfy refuses
+/// others). Empty when every mapping lands.
+pub fn mapping_problems(workflow: &Value, kind: &KindConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    for map in &kind.inputs {
+        let mut parts = map.to.splitn(3, '/');
+        let (node, inputs, input) = (parts.next(), parts.next(), parts.next());
+        let (Some(node), Some("inputs"), Some(input)) = (node, inputs, input) else {
+            problems.push(format!(
+                "{}: {:?} is not NODE_ID/inputs/INPUT_NAME",
+                map.from, map.to
+            ));
+            continue;
+        };
+        match workflow.get(node) {
+            None => problems.push(format!(
+                "{}: node {node} is not in the deployment's workflow",
+                map.from
+            )),
+            Some(n) if n.get("inputs").and_then(|i| i.get(input)).is_none() => {
+                let class = n.get("class_type").and_then(Value::as_str).unwrap_or("?");
+                problems.push(format!(
+                    "{}: node {node} ({class}) has no input {input}",
+                    map.from
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+impl Providers {
+    /// The workflow a RunComfy deployment runs, read through the management API; `Ok(None)`
+    /// when the answer carries none (a key without management access: mappings are then taken
+    /// as given).
+    pub async fn deployment_workflow(&self, deployment_id: &str) -> Result<Option<Value>> {
+        let url = format!(
+            "{}/prod/v2/deployments/{}?includes=payload",
+            self.endpoint(P).base_url,
+            seg(deployment_id)
+        );
+        let v: Value = self
+            .send_json(P, Repeat::Idempotent, |c| c.get(&url))
+            .await?;
+        check_envelope(&v)?;
+        Ok(workflow_of(&v))
+    }
+}
+
 pub(crate) async fn submit(
     p: &Providers,
     kind: &KindConfig,

@@ -57,7 +57,17 @@ fn config(fake: &Fake) -> ProvidersConfig {
 async fn setup(flavor: Flavor) -> (Fake, Providers) {
     let fake = Fake::start(flavor).await.expect("fake starts");
     fake.require_key(KEY);
-    let providers = Providers::new(config(&fake)).expect("client builds");
+    let mut cfg = config(&fake);
+    if flavor == Flavor::A2e {
+        // A2E takes URLs only: with a fal key and no bucket, fal's storage hosts the inputs
+        // (a strict fal fake of its own; it lives as long as the test process).
+        let storage = Fake::start(Flavor::Fal).await.expect("fal fake starts");
+        storage.require_key(KEY);
+        cfg.fal.key = Some(ApiKey::new(KEY));
+        cfg.fal_storage_url = storage.base_url();
+        Box::leak(Box::new(storage));
+    }
+    let providers = Providers::new(cfg).expect("client builds");
     (fake, providers)
 }
 
@@ -217,16 +227,13 @@ async fn inputs_reach_each_provider_in_its_own_form() {
             .contains("/deployments/437a16af-d5ad-4eff-a6d9-3e094c5c0e6c/inference")
     }));
 
-    // A2E: URLs only, so the file went up through the presigned endpoint first.
+    // A2E: URLs only, so the file went to fal's storage first, and A2E fetched it from there.
     let (fake, p) = setup(Flavor::A2e).await;
     p.submit(&request_for(Flavor::A2e).0).await.unwrap();
     let input = fake.last_input().unwrap();
-    assert!(
-        input["image_url"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("http://{}/files/", fake.addr))
-    );
+    let url = input["image_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&p.config().fal_storage_url), "{url}");
+    assert_eq!(fake.fetched(), [url]);
     assert_eq!(input["name"], json!("aktion"));
 
     // fal: storage upload, then file_url in the input.
