@@ -403,14 +403,14 @@ fn mapping_grid(
         .spacing([8.0, 4.0])
         .show(ui, |ui| {
             for (i, row) in form.rows.iter_mut().enumerate() {
-                let l = ui.label(format!("{title} input {}", i + 1)).id;
+                let l = ui.label(format!("input {}", i + 1)).on_hover_text(title).id;
                 egui::ComboBox::from_id_salt(("from", kind, i))
                     .selected_text(if row.from.is_empty() {
                         "input…"
                     } else {
                         &row.from
                     })
-                    .width(120.0)
+                    .width(110.0)
                     .show_ui(ui, |ui| {
                         for o in options {
                             ui.selectable_value(&mut row.from, o.clone(), o);
@@ -421,13 +421,14 @@ fn mapping_grid(
                 ui.add(
                     egui::TextEdit::singleline(&mut row.node)
                         .hint_text("node id")
-                        .desired_width(60.0),
+                        .desired_width(50.0),
                 )
                 .labelled_by(l)
                 .on_hover_text(format!("{title}: node id for {}", row.from));
                 ui.add(
                     egui::TextEdit::singleline(&mut row.input)
                         .hint_text("input name")
+                        .min_size(egui::vec2(110.0, 0.0))
                         .desired_width(110.0),
                 )
                 .labelled_by(l)
