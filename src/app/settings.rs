@@ -265,21 +265,9 @@ impl SettingsUi {
                 self.checking.insert(provider);
                 let setup = self.current_setup();
                 self.pending.push(self.spawner.spawn(async move {
-                    let built = tokio::task::spawn_blocking(move || {
-                        setup
-                            .providers_config()
-                            .map_err(|f| f.message())
-                            .and_then(|c| {
-                                Providers::new(c.for_connection_test()).map_err(|e| e.to_string())
-                            })
-                    })
-                    .await;
-                    match built {
-                        Ok(Ok(providers)) => {
-                            Reply::Checked(provider, providers.check(provider).await)
-                        }
-                        Ok(Err(e)) => Reply::CheckFailed(provider, e),
-                        Err(e) => Reply::CheckFailed(provider, e.to_string()),
+                    match providers_for_test(setup).await {
+                        Ok(providers) => Reply::Checked(provider, providers.check(provider).await),
+                        Err(e) => Reply::CheckFailed(provider, e),
                     }
                 }));
             }
@@ -487,17 +475,9 @@ impl SettingsUi {
         self.deployments.checking.insert(kind.clone());
         let setup = self.current_setup();
         self.pending.push(self.spawner.spawn(async move {
-            let built = tokio::task::spawn_blocking(move || {
-                setup
-                    .providers_config()
-                    .map_err(|f| f.message())
-                    .and_then(|c| Providers::new(c).map_err(|e| e.to_string()))
-            })
-            .await;
-            let (ok, lines) = match built {
-                Ok(Ok(providers)) => super::deployments::check(providers, shipped, form).await,
-                Ok(Err(e)) => (false, vec![e]),
-                Err(e) => (false, vec![e.to_string()]),
+            let (ok, lines) = match providers_for_test(setup).await {
+                Ok(providers) => super::deployments::check(providers, shipped, form).await,
+                Err(e) => (false, vec![e]),
             };
             Reply::DeploymentChecked(kind, ok, lines)
         }));
@@ -832,6 +812,19 @@ pub fn key_sources(setup: &crate::setup::Setup) -> BTreeMap<ProviderKind, KeySou
 
 /// After a key or the address changed: the engine's direct and comfyui routes are rebuilt
 /// (jobs already running finish on the old ones) and the key sources read again.
+/// The provider clients as the settings in force now make them, for a connection or mapping
+/// check (short timeouts). The keychain is read on a blocking worker.
+async fn providers_for_test(setup: crate::setup::Setup) -> Result<Providers, String> {
+    tokio::task::spawn_blocking(move || {
+        setup
+            .providers_config()
+            .map_err(|f| f.message())
+            .and_then(|c| Providers::new(c.for_connection_test()).map_err(|e| e.to_string()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 fn providers_changed(setup: &crate::setup::Setup, engine: &Engine, notice: String) -> Reply {
     let notice = match setup.set_provider_routes(engine) {
         Ok(()) => notice,
