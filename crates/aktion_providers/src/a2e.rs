@@ -184,7 +184,9 @@ pub(crate) async fn presigned_upload(p: &Providers, file: InputFile) -> Result<S
             message: "presigned upload response lacks uploadUrl/publicUrl".into(),
         });
     };
-    p.http.put_presigned(P, put_url, &file).await?;
+    p.http
+        .put_presigned(P, &p.endpoint(P).base_url, put_url, &file)
+        .await?;
     Ok(public.to_owned())
 }
 

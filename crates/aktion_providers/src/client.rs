@@ -33,7 +33,7 @@ impl Providers {
             .as_ref()
             .map(|b| Bucket::new(b).map(std::sync::Arc::new));
         Ok(Self {
-            http: Http::new(config.http.clone())?,
+            http: Http::new(config.http.clone(), config.trusted_hosts())?,
             config: std::sync::Arc::new(config),
             bucket,
         })
@@ -292,52 +292,7 @@ pub fn output_url_allowed(base_url: &str, url: &str) -> std::result::Result<(), 
     if reqwest::Url::parse(base_url).is_ok_and(|base| base.origin() == target.origin()) {
         return Ok(());
     }
-    if target.scheme() != "https" {
-        return Err(format!("{} is not https", target.scheme()));
-    }
-    let host = target.host_str().unwrap_or_default();
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        if !is_public(ip) {
-            return Err(format!("{ip} is not a public address"));
-        }
-    } else if host.is_empty()
-        || host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || host.to_ascii_lowercase().ends_with(".internal")
-        || !host.contains('.')
-    {
-        return Err(format!("{host:?} is not a public host"));
-    }
-    Ok(())
-}
-
-fn is_public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || a >= 224)
-        }
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(std::net::IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
+    crate::guard::public_https(&target)
 }
 
 /// Output URLs come from provider responses; the key is only sent to the configured API

@@ -477,6 +477,17 @@ impl ProvidersConfig {
         }
     }
 
+    /// The hosts the user configured (every provider's API, fal's storage host): the only
+    /// names the client lets resolve to a private or loopback address.
+    pub fn trusted_hosts(&self) -> crate::TrustedHosts {
+        crate::TrustedHosts::of(
+            ProviderKind::ALL
+                .iter()
+                .map(|p| self.endpoint(*p).base_url.as_str())
+                .chain(std::iter::once(self.fal_storage_url.as_str())),
+        )
+    }
+
     pub fn endpoint_mut(&mut self, provider: ProviderKind) -> &mut Endpoint {
         match provider {
             ProviderKind::Replicate => &mut self.replicate,

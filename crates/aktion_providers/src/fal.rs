@@ -216,7 +216,9 @@ pub(crate) async fn upload(p: &Providers, file: InputFile) -> Result<String> {
             message: "upload initiate response lacks upload_url/file_url".into(),
         });
     };
-    p.http.put_presigned(P, put_url, &file).await?;
+    p.http
+        .put_presigned(P, &p.config().fal_storage_url, put_url, &file)
+        .await?;
     Ok(file_url.to_owned())
 }
 

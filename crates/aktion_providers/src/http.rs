@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::ProviderKind;
 use crate::error::{ProviderError, Result};
+use crate::guard::TrustedHosts;
 use crate::secret::{ApiKey, scrub};
 
 /// Timeouts and identity of the shared HTTP client.
@@ -83,8 +84,18 @@ pub(crate) enum Repeat {
 
 /// Builds the shared client: rustls with the `ring` provider (no OpenSSL, no aws-lc C build),
 /// the user agent and the timeouts. `request_timeout` is applied per API call, not here, so
-/// large downloads are bounded by `read_timeout` only.
-pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client> {
+/// large downloads are bounded by `read_timeout` only. Names resolve to public addresses only,
+/// except `trusted` (the configured endpoints); redirects stay in one origin or go to public
+/// `https://` (see [`crate::guard`]).
+pub fn build_client(settings: &HttpSettings, trusted: TrustedHosts) -> Result<reqwest::Client> {
+    build_client_with(settings, trusted, crate::guard::system_lookup())
+}
+
+pub(crate) fn build_client_with(
+    settings: &HttpSettings,
+    trusted: TrustedHosts,
+    lookup: crate::guard::Lookup,
+) -> Result<reqwest::Client> {
     // reqwest is built with `rustls-no-provider`; it uses the process default provider. Installing
     // fails harmlessly when another part of the process already installed one.
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
@@ -92,6 +103,8 @@ pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client> {
         .user_agent(settings.user_agent.clone())
         .connect_timeout(settings.connect_timeout)
         .read_timeout(settings.read_timeout)
+        .dns_resolver(crate::guard::PublicOnly { trusted, lookup })
+        .redirect(crate::guard::redirect_policy())
         .build()
         .map_err(|e| ProviderError::Config(format!("cannot build HTTP client: {e}")))
 }
@@ -103,9 +116,9 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new(settings: HttpSettings) -> Result<Self> {
+    pub(crate) fn new(settings: HttpSettings, trusted: TrustedHosts) -> Result<Self> {
         Ok(Self {
-            client: build_client(&settings)?,
+            client: build_client(&settings, trusted)?,
             settings,
         })
     }
@@ -119,9 +132,18 @@ impl Http {
     pub(crate) async fn put_presigned(
         &self,
         provider: ProviderKind,
+        base_url: &str,
         url: &str,
         file: &crate::request::InputFile,
     ) -> Result<()> {
+        // The URL comes from the provider's answer: the user's file goes only to the provider's
+        // own origin or to public https storage.
+        if let Err(why) = crate::client::output_url_allowed(base_url, url) {
+            return Err(ProviderError::Decode {
+                provider,
+                message: format!("refused the upload URL it returned: {why}"),
+            });
+        }
         self.send(provider, None, Repeat::Idempotent, || {
             self.client
                 .put(url)

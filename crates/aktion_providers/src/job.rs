@@ -15,6 +15,17 @@ pub enum ProviderKind {
     ComfyUi,
 }
 
+impl ProviderKind {
+    /// Every provider, in a fixed order.
+    pub const ALL: [Self; 5] = [
+        Self::Replicate,
+        Self::RunComfy,
+        Self::A2e,
+        Self::Fal,
+        Self::ComfyUi,
+    ];
+}
+
 impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

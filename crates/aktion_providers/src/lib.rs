@@ -18,6 +18,7 @@ pub mod config;
 mod download;
 mod error;
 mod fal;
+mod guard;
 pub mod hosting;
 mod http;
 mod job;
@@ -35,6 +36,7 @@ pub use config::{
 };
 pub use download::{DownloadLimits, Downloaded};
 pub use error::{ProviderError, Result};
+pub use guard::TrustedHosts;
 pub use http::{HttpSettings, RetryPolicy, build_client, parse_retry_after};
 pub use job::{JobHandle, JobState, MediaKind, Output, ProviderKind};
 pub use request::{INPUT_ALIASES, InputFile, InputValue, JobRequest};

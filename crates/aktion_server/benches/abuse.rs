@@ -6,8 +6,10 @@
 //!   2. 100 concurrent 100 MiB uploads (distinct bytes each, streamed by the clients);
 //!   3. 50 progress streams open on a running generation, then SIGTERM: time to exit.
 //!
-//! Reports the server's peak resident memory (`VmHWM`) and the answer mix of each phase.
-//! `cargo bench -p aktion_server --bench abuse`; the figures go in BENCHMARKS.md.
+//! Reports the server's peak resident memory (`VmHWM`) and the answer mix of each phase, on
+//! SQLite and then, when `AKTION_TEST_POSTGRES_URL` names a PostgreSQL server (the one
+//! `cargo xtask test` starts, or any where the user may `CREATE DATABASE`), on a fresh database
+//! there. `cargo bench -p aktion_server --bench abuse`; the figures go in BENCHMARKS.md.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,7 +35,39 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(async {
+            let dir = tempfile::tempdir()?;
+            let sqlite = format!("sqlite://{}", dir.path().join("abuse.db").display());
+            if std::env::var("BENCH_DATABASES").is_ok_and(|d| d == "postgres") {
+                drop(sqlite);
+            } else {
+                println!("== SQLite");
+                run(&sqlite).await?;
+            }
+            if let Ok(admin) = std::env::var("AKTION_TEST_POSTGRES_URL") {
+                println!("== PostgreSQL");
+                run(&fresh_postgres(&admin).await?).await?;
+            }
+            Ok(())
+        })
+}
+
+/// A new, empty database on the PostgreSQL server of `admin_url`.
+async fn fresh_postgres(admin_url: &str) -> anyhow::Result<String> {
+    let name = format!("aktion_abuse_{}_{}", std::process::id(), fastrand::u32(..));
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin_url).await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let (server, _) = base
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("a PostgreSQL URL with a path"))?;
+    Ok(format!("{server}/{name}{query}"))
 }
 
 struct Server {
@@ -73,22 +107,22 @@ fn now_of(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-fn server_command(dir: &std::path::Path, a2e: &Fake) -> Command {
+fn server_command(dir: &std::path::Path, db: &str, a2e: &Fake) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_aktion-server"));
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
-        .env(
-            "AKTION_DATABASE_URL",
-            format!("sqlite://{}", dir.join("abuse.db").display()),
-        )
+        .env("AKTION_DATABASE_URL", db)
         .env(
             "AKTION_STORAGE_URL",
             format!("file://{}", dir.join("blobs").display()),
         )
         .env("AKTION_A2E_BASE_URL", a2e.base_url())
         .env("A2E_API_KEY", KEY)
-        .env("RUST_LOG", "warn");
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        );
     // The allocator's tunables pass through (to compare allocator settings).
     for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")) {
         c.env(k, v);
@@ -96,12 +130,12 @@ fn server_command(dir: &std::path::Path, a2e: &Fake) -> Command {
     c
 }
 
-async fn start(dir: &std::path::Path, a2e: &Fake) -> anyhow::Result<Server> {
+async fn start(dir: &std::path::Path, db: &str, a2e: &Fake) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let child = server_command(dir, a2e)
+    let child = server_command(dir, db, a2e)
         .arg("serve")
         .env("AKTION_BIND", addr.to_string())
         .env("AKTION_TRUSTED_PROXIES", "127.0.0.1")
@@ -121,7 +155,7 @@ async fn start(dir: &std::path::Path, a2e: &Fake) -> anyhow::Result<Server> {
 /// One HTTP/1.1 request on its own connection; the status (0 when the connection failed).
 async fn request(addr: SocketAddr, head: &str, body: &[u8]) -> u16 {
     let Ok(mut s) = TcpStream::connect(addr).await else {
-        return 0;
+        return CONNECT_FAILED;
     };
     let sent = async {
         s.write_all(head.as_bytes()).await?;
@@ -136,9 +170,18 @@ async fn status_of(s: &mut TcpStream, sent: bool) -> u16 {
     let mut buf = vec![0_u8; 512];
     let mut got = 0;
     // The server may answer (503, 413) before reading the whole body.
+    let mut ended = NO_ANSWER_CLOSED;
     while got < 12 {
         match tokio::time::timeout(Duration::from_secs(120), s.read(&mut buf[got..])).await {
-            Ok(Ok(0) | Err(_)) | Err(_) => break,
+            Ok(Ok(0)) => break,
+            Ok(Err(_)) => {
+                ended = NO_ANSWER_RESET;
+                break;
+            }
+            Err(_) => {
+                ended = NO_ANSWER_TIMEOUT;
+                break;
+            }
             Ok(Ok(n)) => got += n,
         }
     }
@@ -147,8 +190,14 @@ async fn status_of(s: &mut TcpStream, sent: bool) -> u16 {
         .ok()
         .and_then(|l| l.get(9..12))
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(ended)
 }
+
+/// Pseudo-statuses for requests that got no HTTP answer, so the tally says why.
+const CONNECT_FAILED: u16 = 1;
+const NO_ANSWER_CLOSED: u16 = 2;
+const NO_ANSWER_RESET: u16 = 3;
+const NO_ANSWER_TIMEOUT: u16 = 4;
 
 fn json_head(path: &str, xff: &str, token: Option<&str>, len: usize) -> String {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
@@ -163,7 +212,13 @@ fn tally(statuses: &[u16]) -> String {
         *mix.entry(*s).or_default() += 1;
     }
     mix.iter()
-        .map(|(s, n)| format!("{s}×{n}"))
+        .map(|(s, n)| match *s {
+            CONNECT_FAILED => format!("connect-failed×{n}"),
+            NO_ANSWER_CLOSED => format!("closed-without-answer×{n}"),
+            NO_ANSWER_RESET => format!("reset×{n}"),
+            NO_ANSWER_TIMEOUT => format!("no-answer-in-120s×{n}"),
+            _ => format!("{s}×{n}"),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -184,7 +239,7 @@ async fn sign_in(addr: SocketAddr, email: &str) -> anyhow::Result<String> {
 }
 
 #[expect(clippy::too_many_lines, reason = "one scenario, phase by phase")]
-async fn run() -> anyhow::Result<()> {
+async fn run(db: &str) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let a2e = Fake::start(Flavor::A2e).await?;
     a2e.require_key(KEY);
@@ -193,17 +248,17 @@ async fn run() -> anyhow::Result<()> {
     // streams, so 50 streams take 7 users).
     for u in 0..STREAM_USERS {
         let email = format!("bench{u}@example.com");
-        let made = server_command(dir.path(), &a2e)
+        let made = server_command(dir.path(), db, &a2e)
             .args(["admin", "create-user", &email])
             .env("AKTION_NEW_USER_PASSWORD", "correct horse battery")
             .output()?;
         anyhow::ensure!(made.status.success(), "{made:?}");
-        let granted = server_command(dir.path(), &a2e)
+        let granted = server_command(dir.path(), db, &a2e)
             .args(["admin", "grant-credits", &email, "1000"])
             .output()?;
         anyhow::ensure!(granted.status.success(), "{granted:?}");
     }
-    let server = start(dir.path(), &a2e).await?;
+    let server = start(dir.path(), db, &a2e).await?;
     let addr = server.addr;
     let pid = server.child.id();
     println!(

@@ -146,7 +146,7 @@ async fn run(name: &str, url: &str, a2e: &Fake, drive: bool) -> anyhow::Result<(
     let user = auth::create_user(
         &state.db,
         "bench@example.com",
-        "password123456",
+        "ledger-bench-passphrase",
         false,
         0,
         state.config.password_cost,

@@ -20,8 +20,15 @@ async fn run(name: &str, url: &str) -> anyhow::Result<()> {
         memory_kib: 1024,
         passes: 1,
     };
-    let user =
-        auth::create_user(&db, "bench@example.com", "password123456", false, 0, cost).await?;
+    let user = auth::create_user(
+        &db,
+        "bench@example.com",
+        "ledger-bench-passphrase",
+        false,
+        0,
+        cost,
+    )
+    .await?;
     let credits = i64::try_from(TASKS * PER_TASK)?;
     ledger::grant(&db, user.id, credits, "bench", None).await?;
     let start = Instant::now();

@@ -287,7 +287,8 @@ pub async fn registration_attempted(state: &AppState, user: &User) -> Result<(),
 /// Sets a new password from a reset link: every session ends, and the address counts as
 /// verified (the link proved it).
 pub async fn reset_password(state: &AppState, token: &str, password: &str) -> Result<(), ApiError> {
-    auth::check_new_password(password)?;
+    // The account is known only once the token is consumed; the other checks need no email.
+    auth::check_new_password(password, None)?;
     let hash = {
         let _slot = state.gates.hashing.enter().await?;
         auth::hash_password(password.to_owned(), state.config.password_cost).await?
@@ -344,7 +345,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<u64, ApiError> {
-    auth::check_new_password(new)?;
+    auth::check_new_password(new, Some(&user.email))?;
     state.limiter.attempt(&state.db, &user.email, None).await?;
     check_current_password(state, user.id, current).await?;
     state

@@ -261,6 +261,13 @@ pub fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), ApiEr
     Ok(())
 }
 
+/// Whether two secrets (tokens, signatures) are equal, in time that depends only on their
+/// lengths (`subtle`'s comparison; the XOR-fold it replaces was written four times).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.ct_eq(b).into()
+}
+
 /// Shortest password of a new account (OWASP ASVS 2.1.1 asks for 12).
 pub const NEW_PASSWORD_MIN: usize = 12;
 /// Shortest password signing in (accounts made before the minimum was raised keep working).
@@ -272,9 +279,65 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
     check_password_len(password, PASSWORD_MIN)
 }
 
-/// Checks the password of a new account: 12–1024 characters.
-pub fn check_new_password(password: &str) -> Result<(), ApiError> {
-    check_password_len(password, NEW_PASSWORD_MIN)
+/// Checks the password of a new account: 12–1024 characters (400), and not one an attacker
+/// tries first (422 `weak_password`, see [`password_weakness`]). `email` is the account's.
+pub fn check_new_password(password: &str, email: Option<&str>) -> Result<(), ApiError> {
+    check_password_len(password, NEW_PASSWORD_MIN)?;
+    match password_weakness(password, email) {
+        Some(why) => Err(ApiError::WeakPassword(why)),
+        None => Ok(()),
+    }
+}
+
+/// Breached passwords of 12 or more characters, lower-cased (see the file's header).
+const BREACHED: &str = include_str!("../data/breached-passwords.txt");
+
+fn breached() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        BREACHED
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
+
+/// Why a long-enough password is still one to refuse (NIST SP 800-63B 3.1.1.2): in a list of
+/// breached passwords, one short unit repeated ("aaaaaaaaaaaa", "abcabcabcabc"), a run of
+/// consecutive characters ("abcdefghijkl", "987654321098" is not one), or the account's own
+/// email address with at most digits and punctuation added.
+pub fn password_weakness(password: &str, email: Option<&str>) -> Option<&'static str> {
+    let lower = password.to_lowercase();
+    if breached().contains(lower.as_str()) {
+        return Some("this password is in lists of breached passwords; choose another");
+    }
+    let chars: Vec<char> = lower.chars().collect();
+    let repeats = (1..=4).any(|period| {
+        chars.len() > period && chars.iter().skip(period).zip(&chars).all(|(a, b)| a == b)
+    });
+    if repeats {
+        return Some("a few characters repeated over and over; choose another");
+    }
+    let steps: Vec<i64> = chars
+        .windows(2)
+        .map(|w| i64::from(u32::from(w[1])) - i64::from(u32::from(w[0])))
+        .collect();
+    if steps.first().is_some_and(|s| s.abs() == 1) && steps.windows(2).all(|w| w[0] == w[1]) {
+        return Some("a run of consecutive characters; choose another");
+    }
+    if let Some(email) = email.map(str::to_lowercase) {
+        let local = email.split('@').next().unwrap_or_default();
+        let rest = |prefix: &str| {
+            lower
+                .strip_prefix(prefix)
+                .is_some_and(|r| r.chars().all(|c| !c.is_alphabetic()))
+        };
+        if rest(&email) || (local.chars().count() >= 4 && rest(local)) {
+            return Some("too close to your email address; choose another");
+        }
+    }
+    None
 }
 
 fn check_password_len(password: &str, min: usize) -> Result<(), ApiError> {
@@ -347,7 +410,7 @@ pub async fn create_user(
     cost: PasswordCost,
 ) -> Result<User, ApiError> {
     let email = normalize_email(email)?;
-    check_new_password(password)?;
+    check_new_password(password, Some(&email))?;
     let hash = hash_password(password.to_owned(), cost).await?;
     insert_user(
         db,

@@ -143,10 +143,6 @@ fn hmac_hex(secret: &str, timestamp: &str, payload: &[u8]) -> String {
         })
 }
 
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Checks a `Stripe-Signature` header against `payload` (the raw body) as Stripe documents it.
 pub fn verify_signature(
     payload: &[u8],
@@ -177,7 +173,7 @@ pub fn verify_signature(
         let expected = hmac_hex(secret, t, payload);
         if signatures
             .iter()
-            .any(|s| same(s.as_bytes(), expected.as_bytes()))
+            .any(|s| crate::auth::same_secret(s.as_bytes(), expected.as_bytes()))
         {
             return Ok(());
         }

@@ -66,6 +66,9 @@ pub enum ApiError {
     /// A part of the server that is not configured here (billing without Stripe) (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Long enough, but one an attacker tries first (422, with the `password` field).
+    #[error("invalid password: {0}")]
+    WeakPassword(&'static str),
     #[error("this account is disabled; write to the studio if you think this is a mistake")]
     AccountDisabled,
     #[error(
@@ -134,6 +137,7 @@ impl ApiError {
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::Unverified { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
             Self::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
             Self::InvitationRequired => (StatusCode::FORBIDDEN, "invitation_required"),
             Self::InDebt { .. } => (StatusCode::PAYMENT_REQUIRED, "debt"),
@@ -150,6 +154,10 @@ impl ApiError {
             Self::Busy { .. } | Self::Unavailable(_) => (self.to_string(), None),
             _ if status.is_server_error() => ("internal server error".to_owned(), None),
             Self::BadRequest { fields, .. } => (self.to_string(), fields.clone()),
+            Self::WeakPassword(why) => (
+                self.to_string(),
+                Some(BTreeMap::from([("password".to_owned(), (*why).to_owned())])),
+            ),
             _ => (self.to_string(), None),
         };
         ErrorBody {

@@ -130,6 +130,9 @@ pub struct Limits {
     pub uploads: usize,
     /// Generations driven at once by this instance.
     pub drivers: usize,
+    /// Bytes of stored inputs held in memory at once to send to providers as files (without
+    /// `AKTION_PUBLIC_URL`); a generation whose inputs do not fit waits for others to be sent.
+    pub input_bytes: u64,
     /// How long a request waits for a free slot of a gate before it is answered 503.
     pub gate_wait: Duration,
     /// Bytes of blobs one user may keep (uploads and outputs).
@@ -159,6 +162,7 @@ impl Default for Limits {
             hashing: hashing_threads(),
             uploads: 8,
             drivers: 64,
+            input_bytes: 512 * 1024 * 1024,
             gate_wait: Duration::from_secs(2),
             user_storage_bytes: 5 * 1024 * 1024 * 1024,
             sse_per_user: 8,
@@ -221,6 +225,41 @@ impl Gate {
     }
 }
 
+/// A budget of bytes held at once, shared by everything that takes from it; a taker waits
+/// until its bytes are free. A taker larger than the whole budget takes all of it (and so runs
+/// alone) rather than never.
+#[derive(Debug, Clone)]
+pub struct ByteBudget {
+    total: u32,
+    bytes: Arc<Semaphore>,
+}
+
+impl ByteBudget {
+    /// Budgets above 4 GiB are held to 4 GiB (a semaphore counts in `u32`).
+    pub fn new(total: u64) -> Self {
+        let total = u32::try_from(total).unwrap_or(u32::MAX).max(1);
+        Self {
+            total,
+            bytes: Arc::new(Semaphore::new(total as usize)),
+        }
+    }
+
+    /// Waits until `bytes` are free and holds them until the permit is dropped. `None` only
+    /// when nothing is to be held.
+    pub async fn take(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        let n = u32::try_from(bytes).unwrap_or(u32::MAX).min(self.total);
+        if n == 0 {
+            return None;
+        }
+        self.bytes.clone().acquire_many_owned(n).await.ok()
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> u64 {
+        self.bytes.available_permits() as u64
+    }
+}
+
 /// The gates of one instance.
 #[derive(Debug, Clone)]
 pub struct Gates {
@@ -228,6 +267,8 @@ pub struct Gates {
     pub uploads: Gate,
     pub drivers: Gate,
     pub requests: Gate,
+    /// Stored inputs read into memory to be sent to a provider.
+    pub input_bytes: ByteBudget,
 }
 
 impl Gates {
@@ -237,6 +278,7 @@ impl Gates {
             uploads: Gate::new("uploads", limits.uploads, limits.gate_wait),
             drivers: Gate::new("generations", limits.drivers, limits.gate_wait),
             requests: Gate::new("requests", limits.requests, Duration::ZERO),
+            input_bytes: ByteBudget::new(limits.input_bytes),
         }
     }
 }

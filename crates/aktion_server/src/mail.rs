@@ -338,12 +338,7 @@ impl Links {
     /// Whether `sig` is the unsubscribe signature of `user_id` (constant time).
     pub fn unsubscribe_ok(&self, user_id: i64, sig: &str) -> bool {
         let want = self.unsubscribe_sig(user_id);
-        want.len() == sig.len()
-            && want
-                .bytes()
-                .zip(sig.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        crate::auth::same_secret(want.as_bytes(), sig.as_bytes())
     }
 }
 

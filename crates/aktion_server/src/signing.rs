@@ -72,13 +72,7 @@ pub fn signed_blob_url(state: &AppState, hash: &BlobHash) -> Option<String> {
 /// Checks a signed URL's query; a wrong, malformed or expired one is 404 (as if no such blob).
 pub fn verify(key: &[u8; 32], hash: &BlobHash, expires: i64, sig: &str) -> Result<(), ApiError> {
     let expected = signature(key, hash, expires);
-    // Constant-time comparison of the hex strings.
-    let same = expected.len() == sig.len()
-        && expected
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let same = crate::auth::same_secret(expected.as_bytes(), sig.as_bytes());
     if same && expires >= now_ms() {
         Ok(())
     } else {

@@ -177,6 +177,11 @@ struct LimitArgs {
     #[arg(long, env = "AKTION_MAX_GENERATIONS", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_generations: u64,
+    /// Bytes of stored inputs held in memory at once to send to providers as files (only
+    /// without `AKTION_PUBLIC_URL`); generations past it wait their turn.
+    #[arg(long, env = "AKTION_MAX_INPUT_BYTES", default_value_t = 512 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1_000_000..=4_294_967_295))]
+    max_input_bytes: u64,
     /// Requests this instance handles at once; more are answered 503.
     #[arg(long, env = "AKTION_MAX_REQUESTS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -199,6 +204,7 @@ impl LimitArgs {
         l.starter_grant_daily_budget = self.starter_grant_daily_budget;
         l.user_storage_bytes = self.user_storage_bytes;
         l.drivers = usize::try_from(self.max_generations).unwrap_or(64);
+        l.input_bytes = self.max_input_bytes;
         l.requests = usize::try_from(self.max_requests).unwrap_or(1024);
         config.db_max_connections = self.db_max_connections;
         config.metrics_token = self.metrics_token.filter(|t| !t.is_empty());
@@ -321,6 +327,24 @@ async fn run() -> Result<()> {
     }
 }
 
+/// Connections the kernel keeps waiting to be accepted (capped by `net.core.somaxconn`). A burst
+/// of clients while every core hashes passwords must queue, not overflow into resets; tokio's
+/// `bind` asks for 1,024.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(bind: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if bind.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's and tokio's `bind` do on Unix: a restarted server can take its port back at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(bind)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 async fn serve(url: &str, bind: SocketAddr, config: Config) -> Result<()> {
     let (state, released) = aktion_server::start(url, config)
         .await
@@ -346,9 +370,7 @@ async fn serve(url: &str, bind: SocketAddr, config: Config) -> Result<()> {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
+    let listener = listen(bind).with_context(|| format!("binding {bind}"))?;
     tracing::info!(
         "aktion-server listening on http://{} ({})",
         listener.local_addr()?,

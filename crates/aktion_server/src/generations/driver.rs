@@ -10,7 +10,7 @@ use aktion_providers::{
 };
 use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::now_ms;
@@ -328,7 +328,11 @@ pub(super) async fn work(
             ));
         }
         None => {
-            let request = build_request(state, row).await?;
+            // Waiting for the input budget is waiting in the queue: a cancel ends it.
+            let (request, _inputs_held) = tokio::select! {
+                built = build_request(state, row) => built?,
+                () = token.cancelled() => return Err(Stop::Cancelled),
+            };
             let _submitting = Submitting::new(&state.jobs);
             set_state(state, &row.id, GenerationState::Submitting, None).await?;
             // Not raced against a cancel: a submit dropped half-way could leave a paid job at
@@ -603,17 +607,35 @@ pub(super) async fn write_progress(
 
 /// Turns the stored request into a provider request: parameters as JSON, text as strings,
 /// blobs as signed URLs under `AKTION_PUBLIC_URL` when it is set (providers fetch them), or
-/// as the bytes themselves (each client sends them the way its provider accepts files).
+/// as the bytes themselves (each client sends them the way its provider accepts files). Bytes
+/// are read only within the instance's input budget; the permit returned holds them until the
+/// request is dropped.
 pub(super) async fn build_request(
     state: &AppState,
     row: &GenerationRow,
-) -> Result<JobRequest, ApiError> {
+) -> Result<(JobRequest, Option<OwnedSemaphorePermit>), ApiError> {
     let mut request = JobRequest::new(&row.kind);
     for (id, value) in &row.request.params {
         request
             .inputs
             .insert(id.clone(), InputValue::Json(value.clone()));
     }
+    // Every blob is looked up first: its size counts against the budget before any is read.
+    let mut held = 0_u64;
+    for items in row.request.inputs.values() {
+        for item in items {
+            if let GenerationInput::Blob(hash) = item {
+                let hash = BlobHash::parse(hash)?;
+                let (_, size) = blob_of(&state.db, row.user_id, &hash)
+                    .await?
+                    .ok_or(ApiError::NotFound("blob"))?;
+                if crate::signing::signed_blob_url(state, &hash).is_none() {
+                    held = held.saturating_add(u64::try_from(size).unwrap_or(0));
+                }
+            }
+        }
+    }
+    let permit = state.gates.input_bytes.take(held).await;
     let schema = Catalog::builtin().get(&row.kind);
     for (id, items) in &row.request.inputs {
         let mut values = Vec::with_capacity(items.len());
@@ -633,7 +655,7 @@ pub(super) async fn build_request(
         }
     }
     request.add_aliases();
-    Ok(request)
+    Ok((request, permit))
 }
 
 pub(super) async fn blob_input(
@@ -655,8 +677,9 @@ pub(super) async fn blob_input(
         .await?
         .ok_or(ApiError::NotFound("blob"))?;
     let ext = content_type.rsplit('/').next().unwrap_or("bin");
+    // One copy into the shared buffer the provider client sends from (not via a Vec first).
     Ok(InputValue::File(InputFile::new(
-        bytes.to_vec(),
+        &bytes[..],
         &content_type,
         &format!("{input}.{ext}"),
     )))

@@ -53,6 +53,7 @@ async fn session_response(state: &AppState, user: &User) -> Result<SessionRespon
     responses((status = 201, body = SessionResponse), (status = 400, body = ErrorBody),
         (status = 403, description = "invite-only and this address was not invited", body = ErrorBody),
         (status = 409, description = "email taken (the owner is told by mail)", body = ErrorBody),
+        (status = 422, description = "a password attackers try first (`weak_password`: breached, repeated or consecutive characters, or the email address)", body = ErrorBody),
         (status = 429, description = "too many registrations from this address or in all; see Retry-After", body = ErrorBody),
         (status = 503, description = "too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn register(
@@ -63,7 +64,7 @@ pub(super) async fn register(
     // Cheap checks first; the Argon2 hash (19 MiB, tens of ms) only for a request that can
     // succeed, and only within the hashing gate.
     let email = auth::normalize_email(&body.email)?;
-    auth::check_new_password(&body.password)?;
+    auth::check_new_password(&body.password, Some(&email))?;
     let limits = &state.config.limits;
     let hour = std::time::Duration::from_secs(3600);
     if let Some(ip) = ip {

@@ -376,7 +376,10 @@ fn tighten_operations(doc: &mut Value) {
                 extra.push(("400", "a query parameter is not valid"));
             }
             if op.contains_key("security") {
-                extra.push(("401", "missing, malformed or expired session token"));
+                extra.extend([
+                    ("401", "missing, malformed or expired session token"),
+                    ("403", "the account is disabled (`account_disabled`)"),
+                ]);
             }
             if path.contains('{') {
                 extra.push(("404", "no such resource (or not yours)"));

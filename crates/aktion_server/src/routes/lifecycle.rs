@@ -136,8 +136,8 @@ pub(super) async fn password_reset(
 #[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "accounts",
     request_body = PasswordResetConfirm,
     responses((status = 200, body = Done),
-        (status = 400, description = "a weak password", body = ErrorBody),
-        (status = 422, description = "invalid, used or expired link", body = ErrorBody),
+        (status = 400, description = "a password of the wrong length", body = ErrorBody),
+        (status = 422, description = "invalid, used or expired link (`invalid_link`), or a password attackers try first (`weak_password`: breached, repeated or consecutive characters)", body = ErrorBody),
         (status = 503, description = "too many password checks at once; see Retry-After", body = ErrorBody)))]
 pub(super) async fn password_reset_confirm(
     State(state): State<AppState>,
@@ -164,6 +164,7 @@ pub(super) async fn password_reset_confirm(
     request_body = PasswordChange,
     responses((status = 200, body = SessionsEnded), (status = 400, body = ErrorBody),
         (status = 401, description = "not signed in, or the current password is wrong", body = ErrorBody),
+        (status = 422, description = "a password attackers try first (`weak_password`: breached, repeated or consecutive characters, or the email address)", body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn change_password(
     State(state): State<AppState>,

@@ -355,3 +355,54 @@ async fn new_passwords_need_twelve_characters_and_older_accounts_still_sign_in()
         );
     }
 }
+
+#[tokio::test]
+async fn new_passwords_attackers_try_first_are_refused_with_the_reason() {
+    for test_db in common::all().await {
+        let state = common::start(&test_db).await;
+        let mut peer = 10;
+        let mut register = async |email: &str, password: &str| {
+            peer += 1;
+            send(
+                &state,
+                from(
+                    &format!("192.0.2.{peer}:1"),
+                    None,
+                    "/v1/auth/register",
+                    &creds(email, password),
+                ),
+            )
+            .await
+        };
+        for (password, reason) in [
+            // In the breached list, in any case.
+            ("PassWord123456", "breached"),
+            ("1qaz2wsx3edc4rfv", "breached"),
+            ("aaaaaaaaaaaaaa", "repeated"),
+            ("abcabcabcabc", "repeated"),
+            ("abcdefghijklm", "consecutive"),
+            ("9876543210/.", "consecutive"),
+            ("filmmaker.jo2026!", "email"),
+        ] {
+            let answer = register("filmmaker.jo@example.com", password).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}: {password}: {}",
+                test_db.name,
+                answer.body
+            );
+            let error = answer.error();
+            assert_eq!(error.code, "weak_password");
+            let why = &error.fields.expect("fields")["password"];
+            assert!(why.contains(reason), "{password}: {why}");
+            assert!(
+                !answer.body.to_string().contains(password),
+                "the password is not echoed"
+            );
+        }
+        // A passphrase of ordinary words is fine, and no account was made by the refusals.
+        let ok = register("filmmaker.jo@example.com", "blue heron at dawn").await;
+        assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    }
+}

@@ -689,3 +689,43 @@ async fn every_sweep_purges_what_expired_not_only_the_start() {
         assert_eq!(left, 0, "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_everywhere_as_documented() {
+    let providers = Providers::start().await;
+    for db in common::all().await {
+        let state = start_limited(&db, &providers, |_| {}).await;
+        let a = register(&state, "a@example.com").await;
+        // Disabled behind the session's back (a session made just before the admin acted).
+        sqlx::query("UPDATE users SET disabled_at = 1 WHERE email = $1")
+            .bind("a@example.com")
+            .execute(state.db.writer())
+            .await
+            .expect("disable");
+        for (method, path) in [
+            ("GET", "/v1/me"),
+            ("GET", "/v1/ledger"),
+            ("GET", "/v1/me/data-sharing"),
+        ] {
+            let answer = send(&state, empty(method, path, Some(&a))).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}: {path}", db.name);
+            assert_eq!(answer.json()["code"], "account_disabled");
+        }
+        let doc = send(&state, empty("GET", "/openapi.json", None))
+            .await
+            .json();
+        let mut secured = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                if op.get("security").is_some() {
+                    secured += 1;
+                    assert!(
+                        op["responses"].get("403").is_some(),
+                        "{method} {path} does not document 403"
+                    );
+                }
+            }
+        }
+        assert!(secured > 10, "{secured}");
+    }
+}

@@ -14,7 +14,7 @@ async fn new_user(db: &Db, email: &str, credits: i64) -> i64 {
     let user = auth::create_user(
         db,
         email,
-        "password123456",
+        "ledger-bench-passphrase",
         false,
         0,
         test_config().password_cost,

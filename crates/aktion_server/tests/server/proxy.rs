@@ -1673,3 +1673,98 @@ async fn a_driver_that_lost_its_lease_changes_nothing() {
         eprintln!("{}: ok", db.name);
     }
 }
+
+/// Reads a generation's state.
+async fn state_of(state: &AppState, token: &str, id: &str) -> GenerationState {
+    send(
+        state,
+        empty("GET", &format!("/v1/generations/{id}"), Some(token)),
+    )
+    .await
+    .parse::<Generation>()
+    .state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_sent_as_bytes_stay_within_the_input_budget() {
+    use aktion_fakes::{Fault, Route};
+    let providers = Providers::start().await;
+    let replicate = providers.get(Flavor::Replicate);
+    for db in common::all().await {
+        // Room for one 100 kB input at a time, not two.
+        let state = start_limited(&db, &providers, |c| {
+            c.limits.input_bytes = 150_000;
+            c.providers.http.request_timeout = Duration::from_secs(1);
+        })
+        .await;
+        let a = register(&state, "a@example.com").await;
+        let sketch = |fill: u8| {
+            let bytes = vec![fill; 100_000];
+            let state = &state;
+            let a = &a;
+            async move {
+                let hash = upload(state, a, &bytes, "image/png")
+                    .await
+                    .parse::<BlobInfo>()
+                    .hash;
+                json!({"kind": "sketch_to_image", "params": {"prompt": "a knight"},
+                       "inputs": {"sketch": [{"blob": hash}]}})
+            }
+        };
+        let first_body = sketch(1).await;
+        let second_body = sketch(2).await;
+        // The first one's submit hangs at the provider (until the 1 s timeout), its input held.
+        replicate.push_fault(Route::Submit, Fault::Hang);
+        let first: Generation = generate(&state, &a, &first_body, None).await.parse();
+        for _ in 0..100 {
+            if state_of(&state, &a, &first.id).await == GenerationState::Submitting {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let second: Generation = generate(&state, &a, &second_body, None).await.parse();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            state_of(&state, &a, &second.id).await,
+            GenerationState::Queued,
+            "{}: the second input waits for the first to be sent",
+            db.name
+        );
+        // The first fails at its timeout (released), then the second is sent and succeeds.
+        assert_eq!(
+            finished(&state, &a, &first.id).await.state,
+            GenerationState::Failed
+        );
+        assert_eq!(
+            finished(&state, &a, &second.id).await.state,
+            GenerationState::Succeeded,
+            "{}",
+            db.name
+        );
+        assert_eq!(state.gates.input_bytes.available(), 150_000);
+        // A generation waiting for the budget can be cancelled.
+        replicate.push_fault(Route::Submit, Fault::Hang);
+        let third: Generation = generate(&state, &a, &first_body, None).await.parse();
+        let fourth: Generation = generate(&state, &a, &second_body, None).await.parse();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let waiting = if state_of(&state, &a, &third.id).await == GenerationState::Queued {
+            &third
+        } else {
+            &fourth
+        };
+        let cancelled = send(
+            &state,
+            empty(
+                "POST",
+                &format!("/v1/generations/{}/cancel", waiting.id),
+                Some(&a),
+            ),
+        )
+        .await;
+        assert!(cancelled.status.is_success(), "{}", cancelled.text());
+        assert_eq!(
+            finished(&state, &a, &waiting.id).await.state,
+            GenerationState::Cancelled
+        );
+    }
+}
