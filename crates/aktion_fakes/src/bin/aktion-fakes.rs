@@ -6,6 +6,9 @@
 //! The process runs until interrupted. Any key is accepted unless `AKTION_FAKES_KEY` is set.
 //! `AKTION_FAKES_STEPS=N` makes every job go through N progress steps (one per status poll)
 //! before it succeeds, for trying long jobs (the default is a short queue and two steps).
+//! `AKTION_FAKES_GUESSED=1` turns on the endpoints PROVIDERS.md marks [C]/[I] (A2E's presigned
+//! upload), off by default as in the tests. fal's storage is served by the fal fake, so its
+//! address is printed too (`AKTION_FAL_STORAGE_URL`): nothing goes to the real `rest.fal.ai`.
 
 use std::io::Write as _;
 
@@ -17,6 +20,7 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|v| v.trim().parse::<u32>().ok())
         .map(|n| n.clamp(1, 100_000));
+    let guessed = std::env::var("AKTION_FAKES_GUESSED").is_ok_and(|v| v.trim() == "1");
     let mut out = std::io::stdout().lock();
     for fake in &fakes {
         if let Some(key) = &key {
@@ -28,7 +32,13 @@ async fn main() -> std::io::Result<()> {
             script.push(aktion_fakes::Step::Succeed);
             fake.set_script(script);
         }
+        if guessed {
+            fake.allow_guessed_endpoints();
+        }
         writeln!(out, "export {}={}", fake.flavor.env_var(), fake.base_url())?;
+        if fake.flavor == aktion_fakes::Flavor::Fal {
+            writeln!(out, "export AKTION_FAL_STORAGE_URL={}", fake.base_url())?;
+        }
     }
     out.flush()?;
     drop(out);
