@@ -630,6 +630,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_configured_hosts_are_the_trusted_ones() {
+        let vars: BTreeMap<&str, &str> = [
+            ("AKTION_COMFYUI_URL", "http://Comfy-Box.lan:8188/"),
+            ("AKTION_FAL_STORAGE_URL", "http://storage.studio.internal"),
+        ]
+        .into();
+        let cfg = ProvidersConfig::from_lookup(|n| vars.get(n).map(|v| (*v).to_owned()));
+        let trusted = cfg.trusted_hosts();
+        for host in [
+            "comfy-box.lan",
+            "storage.studio.internal",
+            "api.replicate.com",
+            "queue.fal.run",
+        ] {
+            assert!(trusted.contains(host), "{host}");
+        }
+        // An output host a provider names is not trusted: it must resolve to a public address.
+        assert!(!trusted.contains("replicate.delivery"));
+        assert!(!trusted.contains("localhost"));
+    }
+
+    #[test]
     fn env_overrides_urls_keys_and_deployments() {
         let vars: BTreeMap<&str, &str> = [
             ("AKTION_FAL_BASE_URL", "http://127.0.0.1:9/"),

@@ -65,7 +65,7 @@ impl TrustedHosts {
         ))
     }
 
-    fn contains(&self, host: &str) -> bool {
+    pub(crate) fn contains(&self, host: &str) -> bool {
         self.0.contains(&host.to_ascii_lowercase())
     }
 }
