@@ -122,6 +122,8 @@ pub struct AccountUi {
     pub me: Option<Me>,
     /// The last thing to tell the user (an error, where the token is kept, ...).
     pub notice: Option<String>,
+    /// Whether `notice` is an error (drawn in the error colour, not as a quiet note).
+    pub notice_is_error: bool,
     /// Calls under way.
     pending: Vec<Task<Reply>>,
     /// Offline: the last call could not reach the server.
@@ -149,6 +151,12 @@ pub struct AccountUi {
 }
 
 impl AccountUi {
+    /// Tells the user something; `error` draws it in the error colour.
+    fn set_notice(&mut self, error: bool, text: String) {
+        self.notice = Some(text);
+        self.notice_is_error = error;
+    }
+
     pub fn new(session: AccountSession, secrets: Option<SecretStore>, server: String) -> Self {
         Self {
             open: false,
@@ -161,6 +169,7 @@ impl AccountUi {
             delete_confirmed: false,
             me: None,
             notice: None,
+            notice_is_error: false,
             pending: Vec::new(),
             offline: false,
             prices: std::collections::BTreeMap::new(),
@@ -246,10 +255,12 @@ impl AccountUi {
                 password,
                 create,
             } => {
+                // The last attempt's error goes; this attempt's answer replaces it.
+                self.notice = None;
                 let client = match AccountClient::new(&self.server, None) {
                     Ok(c) => c,
                     Err(e) => {
-                        self.notice = Some(e.to_string());
+                        self.set_notice(true, e.to_string());
                         return;
                     }
                 };
@@ -327,7 +338,7 @@ impl AccountUi {
                 let client = match AccountClient::new(&self.server, None) {
                     Ok(c) => c,
                     Err(e) => {
-                        self.notice = Some(e.to_string());
+                        self.set_notice(true, e.to_string());
                         return Ok(None);
                     }
                 };
@@ -454,7 +465,7 @@ impl AccountUi {
                     None => match AccountClient::new(&self.server, None) {
                         Ok(c) => c,
                         Err(e) => {
-                            self.notice = Some(e.to_string());
+                            self.set_notice(true, e.to_string());
                             return Ok(None);
                         }
                     },
@@ -548,7 +559,7 @@ impl AccountUi {
                     self.password.clear();
                     self.me = Some(me);
                     self.offline = false;
-                    self.notice = Some(token_kept);
+                    self.set_notice(false, token_kept);
                 }
                 Reply::Prices(prices) => {
                     if prices != self.prices {
@@ -561,7 +572,10 @@ impl AccountUi {
                         && me.balance != before
                     {
                         self.awaiting_payment = None;
-                        self.notice = Some(format!("payment received: {} credits now", me.balance));
+                        self.set_notice(
+                            false,
+                            format!("payment received: {} credits now", me.balance),
+                        );
                     }
                     self.me = Some(me);
                     self.offline = false;
@@ -570,7 +584,7 @@ impl AccountUi {
                     self.apply_billing(reply);
                 }
                 Reply::Told(message, me) => {
-                    self.notice = Some(message);
+                    self.set_notice(false, message);
                     self.current_password.clear();
                     self.new_password.clear();
                     if let Some(me) = me {
@@ -582,15 +596,15 @@ impl AccountUi {
                     self.forget_session();
                     self.delete_password.clear();
                     self.delete_confirmed = false;
-                    self.notice = Some(message);
+                    self.set_notice(false, message);
                 }
                 Reply::SignedOut => {
                     if let Some(store) = &self.secrets
                         && let Err(e) = store.delete(ACCOUNT_TOKEN)
                     {
-                        self.notice = Some(format!("signed out, but {e}"));
+                        self.set_notice(true, format!("signed out, but {e}"));
                     } else {
-                        self.notice = Some("signed out".to_owned());
+                        self.set_notice(false, "signed out".to_owned());
                     }
                     if let Ok(mut s) = self.session.write() {
                         *s = s.take().map(|c| c.with_token(None));
@@ -598,11 +612,14 @@ impl AccountUi {
                     self.me = None;
                 }
                 Reply::Deleted(n) => {
-                    self.notice = Some(format!("deleted {n} shared record(s) and their files"));
+                    self.set_notice(
+                        false,
+                        format!("deleted {n} shared record(s) and their files"),
+                    );
                 }
                 Reply::Failed(message) => {
                     self.offline = message.starts_with("offline");
-                    self.notice = Some(message);
+                    self.set_notice(true, message);
                 }
             }
         }
@@ -690,7 +707,7 @@ impl AccountUi {
                     && b.membership.as_ref().map(|m| m.status.clone()) != *membership
                 {
                     self.awaiting_payment = None;
-                    self.notice = Some("payment received: your membership is active".into());
+                    self.set_notice(false, "payment received: your membership is active".into());
                 }
                 self.billing = Some(b);
                 self.billing_note = None;
@@ -702,13 +719,14 @@ impl AccountUi {
             Reply::Opened(url, opened) => {
                 match opened {
                     Ok(()) => {
-                        self.notice = Some(
+                        self.set_notice(
+                            false,
                             "the payment page is open in your browser; your balance \
                          updates here when the payment lands"
                                 .to_owned(),
                         );
                     }
-                    Err(e) => self.notice = Some(format!("open {url} in a browser ({e})")),
+                    Err(e) => self.set_notice(true, format!("open {url} in a browser ({e})")),
                 }
                 self.opened = Some(url);
                 let balance = self.me.as_ref().map_or(0, |m| m.balance);
@@ -757,12 +775,20 @@ impl AccountUi {
                     self.sign_in_ui(ui, &mut asked);
                 }
                 if self.busy() {
-                    // Text, not a spinner: the answer repaints the window when it comes, and
-                    // nothing repaints while waiting.
+                    // Text, not a spinner. The answer wakes the window when it comes; under
+                    // Xvfb that wake-up was seen lost once after a refused sign-up (the window
+                    // said "talking to the server…" until the mouse moved), so while a call is
+                    // under way the window also looks again five times a second.
                     ui.label(egui::RichText::new("talking to the server…").weak());
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_millis(200));
                 }
                 if let Some(n) = &self.notice {
-                    ui.label(egui::RichText::new(n).weak());
+                    if self.notice_is_error {
+                        ui.colored_label(ui.visuals().error_fg_color, n);
+                    } else {
+                        ui.label(egui::RichText::new(n).weak());
+                    }
                 }
             });
         self.open = open;

@@ -640,6 +640,18 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
 
     press(&mut h, "Sign in");
     text_field(&mut h, "Email", "director@example.com");
+    // A breached password is refused with the server's reason, shown as an error.
+    text_field(&mut h, "Password", "Password123456");
+    press(&mut h, "Create account");
+    wait_until(&mut h, |app| app.panels.account.notice.is_some());
+    h.run();
+    assert!(h.state().panels.account.notice_is_error);
+    assert!(
+        h.query_by_label_contains("lists of breached passwords")
+            .is_some()
+    );
+    assert!(!h.state().panels.account.signed_in());
+    h.state_mut().panels.account.password.clear();
     text_field(&mut h, "Password", "correct horse");
     press(&mut h, "Create account");
     wait_until(&mut h, |app| app.panels.account.me.is_some());
@@ -675,6 +687,10 @@ fn the_account_window_signs_up_shows_credits_and_controls_data_sharing() {
             .is_some_and(|n| n.contains("no system keychain")),
         "{:?}",
         h.state().panels.account.notice
+    );
+    assert!(
+        !h.state().panels.account.notice_is_error,
+        "news, not an error"
     );
     assert!(
         h.state().panels.account.password.is_empty(),
