@@ -123,7 +123,7 @@ pub struct AccountUi {
     /// The last thing to tell the user (an error, where the token is kept, ...).
     pub notice: Option<String>,
     /// Whether `notice` is an error (drawn in the error colour, not as a quiet note).
-    pub notice_is_error: bool,
+    pub notice_kind: NoticeKind,
     /// Calls under way.
     pending: Vec<Task<Reply>>,
     /// Offline: the last call could not reach the server.
@@ -150,11 +150,24 @@ pub struct AccountUi {
     secrets: Option<SecretStore>,
 }
 
+/// What the window's last notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Where the token is kept, a payment that landed, …: said quietly.
+    News,
+    /// A refusal or a failure: said in the error colour.
+    Error,
+}
+
 impl AccountUi {
     /// Tells the user something; `error` draws it in the error colour.
     fn set_notice(&mut self, error: bool, text: String) {
         self.notice = Some(text);
-        self.notice_is_error = error;
+        self.notice_kind = if error {
+            NoticeKind::Error
+        } else {
+            NoticeKind::News
+        };
     }
 
     pub fn new(session: AccountSession, secrets: Option<SecretStore>, server: String) -> Self {
@@ -169,7 +182,7 @@ impl AccountUi {
             delete_confirmed: false,
             me: None,
             notice: None,
-            notice_is_error: false,
+            notice_kind: NoticeKind::News,
             pending: Vec::new(),
             offline: false,
             prices: std::collections::BTreeMap::new(),
@@ -784,7 +797,7 @@ impl AccountUi {
                         .request_repaint_after(std::time::Duration::from_millis(200));
                 }
                 if let Some(n) = &self.notice {
-                    if self.notice_is_error {
+                    if self.notice_kind == NoticeKind::Error {
                         ui.colored_label(ui.visuals().error_fg_color, n);
                     } else {
                         ui.label(egui::RichText::new(n).weak());
