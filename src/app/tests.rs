@@ -549,6 +549,15 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// A runtime for the servers a test starts beside the app (fakes, the account server, Stripe).
+fn one_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 impl Server {
     fn start() -> Self {
         Self::start_with(None)
@@ -556,11 +565,7 @@ impl Server {
 
     /// With billing against a Stripe stand-in.
     fn start_with(billing: Option<aktion_server::billing::BillingConfig>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = one_worker_runtime();
         let dir = tempfile::tempdir().expect("tmp");
         let db = format!("sqlite://{}", dir.path().join("server.db").display());
         let url = runtime.block_on(async {
@@ -850,11 +855,7 @@ fn the_account_window_resets_changes_the_password_and_deletes_the_account() {
 /// when the payment's webhook lands on the server.
 #[test]
 fn buying_credits_opens_checkout_and_the_balance_follows_the_webhook() {
-    let stripe = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let stripe = one_worker_runtime();
     let (stripe_url, _stand_in) = stripe.block_on(aktion_fakes::stripe::start());
     let server = Server::start_with(Some(aktion_server::billing::BillingConfig {
         secret_key: aktion_fakes::stripe::SECRET_KEY.to_owned(),
@@ -1323,11 +1324,7 @@ fn settings_keep_keys_point_comfyui_at_a_server_and_show_the_cache() {
     use aktion_providers::ProviderKind;
     use settings_under_test::*;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = one_worker_runtime();
     let comfy = rt
         .block_on(aktion_fakes::Fake::start(aktion_fakes::Flavor::ComfyUi))
         .expect("fake");
@@ -3310,11 +3307,7 @@ fn a_shots_details_are_edited_in_their_window_each_field_one_undo_step() {
 fn settings_map_a_studio_deployment_and_set_up_input_hosting() {
     use settings_under_test::Prefs;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = one_worker_runtime();
     let runcomfy = rt
         .block_on(aktion_fakes::Fake::start(aktion_fakes::Flavor::RunComfy))
         .expect("fake");

@@ -122,19 +122,25 @@ impl Sandbox {
     }
 
     fn run_on(&self, fakes: &Fakes, route: &str, nodes: &[&str]) -> (i32, Value, String) {
-        let out: Output = self
-            .cmd_on(fakes, route, nodes)
-            .output()
-            .expect("aktion runs");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {stderr}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        });
-        (out.status.code().expect("exit code"), json, stderr)
+        report_of(
+            &self
+                .cmd_on(fakes, route, nodes)
+                .output()
+                .expect("aktion runs"),
+        )
     }
+}
+
+/// `aktion run --json`'s exit code, report and stderr.
+fn report_of(out: &Output) -> (i32, Value, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().expect("exit code"), json, stderr)
 }
 
 fn node<'a>(report: &'a Value, kind: &str) -> &'a Value {
@@ -379,15 +385,7 @@ fn a2e_inputs_are_hosted_where_the_user_chose_or_nothing_is_sent() {
         }
         let mut cmd = sandbox.cmd(&fakes, &[]);
         tweak(&mut cmd);
-        let out = cmd.output().expect("aktion runs");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}\n{stderr}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        });
-        (out.status.code().expect("exit code"), report, stderr)
+        report_of(&cmd.output().expect("aktion runs"))
     };
     let all_done = |report: &Value, stderr: &str| {
         for n in report["nodes"].as_array().expect("nodes") {

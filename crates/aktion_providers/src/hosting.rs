@@ -155,22 +155,11 @@ impl Bucket {
     }
 }
 
-/// A stable content hash for object names (two FNV-1a lanes): the same file is written once
-/// and its name tells nothing about the user.
+/// The content hash for object names, blake3 as everywhere else in the project: the same file
+/// is written once, two different files never share a name, and the name tells nothing about
+/// the user.
 fn content_hex(bytes: &[u8]) -> String {
-    let lane = |seed: u64| {
-        let mut h = seed;
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    };
-    format!(
-        "{:016x}{:016x}",
-        lane(0xcbf2_9ce4_8422_2325),
-        lane(0x6c62_272e_07bb_0142)
-    )
+    blake3::hash(bytes).to_hex().to_string()
 }
 
 /// A file name safe in an object key and a URL.

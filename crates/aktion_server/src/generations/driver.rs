@@ -620,20 +620,28 @@ pub(super) async fn build_request(
             .inputs
             .insert(id.clone(), InputValue::Json(value.clone()));
     }
-    // Every blob is looked up first: its size counts against the budget before any is read.
+    // Every blob is looked up once, first: the sizes of those sent as bytes count against the
+    // budget before any is read.
+    let mut found: std::collections::HashMap<&str, BlobSource> = std::collections::HashMap::new();
     let mut held = 0_u64;
-    for items in row.request.inputs.values() {
-        for item in items {
-            if let GenerationInput::Blob(hash) = item {
-                let hash = BlobHash::parse(hash)?;
-                let (_, size) = blob_of(&state.db, row.user_id, &hash)
-                    .await?
-                    .ok_or(ApiError::NotFound("blob"))?;
-                if crate::signing::signed_blob_url(state, &hash).is_none() {
-                    held = held.saturating_add(u64::try_from(size).unwrap_or(0));
-                }
-            }
+    for item in row.request.inputs.values().flatten() {
+        let GenerationInput::Blob(text) = item else {
+            continue;
+        };
+        if found.contains_key(text.as_str()) {
+            continue;
         }
+        let hash = BlobHash::parse(text)?;
+        let (content_type, size) = blob_of(&state.db, row.user_id, &hash)
+            .await?
+            .ok_or(ApiError::NotFound("blob"))?;
+        let source = if let Some(url) = crate::signing::signed_blob_url(state, &hash) {
+            BlobSource::Url(url)
+        } else {
+            held = held.saturating_add(u64::try_from(size).unwrap_or(0));
+            BlobSource::Bytes(hash, content_type)
+        };
+        found.insert(text, source);
     }
     let permit = state.gates.input_bytes.take(held).await;
     let schema = Catalog::builtin().get(&row.kind);
@@ -642,7 +650,12 @@ pub(super) async fn build_request(
         for item in items {
             values.push(match item {
                 GenerationInput::Text(text) => InputValue::Json(Value::String(text.clone())),
-                GenerationInput::Blob(hash) => blob_input(state, row.user_id, id, hash).await?,
+                GenerationInput::Blob(hash) => match &found[hash.as_str()] {
+                    BlobSource::Url(url) => InputValue::Url(url.clone()),
+                    BlobSource::Bytes(hash, content_type) => {
+                        blob_bytes(state, id, hash, content_type).await?
+                    }
+                },
             });
         }
         let is_list = schema
@@ -658,29 +671,31 @@ pub(super) async fn build_request(
     Ok((request, permit))
 }
 
-pub(super) async fn blob_input(
+/// How a stored input reaches the provider.
+enum BlobSource {
+    /// A signed URL under `AKTION_PUBLIC_URL`, fetched by the provider.
+    Url(String),
+    /// The bytes themselves, read from storage.
+    Bytes(BlobHash, String),
+}
+
+/// Reads a stored input to send as a file named after its input.
+async fn blob_bytes(
     state: &AppState,
-    user_id: i64,
     input: &str,
-    hash: &str,
+    hash: &BlobHash,
+    content_type: &str,
 ) -> Result<InputValue, ApiError> {
-    let hash = BlobHash::parse(hash)?;
-    let (content_type, _) = blob_of(&state.db, user_id, &hash)
-        .await?
-        .ok_or(ApiError::NotFound("blob"))?;
-    if let Some(url) = crate::signing::signed_blob_url(state, &hash) {
-        return Ok(InputValue::Url(url));
-    }
     let bytes = state
         .storage
-        .get(&Storage::blob_key(&hash))
+        .get(&Storage::blob_key(hash))
         .await?
         .ok_or(ApiError::NotFound("blob"))?;
     let ext = content_type.rsplit('/').next().unwrap_or("bin");
     // One copy into the shared buffer the provider client sends from (not via a Vec first).
     Ok(InputValue::File(InputFile::new(
         &bytes[..],
-        &content_type,
+        content_type,
         &format!("{input}.{ext}"),
     )))
 }
